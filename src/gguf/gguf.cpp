@@ -1,0 +1,2 @@
+// Implementation pending (helper "gguf").
+#include "gguf/gguf.h"

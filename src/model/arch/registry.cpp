@@ -1,0 +1,28 @@
+#include <array>
+
+#include "model/arch/arch.h"
+
+namespace entropix {
+
+void configure_llama(const GgufFile& file, ModelConfig& config);
+void configure_qwen2(const GgufFile& file, ModelConfig& config);
+void configure_qwen3(const GgufFile& file, ModelConfig& config);
+
+namespace {
+constexpr std::array<ArchSpec, 3> kArchs = {{
+    {"llama", configure_llama},
+    {"qwen2", configure_qwen2},
+    {"qwen3", configure_qwen3},
+}};
+}  // namespace
+
+const ArchSpec* find_arch(std::string_view name) {
+  for (const auto& spec : kArchs) {
+    if (spec.name == name) return &spec;
+  }
+  return nullptr;
+}
+
+std::string_view supported_arch_names() { return "llama, qwen2, qwen3"; }
+
+}  // namespace entropix

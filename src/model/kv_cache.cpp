@@ -1,0 +1,133 @@
+#include "model/kv_cache.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "core/error.h"
+
+namespace entropix {
+
+KvCache::KvCache(int32_t n_layer, int32_t kv_dim, int32_t capacity)
+    : n_layer_(n_layer), kv_dim_(kv_dim), capacity_(capacity) {
+  if (capacity <= 0) throw Error("KV cache capacity must be positive, got " + std::to_string(capacity));
+  // Slack pages absorb the copies made when forks write into a shared last page.
+  n_pages_ = (capacity + kPageSize - 1) / kPageSize + 16;
+  size_t floats = size_t(n_layer) * size_t(n_pages_) * kPageSize * size_t(kv_dim);
+  k_.assign(floats, 0.0f);
+  v_.assign(floats, 0.0f);
+  refs_.assign(static_cast<size_t>(n_pages_), 0);
+  free_pages_.reserve(static_cast<size_t>(n_pages_));
+  for (int32_t p = n_pages_ - 1; p >= 0; --p) free_pages_.push_back(p);
+}
+
+KvCache::Sequence& KvCache::live_seq(int32_t seq) {
+  if (seq < 0 || static_cast<size_t>(seq) >= seqs_.size() || !seqs_[static_cast<size_t>(seq)].live) {
+    throw Error("sequence " + std::to_string(seq) + " does not exist");
+  }
+  return seqs_[static_cast<size_t>(seq)];
+}
+
+const KvCache::Sequence& KvCache::live_seq(int32_t seq) const {
+  return const_cast<KvCache*>(this)->live_seq(seq);
+}
+
+bool KvCache::is_live(int32_t seq) const {
+  return seq >= 0 && static_cast<size_t>(seq) < seqs_.size() && seqs_[static_cast<size_t>(seq)].live;
+}
+
+int32_t KvCache::length(int32_t seq) const { return live_seq(seq).length; }
+
+int32_t KvCache::new_sequence() {
+  int32_t id;
+  if (!free_seq_ids_.empty()) {
+    id = free_seq_ids_.back();
+    free_seq_ids_.pop_back();
+  } else {
+    id = static_cast<int32_t>(seqs_.size());
+    seqs_.emplace_back();
+  }
+  Sequence& s = seqs_[static_cast<size_t>(id)];
+  s.live = true;
+  s.length = 0;
+  s.pages.clear();
+  return id;
+}
+
+int32_t KvCache::fork(int32_t parent) {
+  live_seq(parent);
+  int32_t child = new_sequence();
+  Sequence& p = seqs_[static_cast<size_t>(parent)];
+  Sequence& c = seqs_[static_cast<size_t>(child)];
+  c.pages = p.pages;
+  c.length = p.length;
+  for (int32_t page : c.pages) ++refs_[static_cast<size_t>(page)];
+  return child;
+}
+
+void KvCache::free_sequence(int32_t seq) {
+  Sequence& s = live_seq(seq);
+  for (int32_t page : s.pages) release_page(page);
+  s.pages.clear();
+  s.length = 0;
+  s.live = false;
+  free_seq_ids_.push_back(seq);
+}
+
+void KvCache::truncate(int32_t seq, int32_t length) {
+  Sequence& s = live_seq(seq);
+  if (length < 0 || length > s.length) {
+    throw Error("cannot truncate sequence " + std::to_string(seq) + " of length " + std::to_string(s.length) +
+                " to " + std::to_string(length));
+  }
+  size_t keep = static_cast<size_t>((length + kPageSize - 1) / kPageSize);
+  while (s.pages.size() > keep) {
+    release_page(s.pages.back());
+    s.pages.pop_back();
+  }
+  s.length = length;
+}
+
+int32_t KvCache::alloc_page() {
+  if (free_pages_.empty()) {
+    throw Error("KV cache is full (" + std::to_string(capacity_) + " positions); raise the context size with -c");
+  }
+  int32_t page = free_pages_.back();
+  free_pages_.pop_back();
+  refs_[static_cast<size_t>(page)] = 1;
+  return page;
+}
+
+void KvCache::release_page(int32_t page) {
+  if (--refs_[static_cast<size_t>(page)] == 0) free_pages_.push_back(page);
+}
+
+int32_t KvCache::append(int32_t seq) {
+  Sequence& s = live_seq(seq);
+  int32_t pos = s.length;
+  size_t page_index = static_cast<size_t>(pos / kPageSize);
+  int32_t offset = pos % kPageSize;
+  if (page_index == s.pages.size()) {
+    s.pages.push_back(alloc_page());
+  } else if (refs_[static_cast<size_t>(s.pages[page_index])] > 1) {
+    // Another sequence still reads this page: give this one a private copy of the
+    // positions before `offset` (at most one page, whatever the prefix length).
+    int32_t old_page = s.pages[page_index];
+    int32_t new_page = alloc_page();
+    size_t n = size_t(offset) * kv_dim_;
+    for (int32_t l = 0; l < n_layer_; ++l) {
+      std::memcpy(keys(l, new_page * kPageSize), keys(l, old_page * kPageSize), n * sizeof(float));
+      std::memcpy(values(l, new_page * kPageSize), values(l, old_page * kPageSize), n * sizeof(float));
+    }
+    release_page(old_page);
+    s.pages[page_index] = new_page;
+  }
+  s.length = pos + 1;
+  return s.pages[page_index] * kPageSize + offset;
+}
+
+int32_t KvCache::shared_pages() const {
+  return static_cast<int32_t>(std::count_if(refs_.begin(), refs_.end(), [](int32_t r) { return r > 1; }));
+}
+
+}  // namespace entropix

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what building, running and testing entropix needs on Debian 12, by
+# package name. Does nothing when everything is already there.
+set -euo pipefail
+
+packages=(
+  cmake g++ make pkg-config            # toolchain
+  libgtest-dev libgmock-dev libbenchmark-dev  # tests and benchmarks
+  nlohmann-json3-dev libcli11-dev libfmt-dev  # JSON, command line, formatting
+  libcpp-httplib-dev libcurl4-openssl-dev     # HTTP server and client
+  libsqlite3-dev libicu-dev                   # storage, Unicode categories
+  python3 python3-numpy python3-jinja2        # independent reference implementations in tests
+)
+if [ "${ENTROPIX_SETUP_TRAINING:-0}" = 1 ]; then
+  packages+=(python3-torch libopenblas0-pthread python3-matplotlib)  # demo model training only
+fi
+if [ "${ENTROPIX_SETUP_FUZZ:-0}" = 1 ]; then
+  packages+=(clang libclang-rt-14-dev)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "setup: installing ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

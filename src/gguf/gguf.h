@@ -88,6 +88,10 @@ class GgufFile {
   const GgufTensorInfo* find_tensor(std::string_view name) const;
   // Start of the tensor's bytes (bounds were checked at open).
   const uint8_t* tensor_data(const GgufTensorInfo& info) const;
+  // The tensor's nbytes bytes, same checks as tensor_data.
+  std::span<const uint8_t> tensor_bytes(const GgufTensorInfo& info) const;
+  // File offset where the (aligned) tensor data section starts.
+  size_t data_offset() const { return data_offset_; }
 
  private:
   GgufFile() = default;

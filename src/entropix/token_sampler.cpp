@@ -1,0 +1,89 @@
+#include "entropix/token_sampler.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace entropix {
+
+LogitMetrics analyze_step(std::span<const float> logits, const AttentionMetrics* attention, int32_t n_alternatives,
+                          std::vector<Candidate>& scratch, SampleOutcome& o) {
+  const LogitMetrics lm = compute_logit_metrics(logits);
+  o.metrics = make_token_metrics(lm, attention);
+  const int32_t n_alt = std::clamp(n_alternatives, 0, kMaxAlternatives);
+  select_top_k(logits, static_cast<size_t>(n_alt), scratch);
+  double mass = 0;
+  o.n_alternatives = 0;
+  for (const Candidate& c : scratch) {
+    const double p = std::exp(static_cast<double>(c.logit - lm.max_logit) - lm.log_z);
+    o.alternatives[static_cast<size_t>(o.n_alternatives++)] = {c.id, p};
+    mass += p;
+  }
+  o.rest_mass = std::max(0.0, 1.0 - mass);
+  return lm;
+}
+
+GreedySampler::GreedySampler(const Profile& profile) : profile_(profile) {}
+
+SampleOutcome GreedySampler::step(std::span<const float> logits, const AttentionMetrics* attention, Rng&) {
+  SampleOutcome o;
+  const LogitMetrics lm = analyze_step(logits, attention, profile_.n_alternatives, alt_, o);
+  o.state = classify(o.metrics, profile_);
+  o.action = Action::Argmax;
+  o.params = SamplingParams{0.0f, 0, 1.0f, 0.0f};
+  o.token = lm.top1;
+  o.logprob = lm.logprob(logits, o.token);
+  return o;
+}
+
+std::unique_ptr<TokenSampler> GreedySampler::clone() const { return std::make_unique<GreedySampler>(*this); }
+
+StandardSampler::StandardSampler(const SamplingParams& params, const Profile& profile)
+    : params_(params), profile_(profile) {}
+
+SampleOutcome StandardSampler::step(std::span<const float> logits, const AttentionMetrics* attention, Rng& rng) {
+  SampleOutcome o;
+  const LogitMetrics lm = analyze_step(logits, attention, profile_.n_alternatives, alt_, o);
+  o.state = classify(o.metrics, profile_);
+  o.action = params_.temperature > 0 ? Action::Standard : Action::Argmax;
+  o.params = params_;
+  o.token = params_.temperature > 0 ? sampler_.sample(logits, params_, rng) : lm.top1;
+  o.logprob = lm.logprob(logits, o.token);
+  return o;
+}
+
+std::unique_ptr<TokenSampler> StandardSampler::clone() const { return std::make_unique<StandardSampler>(*this); }
+
+EntropixSampler::EntropixSampler(const Profile& profile) : policy_(profile) {}
+
+SampleOutcome EntropixSampler::step(std::span<const float> logits, const AttentionMetrics* attention, Rng& rng) {
+  SampleOutcome o;
+  const Profile& prof = policy_.profile();
+  const LogitMetrics lm = analyze_step(logits, prof.use_attention ? attention : nullptr, prof.n_alternatives, alt_, o);
+  const Decision d = policy_.decide(o.metrics);
+  o.state = d.state;
+  o.action = d.action;
+  o.params = d.params;
+  o.n_candidates = d.n_candidates;
+  if (d.action == Action::InsertThinking) {
+    o.insert_thinking = true;
+    o.thinking_text = prof.helv.thinking_text;
+    return o;
+  }
+  if (d.action == Action::Argmax) {
+    o.token = lm.top1;
+  } else {
+    sampler_.prepare(logits, d.params);
+    // Best of n draws by raw log-probability, i.e. by raw logit; first draw wins ties.
+    for (int32_t i = 0; i < std::max(1, d.n_candidates); ++i) {
+      const int32_t t = sampler_.draw(rng);
+      if (o.token < 0 || logits[static_cast<size_t>(t)] > logits[static_cast<size_t>(o.token)]) o.token = t;
+    }
+  }
+  o.branch = d.action == Action::Branch;
+  o.logprob = lm.logprob(logits, o.token);
+  return o;
+}
+
+std::unique_ptr<TokenSampler> EntropixSampler::clone() const { return std::make_unique<EntropixSampler>(*this); }
+
+}  // namespace entropix

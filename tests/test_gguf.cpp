@@ -209,7 +209,11 @@ TEST(GgufRoundTrip, TensorsOfEveryTypeAndRank) {
         size_t rows = 1;
         for (size_t d = 1; d < ne.size(); ++d) rows *= static_cast<size_t>(ne[d]);
         std::vector<uint8_t> bytes = pattern(ggml_row_bytes(t, ne[0]) * rows, static_cast<uint8_t>(i));
-        std::string name = "t" + std::to_string(i++) + "." + std::string(ggml_type_name(t));
+        // Appended piecewise: GCC 12 warns falsely (-Wrestrict) on "lit" + std::string&&.
+        std::string name = "t";
+        name += std::to_string(i++);
+        name += '.';
+        name += ggml_type_name(t);
         w.add_tensor(name, t, ne, bytes);
         expect.push_back({name, t, ne, bytes});
       }

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <type_traits>
 
 #include "core/error.h"
 
@@ -73,11 +74,23 @@ void visit_fields(P& p, F&& f) {
   f("adaptive.n_candidates", p.adaptive.n_candidates);
 }
 
-nlohmann::json::json_pointer pointer(const std::string& dotted) {
+template <class Json = nlohmann::json>
+typename Json::json_pointer pointer(const std::string& dotted) {
   std::string s = "/" + dotted;
   for (char& c : s)
     if (c == '.') c = '/';
-  return nlohmann::json::json_pointer(s);
+  return typename Json::json_pointer(s);
+}
+
+// Fields in declaration order, so that saved files read top to bottom.
+nlohmann::ordered_json to_ordered_json(const Profile& p) {
+  nlohmann::ordered_json j = {{"format", kFormat}, {"version", kVersion}};
+  visit_fields(p, [&](const std::string& path, const auto& x) {
+    using T = std::decay_t<decltype(x)>;
+    if constexpr (std::is_same_v<T, PolicyVariant>) j[pointer<nlohmann::ordered_json>(path)] = policy_variant_name(x);
+    else j[pointer<nlohmann::ordered_json>(path)] = x;
+  });
+  return j;
 }
 
 std::string type_name(const nlohmann::json& v) {
@@ -200,15 +213,7 @@ void validate_profile(const Profile& p, const std::string& where) {
   }
 }
 
-nlohmann::json profile_to_json(const Profile& p) {
-  nlohmann::json j = {{"format", kFormat}, {"version", kVersion}};
-  visit_fields(p, [&](const std::string& path, const auto& x) {
-    using T = std::decay_t<decltype(x)>;
-    if constexpr (std::is_same_v<T, PolicyVariant>) j[pointer(path)] = policy_variant_name(x);
-    else j[pointer(path)] = x;
-  });
-  return j;
-}
+nlohmann::json profile_to_json(const Profile& p) { return nlohmann::json::parse(to_ordered_json(p).dump()); }
 
 Profile profile_from_json(const nlohmann::json& j, const std::string& where) {
   if (!j.is_object()) throw Error(where + ": expected a JSON object, found " + type_name(j));
@@ -260,7 +265,7 @@ void save_profile(const Profile& p, const std::filesystem::path& path) {
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) throw Error("profile: cannot write " + path.string());
-  out << profile_to_json(p).dump(2) << "\n";
+  out << to_ordered_json(p).dump(2) << "\n";
   if (!out) throw Error("profile: error while writing " + path.string());
 }
 

@@ -11,6 +11,8 @@ The output projection is token_embd when output.weight is absent (tied).
 """
 import numpy as np
 
+from . import dequant
+
 NEOX_ARCHS = {"qwen2", "qwen3"}
 SUPPORTED_ARCHS = {"llama", "qwen2", "qwen3"}
 
@@ -77,15 +79,32 @@ def rope(x, positions, cfg, freq_factors):
     return out
 
 
+def _round_trip_q8(x, block, f16_scale):
+    """x with each run of `block` values of a row rounded to 8 bits: scale amax/127
+    (rounded to f16 for Q8_0), quants round-to-nearest-even in [-127, 127]."""
+    xb = x.reshape(-1, block).astype(np.float32)
+    d = np.abs(xb).max(axis=1, keepdims=True) / np.float32(127)
+    if f16_scale:
+        d = d.astype(np.float16).astype(np.float32)
+    safe = np.where(d > 0, d, 1)
+    q = np.where(d > 0, np.clip(np.rint(xb / safe), -127, 127), 0)
+    return (q * d).reshape(x.shape).astype(np.float64)
+
+
 class Model:
-    def __init__(self, gguf):
+    """act_q8: round the input rows of every quantized matmul to 8 bits first, as
+    llama.cpp does (Q8_0 blocks of 32 for Q8_0/Q4_0 weights, Q8_K blocks of 256 with
+    a float scale for the K-quants); off, the reference is exact float64 math."""
+
+    def __init__(self, gguf, act_q8=False):
         self.cfg = Config(gguf)
         self.gguf = gguf
+        self.act_q8 = act_q8
         self._cache = {}
         t = gguf.tensors
         self.tok_embd = self.w("token_embd.weight")                       # [n_vocab][n_embd]
         self.n_vocab = self.tok_embd.shape[0]
-        self.output = self.w("output.weight") if "output.weight" in t else self.tok_embd
+        self.output_name = "output.weight" if "output.weight" in t else "token_embd.weight"
         self.output_norm = self.w("output_norm.weight")
         self.freq_factors = self.w("rope_freqs.weight") if "rope_freqs.weight" in t else None
 
@@ -93,6 +112,16 @@ class Model:
         if name not in self._cache:
             self._cache[name] = self.gguf.tensor(name).astype(np.float64)
         return self._cache[name]
+
+    def linear(self, x, name):
+        """x[n][in] times the weight matrix `name` ([out][in]) transposed: [n][out]."""
+        if self.act_q8:
+            wtype = self.gguf.tensors[name].type
+            if wtype in (dequant.Q8_0, dequant.Q4_0):
+                x = _round_trip_q8(x, 32, f16_scale=True)
+            elif wtype in (dequant.Q4_K, dequant.Q5_K, dequant.Q6_K):
+                x = _round_trip_q8(x, 256, f16_scale=False)
+        return x @ self.w(name).T
 
     def opt(self, name):
         return self.w(name) if name in self.gguf.tensors else None
@@ -105,12 +134,12 @@ class Model:
         x = self.tok_embd[np.asarray(tokens)]                              # [n][n_embd]
         group = cfg.n_head // cfg.n_head_kv
         mask = np.triu(np.full((n, n), -np.inf), k=1)                      # [q][k]
-        for il in range(self.n_layer_names()):
+        for il in range(cfg.n_layer):
             p = f"blk.{il}."
             h = rms_norm(x, self.w(p + "attn_norm.weight"), cfg.rms_eps)
-            q = h @ self.w(p + "attn_q.weight").T
-            k = h @ self.w(p + "attn_k.weight").T
-            v = h @ self.w(p + "attn_v.weight").T
+            q = self.linear(h, p + "attn_q.weight")
+            k = self.linear(h, p + "attn_k.weight")
+            v = self.linear(h, p + "attn_v.weight")
             for name, t in (("attn_q.bias", q), ("attn_k.bias", k), ("attn_v.bias", v)):
                 bias = self.opt(p + name)
                 if bias is not None:
@@ -132,16 +161,13 @@ class Model:
             prob = np.exp(scores)
             prob /= prob.sum(axis=-1, keepdims=True)
             attn = np.einsum("hqk,khd->qhd", prob, v).reshape(n, cfg.n_head * cfg.head_dim)
-            x = x + attn @ self.w(p + "attn_output.weight").T
+            x = x + self.linear(attn, p + "attn_output.weight")
             h = rms_norm(x, self.w(p + "ffn_norm.weight"), cfg.rms_eps)
-            gate = h @ self.w(p + "ffn_gate.weight").T
-            up = h @ self.w(p + "ffn_up.weight").T
-            x = x + (silu(gate) * up) @ self.w(p + "ffn_down.weight").T
+            gate = self.linear(h, p + "ffn_gate.weight")
+            up = self.linear(h, p + "ffn_up.weight")
+            x = x + self.linear(silu(gate) * up, p + "ffn_down.weight")
         h = rms_norm(x, self.output_norm, cfg.rms_eps)
-        return h @ self.output.T
-
-    def n_layer_names(self):
-        return self.cfg.n_layer
+        return self.linear(h, self.output_name)
 
     def greedy(self, prompt, n_new):
         """Token ids of a greedy continuation of prompt (recomputes the prefix each step)."""

@@ -18,6 +18,7 @@
 #include "entropix/metrics.h"
 #include "entropix/policy.h"
 #include "entropix/token_sampler.h"
+#include "sampling/sampler.h"
 #include "support.h"
 
 using namespace entropix;
@@ -234,9 +235,14 @@ TEST(MetricsBenchmark, PrintsMicrosecondsPerToken) {
   for (auto& x : scores) x = d(gen);
   AttentionAnalyzer an(scores.size());
   const double attn = time_us([&] { sink = sink + an.compute(scores.data(), 32, 4096).entropy; });
+  Sampler sampler(l.size());
+  const double top_k = time_us([&] { sink = sink + sampler.sample(l, {0.7f, 27, 0.9f, 0.03f}, rng); });
+  const double top_p = time_us([&] { sink = sink + sampler.sample(l, {1.0f, 0, 0.9f, 0.0f}, rng); });
+  const double plain = time_us([&] { sink = sink + sampler.sample(l, {1.0f, 0, 1.0f, 0.0f}, rng); });
   std::printf("[bench] n_vocab=128256 kernels=%s: logit metrics %.1f us (scalar %.1f us); "
               "entropix step (metrics + alternatives + policy + draw) %.1f us; "
-              "attention metrics 32 heads x 4096 positions %.1f us\n",
-              logit_kernels().name, fast, scalar, step, attn);
+              "attention metrics 32 heads x 4096 positions %.1f us; "
+              "sampler top-k 27 %.1f us, top-p 0.9 alone %.1f us, no truncation %.1f us\n",
+              logit_kernels().name, fast, scalar, step, attn, top_k, top_p, plain);
   EXPECT_GT(fast, 0.0);
 }

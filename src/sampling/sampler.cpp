@@ -60,13 +60,7 @@ size_t Sampler::prepare(std::span<const float> logits, const SamplingParams& p) 
         if (l[i] >= thr) cand_.push_back({static_cast<int32_t>(i), l[i]});
       std::sort(cand_.begin(), cand_.end(), candidate_before);
     } else {
-      // Top-p alone: grow a partial selection until it holds the nucleus.
-      for (size_t want = 64;; want *= 8) {
-        select_top_k(logits, want, cand_);
-        double mass = 0;
-        for (const Candidate& c : cand_) mass += weight(c.logit);
-        if (mass >= static_cast<double>(p.top_p) * z || cand_.size() == n) break;
-      }
+      return prepare_nucleus(m, inv_t, static_cast<double>(p.top_p));
     }
   }
 
@@ -88,6 +82,51 @@ size_t Sampler::prepare(std::span<const float> logits, const SamplingParams& p) 
     }
   }
   keep = std::max<size_t>(keep, 1);  // the argmax always survives
+  cand_.resize(keep);
+  cum_.resize(keep);
+  return keep;
+}
+
+// Top-p alone over the whole vocabulary, without sorting it: bucket the tokens
+// by scaled distance to the maximum, keep every bucket before the one where the
+// cumulative mass reaches top_p, and sort only that bucket to find the cut.
+size_t Sampler::prepare_nucleus(float m, float inv_t, double top_p) {
+  const size_t n = logits_.size();
+  if (full_w_.size() < n) full_w_.resize(n);
+  if (bucket_.size() < n) bucket_.resize(n);
+  const double z = logit_kernels().exp_sum(logits_.data(), n, m, inv_t, full_w_.data());
+  const double target = top_p * z;
+  std::fill(bucket_mass_.begin(), bucket_mass_.end(), 0.0);
+  constexpr float kScale = static_cast<float>(kBuckets) / -kExpArgFloor;
+  const float* l = logits_.data();
+  for (size_t i = 0; i < n; ++i) {
+    const float d = (m - l[i]) * inv_t * kScale;  // NaN and -inf go to the last bucket (weight 0)
+    const uint16_t b = d < static_cast<float>(kBuckets - 1) ? static_cast<uint16_t>(d) : kBuckets - 1;
+    bucket_[i] = b;
+    bucket_mass_[b] += full_w_[i];
+  }
+  size_t cross = 0;
+  double below = 0;
+  while (cross + 1 < kBuckets && below + bucket_mass_[cross] < target) below += bucket_mass_[cross++];
+  cand_.clear();
+  for (size_t i = 0; i < n; ++i)
+    if (bucket_[i] < cross && full_w_[i] > 0) cand_.push_back({static_cast<int32_t>(i), l[i]});
+  const size_t whole = cand_.size();
+  for (size_t i = 0; i < n; ++i)
+    if (bucket_[i] == cross && full_w_[i] > 0) cand_.push_back({static_cast<int32_t>(i), l[i]});
+  std::sort(cand_.begin() + static_cast<std::ptrdiff_t>(whole), cand_.end(), candidate_before);
+  cum_.resize(cand_.size());
+  double cum = 0;
+  size_t keep = cand_.size();
+  for (size_t i = 0; i < cand_.size(); ++i) {
+    cum += full_w_[static_cast<size_t>(cand_[i].id)];
+    cum_[i] = cum;
+    if (i >= whole && cum >= target) {
+      keep = i + 1;
+      break;
+    }
+  }
+  keep = std::max<size_t>(keep, 1);
   cand_.resize(keep);
   cum_.resize(keep);
   return keep;
@@ -123,14 +162,15 @@ std::vector<std::pair<int32_t, double>> Sampler::distribution() const {
   if (full_) {
     for (size_t i = 0; i < logits_.size(); ++i)
       if (full_w_[i] > 0) out.emplace_back(static_cast<int32_t>(i), full_w_[i] / full_total_);
-    std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
-    return out;
+  } else {
+    double prev = 0;
+    for (size_t i = 0; i < cand_.size(); ++i) {
+      out.emplace_back(cand_[i].id, (cum_[i] - prev) / cum_.back());
+      prev = cum_[i];
+    }
   }
-  double prev = 0;
-  for (size_t i = 0; i < cand_.size(); ++i) {
-    out.emplace_back(cand_[i].id, (cum_[i] - prev) / cum_.back());
-    prev = cum_[i];
-  }
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.second > b.second || (a.second == b.second && a.first < b.first); });
   return out;
 }
 

@@ -34,12 +34,18 @@ class Sampler {
   std::vector<std::pair<int32_t, double>> distribution() const;
 
  private:
+  static constexpr size_t kBuckets = 4096;  // top-p buckets over scaled distance [0, 104] nats
+  size_t prepare_nucleus(float max_logit, float inv_temp, double top_p);
+
   std::span<const float> logits_;
   bool full_ = false;            // no truncation: draw over full_w_
   std::vector<float> full_w_;    // [n_vocab] exp((l_i - max) / T) when full_
   double full_total_ = 0;        // sum of full_w_
-  std::vector<Candidate> cand_;  // kept tokens, descending probability, when !full_
+  std::vector<Candidate> cand_;  // kept tokens when !full_: descending probability, except that
+                                 // prepare_nucleus keeps its whole buckets in id order
   std::vector<double> cum_;      // [cand_.size()] cumulative weights of cand_
+  std::vector<uint16_t> bucket_;     // [n_vocab] top-p bucket of each token
+  std::vector<double> bucket_mass_ = std::vector<double>(kBuckets);  // [kBuckets] weight per bucket
 };
 
 }  // namespace entropix

@@ -9,6 +9,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "cli/commands.h"
 #include "core/error.h"
 #include "hub/hub.h"
 #include "hub/progress.h"
@@ -45,7 +46,7 @@ void run_reporting_errors(const std::function<void()>& body) {
   try {
     body();
   } catch (const Error& e) {
-    std::fprintf(stderr, "entropix: error: %s\n", e.what());
+    std::fprintf(stderr, "error: %s\n", e.what());
     throw CLI::RuntimeError(g_interrupted.load() ? 130 : 1);
   }
 }

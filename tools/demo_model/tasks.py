@@ -98,7 +98,7 @@ def normalise(prompt):
 
 def ranges(level):
     """(max start value, max operand of + and -, max result) for a number-size level."""
-    return {0: (20, 12, 60), 1: (60, 30, 150), 2: (99, 60, 300)}[level]
+    return {0: (20, 9, 40), 1: (50, 20, 99), 2: (99, 40, 200)}[level]
 
 
 def make_problem(rng, steps, level):

@@ -683,6 +683,13 @@ TEST(GgufHostile, ErrorsNameTheOffset) {
   Raw r;
   r.header(3, 1, 0).str("w").u32(5).zeros(32);
   EXPECT_PARSE_ERROR(r.b, "offset 33: tensor 'w': expected n_dims 1..4, found 5");
+  // A truncated value names its key: the u32 starts after header, key (9) and type (4).
+  Raw t;
+  t.header(3, 0, 1).str("k").u32(4).put<uint16_t>(1);
+  EXPECT_PARSE_ERROR(t.b, "offset 37: key 'k': truncated u32 value: expected 4 bytes, found 2");
+  Raw a;
+  a.header(3, 0, 2).kv_u32("x", 1).kv_u32("general.alignment", 3);
+  EXPECT_PARSE_ERROR(a.b, "offset 41: key 'general.alignment': expected a nonzero power of two");
   EXPECT_PARSE_ERROR(Raw().header(3, 0, 0).b, "<no error>");  // an empty GGUF is valid
 }
 

@@ -63,16 +63,18 @@ uint64_t scalar_size(GgufType t) {
 }
 
 // Reads little-endian fields from [0, size) and reports every failure with the
-// file name and the offset where the failing field starts.
+// file name, the offset where the failing field starts and the entry being read.
 class Cursor {
  public:
   Cursor(const uint8_t* base, size_t size, const std::string& file) : base_(base), size_(size), file_(file) {}
 
   size_t pos() const { return pos_; }
   size_t remaining() const { return size_ - pos_; }
+  // What is being read ("key 'general.name'", "tensor 'output.weight'"), for errors.
+  void set_context(std::string context) { context_ = std::move(context); }
 
   [[noreturn]] void fail(size_t at, const std::string& what) const {
-    throw Error(file_ + ": offset " + std::to_string(at) + ": " + what);
+    throw Error(file_ + ": offset " + std::to_string(at) + ": " + (context_.empty() ? "" : context_ + ": ") + what);
   }
 
   void need(uint64_t n, const char* what) const {
@@ -109,18 +111,19 @@ class Cursor {
   size_t size_;
   size_t pos_ = 0;
   const std::string& file_;
+  std::string context_;
 };
 
-GgufType read_value_type(Cursor& c, const std::string& key, const char* what) {
+GgufType read_value_type(Cursor& c, const char* what) {
   size_t at = c.pos();
   uint32_t raw = c.read<uint32_t>(what);
   if (raw > static_cast<uint32_t>(GgufType::FLOAT64)) {
-    c.fail(at, "key '" + key + "': unknown " + what + " " + std::to_string(raw) + " (expected 0..12)");
+    c.fail(at, std::string("unknown ") + what + " " + std::to_string(raw) + " (expected 0..12)");
   }
   return static_cast<GgufType>(raw);
 }
 
-uint64_t read_unsigned(Cursor& c, GgufType t, const std::string& key) {
+uint64_t read_unsigned(Cursor& c, GgufType t) {
   switch (t) {
     case GgufType::UINT8: return c.read<uint8_t>("u8 value");
     case GgufType::UINT16: return c.read<uint16_t>("u16 value");
@@ -129,12 +132,12 @@ uint64_t read_unsigned(Cursor& c, GgufType t, const std::string& key) {
     case GgufType::BOOL: {
       size_t at = c.pos();
       uint8_t b = c.read<uint8_t>("bool value");
-      if (b > 1) c.fail(at, "key '" + key + "': bool value must be 0 or 1, found " + std::to_string(b));
+      if (b > 1) c.fail(at, "bool value must be 0 or 1, found " + std::to_string(b));
       return b;
     }
     default: break;
   }
-  c.fail(c.pos(), "key '" + key + "': internal error, not an unsigned type");
+  c.fail(c.pos(), "internal error: not an unsigned type");
 }
 
 int64_t read_signed(Cursor& c, GgufType t) {
@@ -152,11 +155,11 @@ double read_float(Cursor& c, GgufType t) {
 }
 
 template <typename T>
-std::vector<T> read_array_elems(Cursor& c, GgufType elem, uint64_t n, const std::string& key) {
+std::vector<T> read_array_elems(Cursor& c, GgufType elem, uint64_t n) {
   std::vector<T> out;
   out.reserve(static_cast<size_t>(n));  // n was bounded by the remaining bytes
   for (uint64_t i = 0; i < n; ++i) {
-    if constexpr (std::is_same_v<T, uint64_t>) out.push_back(read_unsigned(c, elem, key));
+    if constexpr (std::is_same_v<T, uint64_t>) out.push_back(read_unsigned(c, elem));
     else if constexpr (std::is_same_v<T, int64_t>) out.push_back(read_signed(c, elem));
     else if constexpr (std::is_same_v<T, double>) out.push_back(read_float(c, elem));
     else out.push_back(c.read_string("string array element"));
@@ -164,35 +167,35 @@ std::vector<T> read_array_elems(Cursor& c, GgufType elem, uint64_t n, const std:
   return out;
 }
 
-GgufValue read_value(Cursor& c, GgufType type, const std::string& key) {
+GgufValue read_value(Cursor& c, GgufType type) {
   GgufValue v;
   v.type = type;
   if (type == GgufType::STRING) {
     v.data = c.read_string("string value");
   } else if (type == GgufType::ARRAY) {
-    GgufType elem = read_value_type(c, key, "array element type");
+    GgufType elem = read_value_type(c, "array element type");
     if (elem == GgufType::ARRAY) {
-      c.fail(c.pos() - 4, "key '" + key + "': nested arrays are not supported (array of array)");
+      c.fail(c.pos() - 4, "nested arrays are not supported (array of array)");
     }
     v.elem_type = elem;
     size_t at = c.pos();
     uint64_t n = c.read<uint64_t>("array length");
     uint64_t min_elem = elem == GgufType::STRING ? 8 : scalar_size(elem);
     if (n > c.remaining() / min_elem) {
-      c.fail(at, "key '" + key + "': array of " + std::to_string(n) + " " + type_label(elem) +
+      c.fail(at, "array of " + std::to_string(n) + " " + type_label(elem) +
                      " elements needs at least " + std::to_string(min_elem) + " bytes each, but only " +
                      std::to_string(c.remaining()) + " bytes are left");
     }
-    if (elem == GgufType::STRING) v.data = read_array_elems<std::string>(c, elem, n, key);
-    else if (is_float(elem)) v.data = read_array_elems<double>(c, elem, n, key);
-    else if (is_signed(elem)) v.data = read_array_elems<int64_t>(c, elem, n, key);
-    else v.data = read_array_elems<uint64_t>(c, elem, n, key);
+    if (elem == GgufType::STRING) v.data = read_array_elems<std::string>(c, elem, n);
+    else if (is_float(elem)) v.data = read_array_elems<double>(c, elem, n);
+    else if (is_signed(elem)) v.data = read_array_elems<int64_t>(c, elem, n);
+    else v.data = read_array_elems<uint64_t>(c, elem, n);
   } else if (is_float(type)) {
     v.data = read_float(c, type);
   } else if (is_signed(type)) {
     v.data = read_signed(c, type);
   } else {
-    v.data = read_unsigned(c, type, key);
+    v.data = read_unsigned(c, type);
   }
   return v;
 }
@@ -325,27 +328,32 @@ void GgufFile::parse() {
     }
   }
 
+  size_t alignment_at = 0;  // where general.alignment was read, for its errors
   for (uint64_t i = 0; i < n_kv; ++i) {
     size_t at = c.pos();
+    c.set_context("metadata entry " + std::to_string(i));
     std::string key = c.read_string("metadata key");
-    if (key.empty()) c.fail(at, "metadata entry " + std::to_string(i) + " has an empty key");
-    GgufType type = read_value_type(c, key, "value type");
-    GgufValue value = read_value(c, type, key);
+    if (key.empty()) c.fail(at, "empty key");
+    c.set_context("key '" + key + "'");
+    GgufType type = read_value_type(c, "value type");
+    GgufValue value = read_value(c, type);
+    c.set_context("");
     if (kv_.contains(key)) c.fail(at, "duplicate metadata key '" + key + "'");
+    if (key == "general.alignment") alignment_at = at;
     kv_.emplace(std::move(key), std::move(value));
   }
 
   if (const GgufValue* a = find("general.alignment")) {
     if (!is_integer(a->type)) {
-      throw Error(path_ + ": key 'general.alignment': expected u32, found " + describe_found(*a));
+      c.fail(alignment_at, "key 'general.alignment': expected u32, found " + describe_found(*a));
     }
     bool negative = std::holds_alternative<int64_t>(a->data) && std::get<int64_t>(a->data) < 0;
     uint64_t al = negative ? 0
                   : std::holds_alternative<int64_t>(a->data) ? static_cast<uint64_t>(std::get<int64_t>(a->data))
                                                              : std::get<uint64_t>(a->data);
     if (negative || al == 0 || !std::has_single_bit(al) || al > std::numeric_limits<uint32_t>::max()) {
-      throw Error(path_ + ": key 'general.alignment': expected a nonzero power of two that fits in u32, found " +
-                  (negative ? std::to_string(std::get<int64_t>(a->data)) : std::to_string(al)));
+      c.fail(alignment_at, "key 'general.alignment': expected a nonzero power of two that fits in u32, found " +
+                               (negative ? std::to_string(std::get<int64_t>(a->data)) : std::to_string(al)));
     }
     alignment_ = al;
   } else {
@@ -356,12 +364,13 @@ void GgufFile::parse() {
   for (uint64_t i = 0; i < n_tensors; ++i) {
     size_t at = c.pos();
     GgufTensorInfo t;
+    c.set_context("tensor entry " + std::to_string(i));
     t.name = c.read_string("tensor name");
-    std::string where = "tensor '" + t.name + "'";
+    c.set_context("tensor '" + t.name + "'");
     size_t dims_at = c.pos();
     uint32_t n_dims = c.read<uint32_t>("tensor n_dims");
     if (n_dims < 1 || n_dims > kMaxDims) {
-      c.fail(dims_at, where + ": expected n_dims 1.." + std::to_string(kMaxDims) + ", found " + std::to_string(n_dims));
+      c.fail(dims_at, "expected n_dims 1.." + std::to_string(kMaxDims) + ", found " + std::to_string(n_dims));
     }
     t.n_dims = static_cast<int>(n_dims);
     int64_t n_elem = 1;
@@ -369,35 +378,36 @@ void GgufFile::parse() {
       size_t dim_at = c.pos();
       uint64_t ne = c.read<uint64_t>("tensor dimension");
       if (ne < 1 || ne > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-        c.fail(dim_at, where + ": dimension " + std::to_string(d) + " must be >= 1, found " +
+        c.fail(dim_at, "dimension " + std::to_string(d) + " must be >= 1, found " +
                            std::to_string(static_cast<int64_t>(ne)));
       }
       t.ne[d] = static_cast<int64_t>(ne);
       auto prod = checked_mul(n_elem, t.ne[d]);
-      if (!prod) c.fail(dim_at, where + ": element count overflows int64 at dimension " + std::to_string(d));
+      if (!prod) c.fail(dim_at, "element count overflows int64 at dimension " + std::to_string(d));
       n_elem = *prod;
     }
     size_t type_at = c.pos();
     uint32_t raw_type = c.read<uint32_t>("tensor type");
     auto traits = ggml_type_traits(raw_type);
-    if (!traits) c.fail(type_at, where + ": unknown tensor type " + std::to_string(raw_type));
+    if (!traits) c.fail(type_at, "unknown tensor type " + std::to_string(raw_type));
     t.type = static_cast<GgmlType>(raw_type);
     if (t.ne[0] % traits->block_elems != 0) {
-      c.fail(dims_at, where + ": row length " + std::to_string(t.ne[0]) + " is not a multiple of the " +
+      c.fail(dims_at, "row length " + std::to_string(t.ne[0]) + " is not a multiple of the " +
                           std::string(traits->name) + " block size " + std::to_string(traits->block_elems));
     }
     // Bytes = blocks per row * block bytes * rows; every step checked for overflow.
     int64_t rows = n_elem / t.ne[0];
     auto row_bytes = checked_mul(t.ne[0] / traits->block_elems, static_cast<int64_t>(traits->block_bytes));
     auto nbytes = row_bytes ? checked_mul(*row_bytes, rows) : std::nullopt;
-    if (!nbytes) c.fail(dims_at, where + ": byte size overflows");
+    if (!nbytes) c.fail(dims_at, "byte size overflows");
     t.nbytes = static_cast<size_t>(*nbytes);
     size_t off_at = c.pos();
     t.offset = c.read<uint64_t>("tensor offset");
     if (t.offset % alignment_ != 0) {
-      c.fail(off_at, where + ": data offset " + std::to_string(t.offset) + " is not a multiple of the alignment " +
+      c.fail(off_at, "data offset " + std::to_string(t.offset) + " is not a multiple of the alignment " +
                          std::to_string(alignment_));
     }
+    c.set_context("");
     if (tensor_index_.contains(t.name)) c.fail(at, "duplicate tensor name '" + t.name + "'");
     tensor_index_.emplace(t.name, tensors_.size());
     tensors_.push_back(std::move(t));

@@ -1,0 +1,64 @@
+#include "kernels/dot.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "core/error.h"
+
+namespace entropix {
+
+#if defined(ENTROPIX_HAVE_AVX2_BUILD)
+const DotBackend& avx2_dot_backend_table();  // dot_avx2.cpp
+#endif
+
+const DotBackend* avx2_dot_backend() {
+#if defined(ENTROPIX_HAVE_AVX2_BUILD)
+  static const bool supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                                __builtin_cpu_supports("f16c");
+  return supported ? &avx2_dot_backend_table() : nullptr;
+#else
+  return nullptr;
+#endif
+}
+
+const DotBackend& dot_backend() {
+  static const DotBackend& chosen = [&]() -> const DotBackend& {
+    const char* env = std::getenv("ENTROPIX_KERNELS");
+    const bool force_scalar = env && std::strcmp(env, "scalar") == 0;
+    const DotBackend* avx2 = avx2_dot_backend();
+    return (avx2 && !force_scalar) ? *avx2 : scalar_dot_backend();
+  }();
+  return chosen;
+}
+
+const char* kernel_backend_name() { return dot_backend().name; }
+
+DotFn dot_kernel(const DotBackend& backend, GgmlType weight_type) {
+  switch (weight_type) {
+    case GgmlType::F32: return backend.f32;
+    case GgmlType::F16: return backend.f16;
+    case GgmlType::BF16: return backend.bf16;
+    case GgmlType::Q8_0: return backend.q8_0;
+    case GgmlType::Q4_0: return backend.q4_0;
+    case GgmlType::Q4_K: return backend.q4_k;
+    case GgmlType::Q5_K: return backend.q5_k;
+    case GgmlType::Q6_K: return backend.q6_k;
+    default:
+      throw Error("matmul: no dot kernel for weight type " + std::string(ggml_type_name(weight_type)) +
+                  " (" + std::to_string(static_cast<uint32_t>(weight_type)) + ")");
+  }
+}
+
+GgmlType activation_type(GgmlType weight_type) {
+  switch (weight_type) {
+    case GgmlType::Q8_0:
+    case GgmlType::Q4_0: return GgmlType::Q8_0;
+    case GgmlType::Q4_K:
+    case GgmlType::Q5_K:
+    case GgmlType::Q6_K: return GgmlType::Q8_K;
+    default: return GgmlType::F32;
+  }
+}
+
+}  // namespace entropix

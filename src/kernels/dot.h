@@ -1,0 +1,41 @@
+// Vector dot products of one weight row with a few activation rows, per weight type, in
+// two sibling backends (portable scalar, AVX2/FMA/F16C) chosen once at run time.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/ggml_type.h"
+
+namespace entropix {
+
+// Most activation rows one dot call handles: each weight block is decoded once and used
+// for all of them, which is what makes batched matmul compute-bound.
+inline constexpr int kMaxDotTile = 4;
+
+// out[j] = sum_i W[i] * X_j[i] for j < n_x (1..kMaxDotTile), n elements.
+// w: one weight row in its storage type; X_j starts at x + j * x_stride bytes, in the
+// activation format of the weight type (see activation_type).
+using DotFn = void (*)(int64_t n, const void* w, const void* x, size_t x_stride, int n_x,
+                       float* out);
+
+struct DotBackend {
+  const char* name;  // "scalar", "avx2"
+  DotFn f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k;
+};
+
+const DotBackend& scalar_dot_backend();
+// nullptr when not built for x86-64 or the CPU lacks AVX2, FMA or F16C.
+const DotBackend* avx2_dot_backend();
+// The backend used by matmul: AVX2 when available unless ENTROPIX_KERNELS=scalar. Chosen once.
+const DotBackend& dot_backend();
+const char* kernel_backend_name();
+
+// The kernel of a weight type; throws Error naming the type when none exists.
+DotFn dot_kernel(const DotBackend& backend, GgmlType weight_type);
+
+// The format activations are converted to for a weight type: F32 for the float types,
+// Q8_0 for Q8_0/Q4_0, Q8_K for the K-quants.
+GgmlType activation_type(GgmlType weight_type);
+
+}  // namespace entropix

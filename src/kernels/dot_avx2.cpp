@@ -1,0 +1,329 @@
+// AVX2/FMA/F16C dot kernels; compiled with -mavx2 -mfma -mf16c and only reached after
+// the run-time CPU check in dot.cpp. Each decodes a weight block once and multiplies it
+// with up to kMaxDotTile activation rows.
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+
+#include <immintrin.h>
+
+#include <cstring>
+#include <type_traits>
+
+#include "kernels/blocks.h"
+#include "kernels/dot.h"
+#include "kernels/fp16.h"
+
+namespace entropix {
+
+namespace {
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline float hsum(__m128 s) {
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+template <typename T>
+inline const T* act_row(const void* x, size_t stride, int j) {
+  return reinterpret_cast<const T*>(static_cast<const uint8_t*>(x) + j * stride);
+}
+
+// Products of signed bytes summed in groups of 4 into 8 int32. maddubs needs one unsigned
+// operand, so w's sign moves onto x; pairs stay below int16 saturation for |q| <= 127.
+inline __m256i dot_i8(__m256i w, __m256i x) {
+  const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+  return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+}
+
+// Expands a kernel templated on the tile size into a DotFn.
+#define ENTROPIX_TILED(name)                                                                  \
+  void name(int64_t n, const void* w, const void* x, size_t x_stride, int n_x, float* out) { \
+    switch (n_x) {                                                                            \
+      case 1: return name##_t<1>(n, w, x, x_stride, out);                                     \
+      case 2: return name##_t<2>(n, w, x, x_stride, out);                                     \
+      case 3: return name##_t<3>(n, w, x, x_stride, out);                                     \
+      default: return name##_t<4>(n, w, x, x_stride, out);                                    \
+    }                                                                                         \
+  }
+
+// ---- float weights ---------------------------------------------------------------------
+
+inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 load8(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+struct Bf16 {
+  uint16_t bits;
+};
+inline __m256 load8(const Bf16* p) {
+  const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+inline float to_f32(float v) { return v; }
+inline float to_f32(uint16_t v) { return h2f(v); }
+inline float to_f32(Bf16 v) { return bf16_to_f32(v.bits); }
+
+template <typename W, int NX>
+void dot_float_t(int64_t n, const void* wv, const void* x, size_t x_stride, float* out) {
+  const W* w = static_cast<const W*>(wv);
+  const float* xs[NX];
+  __m256 acc0[NX], acc1[NX];
+  for (int j = 0; j < NX; ++j) {
+    xs[j] = act_row<float>(x, x_stride, j);
+    acc0[j] = _mm256_setzero_ps();
+    acc1[j] = _mm256_setzero_ps();
+  }
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {  // two chains hide the FMA latency
+    const __m256 w0 = load8(w + i), w1 = load8(w + i + 8);
+    for (int j = 0; j < NX; ++j) {
+      acc0[j] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xs[j] + i), acc0[j]);
+      acc1[j] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xs[j] + i + 8), acc1[j]);
+    }
+  }
+  for (int j = 0; j < NX; ++j) {
+    float s = hsum(_mm256_add_ps(acc0[j], acc1[j]));
+    for (int64_t k = i; k < n; ++k) s += to_f32(w[k]) * xs[j][k];
+    out[j] = s;
+  }
+}
+
+template <int NX>
+void dot_f32_t(int64_t n, const void* w, const void* x, size_t s, float* out) {
+  dot_float_t<float, NX>(n, w, x, s, out);
+}
+template <int NX>
+void dot_f16_t(int64_t n, const void* w, const void* x, size_t s, float* out) {
+  dot_float_t<uint16_t, NX>(n, w, x, s, out);
+}
+template <int NX>
+void dot_bf16_t(int64_t n, const void* w, const void* x, size_t s, float* out) {
+  dot_float_t<Bf16, NX>(n, w, x, s, out);
+}
+ENTROPIX_TILED(dot_f32)
+ENTROPIX_TILED(dot_f16)
+ENTROPIX_TILED(dot_bf16)
+
+// ---- Q8_0 and Q4_0 weights with Q8_0 activations --------------------------------------
+
+inline __m256i load_q8_0(const BlockQ8_0& b) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs));
+}
+// Elements 0..15 from the low nibbles, 16..31 from the high ones, minus 8.
+inline __m256i load_q4_0(const BlockQ4_0& b) {
+  const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs));
+  const __m128i m4 = _mm_set1_epi8(0xF);
+  const __m256i q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), m4), _mm_and_si128(raw, m4));
+  return _mm256_sub_epi8(q, _mm256_set1_epi8(8));
+}
+
+template <typename Block, int NX>
+void dot_q8_0_blocks_t(int64_t n, const void* wv, const void* x, size_t x_stride, float* out) {
+  const Block* w = static_cast<const Block*>(wv);
+  const BlockQ8_0* xs[NX];
+  __m256 acc[NX];
+  for (int j = 0; j < NX; ++j) {
+    xs[j] = act_row<BlockQ8_0>(x, x_stride, j);
+    acc[j] = _mm256_setzero_ps();
+  }
+  const int64_t nb = n / kQK8_0;
+  for (int64_t b = 0; b < nb; ++b) {
+    __m256i q;
+    if constexpr (sizeof(Block) == sizeof(BlockQ8_0)) {
+      q = load_q8_0(w[b]);
+    } else {
+      q = load_q4_0(w[b]);
+    }
+    const float dw = h2f(w[b].d);
+    for (int j = 0; j < NX; ++j) {
+      const __m256i p = dot_i8(q, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs[j][b].qs)));
+      acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * h2f(xs[j][b].d)), _mm256_cvtepi32_ps(p), acc[j]);
+    }
+  }
+  for (int j = 0; j < NX; ++j) out[j] = hsum(acc[j]);
+}
+
+template <int NX>
+void dot_q8_0_t(int64_t n, const void* w, const void* x, size_t s, float* out) {
+  dot_q8_0_blocks_t<BlockQ8_0, NX>(n, w, x, s, out);
+}
+template <int NX>
+void dot_q4_0_t(int64_t n, const void* w, const void* x, size_t s, float* out) {
+  dot_q8_0_blocks_t<BlockQ4_0, NX>(n, w, x, s, out);
+}
+ENTROPIX_TILED(dot_q8_0)
+ENTROPIX_TILED(dot_q4_0)
+
+// ---- Q4_K and Q5_K weights with Q8_K activations --------------------------------------
+
+// The 8 six-bit scales (bytes 0..7) and mins (bytes 8..15) of a Q4_K/Q5_K block, unpacked
+// four at a time from 32-bit words (the layout of k4_scale_min).
+inline __m128i unpack_k4_scales(const uint8_t* scales) {
+  uint32_t a, b, c;
+  std::memcpy(&a, scales, 4);
+  std::memcpy(&b, scales + 4, 4);
+  std::memcpy(&c, scales + 8, 4);
+  constexpr uint32_t kLow6 = 0x3F3F3F3F, kLow4 = 0x0F0F0F0F, kLow2 = 0x03030303;
+  const uint32_t sc_lo = a & kLow6, m_lo = b & kLow6;
+  const uint32_t sc_hi = (c & kLow4) | (((a >> 6) & kLow2) << 4);
+  const uint32_t m_hi = ((c >> 4) & kLow4) | (((b >> 6) & kLow2) << 4);
+  return _mm_set_epi32(static_cast<int>(m_hi), static_cast<int>(m_lo), static_cast<int>(sc_hi),
+                       static_cast<int>(sc_lo));
+}
+
+// int16 element k of both 128-bit lanes broadcast across the lane.
+inline __m256i broadcast_i16(__m256i v, int k) {
+  return _mm256_shuffle_epi8(v, _mm256_set1_epi16(static_cast<short>(((2 * k + 1) << 8) | (2 * k))));
+}
+
+template <bool kFive, int NX>
+void dot_q45_k_t(int64_t n, const void* wv, const void* x, size_t x_stride, float* out) {
+  using Block = std::conditional_t<kFive, BlockQ5_K, BlockQ4_K>;
+  const Block* w = static_cast<const Block*>(wv);
+  const BlockQ8_K* xs[NX];
+  __m256 acc[NX];
+  __m128 acc_min[NX];
+  for (int j = 0; j < NX; ++j) {
+    xs[j] = act_row<BlockQ8_K>(x, x_stride, j);
+    acc[j] = _mm256_setzero_ps();
+    acc_min[j] = _mm_setzero_ps();
+  }
+  const __m256i m4 = _mm256_set1_epi8(0xF);
+  const int64_t nb = n / kQK_K;
+  for (int64_t b = 0; b < nb; ++b) {
+    const Block& q = w[b];
+    const float d = h2f(q.d), dmin = h2f(q.dmin);
+    const __m128i sm = unpack_k4_scales(q.scales);
+    const __m128i mins = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
+    const __m256i scales = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
+
+    // Mins: dmin * d_x * sum_j m[j] * (sum of the 32 activations of sub-block j).
+    for (int j = 0; j < NX; ++j) {
+      const BlockQ8_K& y = xs[j][b];
+      const __m128i bs0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(y.bsums));
+      const __m128i bs1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(y.bsums + 8));
+      const __m128i prod = _mm_madd_epi16(mins, _mm_hadd_epi16(bs0, bs1));
+      acc_min[j] = _mm_fmadd_ps(_mm_set1_ps(dmin * y.d), _mm_cvtepi32_ps(prod), acc_min[j]);
+    }
+
+    __m256i sumi[NX];
+    for (int j = 0; j < NX; ++j) sumi[j] = _mm256_setzero_si256();
+    __m256i hbits;
+    if constexpr (kFive) hbits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q.qh));
+    for (int c = 0; c < 4; ++c) {
+      const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q.qs + 32 * c));
+      __m256i lo = _mm256_and_si256(raw, m4);
+      __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+      if constexpr (kFive) {
+        const __m256i one = _mm256_set1_epi8(1);
+        lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(hbits, one), 4));
+        hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 1), one), 4));
+        hbits = _mm256_srli_epi16(hbits, 2);
+      }
+      const __m256i sc_lo = broadcast_i16(scales, 2 * c);
+      const __m256i sc_hi = broadcast_i16(scales, 2 * c + 1);
+      for (int j = 0; j < NX; ++j) {
+        const int8_t* yq = xs[j][b].qs + 64 * c;
+        const __m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(yq)));
+        const __m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(yq + 32)));
+        sumi[j] = _mm256_add_epi32(sumi[j], _mm256_add_epi32(_mm256_madd_epi16(p0, sc_lo), _mm256_madd_epi16(p1, sc_hi)));
+      }
+    }
+    for (int j = 0; j < NX; ++j) {
+      acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(d * xs[j][b].d), _mm256_cvtepi32_ps(sumi[j]), acc[j]);
+    }
+  }
+  for (int j = 0; j < NX; ++j) out[j] = hsum(acc[j]) - hsum(acc_min[j]);
+}
+
+template <int NX>
+void dot_q4_k_t(int64_t n, const void* w, const void* x, size_t s, float* out) {
+  dot_q45_k_t<false, NX>(n, w, x, s, out);
+}
+template <int NX>
+void dot_q5_k_t(int64_t n, const void* w, const void* x, size_t s, float* out) {
+  dot_q45_k_t<true, NX>(n, w, x, s, out);
+}
+ENTROPIX_TILED(dot_q4_k)
+ENTROPIX_TILED(dot_q5_k)
+
+// ---- Q6_K weights with Q8_K activations -----------------------------------------------
+
+// Quants are used unsigned (0..63) in maddubs; the -32 offset is applied once per block
+// through the activation group sums: sum_g sc[g] * 32 * bsum[g].
+template <int NX>
+void dot_q6_k_t(int64_t n, const void* wv, const void* x, size_t x_stride, float* out) {
+  const BlockQ6_K* w = static_cast<const BlockQ6_K*>(wv);
+  const BlockQ8_K* xs[NX];
+  __m256 acc[NX];
+  for (int j = 0; j < NX; ++j) {
+    xs[j] = act_row<BlockQ8_K>(x, x_stride, j);
+    acc[j] = _mm256_setzero_ps();
+  }
+  const __m256i m4 = _mm256_set1_epi8(0xF), m2 = _mm256_set1_epi8(3);
+  const int64_t nb = n / kQK_K;
+  for (int64_t b = 0; b < nb; ++b) {
+    const BlockQ6_K& q = w[b];
+    const __m256i scales = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q.scales)));
+    __m256i sumi[NX];
+    for (int j = 0; j < NX; ++j) {
+      const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs[j][b].bsums));
+      sumi[j] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(scales, bsums), 5));
+    }
+    for (int h = 0; h < 2; ++h) {
+      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q.qh + 32 * h));
+      const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q.ql + 64 * h));
+      const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q.ql + 64 * h + 32));
+      __m256i qv[4];
+      qv[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
+      qv[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4),
+                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
+      qv[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
+      qv[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
+      // Scales of this half in both lanes; quant vector k spans groups 2k (bytes 0..15)
+      // and 2k + 1 (bytes 16..31).
+      const __m256i sh = _mm256_broadcastsi128_si256(h == 0 ? _mm256_castsi256_si128(scales)
+                                                            : _mm256_extracti128_si256(scales, 1));
+      for (int k = 0; k < 4; ++k) {
+        const __m256i pick = _mm256_set_m128i(_mm_set1_epi16(static_cast<short>(((4 * k + 3) << 8) | (4 * k + 2))),
+                                              _mm_set1_epi16(static_cast<short>(((4 * k + 1) << 8) | (4 * k))));
+        const __m256i sc = _mm256_shuffle_epi8(sh, pick);
+        for (int j = 0; j < NX; ++j) {
+          const int8_t* yq = xs[j][b].qs + 128 * h + 32 * k;
+          const __m256i p = _mm256_maddubs_epi16(qv[k], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(yq)));
+          sumi[j] = _mm256_add_epi32(sumi[j], _mm256_madd_epi16(p, sc));
+        }
+      }
+    }
+    const float d = h2f(q.d);
+    for (int j = 0; j < NX; ++j) {
+      acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(d * xs[j][b].d), _mm256_cvtepi32_ps(sumi[j]), acc[j]);
+    }
+  }
+  for (int j = 0; j < NX; ++j) out[j] = hsum(acc[j]);
+}
+ENTROPIX_TILED(dot_q6_k)
+
+#undef ENTROPIX_TILED
+
+}  // namespace
+
+const DotBackend& avx2_dot_backend_table() {
+  static const DotBackend backend{"avx2",   dot_f32,  dot_f16,  dot_bf16, dot_q8_0,
+                                  dot_q4_0, dot_q4_k, dot_q5_k, dot_q6_k};
+  return backend;
+}
+
+}  // namespace entropix
+
+#endif

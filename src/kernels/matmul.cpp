@@ -1,0 +1,127 @@
+#include "kernels/matmul.h"
+
+#include <algorithm>
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "kernels/quant.h"
+
+namespace entropix {
+
+namespace {
+
+void check_matrix(const WeightMatrix& w) {
+  const auto traits = ggml_type_traits(static_cast<uint32_t>(w.type));
+  if (!traits || !traits->supported) {
+    throw Error("matmul: weight type " + std::string(ggml_type_name(w.type)) + " (" +
+                std::to_string(static_cast<uint32_t>(w.type)) + ") is not supported");
+  }
+  if (w.n_in <= 0 || w.n_out < 0 || w.n_in % traits->block_elems != 0) {
+    throw Error("matmul: " + std::string(traits->name) + " matrix with rows of " + std::to_string(w.n_in) +
+                " elements, expected a positive multiple of " + std::to_string(traits->block_elems));
+  }
+  if (w.row_bytes < ggml_row_bytes(w.type, w.n_in)) {
+    throw Error("matmul: row stride " + std::to_string(w.row_bytes) + " bytes is shorter than a " +
+                std::string(traits->name) + " row of " + std::to_string(w.n_in) + " elements");
+  }
+}
+
+// Everything one call's threads share; the pool task captures only a pointer to it, so
+// the std::function stays in its small buffer and nothing is allocated per call.
+struct MatmulJob {
+  const WeightMatrix* w;
+  DotFn dot;
+  const uint8_t* act;  // n_tokens rows of act_row_bytes
+  size_t act_row_bytes;
+  int64_t n_tokens;
+  float* y;
+  int64_t chunk_rows;
+  int64_t n_chunks;
+  std::atomic<int64_t> next_chunk{0};
+};
+
+// Rows [r0, r1) for all tokens, kMaxDotTile tokens per kernel call. The row chunk is small
+// enough to stay in cache while the token tiles sweep over it.
+void run_chunk(const MatmulJob& job, int64_t r0, int64_t r1) {
+  const WeightMatrix& w = *job.w;
+  float out[kMaxDotTile];
+  for (int64_t t0 = 0; t0 < job.n_tokens; t0 += kMaxDotTile) {
+    const int n_x = static_cast<int>(std::min<int64_t>(kMaxDotTile, job.n_tokens - t0));
+    const uint8_t* xt = job.act + t0 * job.act_row_bytes;
+    for (int64_t r = r0; r < r1; ++r) {
+      job.dot(w.n_in, w.data + r * w.row_bytes, xt, job.act_row_bytes, n_x, out);
+      for (int j = 0; j < n_x; ++j) job.y[(t0 + j) * w.n_out + r] = out[j];
+    }
+  }
+}
+
+// Per calling thread, grown as needed and then reused.
+std::vector<uint8_t>& activation_scratch() {
+  thread_local std::vector<uint8_t> scratch;
+  return scratch;
+}
+
+}  // namespace
+
+void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
+            const DotBackend& backend) {
+  check_matrix(w);
+  if (n_tokens <= 0 || w.n_out == 0) return;
+  MatmulJob job;
+  job.w = &w;
+  job.dot = dot_kernel(backend, w.type);
+  job.n_tokens = n_tokens;
+  job.y = y;
+
+  const GgmlType act_type = activation_type(w.type);
+  if (act_type == GgmlType::F32) {
+    job.act = reinterpret_cast<const uint8_t*>(x);
+    job.act_row_bytes = static_cast<size_t>(w.n_in) * sizeof(float);
+  } else {
+    job.act_row_bytes = ggml_row_bytes(act_type, w.n_in);
+    auto& scratch = activation_scratch();
+    const size_t need = job.act_row_bytes * static_cast<size_t>(n_tokens);
+    if (scratch.size() < need) scratch.resize(need);
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      quantize_row(act_type, x + t * w.n_in, scratch.data() + t * job.act_row_bytes, w.n_in);
+    }
+    job.act = scratch.data();
+  }
+
+  // Several chunks per thread so a thread slowed by the OS is helped by the others, but
+  // chunks of at least 16 rows so the shared counter is touched rarely.
+  const int64_t n_threads = pool.size();
+  job.chunk_rows = std::max<int64_t>(16, (w.n_out + n_threads * 8 - 1) / (n_threads * 8));
+  job.n_chunks = (w.n_out + job.chunk_rows - 1) / job.chunk_rows;
+  MatmulJob* jp = &job;
+  pool.run([jp](int, int) {
+    for (;;) {
+      const int64_t c = jp->next_chunk.fetch_add(1, std::memory_order_relaxed);
+      if (c >= jp->n_chunks) return;
+      const int64_t r0 = c * jp->chunk_rows;
+      run_chunk(*jp, r0, std::min(r0 + jp->chunk_rows, jp->w->n_out));
+    }
+  });
+}
+
+void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+  matmul(w, x, n_tokens, y, pool, dot_backend());
+}
+
+void matmul_reference(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y,
+                      ThreadPool& /*pool*/) {
+  check_matrix(w);
+  std::vector<float> row(static_cast<size_t>(w.n_in));
+  for (int64_t r = 0; r < w.n_out; ++r) {
+    dequantize_row(w.type, w.data + r * w.row_bytes, row.data(), w.n_in);
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      double sum = 0;
+      for (int64_t i = 0; i < w.n_in; ++i) sum += static_cast<double>(row[i]) * x[t * w.n_in + i];
+      y[t * w.n_out + r] = static_cast<float>(sum);
+    }
+  }
+}
+
+}  // namespace entropix

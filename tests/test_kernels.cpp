@@ -1,0 +1,512 @@
+// Kernels against independent expectations: fp16/bf16 conversions (exhaustive), block
+// layouts from hand-built blocks, quantization error bounds, dot products of every type
+// on every backend, and matmul against the dequantize-and-dot reference.
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "kernels/blocks.h"
+#include "kernels/dot.h"
+#include "kernels/fp16.h"
+#include "kernels/matmul.h"
+#include "kernels/quant.h"
+
+namespace entropix {
+namespace {
+
+// ---- fp16 / bf16 --------------------------------------------------------------------
+
+// Value of an IEEE half from its fields, computed in double.
+double half_value(uint16_t h) {
+  const int sign = (h >> 15) ? -1 : 1;
+  const int exp = (h >> 10) & 0x1F;
+  const int mant = h & 0x3FF;
+  if (exp == 31) return mant ? NAN : sign * INFINITY;
+  if (exp == 0) return sign * std::ldexp(mant, -24);
+  return sign * std::ldexp(1024 + mant, exp - 25);
+}
+
+TEST(Fp16, DecodesEveryValue) {
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const double want = half_value(static_cast<uint16_t>(h));
+    const float got = fp16_to_f32(static_cast<uint16_t>(h));
+    if (std::isnan(want)) {
+      ASSERT_TRUE(std::isnan(got)) << h;
+    } else {
+      ASSERT_EQ(static_cast<double>(got), want) << h;
+      ASSERT_EQ(std::signbit(got), (h >> 15) != 0) << h;
+    }
+  }
+}
+
+TEST(Fp16, RoundTripsEveryValue) {
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const uint16_t back = f32_to_fp16(fp16_to_f32(static_cast<uint16_t>(h)));
+    if (((h >> 10) & 0x1F) == 31 && (h & 0x3FF)) {
+      ASSERT_EQ(back & 0x7C00, 0x7C00) << h;
+      ASSERT_NE(back & 0x3FF, 0) << h;  // still NaN
+    } else {
+      ASSERT_EQ(back, h);
+    }
+  }
+}
+
+// Nearest half by search over the two neighbours of the truncated value; ties to even.
+uint16_t nearest_half(float f) {
+  if (std::isnan(f)) return 0x7E00;
+  const double v = f;
+  uint16_t best = 0;
+  double best_err = INFINITY;
+  for (uint32_t h = (v < 0 ? 0x8000u : 0u); h < (v < 0 ? 0x10000u : 0x8000u); ++h) {
+    if (((h >> 10) & 0x1F) == 31 && (h & 0x3FF)) continue;
+    double hv = half_value(static_cast<uint16_t>(h));
+    if (std::isinf(hv)) hv = std::copysign(65536.0, hv);  // inf acts as the next step
+    const double err = std::fabs(hv - v);
+    if (err < best_err || (err == best_err && (h & 1) == 0)) {
+      best = static_cast<uint16_t>(h);
+      best_err = err;
+    }
+  }
+  return best;
+}
+
+TEST(Fp16, RoundsToNearestEven) {
+  struct Case {
+    float in;
+    uint16_t want;
+  };
+  const Case cases[] = {
+      {1.0f, 0x3C00},
+      {1.0f + 0x1p-11f, 0x3C00},       // tie between 1 and 1 + 2^-10: even is 1
+      {1.0f + 3 * 0x1p-11f, 0x3C02},   // tie between odd 0x3C01 and even 0x3C02
+      {1.0f + 0x1p-11f + 0x1p-20f, 0x3C01},
+      {-2.0f, 0xC000},
+      {65504.0f, 0x7BFF},
+      {65519.99f, 0x7BFF},
+      {65520.0f, 0x7C00},  // tie with the step past the max: overflows to infinity
+      {1e10f, 0x7C00},
+      {-INFINITY, 0xFC00},
+      {0x1p-24f, 0x0001},
+      {0x1p-25f, 0x0000},       // tie between 0 and the smallest subnormal
+      {3 * 0x1p-25f, 0x0002},   // tie between 1 and 2 subnormal steps
+      {0x1p-14f - 0x1p-26f, 0x0400},  // rounds up into the normal range
+      {-0.0f, 0x8000},
+  };
+  for (const auto& c : cases) EXPECT_EQ(f32_to_fp16(c.in), c.want) << c.in;
+  const uint16_t nan = f32_to_fp16(std::bit_cast<float>(0x7F800001u));
+  EXPECT_EQ(nan & 0x7C00, 0x7C00);
+  EXPECT_NE(nan & 0x3FF, 0);
+
+  std::mt19937 rng(1);
+  std::uniform_int_distribution<uint32_t> bits(0x30000000u, 0x47FFFFFFu);  // 2^-31 .. 2^16
+  for (int i = 0; i < 300; ++i) {
+    float f = std::bit_cast<float>(bits(rng) | (i & 1 ? 0x80000000u : 0u));
+    ASSERT_EQ(f32_to_fp16(f), nearest_half(f)) << f;
+  }
+}
+
+TEST(Bf16, RoundTripsEveryValueAndRoundsToNearestEven) {
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const float f = bf16_to_f32(static_cast<uint16_t>(h));
+    ASSERT_EQ(std::bit_cast<uint32_t>(f), h << 16);
+    if (std::isnan(f)) {
+      ASSERT_TRUE(std::isnan(bf16_to_f32(f32_to_bf16(f)))) << h;
+    } else {
+      ASSERT_EQ(f32_to_bf16(f), h);
+    }
+  }
+  EXPECT_EQ(f32_to_bf16(1.0f + 0x1p-8f), 0x3F80);      // tie: even
+  EXPECT_EQ(f32_to_bf16(1.0f + 3 * 0x1p-8f), 0x3F82);  // tie: even upward
+  EXPECT_EQ(f32_to_bf16(1.0f + 0x1p-8f + 0x1p-20f), 0x3F81);
+  EXPECT_EQ(f32_to_bf16(std::bit_cast<float>(0x7F7FFFFFu)), 0x7F80);  // FLT_MAX overflows
+  EXPECT_TRUE(std::isnan(bf16_to_f32(f32_to_bf16(std::bit_cast<float>(0x7F800001u)))));
+  EXPECT_TRUE(std::isnan(bf16_to_f32(f32_to_bf16(std::bit_cast<float>(0xFF800001u)))));
+  // Random floats against the nearer of the two bf16 neighbours (ties to even).
+  std::mt19937 rng(2);
+  for (int i = 0; i < 100000; ++i) {
+    const uint32_t x = rng() & 0xFF7FFFFFu;  // finite
+    const float f = std::bit_cast<float>(x);
+    const uint16_t lo = static_cast<uint16_t>(x >> 16), hi = static_cast<uint16_t>(lo + 1);
+    const double elo = std::fabs(static_cast<double>(bf16_to_f32(lo)) - f);
+    const double hv = hi == 0x7F80 ? 0x1p128 : bf16_to_f32(hi);  // inf acts as the next step
+    const double ehi = std::fabs(hv - f);
+    const uint16_t want = elo < ehi ? lo : ehi < elo ? hi : ((lo & 1) ? hi : lo);
+    ASSERT_EQ(f32_to_bf16(f), want) << x;
+  }
+}
+
+// ---- helpers ------------------------------------------------------------------------
+
+const GgmlType kTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q8_0,
+                           GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
+
+std::vector<float> gaussian(size_t n, uint32_t seed, float sigma = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, sigma);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+std::vector<uint8_t> quantized(GgmlType type, const std::vector<float>& x) {
+  std::vector<uint8_t> q(ggml_row_bytes(type, static_cast<int64_t>(x.size())));
+  quantize_row(type, x.data(), q.data(), static_cast<int64_t>(x.size()));
+  return q;
+}
+
+std::vector<float> dequantized(GgmlType type, const void* q, int64_t n) {
+  std::vector<float> x(static_cast<size_t>(n));
+  dequantize_row(type, q, x.data(), n);
+  return x;
+}
+
+std::vector<const DotBackend*> backends() {
+  std::vector<const DotBackend*> b{&scalar_dot_backend()};
+  if (avx2_dot_backend()) b.push_back(avx2_dot_backend());
+  return b;
+}
+
+// ---- dequantization of hand-built blocks --------------------------------------------
+
+TEST(Dequantize, Q8_0Block) {
+  BlockQ8_0 b;
+  b.d = f32_to_fp16(0.5f);
+  for (int i = 0; i < 32; ++i) b.qs[i] = static_cast<int8_t>(i * 8 - 127);
+  const auto y = dequantized(GgmlType::Q8_0, &b, 32);
+  for (int i = 0; i < 32; ++i) EXPECT_EQ(y[i], 0.5f * (i * 8 - 127)) << i;
+}
+
+TEST(Dequantize, Q4_0Block) {
+  // Element i holds value (i % 16); byte l has element l low, element l + 16 high.
+  BlockQ4_0 b;
+  b.d = f32_to_fp16(0.25f);
+  for (int l = 0; l < 16; ++l) b.qs[l] = static_cast<uint8_t>((l % 16) | ((15 - l) << 4));
+  const auto y = dequantized(GgmlType::Q4_0, &b, 32);
+  for (int l = 0; l < 16; ++l) {
+    EXPECT_EQ(y[l], 0.25f * (l - 8));
+    EXPECT_EQ(y[l + 16], 0.25f * (15 - l - 8));
+  }
+}
+
+// Builds a Q4_K/Q5_K scale block: sub-block j gets scale sc[j] and min m[j] (6 bits each).
+void pack_k4_scales(const int* sc, const int* m, uint8_t* scales) {
+  // Bytes 0-3: scale j low 6 bits, top 2 bits = high bits of scale j+4.
+  // Bytes 4-7: min j low 6 bits, top 2 bits = high bits of min j+4.
+  // Bytes 8-11: low nibble = scale j+4 low 4 bits, high nibble = min j+4 low 4 bits.
+  for (int j = 0; j < 4; ++j) {
+    scales[j] = static_cast<uint8_t>(sc[j] | ((sc[j + 4] >> 4) << 6));
+    scales[j + 4] = static_cast<uint8_t>(m[j] | ((m[j + 4] >> 4) << 6));
+    scales[j + 8] = static_cast<uint8_t>((sc[j + 4] & 15) | ((m[j + 4] & 15) << 4));
+  }
+}
+
+TEST(Dequantize, Q4_KBlock) {
+  const int sc[8] = {1, 63, 17, 32, 5, 48, 60, 33}, m[8] = {0, 2, 63, 9, 47, 16, 31, 62};
+  BlockQ4_K b;
+  b.d = f32_to_fp16(0.125f);
+  b.dmin = f32_to_fp16(0.0625f);
+  pack_k4_scales(sc, m, b.scales);
+  auto q = [](int i) { return (i * 7 + 3) % 16; };  // the quant of element i
+  for (int c = 0; c < 4; ++c) {
+    for (int l = 0; l < 32; ++l) b.qs[32 * c + l] = static_cast<uint8_t>(q(64 * c + l) | (q(64 * c + 32 + l) << 4));
+  }
+  const auto y = dequantized(GgmlType::Q4_K, &b, 256);
+  for (int i = 0; i < 256; ++i) {
+    const int j = i / 32;
+    EXPECT_FLOAT_EQ(y[i], 0.125f * sc[j] * q(i) - 0.0625f * m[j]) << i;
+  }
+}
+
+TEST(Dequantize, Q5_KBlock) {
+  const int sc[8] = {63, 1, 2, 40, 16, 31, 59, 7}, m[8] = {63, 0, 5, 20, 32, 15, 1, 45};
+  BlockQ5_K b;
+  b.d = f32_to_fp16(0.5f);
+  b.dmin = f32_to_fp16(0.25f);
+  pack_k4_scales(sc, m, b.scales);
+  auto q = [](int i) { return (i * 11 + 5) % 32; };
+  std::memset(b.qh, 0, sizeof(b.qh));
+  for (int c = 0; c < 4; ++c) {
+    for (int l = 0; l < 32; ++l) {
+      const int lo = q(64 * c + l), hi = q(64 * c + 32 + l);
+      b.qs[32 * c + l] = static_cast<uint8_t>((lo & 15) | ((hi & 15) << 4));
+      // Fifth bits: element 64c + l in bit 2c of qh[l], element 64c + 32 + l in bit 2c + 1.
+      b.qh[l] |= static_cast<uint8_t>(((lo >> 4) << (2 * c)) | ((hi >> 4) << (2 * c + 1)));
+    }
+  }
+  const auto y = dequantized(GgmlType::Q5_K, &b, 256);
+  for (int i = 0; i < 256; ++i) {
+    const int j = i / 32;
+    EXPECT_FLOAT_EQ(y[i], 0.5f * sc[j] * q(i) - 0.25f * m[j]) << i;
+  }
+}
+
+TEST(Dequantize, Q6_KBlock) {
+  BlockQ6_K b;
+  b.d = f32_to_fp16(0.5f);
+  for (int g = 0; g < 16; ++g) b.scales[g] = static_cast<int8_t>(g * 17 - 128);
+  auto q = [](int i) { return (i * 13 + 1) % 64; };  // unsigned 6-bit quant of element i
+  std::memset(b.qh, 0, sizeof(b.qh));
+  for (int half = 0; half < 2; ++half) {
+    for (int l = 0; l < 32; ++l) {
+      const int base = 128 * half;
+      const int q1 = q(base + l), q2 = q(base + l + 32), q3 = q(base + l + 64), q4 = q(base + l + 96);
+      b.ql[64 * half + l] = static_cast<uint8_t>((q1 & 15) | ((q3 & 15) << 4));
+      b.ql[64 * half + l + 32] = static_cast<uint8_t>((q2 & 15) | ((q4 & 15) << 4));
+      b.qh[32 * half + l] = static_cast<uint8_t>((q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6));
+    }
+  }
+  const auto y = dequantized(GgmlType::Q6_K, &b, 256);
+  for (int i = 0; i < 256; ++i) EXPECT_EQ(y[i], 0.5f * b.scales[i / 16] * (q(i) - 32)) << i;
+}
+
+TEST(Dequantize, FloatTypes) {
+  const float x[4] = {1.5f, -2.25f, 65504.0f, 0x1p-24f};
+  EXPECT_EQ(dequantized(GgmlType::F32, x, 4), std::vector<float>(x, x + 4));
+  const uint16_t h[4] = {0x3E00, 0xC080, 0x7BFF, 0x0001};
+  EXPECT_EQ(dequantized(GgmlType::F16, h, 4), std::vector<float>(x, x + 4));
+  const uint16_t bf[2] = {0x3FC0, 0xC010};
+  EXPECT_EQ(dequantized(GgmlType::BF16, bf, 2), (std::vector<float>{1.5f, -2.25f}));
+}
+
+TEST(Quant, UnsupportedTypesAndBadLengthsAreErrors) {
+  float x[64] = {};
+  uint8_t buf[256] = {};
+  try {
+    dequantize_row(GgmlType::Q4_1, buf, x, 32);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("q4_1"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(quantize_row(GgmlType::Q2_K, x, buf, 64), Error);
+  EXPECT_THROW(quantize_row(GgmlType::Q8_0, x, buf, 33), Error);
+  EXPECT_THROW(dequantize_row(GgmlType::Q4_K, buf, x, 32), Error);
+}
+
+// ---- quantization error ---------------------------------------------------------------
+
+// RMS error relative to the data's RMS, on Gaussian data. A uniform grid of step s has
+// RMS error s / sqrt(12); the bounds are those expectations for each format's step on
+// Gaussian blocks plus margin (a broken search or layout lands far above them).
+double relative_rms_bound(GgmlType type) {
+  switch (type) {
+    case GgmlType::F32: return 0;
+    case GgmlType::F16: return 0x1p-11 / std::sqrt(3.0);
+    case GgmlType::BF16: return 0x1p-8 / std::sqrt(3.0);
+    case GgmlType::Q8_0: return 0.0075;  // step max|x|/127 over 32 (max ~2.1 sigma): 0.0048
+    case GgmlType::Q4_0: return 0.11;    // step max|x|/8: 0.076
+    case GgmlType::Q4_K: return 0.085;   // step range/15 over 32 (range ~4.2 sigma): 0.081 before search
+    case GgmlType::Q5_K: return 0.042;   // range/31: 0.039 before search
+    case GgmlType::Q6_K: return 0.022;   // 2 max/63 over 16 (max ~1.8 sigma): 0.017
+    default: return 0;
+  }
+}
+
+TEST(Quant, RoundTripErrorWithinFormatBound) {
+  const int64_t n = 4096;
+  const auto x = gaussian(n, 3);
+  for (GgmlType type : kTypes) {
+    const auto q = quantized(type, x);
+    const auto y = dequantized(type, q.data(), n);
+    double err = 0, energy = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      err += (y[i] - x[i]) * (y[i] - x[i]);
+      energy += x[i] * x[i];
+    }
+    const double rel = std::sqrt(err / energy);
+    EXPECT_LE(rel, relative_rms_bound(type)) << ggml_type_name(type);
+    if (type != GgmlType::F32) {
+      EXPECT_GT(rel, 0) << ggml_type_name(type);
+    }
+    RecordProperty(std::string(ggml_type_name(type)) + "_rel_rms", std::to_string(rel));
+  }
+}
+
+TEST(Quant, PerElementBoundsOfTheSimpleFormats) {
+  const int64_t n = 1024;
+  const auto x = gaussian(n, 4);
+  const auto q8 = quantized(GgmlType::Q8_0, x);
+  const auto y8 = dequantized(GgmlType::Q8_0, q8.data(), n);
+  const auto q4 = quantized(GgmlType::Q4_0, x);
+  const auto y4 = dequantized(GgmlType::Q4_0, q4.data(), n);
+  for (int64_t i = 0; i < n; ++i) {
+    const auto& b8 = reinterpret_cast<const BlockQ8_0*>(q8.data())[i / 32];
+    const auto& b4 = reinterpret_cast<const BlockQ4_0*>(q4.data())[i / 32];
+    // Q8_0 rounds to nearest: half a step. Q4_0 maps the extreme to -8, so the opposite
+    // extreme may clamp at +7: one step.
+    ASSERT_LE(std::fabs(y8[i] - x[i]), 0.5f * fp16_to_f32(b8.d) * 1.0001f) << i;
+    ASSERT_LE(std::fabs(y4[i] - x[i]), std::fabs(fp16_to_f32(b4.d)) * 1.0001f) << i;
+  }
+}
+
+TEST(Quant, ZeroRowsStayZero) {
+  const std::vector<float> zero(512, 0.0f);
+  for (GgmlType type : kTypes) {
+    const auto y = dequantized(type, quantized(type, zero).data(), 512);
+    for (float v : y) ASSERT_EQ(v, 0.0f) << ggml_type_name(type);
+  }
+}
+
+// ---- dot products ---------------------------------------------------------------------
+
+// Bound on |dot(W, quantized x) - dot(W, x)|: each activation is within half its block's
+// step of x (Q8_0: fp16 scale max|x|/127; Q8_K: float scale max|x|/127), so the error is
+// at most sum_i |W_i| * step_i / 2; plus float summation error, 1e-5 of sum |W_i x_i|.
+double activation_bound(GgmlType act_type, const std::vector<float>& w, const float* x, int64_t n) {
+  double bound = 0, mag = 0;
+  const int64_t block = act_type == GgmlType::Q8_0 ? 32 : act_type == GgmlType::Q8_K ? 256 : n;
+  for (int64_t b0 = 0; b0 < n; b0 += block) {
+    double amax = 0, wsum = 0;
+    for (int64_t i = b0; i < b0 + block; ++i) {
+      amax = std::max(amax, static_cast<double>(std::fabs(x[i])));
+      wsum += std::fabs(w[i]);
+      mag += std::fabs(static_cast<double>(w[i]) * x[i]);
+    }
+    // fp16 rounding of the Q8_0 scale can enlarge the step by 2^-11.
+    if (act_type != GgmlType::F32) bound += wsum * 0.5 * (amax / 127.0) * (1 + 0x1p-10);
+  }
+  return bound + 1e-5 * mag;
+}
+
+TEST(Dot, EveryTypeOnEveryBackend) {
+  const int64_t n = 1024;
+  for (GgmlType type : kTypes) {
+    const auto wq = quantized(type, gaussian(n, 10));
+    const auto w = dequantized(type, wq.data(), n);
+    const GgmlType act = activation_type(type);
+    const size_t x_bytes = ggml_row_bytes(act, n);
+    std::vector<std::vector<float>> xs;
+    std::vector<uint8_t> xq(x_bytes * kMaxDotTile);
+    for (int j = 0; j < kMaxDotTile; ++j) {
+      xs.push_back(gaussian(n, 20 + j, 1.0f + j));
+      quantize_row(act, xs[j].data(), xq.data() + j * x_bytes, n);
+    }
+    for (const DotBackend* be : backends()) {
+      for (int n_x = 1; n_x <= kMaxDotTile; ++n_x) {
+        float out[kMaxDotTile];
+        dot_kernel(*be, type)(n, wq.data(), xq.data(), x_bytes, n_x, out);
+        for (int j = 0; j < n_x; ++j) {
+          // Against the float dot with the original activations: activation rounding.
+          double want = 0, mag = 0;
+          for (int64_t i = 0; i < n; ++i) want += static_cast<double>(w[i]) * xs[j][i];
+          EXPECT_NEAR(out[j], want, activation_bound(act, w, xs[j].data(), n))
+              << be->name << " " << ggml_type_name(type) << " n_x=" << n_x << " j=" << j;
+          // Against the exact dot with the quantized activations: only float rounding.
+          const auto xd = dequantized(act, xq.data() + j * x_bytes, n);
+          double exact = 0;
+          for (int64_t i = 0; i < n; ++i) {
+            exact += static_cast<double>(w[i]) * xd[i];
+            mag += std::fabs(static_cast<double>(w[i]) * xd[i]);
+          }
+          EXPECT_NEAR(out[j], exact, 1e-5 * mag) << be->name << " " << ggml_type_name(type);
+        }
+      }
+    }
+  }
+}
+
+TEST(Dot, FloatKernelsHandleTails) {
+  const int64_t n = 37;  // not a multiple of the vector width
+  const auto w = gaussian(n, 30), x = gaussian(n, 31);
+  double want = 0, mag = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    want += static_cast<double>(w[i]) * x[i];
+    mag += std::fabs(static_cast<double>(w[i]) * x[i]);
+  }
+  for (const DotBackend* be : backends()) {
+    float out;
+    be->f32(n, w.data(), x.data(), 0, 1, &out);
+    EXPECT_NEAR(out, want, 1e-6 * mag) << be->name;
+  }
+}
+
+TEST(Dot, BackendSelection) {
+  const std::string name = kernel_backend_name();
+  const char* env = std::getenv("ENTROPIX_KERNELS");
+  if (env && std::string(env) == "scalar") {
+    EXPECT_EQ(name, "scalar");
+  } else {
+    EXPECT_EQ(name, avx2_dot_backend() ? "avx2" : "scalar");
+  }
+  EXPECT_THROW(dot_kernel(scalar_dot_backend(), GgmlType::Q4_1), Error);
+}
+
+// ---- matmul ---------------------------------------------------------------------------
+
+struct TestMatrix {
+  std::vector<uint8_t> data;
+  std::vector<float> rows;  // dequantized, [n_out][n_in]
+  WeightMatrix w;
+};
+
+TestMatrix make_matrix(GgmlType type, int64_t n_out, int64_t n_in, size_t pad, uint32_t seed) {
+  TestMatrix m;
+  const size_t row_bytes = ggml_row_bytes(type, n_in) + pad;
+  m.data.assign(row_bytes * static_cast<size_t>(n_out), 0xAB);
+  m.rows.resize(static_cast<size_t>(n_out * n_in));
+  for (int64_t r = 0; r < n_out; ++r) {
+    const auto x = gaussian(static_cast<size_t>(n_in), seed + static_cast<uint32_t>(r), 0.05f);
+    quantize_row(type, x.data(), m.data.data() + r * row_bytes, n_in);
+    dequantize_row(type, m.data.data() + r * row_bytes, m.rows.data() + r * n_in, n_in);
+  }
+  m.w = WeightMatrix{type, n_in, n_out, m.data.data(), row_bytes};
+  return m;
+}
+
+TEST(Matmul, MatchesReferenceForTokensThreadsAndBackends) {
+  const int64_t n_in = 512, n_out = 37;
+  for (GgmlType type : kTypes) {
+    const auto m = make_matrix(type, n_out, n_in, type == GgmlType::Q4_K ? 6 : 0, 100);
+    for (int64_t n_tokens : {1, 3, 17}) {
+      const auto x = gaussian(static_cast<size_t>(n_in * n_tokens), 200 + static_cast<uint32_t>(n_tokens));
+      std::vector<float> want(static_cast<size_t>(n_out * n_tokens));
+      ThreadPool one(1);
+      matmul_reference(m.w, x.data(), n_tokens, want.data(), one);
+      for (int threads : {1, 2, 3}) {
+        ThreadPool pool(threads);
+        for (const DotBackend* be : backends()) {
+          std::vector<float> y(want.size(), NAN);
+          matmul(m.w, x.data(), n_tokens, y.data(), pool, *be);
+          for (int64_t t = 0; t < n_tokens; ++t) {
+            for (int64_t r = 0; r < n_out; ++r) {
+              const std::vector<float> row(m.rows.begin() + r * n_in, m.rows.begin() + (r + 1) * n_in);
+              const double tol = activation_bound(activation_type(type), row, x.data() + t * n_in, n_in);
+              ASSERT_NEAR(y[t * n_out + r], want[t * n_out + r], tol)
+                  << ggml_type_name(type) << " " << be->name << " tokens=" << n_tokens
+                  << " threads=" << threads << " t=" << t << " r=" << r;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(Matmul, ReusesScratchAcrossShapesAndRejectsBadMatrices) {
+  ThreadPool pool(2);
+  const auto big = make_matrix(GgmlType::Q8_0, 64, 1024, 0, 300);
+  const auto small = make_matrix(GgmlType::Q6_K, 16, 256, 0, 400);
+  const auto xb = gaussian(1024 * 5, 1), xs = gaussian(256, 2);
+  std::vector<float> yb(64 * 5), ys(16), want_b(64 * 5), want_s(16);
+  matmul_reference(big.w, xb.data(), 5, want_b.data(), pool);
+  matmul_reference(small.w, xs.data(), 1, want_s.data(), pool);
+  for (int rep = 0; rep < 3; ++rep) {  // alternating sizes reuse the same scratch
+    matmul(big.w, xb.data(), 5, yb.data(), pool);
+    matmul(small.w, xs.data(), 1, ys.data(), pool);
+    for (size_t i = 0; i < yb.size(); ++i) ASSERT_NEAR(yb[i], want_b[i], 0.05 * std::fabs(want_b[i]) + 0.02);
+    for (size_t i = 0; i < ys.size(); ++i) ASSERT_NEAR(ys[i], want_s[i], 0.05 * std::fabs(want_s[i]) + 0.02);
+  }
+  float x[64] = {}, y[4];
+  uint8_t data[256] = {};
+  EXPECT_THROW(matmul(WeightMatrix{GgmlType::Q2_K, 256, 1, data, 84}, x, 1, y, pool), Error);
+  EXPECT_THROW(matmul(WeightMatrix{GgmlType::Q8_0, 48, 1, data, 64}, x, 1, y, pool), Error);
+  EXPECT_THROW(matmul(WeightMatrix{GgmlType::Q8_0, 64, 1, data, 34}, x, 1, y, pool), Error);
+}
+
+}  // namespace
+}  // namespace entropix

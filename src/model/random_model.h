@@ -1,0 +1,64 @@
+// Random-weight GGUF models in the shapes of real ones (Llama-3.2-1B, Qwen2.5-0.5B)
+// or a tiny shape for tests, with a synthetic tokenizer, for speed work and for
+// comparing the engine with the numpy reference (tests/py/reference).
+//
+// Shapes (hyperparameters and vocabulary):
+//   llama-1b   Llama-3.2-1B: n_embd 2048, 16 layers, 32 heads, 8 kv heads, head dim 64,
+//              ff 8192, vocab 128256 (Llama 3 specials), rope base 500000 with Llama-3
+//              frequency factors (factor 32, low 1, high 4, original context 8192), tied output.
+//   qwen-0.5b  Qwen2.5-0.5B: n_embd 896, 24 layers, 14 heads, 2 kv heads, head dim 64,
+//              ff 4864, vocab 151936 (Qwen specials), rope base 1e6, tied output.
+//   tiny       n_embd 256, 2 layers, 4 heads, 2 kv heads, head dim 64 (128 for qwen3, as
+//              Qwen3 decouples it from n_embd / n_head), ff 512, vocab 512; every row
+//              length a multiple of 256, so every type applies without fallback. With
+//              arch llama: Llama-3 frequency factors and a separate output.weight; with
+//              qwen2/qwen3: tied output, Qwen specials.
+// The arch adds its parts: qwen2 biases on q, k, v; qwen3 q/k RMSNorm weights. Rope
+// frequency factors are written for arch llama only (the other loaders ignore them).
+//
+// Types: f32, f16, bf16, q8_0, q4_0, q5_k, q6_k put every matrix in that type (as
+// llama-quantize --pure); q4_k_m mixes as llama.cpp's Q4_K_M: Q4_K, with Q6_K for the
+// output (token_embd when tied) and for attn_v / ffn_down of the layers llama.cpp's
+// use_more_bits picks. A K-quant on a row whose length is not a multiple of 256 falls
+// back as llama.cpp does where we support the target (Q6_K -> Q8_0) and otherwise
+// to the nearest supported type (Q4_K -> Q4_0 where llama.cpp uses Q5_0, Q5_K -> Q8_0
+// where it uses Q5_1). Norms, biases and rope factors are always F32.
+//
+// Weights: matrices N(0, 0.02^2), biases N(0, 0.1^2), norm weights 1 + N(0, 0.05^2);
+// "normal" is the Irwin-Hall sum of four uniforms (variance-matched, |z| < 3.47),
+// cheap enough for a billion values. Each block of rows draws from its own stream
+// derived from (seed, tensor, block), so a file is identical for any thread count.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace entropix {
+
+struct RandomModelOptions {
+  std::string shape = "tiny";  // llama-1b, qwen-0.5b, tiny
+  std::string arch = "llama";  // llama, qwen2, qwen3
+  std::string type = "q8_0";   // f32, f16, bf16, q8_0, q4_0, q4_k_m, q5_k, q6_k
+  uint64_t seed = 0;
+  int32_t n_threads = 0;       // 0: hardware concurrency
+};
+
+struct RandomModelSummary {
+  int64_t n_params = 0;      // elements of all tensors
+  size_t file_bytes = 0;
+  size_t n_tensors = 0;
+  std::string type_counts;   // "q4_K: 98, q6_K: 15, f32: 33"
+};
+
+// Names accepted by RandomModelOptions (for help texts and errors).
+const std::vector<std::string>& random_model_shapes();
+const std::vector<std::string>& random_model_archs();
+const std::vector<std::string>& random_model_types();
+
+// Generates the model and writes it to path. Throws Error naming the bad value for
+// an unknown shape, arch or type, or the path when it cannot be written. The whole
+// file is built in memory first (about its size: 5 GB for llama-1b f32).
+RandomModelSummary write_random_model(const RandomModelOptions& options, const std::string& path);
+
+}  // namespace entropix

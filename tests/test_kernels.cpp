@@ -3,6 +3,7 @@
 // on every backend, and matmul against the dequantize-and-dot reference.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -406,6 +407,20 @@ TEST(Dot, EveryTypeOnEveryBackend) {
           EXPECT_NEAR(out[j], exact, 1e-5 * mag) << be->name << " " << ggml_type_name(type);
         }
       }
+    }
+  }
+}
+
+TEST(Dot, BackendActivationQuantizersMatchQuantizeRow) {
+  auto x = gaussian(1024, 40);
+  std::fill(x.begin() + 256, x.begin() + 512, 0.0f);  // an all-zero block of each format
+  x[600] = 1e4f;                                     // one block dominated by one value
+  for (GgmlType act : {GgmlType::Q8_0, GgmlType::Q8_K}) {
+    const auto want = quantized(act, x);
+    for (const DotBackend* be : backends()) {
+      std::vector<uint8_t> got(want.size(), 0xCD);
+      (act == GgmlType::Q8_0 ? be->quantize_q8_0 : be->quantize_q8_k)(x.data(), got.data(), 1024);
+      EXPECT_EQ(got, want) << be->name << " " << ggml_type_name(act);
     }
   }
 }

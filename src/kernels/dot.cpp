@@ -61,4 +61,12 @@ GgmlType activation_type(GgmlType weight_type) {
   }
 }
 
+QuantizeFn activation_quantizer(const DotBackend& backend, GgmlType weight_type) {
+  switch (activation_type(weight_type)) {
+    case GgmlType::Q8_0: return backend.quantize_q8_0;
+    case GgmlType::Q8_K: return backend.quantize_q8_k;
+    default: return nullptr;
+  }
+}
+
 }  // namespace entropix

@@ -19,9 +19,14 @@ inline constexpr int kMaxDotTile = 4;
 using DotFn = void (*)(int64_t n, const void* w, const void* x, size_t x_stride, int n_x,
                        float* out);
 
+// Converts n floats to activation blocks; every backend produces the same bytes as
+// quantize_row (tests check), so results do not depend on the backend's quantizer.
+using QuantizeFn = void (*)(const float* x, void* dst, int64_t n);
+
 struct DotBackend {
   const char* name;  // "scalar", "avx2"
   DotFn f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k;
+  QuantizeFn quantize_q8_0, quantize_q8_k;  // activations
 };
 
 const DotBackend& scalar_dot_backend();
@@ -37,5 +42,7 @@ DotFn dot_kernel(const DotBackend& backend, GgmlType weight_type);
 // The format activations are converted to for a weight type: F32 for the float types,
 // Q8_0 for Q8_0/Q4_0, Q8_K for the K-quants.
 GgmlType activation_type(GgmlType weight_type);
+// The backend's quantizer for that format; nullptr for float activations.
+QuantizeFn activation_quantizer(const DotBackend& backend, GgmlType weight_type);
 
 }  // namespace entropix

@@ -316,11 +316,76 @@ ENTROPIX_TILED(dot_q6_k)
 
 #undef ENTROPIX_TILED
 
+// ---- activation quantizers (same bytes as quantize_row) --------------------------------
+
+inline float max_abs(const float* x, int n) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  __m256 m = _mm256_setzero_ps();
+  for (int i = 0; i < n; i += 8) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)));
+  __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+  h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_max_ss(h, _mm_movehdup_ps(h));
+  return _mm_cvtss_f32(h);
+}
+
+// 32 floats times id, rounded to nearest even, as int8 in order; also returns the int32
+// vectors' pairwise sums of 16 (for Q8_K's group sums) through sums when given.
+inline void round_32(const float* x, float id, int8_t* out, int* sums) {
+  const __m256 mul = _mm256_set1_ps(id);
+  __m256i v[4];
+  for (int k = 0; k < 4; ++k) {
+    const __m256 r = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), mul),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    // Values are within +-127 (the scale comes from the maximum), clamp as quantize_row does.
+    v[k] = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(r, _mm256_set1_ps(-127.0f)), _mm256_set1_ps(127.0f)));
+  }
+  if (sums) {
+    for (int g = 0; g < 2; ++g) {
+      const __m256i s = _mm256_add_epi32(v[2 * g], v[2 * g + 1]);
+      __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+      h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
+      h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1));
+      sums[g] = _mm_cvtsi128_si32(h);
+    }
+  }
+  // Packing interleaves 128-bit lanes; the permute restores element order.
+  const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(v[0], v[1]), _mm256_packs_epi32(v[2], v[3]));
+  const __m256i ordered = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), ordered);
+}
+
+void quantize_q8_0(const float* x, void* dst, int64_t n) {
+  auto* b = static_cast<BlockQ8_0*>(dst);
+  for (int64_t i = 0; i < n / kQK8_0; ++i) {
+    const float* xb = x + i * kQK8_0;
+    b[i].d = _cvtss_sh(max_abs(xb, kQK8_0) / 127.0f, _MM_FROUND_TO_NEAREST_INT);
+    const float d = h2f(b[i].d);
+    round_32(xb, d > 0.0f ? 1.0f / d : 0.0f, b[i].qs, nullptr);
+  }
+}
+
+void quantize_q8_k(const float* x, void* dst, int64_t n) {
+  auto* b = static_cast<BlockQ8_K*>(dst);
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const float* xb = x + i * kQK_K;
+    const float d = max_abs(xb, kQK_K) / 127.0f;
+    const float id = d > 0.0f ? 1.0f / d : 0.0f;
+    b[i].d = d;
+    for (int k = 0; k < kQK_K / 32; ++k) {
+      int sums[2];
+      round_32(xb + 32 * k, id, b[i].qs + 32 * k, sums);
+      b[i].bsums[2 * k] = static_cast<int16_t>(sums[0]);
+      b[i].bsums[2 * k + 1] = static_cast<int16_t>(sums[1]);
+    }
+  }
+}
+
 }  // namespace
 
 const DotBackend& avx2_dot_backend_table() {
-  static const DotBackend backend{"avx2",   dot_f32,  dot_f16,  dot_bf16, dot_q8_0,
-                                  dot_q4_0, dot_q4_k, dot_q5_k, dot_q6_k};
+  static const DotBackend backend{"avx2",   dot_f32,  dot_f16,      dot_bf16,     dot_q8_0,
+                                  dot_q4_0, dot_q4_k, dot_q5_k,     dot_q6_k,     quantize_q8_0,
+                                  quantize_q8_k};
   return backend;
 }
 

@@ -3,6 +3,7 @@
 #include "kernels/blocks.h"
 #include "kernels/dot.h"
 #include "kernels/fp16.h"
+#include "kernels/quant_formats.h"
 
 namespace entropix {
 
@@ -147,7 +148,9 @@ const DotBackend& scalar_dot_backend() {
                                   dot_q4_0,
                                   dot_q4_k,
                                   dot_q5_k,
-                                  dot_q6_k};
+                                  dot_q6_k,
+                                  quantize_row_q8_0,
+                                  quantize_row_q8_k};
   return backend;
 }
 

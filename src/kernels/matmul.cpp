@@ -84,8 +84,9 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
     auto& scratch = activation_scratch();
     const size_t need = job.act_row_bytes * static_cast<size_t>(n_tokens);
     if (scratch.size() < need) scratch.resize(need);
+    const QuantizeFn quantize = activation_quantizer(backend, w.type);
     for (int64_t t = 0; t < n_tokens; ++t) {
-      quantize_row(act_type, x + t * w.n_in, scratch.data() + t * job.act_row_bytes, w.n_in);
+      quantize(x + t * w.n_in, scratch.data() + t * job.act_row_bytes, w.n_in);
     }
     job.act = scratch.data();
   }

@@ -425,6 +425,27 @@ TEST(Dot, BackendActivationQuantizersMatchQuantizeRow) {
   }
 }
 
+TEST(Dot, BlockCountsNotAMultipleOfTheUnroll) {
+  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0}) {
+    for (int64_t n : {32, 96, 224}) {
+      const auto wq = quantized(type, gaussian(static_cast<size_t>(n), 50));
+      const auto w = dequantized(type, wq.data(), n);
+      const auto xq = quantized(GgmlType::Q8_0, gaussian(static_cast<size_t>(n), 51));
+      const auto xd = dequantized(GgmlType::Q8_0, xq.data(), n);
+      double exact = 0, mag = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        exact += static_cast<double>(w[i]) * xd[i];
+        mag += std::fabs(static_cast<double>(w[i]) * xd[i]);
+      }
+      for (const DotBackend* be : backends()) {
+        float out;
+        dot_kernel(*be, type)(n, wq.data(), xq.data(), 0, 1, &out);
+        EXPECT_NEAR(out, exact, 1e-5 * mag) << be->name << " " << ggml_type_name(type) << " n=" << n;
+      }
+    }
+  }
+}
+
 TEST(Dot, FloatKernelsHandleTails) {
   const int64_t n = 37;  // not a multiple of the vector width
   const auto w = gaussian(n, 30), x = gaussian(n, 31);

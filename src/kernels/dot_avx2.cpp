@@ -125,30 +125,68 @@ inline __m256i load_q4_0(const BlockQ4_0& b) {
   return _mm256_sub_epi8(q, _mm256_set1_epi8(8));
 }
 
+// The fp16 scales of 4 consecutive blocks as floats.
+template <typename Block>
+inline __m128 scales4(const Block* b) {
+  return _mm_cvtph_ps(_mm_setr_epi16(static_cast<short>(b[0].d), static_cast<short>(b[1].d),
+                                     static_cast<short>(b[2].d), static_cast<short>(b[3].d), 0, 0, 0, 0));
+}
+
+// Integer sums of 4 blocks reduced into one vector (lane k = block k), so the scales of
+// 4 blocks are applied with one multiply-add instead of one per block.
+inline __m128i reduce4(__m256i s0, __m256i s1, __m256i s2, __m256i s3) {
+  const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(s0, s1), _mm256_hadd_epi32(s2, s3));
+  return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+template <typename Block>
+inline __m256i load_block(const Block& b) {
+  if constexpr (sizeof(Block) == sizeof(BlockQ8_0)) {
+    return load_q8_0(b);
+  } else {
+    return load_q4_0(b);
+  }
+}
+
 template <typename Block, int NX>
 void dot_q8_0_blocks_t(int64_t n, const void* wv, const void* x, size_t x_stride, float* out) {
   const Block* w = static_cast<const Block*>(wv);
   const BlockQ8_0* xs[NX];
-  __m256 acc[NX];
+  __m128 acc[NX];
   for (int j = 0; j < NX; ++j) {
     xs[j] = act_row<BlockQ8_0>(x, x_stride, j);
-    acc[j] = _mm256_setzero_ps();
+    acc[j] = _mm_setzero_ps();
   }
   const int64_t nb = n / kQK8_0;
-  for (int64_t b = 0; b < nb; ++b) {
-    __m256i q;
-    if constexpr (sizeof(Block) == sizeof(BlockQ8_0)) {
-      q = load_q8_0(w[b]);
-    } else {
-      q = load_q4_0(w[b]);
+  int64_t b = 0;
+  for (; b + 4 <= nb; b += 4) {
+    __m256i q[4], aq[4];  // weights, and their magnitudes for maddubs
+    for (int k = 0; k < 4; ++k) {
+      q[k] = load_block(w[b + k]);
+      aq[k] = _mm256_sign_epi8(q[k], q[k]);
     }
+    const __m128 dw = scales4(w + b);
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int j = 0; j < NX; ++j) {
+      __m256i s[4];
+      for (int k = 0; k < 4; ++k) {
+        const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs[j][b + k].qs));
+        s[k] = _mm256_madd_epi16(_mm256_maddubs_epi16(aq[k], _mm256_sign_epi8(xv, q[k])), ones);
+      }
+      const __m128 sum = _mm_cvtepi32_ps(reduce4(s[0], s[1], s[2], s[3]));
+      acc[j] = _mm_fmadd_ps(_mm_mul_ps(dw, scales4(xs[j] + b)), sum, acc[j]);
+    }
+  }
+  float tail[NX] = {};
+  for (; b < nb; ++b) {
+    const __m256i q = load_block(w[b]);
     const float dw = h2f(w[b].d);
     for (int j = 0; j < NX; ++j) {
       const __m256i p = dot_i8(q, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs[j][b].qs)));
-      acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * h2f(xs[j][b].d)), _mm256_cvtepi32_ps(p), acc[j]);
+      tail[j] += dw * h2f(xs[j][b].d) * hsum(_mm256_cvtepi32_ps(p));
     }
   }
-  for (int j = 0; j < NX; ++j) out[j] = hsum(acc[j]);
+  for (int j = 0; j < NX; ++j) out[j] = hsum(acc[j]) + tail[j];
 }
 
 template <int NX>

@@ -2,9 +2,11 @@
 // choice, resume with Range, servers that ignore Range, checksums, HTTP errors, tokens,
 // redirects, cancellation, and the cache it leaves behind.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <netinet/in.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -77,6 +79,7 @@ class FakeHub {
     std::string path;
     std::string range;          // the Range header, "" if none
     std::string authorization;  // the Authorization header, "" if none
+    std::string cursor;         // the tree page asked for, "" if none
   };
 
   // Switches; read by the server thread under mu_, so set them before a pull.
@@ -84,6 +87,8 @@ class FakeHub {
   bool ignore_range = false;             // answer 200 with the whole file to a Range request
   bool redirect = false;                 // /resolve/ answers 302 to /cdn/...
   std::string required_token;            // when set, anything else gets 401
+  bool gate_downloads_only = false;      // required_token applies to file bytes only (gated repos)
+  std::size_t page_size = 0;             // when set, the tree comes in pages of this many entries
   std::atomic<bool>* cancel = nullptr;   // set once `cancel_at` body bytes went out; the rest is slow
   std::size_t cancel_at = 0;
 
@@ -101,6 +106,15 @@ class FakeHub {
         if (path.ends_with(".gguf"))
           entry["lfs"] = {{"oid", file.advertised_sha256}, {"size", size}, {"pointerSize", 134}};
         tree.push_back(entry);
+      }
+      std::lock_guard lock(mu_);
+      if (page_size > 0) {
+        const std::size_t from = req.has_param("cursor") ? std::stoul(req.get_param_value("cursor")) : 0;
+        const std::size_t to = std::min(tree.size(), from + page_size);
+        if (to < tree.size())
+          res.set_header("Link", "<" + endpoint() + req.path +
+                                     "?recursive=true&cursor=" + std::to_string(to) + ">; rel=\"next\"");
+        tree = nlohmann::json(std::vector<nlohmann::json>(tree.begin() + from, tree.begin() + to));
       }
       res.set_content(tree.dump(), "application/json");
     });
@@ -181,8 +195,11 @@ class FakeHub {
 
   bool admit(const httplib::Request& req, httplib::Response& res) {
     std::lock_guard lock(mu_);
-    seen_.push_back({req.path, req.get_header_value("Range"), req.get_header_value("Authorization")});
-    if (!required_token.empty() && req.get_header_value("Authorization") != "Bearer " + required_token) {
+    seen_.push_back({req.path, req.get_header_value("Range"), req.get_header_value("Authorization"),
+                     req.get_param_value("cursor")});
+    const bool file_bytes = req.path.find("/resolve/") != std::string::npos || req.path.starts_with("/cdn/");
+    if (!required_token.empty() && (file_bytes || !gate_downloads_only) &&
+        req.get_header_value("Authorization") != "Bearer " + required_token) {
       res.status = 401;
       res.set_content(R"({"error":"Invalid username or password."})", "application/json");
       return false;
@@ -543,12 +560,58 @@ TEST_F(HubPull, HostileFileNamesCannotLeaveTheCache) {
   EXPECT_FALSE(fs::exists(root_.parent_path() / "escape-Q4_K_M.gguf"));
 }
 
+TEST_F(HubPull, GatedDownloadExplainsHfToken) {
+  hub_.set([](FakeHub& h) {
+    h.required_token = "hf_secret";
+    h.gate_downloads_only = true;
+  });
+  const auto message = error_of([&] { entropix::pull_model("acme/tiny-GGUF:Q8_0", options_); });
+  EXPECT_NE(message.find("access to file tiny-Q8_0.gguf denied (HTTP 401"), std::string::npos) << message;
+  EXPECT_NE(message.find("set HF_TOKEN"), std::string::npos) << message;
+  EXPECT_FALSE(fs::exists(part_of(cached("tiny-Q8_0.gguf"))));  // nothing arrived, nothing kept
+  options_.token = "hf_secret";
+  EXPECT_EQ(entropix::pull_model("acme/tiny-GGUF:Q8_0", options_), cached("tiny-Q8_0.gguf"));
+}
+
+TEST_F(HubPull, PaginatedTreeIsFollowed) {
+  hub_.set([](FakeHub& h) { h.page_size = 2; });  // 1 directory + 4 files: 3 pages
+  EXPECT_EQ(entropix::pull_model("acme/tiny-GGUF:Q8_0", options_), cached("tiny-Q8_0.gguf"));
+  EXPECT_EQ(entropix::testing::read_file(cached("tiny-Q8_0.gguf")), q8_);
+  std::vector<std::string> cursors;
+  for (const auto& s : hub_.seen())
+    if (s.path.ends_with("/tree/main")) cursors.push_back(s.cursor);
+  EXPECT_EQ(cursors, (std::vector<std::string>{"", "2", "4"}));
+}
+
+TEST_F(HubPull, ConcurrentPullOfTheSameFileIsRefused) {
+  const auto target = cached("tiny-Q8_0.gguf");
+  fs::create_directories(target.parent_path());
+  const int fd = ::open(part_of(target).c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX), 0);  // as another pull would hold it
+  const auto message = error_of([&] { entropix::pull_model("acme/tiny-GGUF:Q8_0", options_); });
+  EXPECT_NE(message.find("another download of tiny-Q8_0.gguf is in progress"), std::string::npos) << message;
+  EXPECT_TRUE(hub_.downloads().empty());
+  ::close(fd);
+  EXPECT_EQ(entropix::pull_model("acme/tiny-GGUF:Q8_0", options_), target);
+}
+
+TEST_F(HubPull, NotEnoughDiskSpaceFailsBeforeDownloading) {
+  hub_.edit("acme/tiny-GGUF", "tiny-Q8_0.gguf", [](auto& f) { f.advertised_size = 1ull << 60; });
+  const auto message = error_of([&] { entropix::pull_model("acme/tiny-GGUF:Q8_0", options_); });
+  EXPECT_NE(message.find("not enough disk space for tiny-Q8_0.gguf: expected 1.0 EiB free"),
+            std::string::npos)
+      << message;
+  EXPECT_TRUE(hub_.downloads().empty());
+}
+
 TEST(HubProgress, FormatsBytesDurationsAndLines) {
   using namespace entropix::hub;
   EXPECT_EQ(format_bytes(0), "0 B");
   EXPECT_EQ(format_bytes(1023), "1023 B");
   EXPECT_EQ(format_bytes(1536), "1.5 KiB");
   EXPECT_EQ(format_bytes(5ull << 30), "5.0 GiB");
+  EXPECT_EQ(format_bytes(UINT64_MAX), "16.0 EiB");
   EXPECT_EQ(format_duration(42.4), "42s");
   EXPECT_EQ(format_duration(185), "3m05s");
   EXPECT_EQ(format_duration(7620), "2h07m");

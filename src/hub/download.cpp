@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -135,6 +136,17 @@ void hash_prefix(int fd, std::uint64_t bytes, Sha256& hash, const std::filesyste
   }
 }
 
+// Throws Error if the .part's file system has less than `needed` bytes available.
+void check_free_space(const DownloadRequest& request, std::uint64_t needed) {
+  struct statvfs vfs {};
+  const auto dir = request.part.parent_path();
+  if (::statvfs(dir.c_str(), &vfs) != 0) return;  // unknown: let the writes tell
+  const std::uint64_t available = std::uint64_t(vfs.f_bavail) * vfs.f_frsize;
+  if (needed > available)
+    throw Error(fmt::format("not enough disk space for {}: expected {} free in {}, found {}", request.label,
+                            format_bytes(needed), dir.string(), format_bytes(available)));
+}
+
 }  // namespace
 
 DownloadResult download_resumable(const DownloadRequest& request) {
@@ -168,6 +180,8 @@ DownloadResult download_resumable(const DownloadRequest& request) {
     result.sha256 = hash.hex_digest();
     return result;
   }
+
+  if (request.size) check_free_space(request, *request.size - existing);
 
   std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(nullptr, curl_slist_free_all);
   if (!request.token.empty())

@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 #include <fmt/format.h>
+#include <strings.h>
 
 #include <memory>
 #include <mutex>
@@ -13,6 +14,26 @@ namespace {
 
 std::size_t append_body(char* data, std::size_t size, std::size_t count, void* user) {
   static_cast<std::string*>(user)->append(data, size * count);
+  return size * count;
+}
+
+// Keeps the rel="next" target of Link headers, as the hub paginates file trees.
+std::size_t keep_next_link(char* data, std::size_t size, std::size_t count, void* user) {
+  auto* next = static_cast<std::string*>(user);
+  const std::string line(data, size * count);
+  if (line.starts_with("HTTP/")) next->clear();  // a new response (after a redirect)
+  if (line.size() > 5 && strncasecmp(line.c_str(), "link:", 5) == 0) {
+    // Link: <https://hub/api/...&cursor=...>; rel="next", <...>; rel="prev"
+    for (std::size_t at = line.find('<'); at != std::string::npos; at = line.find('<', at + 1)) {
+      const auto close = line.find('>', at);
+      if (close == std::string::npos) break;
+      const auto comma = line.find(',', close);
+      const std::string params =
+          line.substr(close + 1, comma == std::string::npos ? std::string::npos : comma - close - 1);
+      if (params.find("rel=\"next\"") != std::string::npos || params.find("rel=next") != std::string::npos)
+        *next = line.substr(at + 1, close - at - 1);
+    }
+  }
   return size * count;
 }
 
@@ -46,6 +67,8 @@ HttpResponse http_get(const std::string& url, const std::string& token, const st
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, append_body);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &response.body);
+  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, keep_next_link);
+  curl_easy_setopt(h, CURLOPT_HEADERDATA, &response.next);
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error);
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
   curl_easy_setopt(h, CURLOPT_TIMEOUT, 120L);

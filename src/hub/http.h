@@ -9,6 +9,7 @@ namespace entropix::hub {
 struct HttpResponse {
   long status = 0;   // final status, after redirects
   std::string body;  // response body (error bodies included)
+  std::string next;  // target of a `Link: <...>; rel="next"` header (paginated listings), or ""
 };
 
 // GET `url` following redirects, with `Authorization: Bearer token` when token is not

@@ -10,9 +10,14 @@
 namespace entropix::hub {
 namespace {
 
+// A bound on followed tree pages, against a hub whose links loop.
+constexpr int kMaxTreePages = 1000;
+
+// The JSON document at `url`; `next` (if given) receives the next page's URL or "".
 nlohmann::json get_json(const std::string& url, const std::string& what, const std::string& token,
-                        const std::atomic<bool>* cancel) {
+                        const std::atomic<bool>* cancel, std::string* next = nullptr) {
   const auto response = http_get(url, token, cancel);
+  if (next) *next = response.next;
   if (response.status != 200) throw_http_error(response.status, what, url, !token.empty());
   auto j = nlohmann::json::parse(response.body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded())
@@ -51,25 +56,33 @@ RepoInfo fetch_repo_info(const std::string& endpoint, const std::string& repo, c
     throw Error(fmt::format("expected a JSON object from {}, found {}", model_url, model.type_name()));
   info.revision = string_field(model, "sha");
 
-  const std::string tree_url = model_url + "/tree/main?recursive=true";
-  const auto tree = get_json(tree_url, what + " (file tree)", token, cancel);
-  if (!tree.is_array())
-    throw Error(fmt::format("expected a JSON array from {}, found {}", tree_url, tree.type_name()));
-  for (const auto& entry : tree) {
-    if (!entry.is_object() || string_field(entry, "type") == "directory") continue;
-    RepoFile file;
-    file.path = string_field(entry, "path");
-    if (file.path.empty())
+  // The tree comes in pages linked by `Link: <...>; rel="next"` headers.
+  std::string tree_url = model_url + "/tree/main?recursive=true";
+  for (int page = 0; !tree_url.empty(); ++page) {
+    if (page == kMaxTreePages)
       throw Error(
-          fmt::format("expected a \"path\" string in every entry of {}, found {}", tree_url, entry.dump()));
-    if (const auto size = entry.find("size"); size != entry.end() && size->is_number_unsigned())
-      file.size = size->get<std::uint64_t>();
-    if (const auto lfs = entry.find("lfs"); lfs != entry.end() && lfs->is_object()) {
-      file.sha256 = string_field(*lfs, "oid");
-      if (const auto size = lfs->find("size"); size != lfs->end() && size->is_number_unsigned())
+          fmt::format("expected the file tree of {} within {} pages, found more", repo, kMaxTreePages));
+    std::string next;
+    const auto tree = get_json(tree_url, what + " (file tree)", token, cancel, &next);
+    if (!tree.is_array())
+      throw Error(fmt::format("expected a JSON array from {}, found {}", tree_url, tree.type_name()));
+    for (const auto& entry : tree) {
+      if (!entry.is_object() || string_field(entry, "type") == "directory") continue;
+      RepoFile file;
+      file.path = string_field(entry, "path");
+      if (file.path.empty())
+        throw Error(
+            fmt::format("expected a \"path\" string in every entry of {}, found {}", tree_url, entry.dump()));
+      if (const auto size = entry.find("size"); size != entry.end() && size->is_number_unsigned())
         file.size = size->get<std::uint64_t>();
+      if (const auto lfs = entry.find("lfs"); lfs != entry.end() && lfs->is_object()) {
+        file.sha256 = string_field(*lfs, "oid");
+        if (const auto size = lfs->find("size"); size != lfs->end() && size->is_number_unsigned())
+          file.size = size->get<std::uint64_t>();
+      }
+      if (!info.find(file.path)) info.files.push_back(std::move(file));
     }
-    info.files.push_back(std::move(file));
+    tree_url = next.starts_with("/") ? endpoint + next : next;
   }
   // Siblings the tree did not list (a hub without recursive trees) are still downloadable.
   if (const auto siblings = model.find("siblings"); siblings != model.end() && siblings->is_array())

@@ -35,17 +35,22 @@ FLOAT_TOL = {"max": 2e-3, "rms": 5e-4, "top1": 1.0}
 # Quantized types against the exact reference: the 8-bit activations cost each
 # element up to half a quantization step (amax/254). Measured with the act-q8
 # reference on these models (seeds below), that moves logits by at most 0.075 std
-# (rms 0.016 std) and changes the argmax at up to 1 of 24 positions, because random
-# models have near ties (top-2 gaps down to 0.002 std). Tolerances: twice those
-# errors, and argmax agreement at 3 positions in 4.
+# (rms 0.016 std); the engine, likewise, by at most 0.073 std (rms 0.016). The argmax
+# changes at up to 3 of 24 positions (engine, qwen3 q8_0), because random models have
+# near ties (top-2 gaps down to 0.002 std). Tolerances: about twice those errors, and
+# argmax agreement at 3 positions in 4.
 QUANT_TOL_EXACT = {"max": 0.15, "rms": 0.03, "top1": 0.75}
 
-# Quantized types against the act-q8 reference, which does what the engine does: what
-# is left is float32 rounding and the rare quant that rounds the other way when
-# scales differ in the last bit, each worth one quantization step of one element
-# (about 0.01 std at most when it lands on a large weight).
-QUANT_TOL_ACT_Q8 = {"max": 0.02, "rms": 0.002, "top1": 0.95}
-
+# Quantized types against the act-q8 reference, which does what the engine does.
+# Both round activations the same way, but their inputs differ in the last float32
+# bit, so now and then one quant rounds the other way: a step of one element, which
+# attention carries to the later positions. Measured: relative noise of 1e-7 on the
+# reference's own activations moves these logits by up to 0.027 std, from one position
+# on (the engine differs from act-q8 by up to 0.025 std, same pattern). Hence max 0.05;
+# and since a flip is rare, at least half the positions must agree to float32 rounding
+# (every element within 1e-4 std), which any systematic error would break.
+QUANT_TOL_ACT_Q8 = {"max": 0.05, "rms": 0.01, "top1": 0.95, "exact_positions": 0.5}
+EXACT_POSITION = 1e-4
 
 def compare(engine, ref, tol):
     std = ref.std()
@@ -54,15 +59,20 @@ def compare(engine, ref, tol):
         "max": float(diff.max()),
         "rms": float(np.sqrt(np.mean(diff ** 2))),
         "top1": float(np.mean(engine.argmax(axis=1) == ref.argmax(axis=1))),
+        "exact_positions": float(np.mean(diff.max(axis=1) < EXACT_POSITION)),
     }
     problems = [f"{k} {stats[k]:.2e} > {tol[k]:.0e}" for k in ("max", "rms") if stats[k] > tol[k]]
     if stats["top1"] < tol["top1"]:
         problems.append(f"top-1 agreement {stats['top1']:.3f} < {tol['top1']}")
+    if stats["exact_positions"] < tol.get("exact_positions", 0):
+        problems.append(f"positions within {EXACT_POSITION:.0e} std {stats['exact_positions']:.2f} "
+                        f"< {tol['exact_positions']}")
     return stats, problems
 
 
-def fmt(stats):
-    return f"max {stats['max']:.1e} rms {stats['rms']:.1e} top1 {stats['top1']:.2f}"
+def fmt(stats, exact_positions=False):
+    line = f"max {stats['max']:.1e} rms {stats['rms']:.1e} top1 {stats['top1']:.2f}"
+    return line + (f" exact {stats['exact_positions']:.2f}" if exact_positions else "")
 
 
 def main():
@@ -93,7 +103,7 @@ def main():
                     act_q8 = llama_forward.Model(gguf, act_q8=True).logits(tokens)
                     stats_q8, problems_q8 = compare(engine, act_q8, QUANT_TOL_ACT_Q8)
                     problems += [f"vs act-q8: {p}" for p in problems_q8]
-                    line = f"{name}: exact {fmt(stats)} | act-q8 {fmt(stats_q8)}"
+                    line = f"{name}: exact {fmt(stats)} | act-q8 {fmt(stats_q8, True)}"
                 print(("FAIL " if problems else "ok   ") + line + ("  <- " + "; ".join(problems) if problems else ""))
                 if problems:
                     failures.append(f"{name}: {'; '.join(problems)}")

@@ -81,13 +81,14 @@ def rope(x, positions, cfg, freq_factors):
 
 def _round_trip_q8(x, block, f16_scale):
     """x with each run of `block` values of a row rounded to 8 bits: scale amax/127
-    (rounded to f16 for Q8_0), quants round-to-nearest-even in [-127, 127]."""
+    (rounded to f16 for Q8_0), quants round-to-nearest-even of x * (1/scale) in
+    float32, clamped to [-127, 127]."""
     xb = x.reshape(-1, block).astype(np.float32)
     d = np.abs(xb).max(axis=1, keepdims=True) / np.float32(127)
     if f16_scale:
         d = d.astype(np.float16).astype(np.float32)
-    safe = np.where(d > 0, d, 1)
-    q = np.where(d > 0, np.clip(np.rint(xb / safe), -127, 127), 0)
+    inv = np.float32(1) / np.where(d > 0, d, np.float32(1))
+    q = np.where(d > 0, np.clip(np.rint(xb * inv), -127, 127), 0)
     return (q * d).reshape(x.shape).astype(np.float64)
 
 

@@ -219,6 +219,8 @@ TEST(Llama3Tiktoken, SpecialTokensAndBos) {
   for (const int32_t id : plain) EXPECT_LT(id, 128000);
   EXPECT_EQ(tok.decode(plain), text);
   EXPECT_EQ(tok.token_to_piece(128009), "<|eot_id|>");
+  EXPECT_EQ(tok.find_token("<|eot_id|>"), 128009);
+  EXPECT_EQ(tok.find_token("<|no_such_token|>"), -1);
   EXPECT_EQ(tok.decode(parsed), "user\n\nHi");  // control tokens render as nothing
 }
 

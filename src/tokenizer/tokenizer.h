@@ -51,6 +51,7 @@ class Tokenizer {
   // vocabularies with a space prefix, the first piece loses its leading space.
   std::string decode(std::span<const int32_t> ids) const;
   const std::string& token_text(int32_t id) const;  // raw vocabulary string; throws when out of range
+  int32_t find_token(std::string_view text) const { return vocab_.find(text); }  // id of a raw string, -1 if none
 
   int32_t n_vocab() const { return vocab_.n_vocab(); }
   int32_t bos() const { return bos_; }  // -1 if none

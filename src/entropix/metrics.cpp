@@ -37,6 +37,16 @@ LogitMetrics logit_metrics_with(const LogitKernels& k, std::span<const float> lo
   return m;
 }
 
+// sum_j |a[j] - b[j]| (b null: sum_j |a[j]|), with independent accumulators.
+double sum_abs_diff(const float* a, const float* b, size_t n) {
+  double acc[4] = {0, 0, 0, 0};
+  size_t j = 0;
+  for (; j + 4 <= n; j += 4)
+    for (size_t u = 0; u < 4; ++u) acc[u] += std::fabs(static_cast<double>(a[j + u]) - (b ? b[j + u] : 0.0));
+  for (; j < n; ++j) acc[0] += std::fabs(static_cast<double>(a[j]) - (b ? b[j] : 0.0));
+  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
 }  // namespace
 
 double LogitMetrics::logprob(std::span<const float> logits, int32_t id) const {
@@ -93,12 +103,10 @@ AttentionMetrics AttentionAnalyzer::compute(const float* scores, int n_head, int
     if (t.top1 < 0 || !std::isfinite(t.top1_logit))
       throw Error("attention metrics: expected finite scores, head " + std::to_string(h) + " has maximum " +
                   std::to_string(t.top1_logit));
-    const double z = k.exp_sum(s, np, t.top1_logit, 1.0f, p);
-    double ed = 0;
-    for (size_t j = 0; j < np; ++j) {
-      ed += static_cast<double>(p[j]) * static_cast<double>(s[j] - t.top1_logit);
-      abs_sum += std::fabs(s[j]);
-    }
+    k.exp_sum(s, np, t.top1_logit, 1.0f, p);
+    const ExpMoments mo = k.exp_moments(s, np, t.top1_logit);
+    const double z = mo.s0, ed = mo.s1;
+    abs_sum += sum_abs_diff(s, nullptr, np);
     const float inv_z = static_cast<float>(1.0 / z);
     for (size_t j = 0; j < np; ++j) {
       p[j] *= inv_z;
@@ -109,10 +117,7 @@ AttentionMetrics AttentionAnalyzer::compute(const float* scores, int n_head, int
   const float inv_nh = 1.0f / static_cast<float>(nh);
   for (size_t j = 0; j < np; ++j) mean_p_[j] *= inv_nh;
   double dev = 0;
-  for (size_t h = 0; h < nh; ++h) {
-    const float* p = probs_.data() + h * np;
-    for (size_t j = 0; j < np; ++j) dev += std::fabs(p[j] - mean_p_[j]);
-  }
+  for (size_t h = 0; h < nh; ++h) dev += sum_abs_diff(probs_.data() + h * np, mean_p_.data(), np);
   double mean_h = 0;
   for (size_t h = 0; h < nh; ++h) mean_h += head_entropy_[h];
   mean_h /= static_cast<double>(nh);

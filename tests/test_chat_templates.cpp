@@ -1,0 +1,156 @@
+// The ten real chat templates rendered by our interpreter, compared byte for byte with
+// Debian's python3-jinja2 set up as transformers' apply_chat_template sets it up
+// (tests/py/render_jinja.py), over the conversations in tests/data/chat/conversations.json.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "chat/chat_template.h"
+#include "core/error.h"
+#include "support.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using entropix::testing::read_file;
+using entropix::testing::source_dir;
+using entropix::testing::testdata_dir;
+
+const char* const kPython = "/usr/bin/python3";
+
+const char* const kTemplates[] = {
+    "meta-llama-Llama-3.1-8B-Instruct",
+    "meta-llama-Llama-3.2-3B-Instruct",
+    "Qwen-Qwen2.5-7B-Instruct",
+    "Qwen-Qwen3-0.6B",
+    "HuggingFaceTB-SmolLM3-3B",
+    "Mistral-Small-3.2-24B-Instruct-2506",
+    "deepseek-ai-DeepSeek-R1-Distill-Llama-8B",
+    "google-gemma-2-2b-it",
+    "ibm-granite-granite-3.3-2B-Instruct",
+    "microsoft-Phi-3.5-mini-instruct",
+};
+
+fs::path template_path(const std::string& name) { return testdata_dir() / "chat-templates" / (name + ".jinja"); }
+fs::path cases_path() { return source_dir() / "tests" / "data" / "chat" / "conversations.json"; }
+
+struct Reference {
+  bool available = false;
+  std::string why_not;            // when not available
+  nlohmann::ordered_json results;  // [{"name", "ok", "output" | "error"}]
+};
+
+// Runs tests/py/render_jinja.py --cases over all conversations for one template.
+Reference run_reference(const fs::path& tpl) {
+  Reference ref;
+  if (!fs::exists(kPython)) {
+    ref.why_not = std::string(kPython) + " not found";
+    return ref;
+  }
+  const std::string cmd = std::string(kPython) + " '" + (source_dir() / "tests" / "py" / "render_jinja.py").string() +
+                          "' --cases '" + tpl.string() + "' '" + cases_path().string() + "' 2>/dev/null";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) {
+    ref.why_not = "cannot start " + cmd;
+    return ref;
+  }
+  std::string out;
+  std::array<char, 65536> buf;
+  while (size_t n = std::fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
+  const int status = pclose(pipe);
+  const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  if (code == 77) {
+    ref.why_not = "python3-jinja2 is not importable by " + std::string(kPython);
+    return ref;
+  }
+  if (code != 0) throw std::runtime_error("reference renderer failed (exit " + std::to_string(code) + "): " + cmd);
+  ref.results = nlohmann::ordered_json::parse(out);
+  ref.available = true;
+  return ref;
+}
+
+std::string first_difference(const std::string& a, const std::string& b) {
+  size_t i = 0;
+  while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
+  const size_t from = i < 40 ? 0 : i - 40;
+  return "first difference at byte " + std::to_string(i) + "\n  ours:   ..." +
+         nlohmann::json(a.substr(from, 100)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+         "\n  jinja2: ..." +
+         nlohmann::json(b.substr(from, 100)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+class ChatTemplateVsJinja2 : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(ChatTemplateVsJinja2, RendersByteForByte) {
+  const fs::path tpl = template_path(GetParam());
+  if (!fs::exists(tpl))
+    GTEST_SKIP() << "external chat template not found at " << tpl << " (set ENTROPIX_TESTDATA)";
+  const Reference ref = run_reference(tpl);
+  if (!ref.available) GTEST_SKIP() << ref.why_not;
+
+  const entropix::ChatTemplate chat(read_file(tpl));
+  const auto cases = nlohmann::ordered_json::parse(read_file(cases_path()));
+  ASSERT_EQ(cases.size(), ref.results.size());
+  ASSERT_GE(cases.size(), 10u);
+  int rendered = 0, errors = 0;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const std::string name = cases[i]["name"];
+    const auto& r = ref.results[i];
+    ASSERT_EQ(r["name"], name);
+    std::string ours, our_error;
+    bool ok = true;
+    try {
+      ours = chat.render(cases[i]["context"]);
+    } catch (const entropix::Error& e) {
+      ok = false;
+      our_error = e.what();
+    }
+    if (r["ok"].get<bool>()) {
+      ++rendered;
+      const std::string expected = r["output"];
+      EXPECT_TRUE(ok) << name << ": jinja2 rendered it, we failed: " << our_error;
+      if (ok) {
+        EXPECT_TRUE(ours == expected) << name << ": " << first_difference(ours, expected);
+      }
+    } else {
+      ++errors;
+      EXPECT_FALSE(ok) << name << ": jinja2 failed (" << r["error"].get<std::string>()
+                       << ") but we rendered:\n" << ours;
+    }
+  }
+  std::printf("%s: %d conversations rendered identically, %d rejected by both\n", GetParam(), rendered, errors);
+  EXPECT_GE(rendered, 6) << "too few conversations render for this template to be a meaningful check";
+}
+
+INSTANTIATE_TEST_SUITE_P(RealTemplates, ChatTemplateVsJinja2, ::testing::ValuesIn(kTemplates),
+                         [](const ::testing::TestParamInfo<const char*>& info) {
+                           std::string n = info.param;
+                           for (char& c : n)
+                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+                           return n;
+                         });
+
+// apply() builds the context transformers builds (tools and documents none), so it matches
+// jinja2 over the same messages.
+TEST(ChatTemplateApply, MatchesReferenceContext) {
+  const fs::path tpl = template_path("Qwen-Qwen2.5-7B-Instruct");
+  if (!fs::exists(tpl)) GTEST_SKIP() << "external chat template not found at " << tpl << " (set ENTROPIX_TESTDATA)";
+  const Reference ref = run_reference(tpl);
+  if (!ref.available) GTEST_SKIP() << ref.why_not;
+  const entropix::ChatTemplate chat(read_file(tpl));
+  entropix::ChatMessage system, user;
+  system.role = "system";
+  system.content = "You are a careful assistant.";
+  user.role = "user";
+  user.content = "What is 2+2?";
+  const std::string ours = chat.apply({system, user}, true, "<s>", "</s>");
+  ASSERT_EQ(ref.results[0]["name"], "system_user");
+  EXPECT_EQ(ours, ref.results[0]["output"].get<std::string>());
+}
+
+}  // namespace

@@ -321,6 +321,14 @@ TEST(PreTokenizer, Qwen2ContractionsPunctuationAndNewlines) {
             (Words{"\xC3\xA9t\xC3\xA9", " ", "7", "\xC2\xB2"}));
 }
 
+TEST(PreTokenizer, Qwen2UsesRealUnicodeCategories) {
+  // An emoji is not a letter, so it only joins the letters after it; a combining
+  // mark likewise starts a new word.
+  EXPECT_EQ(pre_tokenize(PreTokenizerKind::Qwen2, "a\xF0\x9F\x98\x80" "b 1"),
+            (Words{"a", "\xF0\x9F\x98\x80" "b", " ", "1"}));
+  EXPECT_EQ(pre_tokenize(PreTokenizerKind::Qwen2, "e\xCC\x81x"), (Words{"e", "\xCC\x81x"}));
+}
+
 TEST(PreTokenizer, Gpt2Contractions) {
   EXPECT_EQ(pre_tokenize(PreTokenizerKind::Gpt2, "we're  OK's 42!"), (Words{"we", "'re", " ", " OK", "'s", " 42", "!"}));
 }

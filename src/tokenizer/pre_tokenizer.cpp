@@ -8,9 +8,9 @@
 namespace entropix {
 
 // llama.cpp applies a list of regexes in turn: each one splits every piece left
-// by the previous ones into matches and the gaps between them. Two of the
-// regexes (GPT-2's and Llama 3's) have hand-written matchers there that use the
-// real Unicode categories; the others run through std::regex, either on a
+// by the previous ones into matches and the gaps between them. Three of the
+// regexes (GPT-2's, Llama 3's and Qwen2's) have hand-written matchers there that
+// use the real Unicode categories; the others run through std::regex, either on a
 // "collapsed" text where every non-ASCII code point stands for its category
 // (letters, numbers, punctuation, whitespace; anything else counts as a letter)
 // or, without \p{..}, on code points where non-ASCII whitespace reads as \v.
@@ -270,24 +270,17 @@ Offsets gpt2_pass(const Cpts& cpts, const Offsets& offsets) {
 
 // (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,max_digits}|
 //  ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
-// collapsed: classify as llama.cpp's std::regex fallback does (Qwen2), else real categories (Llama 3).
-Offsets llama3_pass(const Cpts& cpts, const Offsets& offsets, size_t max_digits, bool collapsed) {
+// with \p{N}{1,3} (Llama 3) or \p{N} (Qwen2, max_digits 1), on the real Unicode categories.
+Offsets llama3_pass(const Cpts& cpts, const Offsets& offsets, size_t max_digits) {
   return custom_pass(cpts, offsets, [&](size_t ini, size_t end, auto& add) {
     const auto cpt_at = [&](size_t p) { return (p >= ini && p < end) ? cpts[p] : kOutOfRange; };
     const auto flags_at = [&](size_t p) {
       Flags f;
       if (p < ini || p >= end) return f;
-      const uint32_t c = cpts[p];
-      const uint8_t u = unicode::cpt_flags(c);
-      if (collapsed) {
-        f.letter = col_letter(c);
-        f.number = col_number(c);
-        f.space = re_space(c);
-      } else {
-        f.letter = u & unicode::kLetter;
-        f.number = u & unicode::kNumber;
-        f.space = u & unicode::kWhitespace;
-      }
+      const uint8_t u = unicode::cpt_flags(cpts[p]);
+      f.letter = u & unicode::kLetter;
+      f.number = u & unicode::kNumber;
+      f.space = u & unicode::kWhitespace;
       f.valid = true;
       return f;
     };
@@ -375,9 +368,9 @@ Offsets split_offsets(PreTokenizerKind kind, const Cpts& c) {
   const auto deepseek_space = [](uint32_t x) { return re_space(wide(x)); };
   switch (kind) {
     case PreTokenizerKind::Llama3:
-      return llama3_pass(c, o, 3, false);
+      return llama3_pass(c, o, 3);
     case PreTokenizerKind::Qwen2:
-      return llama3_pass(c, o, 1, true);
+      return llama3_pass(c, o, 1);
     case PreTokenizerKind::Gpt2:
       return gpt2_pass(c, o);
     case PreTokenizerKind::Starcoder:

@@ -1,5 +1,7 @@
 #include "runtime/thread_pool.h"
 
+#include <thread>
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
@@ -24,6 +26,9 @@ void wait_change(const std::atomic<T>& value, T old) {
   for (int i = 0; i < kSpinIterations; ++i) {
     if (value.load(std::memory_order_acquire) != old) return;
     cpu_relax();
+    // When cores are oversubscribed, let the thread we wait for run; on an idle core
+    // yield returns at once.
+    if ((i & 255) == 255) std::this_thread::yield();
   }
   while (value.load(std::memory_order_acquire) == old) value.wait(old, std::memory_order_acquire);
 }

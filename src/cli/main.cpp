@@ -1,6 +1,35 @@
+// entropix: run open LLMs from GGUF files and decode with awareness of uncertainty.
+#include <CLI/CLI.hpp>
 #include <cstdio>
+#include <exception>
 
-int main() {
-  std::fprintf(stderr, "entropix: not built yet\n");
-  return 1;
+#include "cli/commands.h"
+#include "core/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"entropix: local LLM inference with entropy-guided decoding"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "entropix 0.1.0");
+  entropix::add_run_command(app);
+  entropix::add_info_command(app);
+  entropix::add_tokenize_command(app);
+  entropix::add_logits_command(app);
+  entropix::add_bench_command(app);
+  entropix::add_calibrate_command(app);
+  entropix::add_eval_command(app);
+  entropix::add_chat_command(app);
+  entropix::add_gen_model_command(app);
+  entropix::add_model_commands(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const entropix::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
 }

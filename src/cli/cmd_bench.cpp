@@ -1,0 +1,121 @@
+// `entropix bench`: prompt processing (pp) and generation (tg) speed, as llama-bench
+// measures them: pp = one batched pass over a prompt of random tokens; tg = tokens
+// decoded one at a time after an empty context. Mean and deviation over repetitions.
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cmath>
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "cli/commands.h"
+#include "cli/model_path.h"
+#include "gguf/gguf.h"
+#include "model/engine.h"
+
+namespace entropix {
+
+namespace {
+
+struct Stats {
+  double mean = 0, stddev = 0;
+};
+
+Stats stats(const std::vector<double>& v) {
+  Stats s;
+  for (double x : v) s.mean += x;
+  s.mean /= double(v.size());
+  for (double x : v) s.stddev += (x - s.mean) * (x - s.mean);
+  s.stddev = v.size() > 1 ? std::sqrt(s.stddev / double(v.size() - 1)) : 0.0;
+  return s;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// Tokens/s of one test: n_prompt tokens in one batch, or n_gen tokens one by one.
+double run_once(Engine& engine, int n_prompt, int n_gen, std::mt19937& rng) {
+  std::uniform_int_distribution<int32_t> pick(0, engine.config().n_vocab - 1);
+  SeqId seq = engine.new_sequence();
+  auto start = std::chrono::steady_clock::now();
+  if (n_prompt > 0) {
+    std::vector<BatchToken> batch;
+    for (int i = 0; i < n_prompt; ++i) batch.push_back({seq, pick(rng), i + 1 == n_prompt});
+    engine.decode(batch);
+  } else {
+    for (int i = 0; i < n_gen; ++i) {
+      BatchToken t{seq, pick(rng), true};
+      engine.decode({&t, 1});
+    }
+  }
+  double elapsed = seconds_since(start);
+  engine.free_sequence(seq);
+  return double(n_prompt > 0 ? n_prompt : n_gen) / elapsed;
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("bench", "Measure prompt (pp) and generation (tg) tokens/s");
+  static std::string model;
+  static int n_prompt = 512, n_gen = 128, reps = 5, batch = 256;
+  static std::vector<int> threads{2};
+  static bool json = false;
+  cmd->add_option("-m,--model", model, "GGUF file or cached model name")->required();
+  cmd->add_option("-p,--n-prompt", n_prompt, "Prompt tokens (0 to skip)");
+  cmd->add_option("-n,--n-gen", n_gen, "Generated tokens (0 to skip)");
+  cmd->add_option("-t,--threads", threads, "Thread counts, comma separated")->delimiter(',');
+  cmd->add_option("-r,--repetitions", reps, "Repetitions of each test")->check(CLI::PositiveNumber);
+  cmd->add_option("-b,--batch", batch, "Tokens per forward pass");
+  cmd->add_flag("--json", json, "Print JSON instead of a table");
+  cmd->callback([] {
+    nlohmann::json results = nlohmann::json::array();
+    const std::string path = resolve_model_argument(model);
+    if (!json) {
+      fmt::print("| {:<28} | {:>8} | {:>7} | {:>10} | {:>16} | {:>8} |\n", "model", "size GiB", "threads", "test",
+                 "t/s", "GB/s");
+      fmt::print("|{:-<30}|{:->10}|{:->9}|{:->12}|{:->18}|{:->10}|\n", "", "", "", "", "", "");
+    }
+    for (int nt : threads) {
+      EngineOptions options;
+      options.n_threads = nt;
+      options.max_batch = batch;
+      options.n_ctx = std::max(n_prompt, n_gen) + 16;
+      auto engine = Engine::load(path, options);
+      std::mt19937 rng(1234);
+      const double gib = double(engine->file().file_size()) / (1024.0 * 1024.0 * 1024.0);
+      for (int test = 0; test < 2; ++test) {
+        int np = test == 0 ? n_prompt : 0, ng = test == 1 ? n_gen : 0;
+        if (np + ng == 0) continue;
+        run_once(*engine, std::min(np, 8), std::min(ng, 2), rng);  // warm-up
+        std::vector<double> tps;
+        for (int r = 0; r < reps; ++r) tps.push_back(run_once(*engine, np, ng, rng));
+        Stats s = stats(tps);
+        std::string name = test == 0 ? fmt::format("pp{}", np) : fmt::format("tg{}", ng);
+        // Generation reads every weight once per token.
+        double gbs = test == 1 ? s.mean * double(engine->weight_bytes()) / 1e9 : 0.0;
+        if (json) {
+          results.push_back({{"model", engine->config().name.empty() ? path : engine->config().name},
+                             {"model_size", static_cast<uint64_t>(engine->file().file_size())},
+                             {"threads", nt},
+                             {"test", name},
+                             {"n_prompt", np},
+                             {"n_gen", ng},
+                             {"avg_ts", s.mean},
+                             {"stddev_ts", s.stddev},
+                             {"samples_ts", tps},
+                             {"weight_bytes_per_token", static_cast<uint64_t>(engine->weight_bytes())},
+                             {"gb_per_s", gbs}});
+        } else {
+          fmt::print("| {:<28} | {:>8.2f} | {:>7} | {:>10} | {:>9.2f} ± {:>4.2f} | {:>8} |\n",
+                     engine->config().arch + " " + engine->config().name, gib, nt, name, s.mean, s.stddev,
+                     test == 1 ? fmt::format("{:.1f}", gbs) : std::string("-"));
+        }
+      }
+    }
+    if (json) fmt::print("{}\n", results.dump(2));
+  });
+}
+
+}  // namespace entropix

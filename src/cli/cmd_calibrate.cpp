@@ -1,0 +1,85 @@
+// `entropix calibrate -m MODEL --text FILE [-o PROFILE]`: measures the uncertainty
+// metrics at every position of a reference text and writes a profile whose
+// thresholds sit at the documented percentiles (profiles/README.md).
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+#include <fstream>
+
+#include "cli/commands.h"
+#include "cli/model_path.h"
+#include "core/error.h"
+#include "entropix/calibrate.h"
+#include "entropix/metrics.h"
+#include "entropix/profile.h"
+#include "model/engine.h"
+#include "tokenizer/tokenizer.h"
+
+namespace entropix {
+
+void add_calibrate_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("calibrate", "Derive a model's entropix profile from a reference text");
+  static std::string model, text_path, out, base_path;
+  static int threads = 0, window = 256;
+  static double low = 25, high = 75;
+  cmd->add_option("-m,--model", model, "GGUF file or cached model name")->required();
+  cmd->add_option("--text", text_path, "Reference text (plain UTF-8)")->required();
+  cmd->add_option("-o,--output", out, "Profile to write (default: beside the model, <model>.profile.json)");
+  cmd->add_option("--base", base_path, "Profile whose constants are kept (default: the built-in defaults)");
+  cmd->add_option("-t,--threads", threads, "Threads");
+  cmd->add_option("--window", window, "Tokens per window of the text (each window starts a fresh context)")
+      ->check(CLI::Range(16, 4096));
+  cmd->add_option("--low-percentile", low, "Percentile of the *_low thresholds")->check(CLI::Range(1.0, 49.0));
+  cmd->add_option("--high-percentile", high, "Percentile of the *_high thresholds")->check(CLI::Range(51.0, 99.0));
+  cmd->callback([] {
+    std::ifstream in(text_path, std::ios::binary);
+    if (!in) throw Error("cannot read " + text_path);
+    const std::string text((std::istreambuf_iterator<char>(in)), {});
+    const std::string path = resolve_model_argument(model);
+    Profile base = base_path.empty() ? Profile{} : load_profile(base_path);
+    EngineOptions eo;
+    eo.n_threads = threads;
+    eo.n_ctx = window + 1;
+    eo.max_batch = 64;
+    eo.attention_scores = true;
+    eo.attention_layer = base.attention_layer;
+    auto engine = Engine::load(path, eo);
+    std::vector<int32_t> tokens = engine->tokenizer().encode(text, false, false);
+    if (tokens.size() < 2) throw Error(text_path + " has too little text to calibrate on");
+
+    std::vector<TokenMetrics> samples;
+    AttentionAnalyzer analyzer;
+    const int32_t bos = engine->tokenizer().bos();
+    for (size_t start = 0; start < tokens.size(); start += static_cast<size_t>(window - 1)) {
+      SeqId seq = engine->new_sequence();
+      std::vector<BatchToken> batch;
+      if (bos >= 0) batch.push_back({seq, bos, true});
+      for (size_t i = start; i < std::min(tokens.size(), start + static_cast<size_t>(window - 1)); ++i) {
+        batch.push_back({seq, tokens[i], true});
+      }
+      engine->decode(batch);
+      for (size_t r = 0; r < engine->n_logit_rows(); ++r) {
+        AttentionScores s = engine->attention_scores(r);
+        AttentionMetrics attn = analyzer.compute(s.scores, s.n_head, s.n_pos);
+        samples.push_back(make_token_metrics(compute_logit_metrics(engine->logits(r)), &attn));
+      }
+      engine->free_sequence(seq);
+      fmt::print(stderr, "\rcalibrate: {} / {} tokens", std::min(tokens.size(), start + window - 1), tokens.size());
+    }
+    fmt::print(stderr, "\n");
+    CalibrationOptions co;
+    co.low_percentile = low;
+    co.high_percentile = high;
+    Profile p = calibrate_profile(samples, base, co);
+    p.model = engine->config().name.empty() ? path : engine->config().name;
+    p.description = fmt::format("calibrated on {} ({} tokens): thresholds at the {:g}th/{:g}th percentiles", text_path,
+                                samples.size(), low, high);
+    const std::string target = out.empty() ? profile_candidates(path).front().string() : out;
+    save_profile(p, target);
+    fmt::print(stderr, "entropy low/high {:.3f} / {:.3f} bits, varentropy low/high {:.3f} / {:.3f}\n",
+               p.thresholds.entropy_low, p.thresholds.entropy_high, p.thresholds.varentropy_low,
+               p.thresholds.varentropy_high);
+    fmt::print("{}\n", target);
+  });
+}
+
+}  // namespace entropix

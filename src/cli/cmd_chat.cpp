@@ -1,0 +1,130 @@
+// `entropix chat`: an interactive conversation in the terminal, with the model's own
+// chat template (or plain "User:/Assistant:" turns). With --branching, LEHV steps fork
+// and, when the best rollouts score within --clarify-margin of each other but say
+// different things, the person chooses which one to continue.
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+#include <fstream>
+#include <iostream>
+#include <unistd.h>
+
+#include "chat/chat_template.h"
+#include "cli/commands.h"
+#include "cli/model_path.h"
+#include "cli/sampling_flags.h"
+#include "core/error.h"
+#include "decoding/strategy.h"
+#include "gguf/gguf.h"
+#include "model/engine.h"
+#include "tokenizer/tokenizer.h"
+
+namespace entropix {
+
+namespace {
+
+std::string read_file_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error("cannot read " + path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::string plain_turns(const std::vector<ChatMessage>& messages) {
+  std::string s;
+  for (const auto& m : messages) {
+    if (m.role == "system") s += m.content + "\n\n";
+    else if (m.role == "user") s += "User: " + m.content + "\n";
+    else s += "Assistant: " + m.content + "\n";
+  }
+  return s + "Assistant:";
+}
+
+}  // namespace
+
+void add_chat_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("chat", "Talk with a model in the terminal");
+  static std::string model, system_prompt, template_path;
+  static int n_predict = 512, n_ctx = 4096, threads = 0;
+  static bool branching = false;
+  static double clarify_margin = 0.15;
+  static SamplingFlags flags;
+  cmd->add_option("-m,--model", model, "GGUF file or cached model name")->required();
+  cmd->add_option("--system", system_prompt, "System message");
+  cmd->add_option("--chat-template", template_path, "Jinja chat template file (default: the model's own)");
+  cmd->add_option("-n,--n-predict", n_predict, "Tokens per answer at most");
+  cmd->add_option("-c,--ctx-size", n_ctx, "Context size");
+  cmd->add_option("-t,--threads", threads, "Threads");
+  cmd->add_flag("--branching", branching, "Fork in LEHV steps and keep the best rollout");
+  cmd->add_option("--clarify-margin", clarify_margin,
+                  "Ask which rollout to continue when the best two score within this margin (0: never)");
+  add_sampling_flags(*cmd, flags);
+  cmd->callback([] {
+    const std::string path = resolve_model_argument(model);
+    DecodeOptions base = decode_options_from_flags(flags, path);
+    base.max_tokens = n_predict;
+    StrategyOptions strategy = parse_strategy(branching ? "entropix-branch" : sampler_kind_name(base.sampler), base);
+    strategy.branching.clarify_margin = clarify_margin;
+    EngineOptions eo;
+    eo.n_ctx = n_ctx;
+    eo.n_threads = threads;
+    eo.attention_scores = base.sampler == SamplerKind::Entropix && base.profile.use_attention;
+    eo.attention_layer = base.profile.attention_layer;
+    auto engine = Engine::load(path, eo);
+    const Tokenizer& tok = engine->tokenizer();
+
+    std::unique_ptr<ChatTemplate> tmpl;
+    if (!template_path.empty()) tmpl = std::make_unique<ChatTemplate>(read_file_text(template_path));
+    else if (engine->file().has("tokenizer.chat_template"))
+      tmpl = std::make_unique<ChatTemplate>(engine->file().get_string("tokenizer.chat_template"));
+    if (!tmpl) {
+      strategy.decode.stop.push_back("\nUser:");
+      fmt::print(stderr, "no chat template in the model: using plain User:/Assistant: turns\n");
+    }
+    strategy.clarify = [](const std::vector<BranchChoice>& options) -> size_t {
+      fmt::print("\n\033[1m[the model hesitates between:]\033[0m\n");
+      for (size_t i = 0; i < options.size(); ++i) {
+        fmt::print("  {}) {} \033[2m(score {:.3f})\033[0m\n", i + 1, options[i].text, options[i].score);
+      }
+      for (;;) {
+        fmt::print("choose 1-{}: ", options.size());
+        std::fflush(stdout);
+        std::string line;
+        if (!std::getline(std::cin, line)) return 0;
+        try {
+          size_t k = std::stoul(line);
+          if (k >= 1 && k <= options.size()) return k - 1;
+        } catch (...) {
+        }
+      }
+    };
+
+    std::vector<ChatMessage> messages;
+    if (!system_prompt.empty()) messages.push_back({"system", system_prompt, nullptr, "", ""});
+    const bool tty = isatty(STDIN_FILENO);
+    for (int turn = 0;; ++turn) {
+      if (tty) fmt::print("\033[1m> \033[0m");
+      std::fflush(stdout);
+      std::string line;
+      if (!std::getline(std::cin, line)) break;
+      if (line.empty()) continue;
+      if (line == "/exit" || line == "/quit") break;
+      messages.push_back({"user", line, nullptr, "", ""});
+      std::string prompt = tmpl ? tmpl->apply(messages, true, tok.bos() >= 0 ? tok.token_to_piece(tok.bos()) : "",
+                                              tok.eos() >= 0 ? tok.token_to_piece(tok.eos()) : "")
+                                : plain_turns(messages);
+      // Templates write the BOS text themselves; plain turns need it added.
+      std::vector<int32_t> ids = tok.encode(prompt, !tmpl, true);
+      strategy.decode.seed = base.seed + static_cast<uint64_t>(turn);
+      StrategyResult r = run_strategy(*engine, ids, strategy, [](std::string_view text, State, bool inserted) {
+        if (inserted) fmt::print("\033[1;34m{}\033[0m", text);
+        else fmt::print("{}", text);
+        std::fflush(stdout);
+      });
+      fmt::print("\n");
+      std::string answer = r.text;
+      if (!tmpl && answer.size() && answer.front() == ' ') answer.erase(0, 1);
+      messages.push_back({"assistant", answer, nullptr, "", ""});
+    }
+  });
+}
+
+}  // namespace entropix

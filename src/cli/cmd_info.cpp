@@ -1,0 +1,57 @@
+// `entropix info -m FILE`: what a model file holds.
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+#include <map>
+
+#include "cli/commands.h"
+#include "cli/model_path.h"
+#include "gguf/gguf.h"
+#include "model/engine.h"
+#include "tokenizer/tokenizer.h"
+
+namespace entropix {
+
+void add_info_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("info", "Show a model's architecture, size, tensor types and vocabulary");
+  static std::string model;
+  cmd->add_option("-m,--model", model, "GGUF file or cached model name")->required();
+  cmd->callback([] {
+    EngineOptions options;
+    options.n_ctx = 16;
+    options.n_threads = 1;
+    options.max_batch = 1;
+    auto engine = Engine::load(resolve_model_argument(model), options);
+    const ModelConfig& c = engine->config();
+    const GgufFile& f = engine->file();
+    std::map<std::string, std::pair<int, size_t>> types;  // type -> tensors, bytes
+    for (const auto& t : f.tensors()) {
+      auto& e = types[std::string(ggml_type_name(t.type))];
+      e.first += 1;
+      e.second += t.nbytes;
+    }
+    const Tokenizer& tok = engine->tokenizer();
+    fmt::print("file:            {}\n", f.path());
+    fmt::print("gguf version:    {}\n", f.version());
+    fmt::print("name:            {}\n", c.name.empty() ? "(none)" : c.name);
+    fmt::print("architecture:    {}\n", c.arch);
+    fmt::print("parameters:      {} ({:.2f} M)\n", c.n_params, double(c.n_params) / 1e6);
+    fmt::print("layers:          {}\n", c.n_layer);
+    fmt::print("embedding:       {}\n", c.n_embd);
+    fmt::print("heads:           {} (kv {}), head size {}\n", c.n_head, c.n_head_kv, c.head_dim);
+    fmt::print("feed forward:    {}\n", c.n_ff);
+    fmt::print("context length:  {}\n", c.n_ctx_train);
+    fmt::print("rope:            base {}, {} dims, {}{}\n", c.rope_base, c.n_rot,
+               c.rope_style == RopeStyle::Interleaved ? "interleaved" : "half-split",
+               c.rope_freq_factors ? ", frequency factors" : "");
+    fmt::print("output:          {}\n", c.tied_output ? "tied to token embeddings" : "separate");
+    fmt::print("tensor types:   ");
+    for (const auto& [name, e] : types) fmt::print(" {} x{} ({:.1f} MiB)", name, e.first, double(e.second) / 1048576.0);
+    fmt::print("\n");
+    fmt::print("vocabulary:      {} tokens, {} ({}), bos {}, eos {}\n", tok.n_vocab(), tok.model_type(),
+               tok.pre_type().empty() ? "default" : tok.pre_type(), tok.bos(), tok.eos());
+    fmt::print("chat template:   {}\n", f.has("tokenizer.chat_template") ? "present" : "absent");
+    fmt::print("weights per token: {:.1f} MiB\n", double(engine->weight_bytes()) / 1048576.0);
+  });
+}
+
+}  // namespace entropix

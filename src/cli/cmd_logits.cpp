@@ -1,0 +1,52 @@
+// `entropix logits -m FILE --tokens 1,2,3 -o OUT.f32`: the logits of every position,
+// float32 [n_tokens][n_vocab] row-major, for comparison with reference implementations.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fmt/core.h>
+
+#include "cli/commands.h"
+#include "cli/model_path.h"
+#include "core/error.h"
+#include "model/engine.h"
+#include "tokenizer/tokenizer.h"
+
+namespace entropix {
+
+void add_logits_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("logits", "Write the logits of every position of a token sequence (float32)");
+  static std::string model, out, prompt;
+  static std::vector<int32_t> tokens;
+  static int threads = 0, batch = 256;
+  cmd->add_option("-m,--model", model, "GGUF file or cached model name")->required();
+  cmd->add_option("--tokens", tokens, "Token ids, comma separated")->delimiter(',');
+  cmd->add_option("-p,--prompt", prompt, "Text to tokenize instead of --tokens (BOS added as the model says)");
+  cmd->add_option("-o,--output", out, "Output file")->required();
+  cmd->add_option("-t,--threads", threads, "Threads");
+  cmd->add_option("-b,--batch", batch, "Tokens per forward pass");
+  cmd->callback([] {
+    EngineOptions options;
+    options.n_threads = threads;
+    options.max_batch = batch;
+    auto engine = Engine::load(resolve_model_argument(model), options);
+    std::vector<int32_t> ids = tokens;
+    if (!prompt.empty()) ids = engine->tokenizer().encode(prompt, true, true);
+    if (ids.empty()) throw Error("no tokens given (use --tokens or -p)");
+    SeqId seq = engine->new_sequence();
+    std::vector<BatchToken> b;
+    for (int32_t t : ids) b.push_back({seq, t, true});
+    engine->decode(b);
+    std::FILE* f = std::fopen(out.c_str(), "wb");
+    if (!f) throw Error("cannot write " + out);
+    for (size_t i = 0; i < engine->n_logit_rows(); ++i) {
+      auto row = engine->logits(i);
+      if (std::fwrite(row.data(), sizeof(float), row.size(), f) != row.size()) {
+        std::fclose(f);
+        throw Error("short write to " + out);
+      }
+    }
+    if (std::fclose(f) != 0) throw Error("cannot close " + out);
+    fmt::print(stderr, "wrote {} x {} logits to {}\n", engine->n_logit_rows(), engine->config().n_vocab, out);
+  });
+}
+
+}  // namespace entropix

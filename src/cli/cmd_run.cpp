@@ -1,0 +1,139 @@
+// `entropix run`: generate text for a prompt. stdout carries the generated text
+// only, streamed; diagnostics, the state summary and the speed go to stderr.
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <fmt/core.h>
+#include <fstream>
+#include <unistd.h>
+
+#include "cli/commands.h"
+#include "cli/model_path.h"
+#include "cli/sampling_flags.h"
+#include "core/error.h"
+#include "decoding/generate.h"
+#include "decoding/strategy.h"
+#include "entropix/trace.h"
+#include "model/engine.h"
+#include "tokenizer/tokenizer.h"
+
+namespace entropix {
+
+namespace {
+
+// ANSI colour of each uncertainty state in a terminal.
+const char* state_colour(State s) {
+  switch (s) {
+    case State::LELV: return "\033[32m";      // green: confident
+    case State::HELV: return "\033[31m";      // red: lost
+    case State::LEHV: return "\033[33m";      // yellow: a fork
+    case State::HEHV: return "\033[35m";      // magenta: unsure
+    case State::Adaptive: return "\033[36m";  // cyan
+  }
+  return "";
+}
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error("cannot read prompt file " + path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+}  // namespace
+
+void add_run_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("run", "Generate text for a prompt");
+  static std::string model, prompt, prompt_file, trace_path, color = "auto", strategy_spec;
+  static int n_predict = 128, n_ctx = 0, threads = 0, batch = 256;
+  static bool no_bos = false;
+  static SamplingFlags flags;
+  cmd->add_option("-m,--model", model, "GGUF file or cached model name")->required();
+  cmd->add_option("-p,--prompt", prompt, "Prompt text");
+  cmd->add_option("-f,--file", prompt_file, "Read the prompt from a file");
+  cmd->add_option("-n,--n-predict", n_predict, "Tokens to generate")->check(CLI::PositiveNumber);
+  cmd->add_option("-c,--ctx-size", n_ctx, "Context size in tokens (0: the model's, at most 4096)");
+  cmd->add_option("-t,--threads", threads, "Threads (0: all cores)");
+  cmd->add_option("-b,--batch-size", batch, "Prompt tokens per forward pass");
+  cmd->add_option("--trace", trace_path, "Write one JSON line per generated token to this file");
+  cmd->add_option("--color", color, "Colour tokens by uncertainty state: auto, always, never")
+      ->check(CLI::IsMember({"auto", "always", "never"}));
+  cmd->add_flag("--no-bos", no_bos, "Do not add the BOS token");
+  cmd->add_option("--strategy", strategy_spec,
+                  "entropix-branch, cot-decoding[:k], self-consistency[:n] or best-of-n[:n] "
+                  "(default: one answer with --sampler)");
+  add_sampling_flags(*cmd, flags);
+  cmd->callback([] {
+    if (prompt.empty() == prompt_file.empty()) throw Error("give the prompt with exactly one of -p or -f");
+    const std::string text = prompt_file.empty() ? prompt : read_text_file(prompt_file);
+    const std::string path = resolve_model_argument(model);
+    DecodeOptions options = decode_options_from_flags(flags, path);
+    options.max_tokens = n_predict;
+
+    EngineOptions eo;
+    eo.n_ctx = n_ctx;
+    eo.n_threads = threads;
+    eo.max_batch = batch;
+    // Entropix strategies read attention metrics when the profile uses them.
+    eo.attention_scores = options.attention_metrics || options.profile.use_attention;
+    eo.attention_layer = options.profile.attention_layer;
+    auto engine = Engine::load(path, eo);
+    std::vector<int32_t> tokens = engine->tokenizer().encode(text, !no_bos, true);
+
+    std::ofstream trace;
+    if (!trace_path.empty()) {
+      trace.open(trace_path, std::ios::binary | std::ios::trunc);
+      if (!trace) throw Error("cannot write trace file " + trace_path);
+    }
+    const bool colour = color == "always" || (color == "auto" && isatty(STDOUT_FILENO));
+    if (!strategy_spec.empty()) {
+      if (!trace_path.empty()) throw Error("--trace records single answers; it cannot be combined with --strategy");
+      StrategyOptions so = parse_strategy(strategy_spec, options);
+      auto start = std::chrono::steady_clock::now();
+      StrategyResult r = run_strategy(*engine, tokens, so, [&](std::string_view out, State state, bool inserted) {
+        if (colour) fmt::print("{}{}\033[0m", inserted ? "\033[1;34m" : state_colour(state), out);
+        else std::fwrite(out.data(), 1, out.size(), stdout);
+        std::fflush(stdout);
+      });
+      if (so.kind != StrategyKind::Single) std::fwrite(r.text.data(), 1, r.text.size(), stdout);
+      std::fputc('\n', stdout);
+      std::fflush(stdout);
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      for (size_t i = 0; i < r.paths.size() && so.kind != StrategyKind::Single; ++i) {
+        fmt::print(stderr, "path {:2}: score {:8.4f} answer {:>8} | {}\n", i, r.paths[i].score,
+                   r.paths[i].answer.value_or("-"), r.paths[i].text.substr(0, 80));
+      }
+      fmt::print(stderr, "\nstrategy: {} | answer: {} | tokens spent: {} in {:.2f} s ({:.1f} t/s) | branch points: {} | thinking inserted: {}\n",
+                 so.name, r.answer.value_or("-"), r.tokens_spent, secs, double(r.tokens_spent) / std::max(secs, 1e-9),
+                 r.n_branch_points, r.n_inserted);
+      return;
+    }
+    int64_t index = 0;
+    GenerationStats stats = generate(*engine, tokens, options, [&](const TokenEvent& ev, std::string_view out) {
+      if (!out.empty()) {
+        if (colour) {
+          fmt::print("{}{}{}\033[0m", ev.inserted ? "\033[1;34m" : state_colour(ev.outcome.state), out, "");
+        } else {
+          std::fwrite(out.data(), 1, out.size(), stdout);
+        }
+        std::fflush(stdout);
+      }
+      if (trace.is_open()) trace << trace_line(trace_record(ev.outcome, ev.piece, index)) << '\n';
+      ++index;
+      return true;
+    });
+    std::fputc('\n', stdout);
+    std::fflush(stdout);
+    if (trace.is_open() && !trace.flush()) throw Error("cannot write trace file " + trace_path);
+
+    const double pp = stats.n_prompt / std::max(stats.prompt_seconds, 1e-9);
+    const double tg = stats.n_generated / std::max(stats.generation_seconds, 1e-9);
+    const double gbs = tg * double(engine->weight_bytes()) / 1e9;
+    fmt::print(stderr, "\nprompt: {} tokens, {:.1f} t/s | generated: {} tokens, {:.2f} t/s, {:.1f} ms/token, {:.1f} GB/s of weights\n",
+               stats.n_prompt, pp, stats.n_generated, tg, 1000.0 / std::max(tg, 1e-9), gbs);
+    fmt::print(stderr, "sampler: {} | states: LELV {} HELV {} LEHV {} HEHV {} ADAPTIVE {} | thinking inserted: {} | finish: {}\n",
+               sampler_kind_name(options.sampler), stats.state_counts[0], stats.state_counts[1], stats.state_counts[2],
+               stats.state_counts[3], stats.state_counts[4], stats.n_inserted, finish_reason_name(stats.finish));
+  });
+}
+
+}  // namespace entropix

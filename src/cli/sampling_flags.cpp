@@ -1,0 +1,56 @@
+#include "cli/sampling_flags.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+
+#include "entropix/profile.h"
+
+namespace entropix {
+
+void add_sampling_flags(CLI::App& cmd, SamplingFlags& f) {
+  cmd.add_option("--sampler", f.sampler, "greedy, standard or entropix (default)")
+      ->check(CLI::IsMember({"greedy", "standard", "entropix"}));
+  cmd.add_option("--temp", f.temperature, "Temperature (0: exact argmax)");
+  cmd.add_option("--top-k", f.top_k, "Keep the k most probable tokens (0: off)");
+  cmd.add_option("--top-p", f.top_p, "Nucleus: smallest set of tokens reaching this mass (1: off)");
+  cmd.add_option("--min-p", f.min_p, "Keep tokens with p >= min_p * p_max (0: off)");
+  cmd.add_option("-s,--seed", f.seed, "Random seed (same seed, same text)");
+  cmd.add_option("--profile", f.profile, "Entropix profile (JSON); default: the model's own, if any");
+  cmd.add_flag("--attn-metrics", f.attn_metrics, "Measure attention metrics even when the sampler does not need them");
+}
+
+DecodeOptions decode_options_from_flags(const SamplingFlags& f, const std::string& model_path) {
+  DecodeOptions o;
+  const bool plain_flags = f.temperature || f.top_p || f.top_k || f.min_p;
+  if (!f.sampler.empty()) {
+    o.sampler = parse_sampler_kind(f.sampler);
+  } else if (f.temperature && *f.temperature <= 0.0f) {
+    o.sampler = SamplerKind::Greedy;
+  } else if (plain_flags) {
+    o.sampler = SamplerKind::Standard;
+  } else {
+    o.sampler = SamplerKind::Entropix;
+  }
+  if (!f.profile.empty()) {
+    o.profile = load_profile(f.profile);
+  } else if (auto found = find_profile(model_path)) {
+    o.profile = load_profile(*found);
+    fmt::print(stderr, "profile: {}\n", found->string());
+  }
+  if (f.temperature) o.params.temperature = *f.temperature;
+  if (f.top_k) o.params.top_k = *f.top_k;
+  if (f.top_p) o.params.top_p = *f.top_p;
+  if (f.min_p) o.params.min_p = *f.min_p;
+  if (o.sampler == SamplerKind::Entropix) {
+    if (f.temperature) o.profile.base.temperature = *f.temperature;
+    if (f.top_k) o.profile.base.top_k = *f.top_k;
+    if (f.top_p) o.profile.base.top_p = *f.top_p;
+    if (f.min_p) o.profile.base.min_p = *f.min_p;
+    validate_profile(o.profile, "profile with command-line overrides");
+  }
+  o.seed = f.seed;
+  o.attention_metrics = f.attn_metrics;
+  return o;
+}
+
+}  // namespace entropix

@@ -1,0 +1,129 @@
+#include "decoding/sequence_decoder.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+
+namespace entropix {
+
+const char* finish_reason_name(FinishReason r) {
+  switch (r) {
+    case FinishReason::None: return "none";
+    case FinishReason::Length: return "length";
+    case FinishReason::Stop: return "stop";
+    case FinishReason::EndOfText: return "stop";
+    case FinishReason::Cancelled: return "cancelled";
+  }
+  return "?";
+}
+
+SequenceDecoder::SequenceDecoder(const Tokenizer& tokenizer, const DecodeOptions& options)
+    : tokenizer_(tokenizer),
+      options_(options),
+      sampler_(make_token_sampler(options)),
+      rng_(options.seed),
+      stream_(tokenizer) {
+  if (options.sampler == SamplerKind::Entropix) {
+    // The thinking text in the model's own vocabulary, never a fixed id.
+    thinking_tokens_ = tokenizer.encode(options.profile.helv.thinking_text, false, false);
+    if (thinking_tokens_.empty()) throw Error("the profile's thinking text tokenizes to nothing");
+  }
+}
+
+SequenceDecoder::SequenceDecoder(const SequenceDecoder& o, uint64_t stream)
+    : tokenizer_(o.tokenizer_),
+      options_(o.options_),
+      sampler_(o.sampler_->clone()),
+      rng_(o.rng_.fork(stream)),
+      stream_(o.tokenizer_),
+      thinking_tokens_(o.thinking_tokens_),
+      text_(o.text_),
+      visible_(o.visible_),
+      taken_(o.taken_),
+      n_generated_(o.n_generated_),
+      n_inserted_(o.n_inserted_),
+      reason_(o.reason_) {}
+
+std::unique_ptr<SequenceDecoder> SequenceDecoder::fork(uint64_t stream) const {
+  return std::unique_ptr<SequenceDecoder>(new SequenceDecoder(*this, stream));
+}
+
+bool SequenceDecoder::wants_attention() const { return options_.attention_metrics || sampler_->wants_attention(); }
+
+TokenEvent SequenceDecoder::step(std::span<const float> logits, const AttentionMetrics* attention) {
+  if (finished()) throw Error("step() on a finished answer");
+  return accept(sampler_->step(logits, attention, rng_));
+}
+
+TokenEvent SequenceDecoder::accept(const SampleOutcome& outcome) {
+  if (finished()) throw Error("accept() on a finished answer");
+  TokenEvent ev;
+  ev.outcome = outcome;
+  if (ev.outcome.insert_thinking) {
+    ev.inserted = true;
+    ev.tokens = thinking_tokens_;
+    ++n_inserted_;
+  } else if (!options_.ignore_eos && tokenizer_.is_eog(ev.outcome.token)) {
+    ev.end_of_text = true;
+    finish(FinishReason::EndOfText);
+    return ev;
+  } else {
+    ev.tokens = {ev.outcome.token};
+  }
+  for (int32_t t : ev.tokens) {
+    ev.piece += tokenizer_.token_to_piece(t);
+    append_text(stream_.push(t));
+  }
+  n_generated_ += static_cast<int32_t>(ev.tokens.size());
+  if (!finished() && n_generated_ >= options_.max_tokens) finish(FinishReason::Length);
+  return ev;
+}
+
+void SequenceDecoder::append_text(const std::string& bytes) {
+  if (bytes.empty() || finished()) return;
+  size_t search_from = text_.size();
+  text_ += bytes;
+  for (const std::string& stop : options_.stop) {
+    if (stop.empty()) continue;
+    size_t from = search_from >= stop.size() ? search_from - stop.size() + 1 : 0;
+    size_t at = text_.find(stop, from);
+    if (at != std::string::npos) {
+      text_.resize(at);
+      visible_ = std::min(visible_, text_.size());
+      reason_ = FinishReason::Stop;
+      visible_ = text_.size();
+      return;
+    }
+  }
+  update_visible();
+}
+
+void SequenceDecoder::update_visible() {
+  // Hold back the longest tail of the text that could start a stop string.
+  size_t hold = 0;
+  for (const std::string& stop : options_.stop) {
+    for (size_t len = std::min(stop.size() - 1, text_.size()); len > hold; --len) {
+      if (text_.compare(text_.size() - len, len, stop, 0, len) == 0) {
+        hold = len;
+        break;
+      }
+    }
+  }
+  visible_ = text_.size() - hold;
+}
+
+std::string SequenceDecoder::take_text() {
+  if (visible_ <= taken_) return {};
+  std::string out = text_.substr(taken_, visible_ - taken_);
+  taken_ = visible_;
+  return out;
+}
+
+void SequenceDecoder::finish(FinishReason reason) {
+  if (reason_ != FinishReason::None) return;
+  append_text(stream_.flush());  // may itself end on a stop string
+  if (reason_ == FinishReason::None) reason_ = reason;
+  visible_ = text_.size();
+}
+
+}  // namespace entropix

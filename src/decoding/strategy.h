@@ -1,0 +1,80 @@
+// Decoding strategies for one prompt (method section 3): a single answer (greedy,
+// standard, entropix, optionally with entropy-triggered branching in LEHV),
+// CoT-decoding, self-consistency and best-of-N. All branches of a prompt share its
+// cached prefix and are decoded together, one pass over the weights per step.
+#pragma once
+
+#include <array>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "decoding/answer.h"
+#include "decoding/decode_options.h"
+#include "decoding/sequence_decoder.h"
+#include "model/engine.h"
+
+namespace entropix {
+
+enum class StrategyKind { Single, CotDecoding, SelfConsistency, BestOfN };
+
+// Entropy-triggered branching in LEHV (entropix sampler with branching on).
+struct BranchingOptions {
+  int32_t width = 3;         // candidates forked at a branch point
+  int32_t horizon = 12;      // rollout tokens at most (also ends at a sentence end or newline)
+  int32_t max_forks = 4;     // branch points per answer
+  double entropy_weight = 0.1;  // rollout score = mean logprob - weight * mean entropy (bits)
+  double clarify_margin = 0.0;  // > 0: ask `clarify` when the best two scores are this close and texts differ
+};
+
+struct BranchChoice {
+  std::string text;  // the rollout's text
+  double score = 0;
+};
+
+struct StrategyOptions {
+  StrategyKind kind = StrategyKind::Single;
+  std::string name = "entropix";  // as given, for reports
+  DecodeOptions decode;           // sampler, limits, seed
+  int32_t k = 10;                 // CoT-decoding: first-token branches
+  bool aggregate = true;          // CoT-decoding: sum margins per distinct answer (else max path)
+  int32_t n = 8;                  // self-consistency / best-of-N samples
+  BranchingOptions branching;
+  AnswerExtractor extractor;
+  // Interactive clarification: returns the index of the rollout to continue.
+  std::function<size_t(const std::vector<BranchChoice>&)> clarify;
+};
+
+struct PathSummary {
+  std::string text;
+  std::optional<std::string> answer;
+  double score = 0;
+  int32_t n_tokens = 0;
+};
+
+struct StrategyResult {
+  std::string text;                   // the chosen answer's text
+  std::optional<std::string> answer;  // extracted final answer
+  int64_t tokens_spent = 0;           // every token decoded for this prompt after the prompt, all branches
+  int32_t n_generated = 0;            // tokens of the chosen text
+  int32_t n_inserted = 0;             // thinking insertions
+  int32_t n_branch_points = 0;        // entropy-triggered forks
+  std::array<int32_t, 5> state_counts{};
+  std::vector<PathSummary> paths;     // every final path considered
+  FinishReason finish = FinishReason::None;
+};
+
+// Text callback for streaming the single-answer strategy (ignored by the others).
+using TextCallback = std::function<void(std::string_view text, State state, bool inserted)>;
+
+StrategyResult run_strategy(Engine& engine, std::span<const int32_t> prompt, const StrategyOptions& options,
+                            const TextCallback& on_text = {});
+
+// Parses "greedy", "standard", "entropix", "entropix-branch", "cot-decoding[:k]",
+// "self-consistency[:n]", "best-of-n[:n]" on top of `base` (its limits and seed).
+StrategyOptions parse_strategy(std::string_view spec, const DecodeOptions& base);
+
+}  // namespace entropix

@@ -1,0 +1,312 @@
+#include "model/engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "core/error.h"
+#include "gguf/gguf.h"
+#include "kernels/matmul.h"
+#include "kernels/quant.h"
+#include "model/arch/arch.h"
+#include "model/kv_cache.h"
+#include "model/ops.h"
+#include "model/weights.h"
+#include "runtime/thread_pool.h"
+#include "tokenizer/tokenizer.h"
+
+namespace entropix {
+
+struct Engine::Impl {
+  std::unique_ptr<GgufFile> file;
+  ModelConfig cfg;
+  ModelWeights w;
+  std::unique_ptr<Tokenizer> tokenizer;
+  EngineOptions opt;
+  std::unique_ptr<ThreadPool> pool;
+  std::unique_ptr<KvCache> kv;
+  std::vector<float> inv_freq;  // [n_rot/2] rope frequency per rotated pair
+
+  // Scratch for one chunk of at most max_batch tokens, allocated once.
+  std::vector<float> x, xn, q, k, v, att, gate, up, tmp;  // [B][width]
+  std::vector<float> rope_cos, rope_sin;                 // [B][n_rot/2]
+  std::vector<int32_t> slot, pos, logit_row;             // [B]
+  std::vector<float> thread_scores;                      // [n_threads][n_ctx]
+
+  // Outputs of the last decode().
+  std::vector<float> logits;  // [n_rows][n_vocab]
+  size_t n_rows = 0;
+  std::vector<float> kept_scores;           // concatenated [n_head][n_pos] blocks
+  std::vector<size_t> kept_offset;          // [n_rows]
+  std::vector<int32_t> kept_npos;           // [n_rows]
+
+  void forward_chunk(std::span<const BatchToken> chunk, size_t first_row);
+  void attention(int32_t layer, std::span<const BatchToken> chunk);
+  void check_capacity(std::span<const BatchToken> batch) const;
+};
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Engine::~Engine() = default;
+
+std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOptions& options) {
+  auto m = std::make_unique<Impl>();
+  m->file = GgufFile::open(path);
+  m->opt = options;
+  ModelConfig& c = m->cfg;
+  c.arch = m->file->get_string("general.architecture");
+  c.name = m->file->get_string("general.name", "");
+  const ArchSpec* spec = find_arch(c.arch);
+  if (!spec) {
+    throw Error(path + ": architecture \"" + c.arch + "\" is not supported (supported: " +
+                std::string(supported_arch_names()) + ")");
+  }
+  spec->configure(*m->file, c);
+  m->tokenizer = Tokenizer::from_gguf(*m->file);
+  c.n_vocab = m->tokenizer->n_vocab();
+  m->w = load_weights(*m->file, c);
+
+  if (m->opt.n_threads <= 0) m->opt.n_threads = std::max(1u, std::thread::hardware_concurrency());
+  if (m->opt.max_batch <= 0) m->opt.max_batch = 256;
+  if (m->opt.n_ctx <= 0) m->opt.n_ctx = std::min(c.n_ctx_train, 4096);
+  if (m->opt.attention_layer < 0) m->opt.attention_layer = c.n_layer - 1;
+  if (m->opt.attention_layer >= c.n_layer) {
+    throw Error("attention layer " + std::to_string(m->opt.attention_layer) + " does not exist (the model has " +
+                std::to_string(c.n_layer) + " layers)");
+  }
+  m->pool = std::make_unique<ThreadPool>(m->opt.n_threads);
+  m->kv = std::make_unique<KvCache>(c.n_layer, c.n_head_kv * c.head_dim, m->opt.n_ctx);
+
+  const int32_t half = c.n_rot / 2;
+  m->inv_freq.resize(static_cast<size_t>(half));
+  for (int32_t i = 0; i < half; ++i) {
+    double f = std::pow(double(c.rope_base), -2.0 * i / c.n_rot) * c.rope_freq_scale;
+    if (!m->w.rope_factors.empty()) f /= m->w.rope_factors[static_cast<size_t>(i)];
+    m->inv_freq[static_cast<size_t>(i)] = static_cast<float>(f);
+  }
+
+  const size_t B = static_cast<size_t>(m->opt.max_batch);
+  const size_t q_dim = size_t(c.n_head) * c.head_dim, kv_dim = size_t(c.n_head_kv) * c.head_dim;
+  m->x.resize(B * c.n_embd);
+  m->xn.resize(B * c.n_embd);
+  m->tmp.resize(B * c.n_embd);
+  m->q.resize(B * q_dim);
+  m->att.resize(B * q_dim);
+  m->k.resize(B * kv_dim);
+  m->v.resize(B * kv_dim);
+  m->gate.resize(B * c.n_ff);
+  m->up.resize(B * c.n_ff);
+  m->rope_cos.resize(B * half);
+  m->rope_sin.resize(B * half);
+  m->slot.resize(B);
+  m->pos.resize(B);
+  m->logit_row.resize(B);
+  m->thread_scores.resize(size_t(m->opt.n_threads) * m->opt.n_ctx);
+  return std::unique_ptr<Engine>(new Engine(std::move(m)));
+}
+
+const ModelConfig& Engine::config() const { return impl_->cfg; }
+const Tokenizer& Engine::tokenizer() const { return *impl_->tokenizer; }
+const GgufFile& Engine::file() const { return *impl_->file; }
+const EngineOptions& Engine::options() const { return impl_->opt; }
+int32_t Engine::n_ctx() const { return impl_->kv->capacity(); }
+
+SeqId Engine::new_sequence() { return impl_->kv->new_sequence(); }
+SeqId Engine::fork(SeqId parent) { return impl_->kv->fork(parent); }
+void Engine::free_sequence(SeqId seq) { impl_->kv->free_sequence(seq); }
+int32_t Engine::seq_length(SeqId seq) const { return impl_->kv->length(seq); }
+void Engine::truncate(SeqId seq, int32_t length) { impl_->kv->truncate(seq, length); }
+int32_t Engine::free_positions() const { return impl_->kv->free_positions(); }
+
+std::span<const float> Engine::logits(size_t i) const {
+  if (i >= impl_->n_rows) throw Error("logit row " + std::to_string(i) + " was not computed");
+  const size_t n = static_cast<size_t>(impl_->cfg.n_vocab);
+  return {impl_->logits.data() + i * n, n};
+}
+
+size_t Engine::n_logit_rows() const { return impl_->n_rows; }
+
+AttentionScores Engine::attention_scores(size_t i) const {
+  if (!impl_->opt.attention_scores) throw Error("attention scores were not enabled for this engine");
+  if (i >= impl_->n_rows) throw Error("logit row " + std::to_string(i) + " was not computed");
+  return {impl_->kept_scores.data() + impl_->kept_offset[i], impl_->cfg.n_head, impl_->kept_npos[i]};
+}
+
+size_t Engine::weight_bytes() const {
+  auto bytes = [](const WeightMatrix& m) { return m.row_bytes * static_cast<size_t>(m.n_out); };
+  size_t total = bytes(impl_->w.output);
+  for (const auto& l : impl_->w.layers) {
+    total += bytes(l.wq) + bytes(l.wk) + bytes(l.wv) + bytes(l.wo) + bytes(l.w_gate) + bytes(l.w_up) + bytes(l.w_down);
+  }
+  return total;
+}
+
+void Engine::Impl::check_capacity(std::span<const BatchToken> batch) const {
+  std::unordered_map<SeqId, int32_t> added;
+  for (const auto& t : batch) {
+    if (!kv->is_live(t.seq)) throw Error("sequence " + std::to_string(t.seq) + " does not exist");
+    if (t.token < 0 || t.token >= cfg.n_vocab) {
+      throw Error("token id " + std::to_string(t.token) + " is outside the vocabulary (0.." +
+                  std::to_string(cfg.n_vocab - 1) + ")");
+    }
+    ++added[t.seq];
+  }
+  int64_t pages_needed = 0;
+  for (const auto& [seq, n] : added) {
+    int32_t len = kv->length(seq);
+    if (int64_t{len} + n > kv->capacity()) {
+      throw Error("sequence of " + std::to_string(len + n) + " tokens exceeds the context size of " +
+                  std::to_string(kv->capacity()) + " (raise it with -c)");
+    }
+    const int32_t P = KvCache::kPageSize;
+    pages_needed += (len + n + P - 1) / P - (len + P - 1) / P;
+    if (len % P != 0) ++pages_needed;  // a possible copy of a shared last page
+  }
+  if (pages_needed * KvCache::kPageSize > kv->free_positions()) {
+    throw Error("KV cache is full: " + std::to_string(kv->free_positions()) + " free positions for " +
+                std::to_string(batch.size()) + " new tokens (raise the context size with -c)");
+  }
+}
+
+void Engine::decode(std::span<const BatchToken> batch) {
+  Impl& m = *impl_;
+  m.check_capacity(batch);
+  const size_t n_rows = static_cast<size_t>(std::count_if(batch.begin(), batch.end(), [](const BatchToken& t) {
+    return t.want_logits;
+  }));
+  m.n_rows = 0;
+  if (m.logits.size() < n_rows * m.cfg.n_vocab) m.logits.resize(n_rows * m.cfg.n_vocab);
+  m.kept_scores.clear();
+  m.kept_offset.assign(n_rows, 0);
+  m.kept_npos.assign(n_rows, 0);
+  size_t row = 0;
+  for (size_t start = 0; start < batch.size(); start += static_cast<size_t>(m.opt.max_batch)) {
+    auto chunk = batch.subspan(start, std::min(batch.size() - start, static_cast<size_t>(m.opt.max_batch)));
+    m.forward_chunk(chunk, row);
+    for (const auto& t : chunk) row += t.want_logits ? 1 : 0;
+  }
+  m.n_rows = n_rows;
+}
+
+void Engine::Impl::forward_chunk(std::span<const BatchToken> chunk, size_t first_row) {
+  const ModelConfig& c = cfg;
+  const int64_t B = static_cast<int64_t>(chunk.size());
+  const int64_t d = c.n_embd, hd = c.head_dim;
+  const int64_t q_dim = int64_t{c.n_head} * hd, kv_dim = int64_t{c.n_head_kv} * hd;
+  const int32_t half = c.n_rot / 2;
+
+  // Positions, cache slots, rope angles and the embeddings of the chunk.
+  size_t row = first_row;
+  for (int64_t t = 0; t < B; ++t) {
+    const BatchToken& bt = chunk[static_cast<size_t>(t)];
+    pos[t] = kv->length(bt.seq);
+    slot[t] = kv->append(bt.seq);
+    logit_row[t] = bt.want_logits ? static_cast<int32_t>(row++) : -1;
+    for (int32_t i = 0; i < half; ++i) {
+      float angle = static_cast<float>(pos[t]) * inv_freq[static_cast<size_t>(i)];
+      rope_cos[t * half + i] = std::cos(angle);
+      rope_sin[t * half + i] = std::sin(angle);
+    }
+    dequantize_row(w.token_embd.type, w.token_embd.data + size_t(bt.token) * w.token_embd.row_bytes, &x[t * d], d);
+    if (opt.attention_scores && bt.want_logits) {
+      kept_offset[static_cast<size_t>(logit_row[t])] = kept_scores.size();
+      kept_npos[static_cast<size_t>(logit_row[t])] = pos[t] + 1;
+      kept_scores.resize(kept_scores.size() + size_t(c.n_head) * (pos[t] + 1));
+    }
+  }
+
+  for (int32_t l = 0; l < c.n_layer; ++l) {
+    const LayerWeights& L = w.layers[static_cast<size_t>(l)];
+    for (int64_t t = 0; t < B; ++t) rms_norm(&x[t * d], L.attn_norm.data(), &xn[t * d], d, c.rms_eps);
+    matmul(L.wq, xn.data(), B, q.data(), *pool);
+    matmul(L.wk, xn.data(), B, k.data(), *pool);
+    matmul(L.wv, xn.data(), B, v.data(), *pool);
+    for (int64_t t = 0; t < B; ++t) {
+      float* qt = &q[t * q_dim];
+      float* kt = &k[t * kv_dim];
+      float* vt = &v[t * kv_dim];
+      if (c.qkv_bias) {
+        add_inplace(qt, L.bq.data(), q_dim);
+        add_inplace(kt, L.bk.data(), kv_dim);
+        add_inplace(vt, L.bv.data(), kv_dim);
+      }
+      const float* cs = &rope_cos[t * half];
+      const float* sn = &rope_sin[t * half];
+      for (int32_t h = 0; h < c.n_head; ++h) {
+        float* head = qt + h * hd;
+        if (c.qk_norm) rms_norm(head, L.q_norm.data(), head, hd, c.rms_eps);
+        if (c.rope_style == RopeStyle::Interleaved) rope_interleaved(head, cs, sn, c.n_rot);
+        else rope_half_split(head, cs, sn, c.n_rot);
+      }
+      for (int32_t h = 0; h < c.n_head_kv; ++h) {
+        float* head = kt + h * hd;
+        if (c.qk_norm) rms_norm(head, L.k_norm.data(), head, hd, c.rms_eps);
+        if (c.rope_style == RopeStyle::Interleaved) rope_interleaved(head, cs, sn, c.n_rot);
+        else rope_half_split(head, cs, sn, c.n_rot);
+      }
+      std::memcpy(kv->keys(l, slot[t]), kt, size_t(kv_dim) * sizeof(float));
+      std::memcpy(kv->values(l, slot[t]), vt, size_t(kv_dim) * sizeof(float));
+    }
+    attention(l, chunk);
+    matmul(L.wo, att.data(), B, tmp.data(), *pool);
+    for (int64_t t = 0; t < B; ++t) add_inplace(&x[t * d], &tmp[t * d], d);
+
+    for (int64_t t = 0; t < B; ++t) rms_norm(&x[t * d], L.ffn_norm.data(), &xn[t * d], d, c.rms_eps);
+    matmul(L.w_gate, xn.data(), B, gate.data(), *pool);
+    matmul(L.w_up, xn.data(), B, up.data(), *pool);
+    for (int64_t t = 0; t < B; ++t) swiglu_inplace(&gate[t * c.n_ff], &up[t * c.n_ff], c.n_ff);
+    matmul(L.w_down, gate.data(), B, tmp.data(), *pool);
+    for (int64_t t = 0; t < B; ++t) add_inplace(&x[t * d], &tmp[t * d], d);
+  }
+
+  // Only the rows that asked for logits go through the output projection.
+  int64_t n_sel = 0;
+  for (int64_t t = 0; t < B; ++t) {
+    if (logit_row[t] < 0) continue;
+    rms_norm(&x[t * d], w.output_norm.data(), &xn[n_sel * d], d, c.rms_eps);
+    ++n_sel;
+  }
+  if (n_sel > 0) matmul(w.output, xn.data(), n_sel, logits.data() + first_row * c.n_vocab, *pool);
+}
+
+void Engine::Impl::attention(int32_t layer, std::span<const BatchToken> chunk) {
+  const ModelConfig& c = cfg;
+  const int64_t B = static_cast<int64_t>(chunk.size());
+  const int32_t hd = c.head_dim, group = c.n_head / c.n_head_kv;
+  const int64_t q_dim = int64_t{c.n_head} * hd;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const bool keep = opt.attention_scores && layer == opt.attention_layer;
+  const int32_t kv_dim = kv->kv_dim();
+  const float* K = kv->keys(layer);
+  const float* V = kv->values(layer);
+  const int64_t n_tasks = B * c.n_head;
+
+  pool->run([&](int thread, int n_threads) {
+    float* scores = &thread_scores[size_t(thread) * opt.n_ctx];
+    for (int64_t task = thread; task < n_tasks; task += n_threads) {
+      const int64_t t = task / c.n_head;
+      const int32_t h = static_cast<int32_t>(task % c.n_head);
+      const int32_t kvh = h / group;
+      const SeqId seq = chunk[static_cast<size_t>(t)].seq;
+      const int32_t n_pos = pos[t] + 1;
+      const float* qh = &q[t * q_dim + h * hd];
+      for (int32_t j = 0; j < n_pos; ++j) {
+        scores[j] = dot_f32(qh, K + size_t(kv->slot(seq, j)) * kv_dim + kvh * hd, hd) * scale;
+      }
+      if (keep && logit_row[t] >= 0) {
+        float* dst = &kept_scores[kept_offset[static_cast<size_t>(logit_row[t])] + size_t(h) * n_pos];
+        std::memcpy(dst, scores, size_t(n_pos) * sizeof(float));
+      }
+      softmax_inplace(scores, n_pos);
+      float* out = &att[t * q_dim + h * hd];
+      std::fill(out, out + hd, 0.0f);
+      for (int32_t j = 0; j < n_pos; ++j) {
+        axpy(scores[j], V + size_t(kv->slot(seq, j)) * kv_dim + kvh * hd, out, hd);
+      }
+    }
+  });
+}
+
+}  // namespace entropix

@@ -1,0 +1,99 @@
+#include "model/weights.h"
+
+#include <string>
+
+#include "core/error.h"
+#include "gguf/gguf.h"
+#include "kernels/quant.h"
+
+namespace entropix {
+
+namespace {
+
+std::string shape_string(const GgufTensorInfo& t) {
+  std::string s = "[";
+  for (int i = 0; i < t.n_dims; ++i) s += (i ? ", " : "") + std::to_string(t.ne[i]);
+  return s + "]";
+}
+
+const GgufTensorInfo& require_tensor(const GgufFile& file, const std::string& name) {
+  const GgufTensorInfo* info = file.find_tensor(name);
+  if (!info) throw Error(file.path() + ": tensor " + name + " is missing");
+  return *info;
+}
+
+void check_supported(const GgufFile& file, const GgufTensorInfo& t) {
+  auto traits = ggml_type_traits(static_cast<uint32_t>(t.type));
+  if (!traits || !traits->supported) {
+    throw Error(file.path() + ": tensor " + t.name + " has type " +
+                std::string(traits ? traits->name : "unknown") +
+                ", which is not supported (f32, f16, bf16, q8_0, q4_0, q4_K, q5_K, q6_K)");
+  }
+}
+
+WeightMatrix matrix(const GgufFile& file, const std::string& name, int64_t n_in, int64_t n_out) {
+  const GgufTensorInfo& t = require_tensor(file, name);
+  check_supported(file, t);
+  if (t.n_dims != 2 || t.ne[0] != n_in || t.ne[1] != n_out) {
+    throw Error(file.path() + ": tensor " + name + " has shape " + shape_string(t) + ", expected [" +
+                std::to_string(n_in) + ", " + std::to_string(n_out) + "]");
+  }
+  return WeightMatrix{t.type, n_in, n_out, file.tensor_data(t), ggml_row_bytes(t.type, n_in)};
+}
+
+FloatVec vector(const GgufFile& file, const std::string& name, int64_t n) {
+  const GgufTensorInfo& t = require_tensor(file, name);
+  check_supported(file, t);
+  if (t.n_elements() != n || t.ne[0] != n) {
+    throw Error(file.path() + ": tensor " + name + " has shape " + shape_string(t) + ", expected [" +
+                std::to_string(n) + "]");
+  }
+  FloatVec out(static_cast<size_t>(n));
+  dequantize_row(t.type, file.tensor_data(t), out.data(), n);
+  return out;
+}
+
+}  // namespace
+
+ModelWeights load_weights(const GgufFile& file, ModelConfig& c) {
+  ModelWeights w;
+  const int64_t d = c.n_embd, hd = c.head_dim, q_dim = int64_t{c.n_head} * hd, kv_dim = int64_t{c.n_head_kv} * hd;
+
+  const GgufTensorInfo& embd = require_tensor(file, "token_embd.weight");
+  if (embd.n_dims == 2 && embd.ne[0] == d && c.n_vocab == 0) c.n_vocab = static_cast<int32_t>(embd.ne[1]);
+  w.token_embd = matrix(file, "token_embd.weight", d, c.n_vocab);
+
+  w.layers.resize(static_cast<size_t>(c.n_layer));
+  for (int32_t i = 0; i < c.n_layer; ++i) {
+    const std::string b = "blk." + std::to_string(i) + ".";
+    LayerWeights& l = w.layers[static_cast<size_t>(i)];
+    l.attn_norm = vector(file, b + "attn_norm.weight", d);
+    l.wq = matrix(file, b + "attn_q.weight", d, q_dim);
+    l.wk = matrix(file, b + "attn_k.weight", d, kv_dim);
+    l.wv = matrix(file, b + "attn_v.weight", d, kv_dim);
+    l.wo = matrix(file, b + "attn_output.weight", q_dim, d);
+    if (c.qkv_bias) {
+      l.bq = vector(file, b + "attn_q.bias", q_dim);
+      l.bk = vector(file, b + "attn_k.bias", kv_dim);
+      l.bv = vector(file, b + "attn_v.bias", kv_dim);
+    }
+    if (c.qk_norm) {
+      l.q_norm = vector(file, b + "attn_q_norm.weight", hd);
+      l.k_norm = vector(file, b + "attn_k_norm.weight", hd);
+    }
+    l.ffn_norm = vector(file, b + "ffn_norm.weight", d);
+    l.w_gate = matrix(file, b + "ffn_gate.weight", d, c.n_ff);
+    l.w_up = matrix(file, b + "ffn_up.weight", d, c.n_ff);
+    l.w_down = matrix(file, b + "ffn_down.weight", c.n_ff, d);
+  }
+  w.output_norm = vector(file, "output_norm.weight", d);
+  c.tied_output = file.find_tensor("output.weight") == nullptr;
+  w.output = c.tied_output ? w.token_embd : matrix(file, "output.weight", d, c.n_vocab);
+  if (c.rope_freq_factors) w.rope_factors = vector(file, "rope_freqs.weight", c.n_rot / 2);
+
+  c.n_params = 0;
+  for (const auto& t : file.tensors()) c.n_params += t.n_elements();
+  return w;
+}
+
+}  // namespace entropix

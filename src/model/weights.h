@@ -1,0 +1,39 @@
+// The model's tensors, located in the mapped GGUF file and checked against the config.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "kernels/matmul.h"
+#include "model/model_config.h"
+
+namespace entropix {
+
+class GgufFile;
+
+// A vector parameter (norm weight, bias, rope factors) converted to float at load.
+using FloatVec = std::vector<float>;
+
+struct LayerWeights {
+  FloatVec attn_norm;           // [n_embd]
+  WeightMatrix wq, wk, wv, wo;  // [n_head*hd x n_embd], [n_kv*hd x n_embd] x2, [n_embd x n_head*hd]
+  FloatVec bq, bk, bv;          // qwen2 only: [n_head*hd], [n_kv*hd], [n_kv*hd]
+  FloatVec q_norm, k_norm;      // qwen3 only: [hd]
+  FloatVec ffn_norm;            // [n_embd]
+  WeightMatrix w_gate, w_up;    // [n_ff x n_embd]
+  WeightMatrix w_down;          // [n_embd x n_ff]
+};
+
+struct ModelWeights {
+  WeightMatrix token_embd;  // [n_vocab x n_embd]: row t is the embedding of token t
+  std::vector<LayerWeights> layers;
+  FloatVec output_norm;     // [n_embd]
+  WeightMatrix output;      // [n_vocab x n_embd] (token_embd when tied)
+  FloatVec rope_factors;    // [n_rot/2] divisors of the rope frequencies (empty: none)
+};
+
+// Finds every tensor the config needs; throws Error naming a missing tensor, a
+// wrong shape or an unsupported type.
+ModelWeights load_weights(const GgufFile& file, ModelConfig& config);
+
+}  // namespace entropix

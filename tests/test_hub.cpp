@@ -88,6 +88,7 @@ class FakeHub {
   bool redirect = false;                 // /resolve/ answers 302 to /cdn/...
   std::string required_token;            // when set, anything else gets 401
   bool gate_downloads_only = false;      // required_token applies to file bytes only (gated repos)
+  bool bad_content_range = false;        // answer a Range request with 206 and the whole file
   std::size_t page_size = 0;             // when set, the tree comes in pages of this many entries
   std::atomic<bool>* cancel = nullptr;   // set once `cancel_at` body bytes went out; the rest is slow
   std::size_t cancel_at = 0;
@@ -230,7 +231,11 @@ class FakeHub {
     const std::string bytes = r->second.files.at(path).bytes;
     std::size_t start = 0;
     const std::string range = req.get_header_value("Range");
-    if (!range.empty() && !ignore_range) {
+    if (!range.empty() && bad_content_range) {
+      res.status = 206;
+      res.set_header("Content-Range",
+                     "bytes 0-" + std::to_string(bytes.size() - 1) + "/" + std::to_string(bytes.size()));
+    } else if (!range.empty() && !ignore_range) {
       start = std::stoull(range.substr(range.find('=') + 1));
       if (start >= bytes.size()) {
         res.status = 416;
@@ -382,6 +387,20 @@ TEST_F(HubPull, ServerIgnoringRangeRestartsCleanly) {
   const auto downloads = hub_.downloads();
   ASSERT_EQ(downloads.size(), 1u);
   EXPECT_EQ(downloads[0].range, "bytes=50000-");
+}
+
+TEST_F(HubPull, PartialResponseFromTheWrongOffsetStartsOver) {
+  hub_.set([](FakeHub& h) { h.cut_after = 70000; });
+  const auto target = cached("tiny-Q8_0.gguf");
+  EXPECT_THROW(entropix::pull_model("acme/tiny-GGUF:Q8_0", options_), entropix::Error);
+  hub_.set([](FakeHub& h) { h.bad_content_range = true; });
+  hub_.clear_seen();
+  EXPECT_EQ(entropix::pull_model("acme/tiny-GGUF:Q8_0", options_), target);
+  EXPECT_EQ(entropix::testing::read_file(target), q8_);
+  const auto downloads = hub_.downloads();
+  ASSERT_EQ(downloads.size(), 2u);
+  EXPECT_EQ(downloads[0].range, "bytes=70000-");
+  EXPECT_EQ(downloads[1].range, "");
 }
 
 TEST_F(HubPull, ChecksumMismatchRemovesTheDownload) {

@@ -74,7 +74,7 @@ void TransferProgress::update(std::uint64_t done) {
 }
 
 void TransferProgress::finish(std::uint64_t done) {
-  if (!out_) return;
+  if (!out_ || (!shown_ && done == start_bytes_)) return;
   print(done, true);
 }
 
@@ -90,6 +90,7 @@ void TransferProgress::print(std::uint64_t done, bool final) {
   else
     std::fprintf(out_, "%s\n", line.c_str());
   std::fflush(out_);
+  shown_ = true;
 }
 
 }  // namespace entropix::hub

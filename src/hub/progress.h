@@ -23,7 +23,7 @@ class TransferProgress {
   TransferProgress(std::string label, std::optional<std::uint64_t> total, std::uint64_t done, std::FILE* out);
   // Reports `done` bytes now present; rate-limited.
   void update(std::uint64_t done);
-  // Reports the final state and ends the line.
+  // Reports the final state and ends the line; silent if nothing was shown or received.
   void finish(std::uint64_t done);
 
  private:
@@ -40,6 +40,7 @@ class TransferProgress {
   double speed_ = 0;  // bytes/s, exponentially smoothed
   Clock::time_point start_;
   std::uint64_t start_bytes_;  // bytes present when this transfer began
+  bool shown_ = false;         // a line has been printed
 };
 
 }  // namespace entropix::hub

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 #include <fstream>
+#include <unistd.h>
 
 #include "cli/commands.h"
 #include "cli/model_path.h"
@@ -49,6 +50,7 @@ void add_calibrate_command(CLI::App& app) {
     std::vector<TokenMetrics> samples;
     AttentionAnalyzer analyzer;
     const int32_t bos = engine->tokenizer().bos();
+    const bool tty = isatty(STDERR_FILENO);
     for (size_t start = 0; start < tokens.size(); start += static_cast<size_t>(window - 1)) {
       SeqId seq = engine->new_sequence();
       std::vector<BatchToken> batch;
@@ -63,9 +65,9 @@ void add_calibrate_command(CLI::App& app) {
         samples.push_back(make_token_metrics(compute_logit_metrics(engine->logits(r)), &attn));
       }
       engine->free_sequence(seq);
-      fmt::print(stderr, "\rcalibrate: {} / {} tokens", std::min(tokens.size(), start + window - 1), tokens.size());
+      if (tty) fmt::print(stderr, "\rcalibrate: {} / {} tokens", std::min(tokens.size(), start + window - 1), tokens.size());
     }
-    fmt::print(stderr, "\n");
+    if (tty) fmt::print(stderr, "\n");
     CalibrationOptions co;
     co.low_percentile = low;
     co.high_percentile = high;

@@ -172,6 +172,7 @@ def main():
     ap.add_argument("--eval-every", type=float, default=600, help="seconds between evaluations")
     ap.add_argument("--ckpt-every", type=float, default=300, help="seconds between checkpoints")
     ap.add_argument("--n-train", type=int, default=0, help="use only the first N problems (0 = all)")
+    ap.add_argument("--init", default="", help="start from the weights of this checkpoint (continued training)")
     args = ap.parse_args()
 
     torch.manual_seed(args.seed)
@@ -198,6 +199,8 @@ def main():
     cfg = Config(vocab_size=tok.vocab_size, dim=args.dim, n_layers=args.layers, n_heads=args.heads,
                  n_kv_heads=args.kv_heads, hidden_dim=args.hidden)
     model = Transformer(cfg)
+    if args.init:
+        model.load_state_dict(torch.load(args.init, map_location="cpu")["model"])
     log(f"config {json.dumps(cfg.to_dict())}; {model.n_params()} parameters; args {vars(args)}")
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]

@@ -1,0 +1,342 @@
+#include "server/api.h"
+
+#include <cmath>
+#include <random>
+
+#include "entropix/profile.h"
+#include "entropix/token_sampler.h"
+
+namespace entropix::server {
+
+using nlohmann::json;
+
+json error_body(const std::string& message, const std::string& type, const std::string& code) {
+  json e = {{"message", message}, {"type", type}};
+  e["code"] = code.empty() ? json(nullptr) : json(code);
+  return json{{"error", e}};
+}
+
+namespace {
+
+[[noreturn]] void bad(const std::string& message, const std::string& code = "invalid_value") {
+  throw ApiError(400, message, "invalid_request_error", code);
+}
+
+bool present(const json& j, const char* key) { return j.contains(key) && !j.at(key).is_null(); }
+
+std::optional<bool> get_bool(const json& j, const char* key) {
+  if (!present(j, key)) return std::nullopt;
+  const json& v = j.at(key);
+  if (!v.is_boolean()) bad(std::string("'") + key + "' must be a boolean, got " + v.type_name(), "invalid_type");
+  return v.get<bool>();
+}
+
+std::optional<double> get_number(const json& j, const char* key, double lo, double hi) {
+  if (!present(j, key)) return std::nullopt;
+  const json& v = j.at(key);
+  if (!v.is_number()) bad(std::string("'") + key + "' must be a number, got " + v.type_name(), "invalid_type");
+  const double x = v.get<double>();
+  if (!std::isfinite(x) || x < lo || x > hi) {
+    bad(std::string("'") + key + "' must be between " + json(lo).dump() + " and " + json(hi).dump() + ", got " +
+        v.dump());
+  }
+  return x;
+}
+
+std::optional<int64_t> get_int(const json& j, const char* key, int64_t lo, int64_t hi) {
+  if (!present(j, key)) return std::nullopt;
+  const json& v = j.at(key);
+  if (!v.is_number_integer()) bad(std::string("'") + key + "' must be an integer, got " + v.dump(), "invalid_type");
+  if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(hi)) {
+    bad(std::string("'") + key + "' must be between " + std::to_string(lo) + " and " + std::to_string(hi) +
+        ", got " + v.dump());
+  }
+  const int64_t x = v.get<int64_t>();
+  if (x < lo || x > hi) {
+    bad(std::string("'") + key + "' must be between " + std::to_string(lo) + " and " + std::to_string(hi) +
+        ", got " + v.dump());
+  }
+  return x;
+}
+
+std::string get_string(const json& v, const std::string& what) {
+  if (!v.is_string()) bad("'" + what + "' must be a string, got " + v.type_name(), "invalid_type");
+  return v.get<std::string>();
+}
+
+std::vector<std::string> parse_stop(const json& v, const RequestLimits& limits) {
+  std::vector<std::string> out;
+  if (v.is_string()) {
+    out.push_back(v.get<std::string>());
+  } else if (v.is_array()) {
+    for (const json& s : v) out.push_back(get_string(s, "stop[]"));
+  } else {
+    bad(std::string("'stop' must be a string or an array of strings, got ") + v.type_name(), "invalid_type");
+  }
+  if (static_cast<int32_t>(out.size()) > limits.max_stop)
+    bad("'stop' holds " + std::to_string(out.size()) + " strings; at most " + std::to_string(limits.max_stop));
+  for (const std::string& s : out) {
+    if (s.empty()) bad("'stop' strings must not be empty");
+    if (static_cast<int32_t>(s.size()) > limits.max_stop_bytes)
+      bad("a 'stop' string has " + std::to_string(s.size()) + " bytes; at most " + std::to_string(limits.max_stop_bytes));
+  }
+  return out;
+}
+
+std::string message_content(const json& m, size_t i) {
+  const std::string where = "messages[" + std::to_string(i) + "].content";
+  if (!m.contains("content") || m.at("content").is_null()) return "";
+  const json& c = m.at("content");
+  if (c.is_string()) return c.get<std::string>();
+  if (!c.is_array()) bad("'" + where + "' must be a string or an array of text parts", "invalid_type");
+  std::string text;
+  for (const json& part : c) {
+    if (!part.is_object() || part.value("type", json()).get<std::string>() != "text" || !part.contains("text"))
+      bad("'" + where + "' parts must be {\"type\": \"text\", \"text\": ...}; other kinds are not supported");
+    text += get_string(part.at("text"), where + "[].text");
+  }
+  return text;
+}
+
+void parse_messages(const json& j, const RequestLimits& limits, ApiRequest& r) {
+  if (!j.contains("messages")) bad("'messages' is required", "missing_field");
+  const json& ms = j.at("messages");
+  if (!ms.is_array() || ms.empty()) bad("'messages' must be a non-empty array", "invalid_type");
+  if (static_cast<int32_t>(ms.size()) > limits.max_messages)
+    bad("'messages' holds " + std::to_string(ms.size()) + " entries; at most " + std::to_string(limits.max_messages));
+  for (size_t i = 0; i < ms.size(); ++i) {
+    const json& m = ms[i];
+    if (!m.is_object()) bad("'messages[" + std::to_string(i) + "]' must be an object", "invalid_type");
+    if (!m.contains("role")) bad("'messages[" + std::to_string(i) + "].role' is required", "missing_field");
+    ChatMessage msg;
+    msg.role = get_string(m.at("role"), "messages[" + std::to_string(i) + "].role");
+    if (msg.role != "system" && msg.role != "developer" && msg.role != "user" && msg.role != "assistant" &&
+        msg.role != "tool")
+      bad("'messages[" + std::to_string(i) + "].role' must be system, developer, user, assistant or tool, got '" +
+          msg.role + "'");
+    if (msg.role == "developer") msg.role = "system";
+    msg.content = message_content(m, i);
+    msg.tool_calls = nullptr;
+    if (m.contains("name") && !m.at("name").is_null()) msg.name = get_string(m.at("name"), "name");
+    r.messages.push_back(std::move(msg));
+  }
+}
+
+void parse_prompt(const json& j, ApiRequest& r) {
+  if (!present(j, "prompt")) bad("'prompt' is required", "missing_field");
+  const json& p = j.at("prompt");
+  if (p.is_string()) {
+    r.prompt = p.get<std::string>();
+  } else if (p.is_array() && p.size() == 1 && p[0].is_string()) {
+    r.prompt = p[0].get<std::string>();
+  } else if (p.is_array() && !p.empty()) {
+    std::vector<int32_t> ids;
+    for (const json& t : p) {
+      if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() > INT32_MAX)
+        bad("'prompt' must be a string, an array of one string, or an array of token ids");
+      ids.push_back(static_cast<int32_t>(t.get<int64_t>()));
+    }
+    r.prompt_tokens = std::move(ids);
+  } else {
+    bad("'prompt' must be a string, an array of one string, or an array of token ids", "invalid_type");
+  }
+}
+
+}  // namespace
+
+ApiRequest parse_request(const std::string& body, Endpoint endpoint, const DecodeOptions& defaults,
+                         const RequestLimits& limits) {
+  json j;
+  try {
+    j = json::parse(body);
+  } catch (const json::parse_error& e) {
+    bad(std::string("the body is not valid JSON: ") + e.what(), "invalid_json");
+  }
+  if (!j.is_object()) bad("the body must be a JSON object", "invalid_json");
+
+  ApiRequest r;
+  r.endpoint = endpoint;
+  r.decode = defaults;
+  try {
+    if (present(j, "model")) r.model = get_string(j.at("model"), "model");
+    if (endpoint == Endpoint::Completions) parse_prompt(j, r);
+    else parse_messages(j, limits, r);
+
+    r.stream = get_bool(j, "stream").value_or(false);
+    if (present(j, "stream_options")) {
+      const json& so = j.at("stream_options");
+      if (!so.is_object()) bad("'stream_options' must be an object", "invalid_type");
+      r.include_usage = get_bool(so, "include_usage").value_or(false);
+    }
+    if (auto n = get_int(j, "n", 1, 128); n && *n != 1) bad("'n' greater than 1 is not supported yet", "unsupported");
+    const char* max_key = endpoint == Endpoint::ChatCompletions && present(j, "max_completion_tokens")
+                              ? "max_completion_tokens"
+                              : "max_tokens";
+    if (auto m = get_int(j, max_key, 1, limits.max_tokens)) r.decode.max_tokens = static_cast<int32_t>(*m);
+    if (present(j, "stop")) r.decode.stop = parse_stop(j.at("stop"), limits);
+    if (auto s = get_int(j, "seed", INT64_MIN, INT64_MAX)) r.decode.seed = static_cast<uint64_t>(*s);
+    else r.decode.seed = (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
+
+    if (endpoint == Endpoint::Completions) {
+      if (auto lp = get_int(j, "logprobs", 0, kMaxAlternatives)) {
+        r.logprobs = true;
+        r.top_logprobs = static_cast<int32_t>(*lp);
+      }
+    } else {
+      r.logprobs = get_bool(j, "logprobs").value_or(false);
+      if (auto t = get_int(j, "top_logprobs", 0, kMaxAlternatives)) r.top_logprobs = static_cast<int32_t>(*t);
+    }
+
+    // The sampler: "entropix": {"sampler": ...} wins; else temperature 0 means greedy,
+    // other sampling fields the standard sampler, and nothing the server's default.
+    std::optional<SamplerKind> kind;
+    if (present(j, "entropix")) {
+      const json& ex = j.at("entropix");
+      if (!ex.is_object()) bad("'entropix' must be an object", "invalid_type");
+      if (present(ex, "sampler")) {
+        try {
+          kind = parse_sampler_kind(get_string(ex.at("sampler"), "entropix.sampler"));
+        } catch (const ApiError&) {
+          throw;
+        } catch (const Error&) {
+          bad("'entropix.sampler' must be greedy, standard or entropix");
+        }
+      }
+    }
+    auto temperature = get_number(j, "temperature", 0.0, 2.0);
+    auto top_p = get_number(j, "top_p", 0.0, 1.0);
+    auto min_p = get_number(j, "min_p", 0.0, 1.0);
+    auto top_k = get_int(j, "top_k", 0, 1 << 20);
+    if (kind) r.decode.sampler = *kind;
+    else if (temperature && *temperature <= 0) r.decode.sampler = SamplerKind::Greedy;
+    else if (temperature || top_p || min_p || top_k) r.decode.sampler = SamplerKind::Standard;
+    if (r.decode.sampler == SamplerKind::Entropix) {
+      BaseSampling& b = r.decode.profile.base;
+      if (temperature) b.temperature = *temperature;
+      if (top_p) b.top_p = *top_p;
+      if (min_p) b.min_p = *min_p;
+      if (top_k) b.top_k = static_cast<int32_t>(*top_k);
+      try {
+        validate_profile(r.decode.profile, "profile with the request's sampling fields");
+      } catch (const Error& e) {
+        bad(e.what());
+      }
+    } else {
+      SamplingParams& p = r.decode.params;
+      if (temperature) p.temperature = static_cast<float>(*temperature);
+      if (top_p) p.top_p = static_cast<float>(*top_p);
+      if (min_p) p.min_p = static_cast<float>(*min_p);
+      if (top_k) p.top_k = static_cast<int32_t>(*top_k);
+    }
+  } catch (const json::exception& e) {
+    bad(std::string("unexpected value in the request: ") + e.what());
+  }
+  return r;
+}
+
+namespace {
+
+json entropix_tokens(const std::vector<TokenInfo>& tokens) {
+  json out = json::array();
+  for (const TokenInfo& t : tokens) {
+    out.push_back({{"token", t.piece},
+                   {"entropy", t.entropy},
+                   {"varentropy", t.varentropy},
+                   {"state", state_name(t.state)},
+                   {"action", action_name(t.action)},
+                   {"inserted", t.inserted}});
+  }
+  return out;
+}
+
+json byte_array(const std::string& s) {
+  json b = json::array();
+  for (unsigned char c : s) b.push_back(static_cast<int>(c));
+  return b;
+}
+
+json chat_logprobs(const std::vector<TokenInfo>& tokens) {
+  json content = json::array();
+  for (const TokenInfo& t : tokens) {
+    json top = json::array();
+    for (const auto& [piece, lp] : t.top) top.push_back({{"token", piece}, {"logprob", lp}, {"bytes", byte_array(piece)}});
+    content.push_back({{"token", t.piece}, {"logprob", t.logprob}, {"bytes", byte_array(t.piece)}, {"top_logprobs", top}});
+  }
+  return json{{"content", content}};
+}
+
+// The legacy completions shape; `offset` is the text offset of the first token.
+json completion_logprobs(const std::vector<TokenInfo>& tokens, size_t offset) {
+  json toks = json::array(), lps = json::array(), tops = json::array(), offsets = json::array();
+  for (const TokenInfo& t : tokens) {
+    toks.push_back(t.piece);
+    lps.push_back(t.logprob);
+    json top = json::object();
+    for (const auto& [piece, lp] : t.top) top[piece] = lp;
+    tops.push_back(top);
+    offsets.push_back(offset);
+    offset += t.piece.size();
+  }
+  return json{{"tokens", toks}, {"token_logprobs", lps}, {"top_logprobs", tops}, {"text_offset", offsets}};
+}
+
+json usage(int32_t n_prompt, int32_t n_generated) {
+  return json{{"prompt_tokens", n_prompt}, {"completion_tokens", n_generated}, {"total_tokens", n_prompt + n_generated}};
+}
+
+json finish_value(FinishReason r) { return r == FinishReason::None ? json(nullptr) : json(finish_reason_name(r)); }
+
+json envelope(const ResponseContext& ctx, const char* object) {
+  return json{{"id", ctx.id}, {"object", object}, {"created", ctx.created}, {"model", ctx.model}};
+}
+
+}  // namespace
+
+json completion_response(const ApiRequest& req, const ResponseContext& ctx, const Completion& c) {
+  json choice = {{"index", 0}, {"finish_reason", finish_value(c.finish)}};
+  const bool chat = req.endpoint == Endpoint::ChatCompletions;
+  if (chat) {
+    choice["message"] = {{"role", "assistant"}, {"content", c.text}};
+    choice["logprobs"] = req.logprobs ? chat_logprobs(c.tokens) : json(nullptr);
+  } else {
+    choice["text"] = c.text;
+    choice["logprobs"] = req.logprobs ? completion_logprobs(c.tokens, 0) : json(nullptr);
+  }
+  choice["entropix"] = entropix_tokens(c.tokens);
+  json r = envelope(ctx, chat ? "chat.completion" : "text_completion");
+  r["choices"] = json::array({choice});
+  r["usage"] = usage(c.n_prompt, c.n_generated);
+  return r;
+}
+
+json stream_chunk(const ApiRequest& req, const ResponseContext& ctx, const JobEvent& ev) {
+  json choice = {{"index", 0}, {"finish_reason", ev.done ? finish_value(ev.finish) : json(nullptr)}};
+  const bool chat = req.endpoint == Endpoint::ChatCompletions;
+  if (chat) {
+    choice["delta"] = ev.text.empty() ? json::object() : json{{"content", ev.text}};
+    choice["logprobs"] = req.logprobs ? chat_logprobs(ev.tokens) : json(nullptr);
+  } else {
+    choice["text"] = ev.text;
+    choice["logprobs"] = req.logprobs ? completion_logprobs(ev.tokens, 0) : json(nullptr);
+  }
+  choice["entropix"] = entropix_tokens(ev.tokens);
+  json r = envelope(ctx, chat ? "chat.completion.chunk" : "text_completion");
+  r["choices"] = json::array({choice});
+  return r;
+}
+
+json chat_role_chunk(const ResponseContext& ctx) {
+  json r = envelope(ctx, "chat.completion.chunk");
+  r["choices"] = json::array(
+      {json{{"index", 0}, {"delta", {{"role", "assistant"}, {"content", ""}}}, {"logprobs", nullptr}, {"finish_reason", nullptr}}});
+  return r;
+}
+
+json usage_chunk(const ApiRequest& req, const ResponseContext& ctx, int32_t n_prompt, int32_t n_generated) {
+  json r = envelope(ctx, req.endpoint == Endpoint::ChatCompletions ? "chat.completion.chunk" : "text_completion");
+  r["choices"] = json::array();
+  r["usage"] = usage(n_prompt, n_generated);
+  return r;
+}
+
+}  // namespace entropix::server

@@ -1,0 +1,90 @@
+// The OpenAI-compatible wire format: JSON request bodies parsed and checked into
+// native structs (on the HTTP thread, before anything is queued), and the
+// response, chunk and error objects built from the inference loop's events.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "chat/chat_template.h"
+#include "core/error.h"
+#include "decoding/decode_options.h"
+#include "server/inference_loop.h"
+
+namespace entropix::server {
+
+// A request the client got wrong (or the server cannot take now): HTTP status,
+// OpenAI error type and code.
+class ApiError : public Error {
+ public:
+  ApiError(int status, const std::string& message, std::string type = "invalid_request_error",
+           std::string code = "")
+      : Error(message), status_(status), type_(std::move(type)), code_(std::move(code)) {}
+  int status() const { return status_; }
+  const std::string& type() const { return type_; }
+  const std::string& code() const { return code_; }
+
+ private:
+  int status_;
+  std::string type_, code_;
+};
+
+// {"error": {"message", "type", "code"}}
+nlohmann::json error_body(const std::string& message, const std::string& type, const std::string& code);
+
+enum class Endpoint { Completions, ChatCompletions };
+
+// Named limits of what one request may ask for.
+struct RequestLimits {
+  int32_t max_tokens = 4096;     // max_tokens at most
+  int32_t max_stop = 4;          // stop strings at most (as OpenAI)
+  int32_t max_stop_bytes = 256;  // bytes per stop string at most
+  int32_t max_messages = 1024;   // chat messages at most
+};
+
+struct ApiRequest {
+  Endpoint endpoint = Endpoint::Completions;
+  std::string model;                     // echoed back
+  std::string prompt;                    // completions: the text prompt
+  std::optional<std::vector<int32_t>> prompt_tokens;  // completions: a prompt given as token ids
+  std::vector<ChatMessage> messages;     // chat
+  DecodeOptions decode;
+  bool stream = false;
+  bool include_usage = false;            // stream_options.include_usage
+  bool logprobs = false;
+  int32_t top_logprobs = 0;              // 0..kMaxAlternatives
+};
+
+// Parses and checks a body; throws ApiError (400) naming the field at fault.
+// `defaults` are the server's decode options (sampler, profile); `max_tokens`
+// falls back to defaults.max_tokens.
+ApiRequest parse_request(const std::string& body, Endpoint endpoint, const DecodeOptions& defaults,
+                         const RequestLimits& limits);
+
+// Accumulated result of a non-streamed request.
+struct Completion {
+  std::string text;
+  std::vector<TokenInfo> tokens;
+  FinishReason finish = FinishReason::None;
+  int32_t n_prompt = 0;
+  int32_t n_generated = 0;
+};
+
+struct ResponseContext {
+  std::string id;       // "cmpl-..." or "chatcmpl-..."
+  std::string model;
+  int64_t created = 0;  // unix seconds
+};
+
+nlohmann::json completion_response(const ApiRequest& req, const ResponseContext& ctx, const Completion& c);
+// One streamed chunk for an event (text and tokens, and the finish reason when done).
+nlohmann::json stream_chunk(const ApiRequest& req, const ResponseContext& ctx, const JobEvent& ev);
+// The chat stream's first chunk (delta.role).
+nlohmann::json chat_role_chunk(const ResponseContext& ctx);
+// The final usage-only chunk (stream_options.include_usage).
+nlohmann::json usage_chunk(const ApiRequest& req, const ResponseContext& ctx, int32_t n_prompt, int32_t n_generated);
+
+}  // namespace entropix::server

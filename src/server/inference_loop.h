@@ -1,0 +1,116 @@
+// The one thread that owns the Engine and decodes every active request together
+// (continuous batching). Each iteration gathers the pending tokens of all active
+// requests (a prefill chunk of the prompt, or the tokens sampled last step) into
+// one engine.decode() call, then steps each request's SequenceDecoder on its
+// logits row and posts the result to the request's channel. HTTP handlers only
+// submit native Jobs and read their channels; nothing else touches the engine.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "decoding/decode_options.h"
+#include "decoding/sequence_decoder.h"
+#include "entropix/metrics.h"
+#include "entropix/policy.h"
+#include "model/engine.h"
+
+namespace entropix::server {
+
+// One step of one request: the tokens appended and what the sampler saw.
+struct TokenInfo {
+  std::string piece;        // bytes of the appended token(s); may hold part of a UTF-8 character
+  bool inserted = false;    // thinking text inserted by the policy (no logprob of its own)
+  double logprob = 0;       // natural log of the chosen token's probability (0 when inserted)
+  std::vector<std::pair<std::string, double>> top;  // most probable tokens: piece, natural logprob
+  double entropy = 0;       // bits
+  double varentropy = 0;    // bits^2
+  State state = State::Adaptive;
+  Action action = Action::Standard;
+};
+
+// What the loop posts to a request: new text and tokens, and once, the end.
+struct JobEvent {
+  std::string text;               // newly released text (whole characters, no stop-string prefix)
+  std::vector<TokenInfo> tokens;  // the steps that produced it
+  bool done = false;
+  FinishReason finish = FinishReason::None;
+  std::string error;              // set when the request failed (done is then true)
+  int32_t n_prompt = 0;           // with done: prompt tokens
+  int32_t n_generated = 0;        // with done: generated tokens (inserted thinking included)
+};
+
+// A request as the loop sees it: tokens and options, parsed and checked by the handler.
+struct Job {
+  std::vector<int32_t> prompt;
+  DecodeOptions decode;
+  int32_t n_top = 0;  // alternatives to report per token (0..kMaxAlternatives)
+
+  std::atomic<bool> cancelled{false};  // set by the handler when the client is gone
+
+  // The channel from the loop to the handler.
+  void post(JobEvent ev);
+  // Waits up to `timeout` for events; returns those pending (possibly none).
+  std::vector<JobEvent> wait(std::chrono::milliseconds timeout);
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<JobEvent> events_;
+};
+
+struct LoopOptions {
+  int32_t parallel = 4;        // requests decoded together at most
+  int32_t max_queue = 64;      // requests waiting for a slot at most (then submit() refuses)
+  int32_t prefill_chunk = 128; // prompt tokens of one request per iteration at most
+};
+
+struct LoopStats {
+  int64_t completed = 0;  // requests that ended (any reason, errors included)
+  int64_t cancelled = 0;  // requests dropped because the client went away
+  int32_t active = 0;     // requests holding a sequence now
+  int32_t queued = 0;     // requests waiting for a slot
+};
+
+class InferenceLoop {
+ public:
+  InferenceLoop(Engine& engine, const LoopOptions& options);
+  ~InferenceLoop();  // stops the thread; pending jobs end with an error event
+  InferenceLoop(const InferenceLoop&) = delete;
+  InferenceLoop& operator=(const InferenceLoop&) = delete;
+
+  // Queues a job; false when the queue is full.
+  bool submit(std::shared_ptr<Job> job);
+  LoopStats stats() const;
+  const Engine& engine() const { return engine_; }
+
+ private:
+  struct Slot;
+  void run();
+  void admit(std::vector<Slot>& slots);
+  void step(std::vector<Slot>& slots);
+  void end(Slot& slot, FinishReason reason, const std::string& error, JobEvent ev = {});
+
+  Engine& engine_;
+  LoopOptions options_;
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<Job>> queue_;
+  bool stop_ = false;
+  std::atomic<int64_t> completed_{0}, cancelled_{0};
+  std::atomic<int32_t> active_{0};
+  AttentionAnalyzer analyzer_;  // used by the loop thread only
+  std::thread thread_;
+};
+
+}  // namespace entropix::server

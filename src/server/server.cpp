@@ -1,0 +1,333 @@
+#include "server/server.h"
+
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "chat/chat_template.h"
+#include "gguf/gguf.h"
+#include "tokenizer/tokenizer.h"
+
+namespace entropix::server {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr auto kEventWait = std::chrono::milliseconds(100);  // how often a waiting handler checks its client
+
+// Token pieces may hold part of a UTF-8 character: replace what is not valid.
+std::string wire(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+void send_json(httplib::Response& res, int status, const json& j) {
+  res.status = status;
+  res.set_content(wire(j), "application/json");
+}
+
+void send_error(httplib::Response& res, const ApiError& e) {
+  send_json(res, e.status(), error_body(e.what(), e.type(), e.code()));
+}
+
+std::string plain_turns(const std::vector<ChatMessage>& messages) {
+  std::string s;
+  for (const auto& m : messages) {
+    if (m.role == "system") s += m.content + "\n\n";
+    else if (m.role == "user") s += "User: " + m.content + "\n";
+    else s += "Assistant: " + m.content + "\n";
+  }
+  return s + "Assistant:";
+}
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+bool same_key(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+// Plain turns answer after "Assistant:" with a space the reply should not show.
+struct LeadingSpace {
+  bool active = false;
+  void apply(std::string& text) {
+    if (!active || text.empty()) return;
+    if (text.front() == ' ') text.erase(0, 1);
+    active = text.empty();
+  }
+};
+
+}  // namespace
+
+bool is_loopback_host(const std::string& host) {
+  return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
+}
+
+struct Server::Impl {
+  Engine& engine;
+  ServerOptions options;
+  std::unique_ptr<ChatTemplate> tmpl;
+  std::unique_ptr<InferenceLoop> loop;
+  httplib::Server http;
+  std::thread listener;
+  std::atomic<uint64_t> next_id{0};
+
+  Impl(Engine& e, ServerOptions o) : engine(e), options(std::move(o)) {}
+
+  std::vector<int32_t> tokenize(ApiRequest& r, LeadingSpace& lead) const;
+  void generate(const httplib::Request& req, httplib::Response& res, Endpoint endpoint);
+  void routes();
+};
+
+std::vector<int32_t> Server::Impl::tokenize(ApiRequest& r, LeadingSpace& lead) const {
+  const Tokenizer& tok = engine.tokenizer();
+  std::vector<int32_t> ids;
+  if (r.endpoint == Endpoint::Completions) {
+    if (r.prompt_tokens) {
+      ids = *r.prompt_tokens;
+      for (int32_t id : ids)
+        if (id >= tok.n_vocab())
+          throw ApiError(400, "'prompt' holds token id " + std::to_string(id) + "; the vocabulary has " +
+                                  std::to_string(tok.n_vocab()) + " tokens");
+    } else {
+      ids = tok.encode(r.prompt, true, true);
+    }
+  } else if (tmpl) {
+    std::string text;
+    try {
+      text = tmpl->apply(r.messages, true, tok.bos() >= 0 ? tok.token_to_piece(tok.bos()) : "",
+                         tok.eos() >= 0 ? tok.token_to_piece(tok.eos()) : "");
+    } catch (const Error& e) {
+      throw ApiError(400, std::string("the chat template failed on these messages: ") + e.what());
+    }
+    ids = tok.encode(text, false, true);  // templates write the BOS text themselves
+  } else {
+    ids = tok.encode(plain_turns(r.messages), true, true);
+    r.decode.stop.push_back("\nUser:");
+    lead.active = true;
+  }
+  if (ids.empty()) throw ApiError(400, "the prompt has no tokens", "invalid_request_error", "empty_prompt");
+  if (static_cast<int64_t>(ids.size()) >= engine.n_ctx()) {
+    throw ApiError(400,
+                   "the prompt has " + std::to_string(ids.size()) + " tokens; the context holds " +
+                       std::to_string(engine.n_ctx()) + " positions and needs room for at least one more",
+                   "invalid_request_error", "context_length_exceeded");
+  }
+  return ids;
+}
+
+void Server::Impl::generate(const httplib::Request& req, httplib::Response& res, Endpoint endpoint) {
+  if (req.body.size() > options.max_body_bytes) {
+    send_error(res, ApiError(413, "the body has " + std::to_string(req.body.size()) + " bytes; the limit is " +
+                                      std::to_string(options.max_body_bytes),
+                             "invalid_request_error", "body_too_large"));
+    return;
+  }
+  auto request = std::make_shared<ApiRequest>();
+  auto job = std::make_shared<Job>();
+  LeadingSpace lead;
+  try {
+    *request = parse_request(req.body, endpoint, options.decode, options.limits);
+    job->prompt = tokenize(*request, lead);
+  } catch (const ApiError& e) {
+    send_error(res, e);
+    return;
+  } catch (const Error& e) {
+    send_error(res, ApiError(400, e.what()));
+    return;
+  }
+  job->decode = request->decode;
+  job->n_top = request->logprobs ? request->top_logprobs : 0;
+
+  ResponseContext ctx;
+  ctx.id = std::string(endpoint == Endpoint::ChatCompletions ? "chatcmpl-" : "cmpl-") + std::to_string(unix_now()) +
+           "-" + std::to_string(next_id++);
+  ctx.model = options.model_name;
+  ctx.created = unix_now();
+
+  if (!loop->submit(job)) {
+    send_error(res, ApiError(503, "the server is busy: the queue of waiting requests is full, retry later",
+                             "server_error", "queue_full"));
+    return;
+  }
+
+  if (!request->stream) {
+    Completion c;
+    for (bool done = false; !done;) {
+      for (JobEvent& ev : job->wait(std::chrono::seconds(1))) {
+        if (!ev.error.empty()) {
+          send_error(res, ApiError(500, ev.error, "server_error", "generation_failed"));
+          return;
+        }
+        lead.apply(ev.text);
+        c.text += ev.text;
+        for (TokenInfo& t : ev.tokens) c.tokens.push_back(std::move(t));
+        if (ev.done) {
+          c.finish = ev.finish;
+          c.n_prompt = ev.n_prompt;
+          c.n_generated = ev.n_generated;
+          done = true;
+        }
+      }
+    }
+    send_json(res, 200, completion_response(*request, ctx, c));
+    return;
+  }
+
+  struct Stream {
+    bool role_sent = false;
+    bool finished = false;
+    LeadingSpace lead;
+  };
+  auto state = std::make_shared<Stream>();
+  state->lead = lead;
+  state->role_sent = endpoint != Endpoint::ChatCompletions;
+  res.set_header("Cache-Control", "no-cache");
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [request, job, state, ctx](size_t, httplib::DataSink& sink) {
+        auto send = [&](const std::string& data) {
+          const std::string line = "data: " + data + "\n\n";
+          return sink.write(line.data(), line.size());
+        };
+        auto give_up = [&] {
+          job->cancelled = true;
+          return false;
+        };
+        if (!state->role_sent) {
+          state->role_sent = true;
+          return send(wire(chat_role_chunk(ctx))) ? true : give_up();
+        }
+        std::vector<JobEvent> events = job->wait(kEventWait);
+        if (!sink.is_writable()) return give_up();
+        for (JobEvent& ev : events) {
+          if (!ev.error.empty()) {
+            state->finished = true;
+            send(wire(error_body(ev.error, "server_error", "generation_failed")));
+            send("[DONE]");
+            sink.done();
+            return true;
+          }
+          state->lead.apply(ev.text);
+          if ((!ev.text.empty() || !ev.tokens.empty() || ev.done) && !send(wire(stream_chunk(*request, ctx, ev))))
+            return give_up();
+          if (ev.done) {
+            state->finished = true;
+            if (request->include_usage) send(wire(usage_chunk(*request, ctx, ev.n_prompt, ev.n_generated)));
+            send("[DONE]");
+            sink.done();
+            return true;
+          }
+        }
+        return true;
+      },
+      [job, state](bool) {
+        if (!state->finished) job->cancelled = true;
+      });
+}
+
+void Server::Impl::routes() {
+  http.set_payload_max_length(options.max_body_bytes);
+  const size_t threads = static_cast<size_t>(options.http_threads > 0 ? options.http_threads : options.loop.parallel + 8);
+  http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+
+  http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (options.api_key.empty() || req.path.rfind("/v1/", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
+    const std::string auth = req.get_header_value("Authorization");
+    const std::string prefix = "Bearer ";
+    if (auth.rfind(prefix, 0) == 0 && same_key(auth.substr(prefix.size()), options.api_key))
+      return httplib::Server::HandlerResponse::Unhandled;
+    send_json(res, 401,
+              error_body(auth.empty() ? "no API key given: send \"Authorization: Bearer <key>\"" : "the API key is wrong",
+                         "invalid_request_error", "invalid_api_key"));
+    return httplib::Server::HandlerResponse::Handled;
+  });
+
+  http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+    LoopStats s = loop->stats();
+    send_json(res, 200,
+              {{"status", "ok"}, {"active", s.active}, {"queued", s.queued}, {"completed", s.completed},
+               {"cancelled", s.cancelled}});
+  });
+  http.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
+    json model = {{"id", options.model_name}, {"object", "model"}, {"created", 0}, {"owned_by", "entropix"},
+                  {"meta", {{"n_ctx", engine.n_ctx()}, {"n_vocab", engine.tokenizer().n_vocab()}}}};
+    send_json(res, 200, {{"object", "list"}, {"data", json::array({model})}});
+  });
+  http.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
+    generate(req, res, Endpoint::Completions);
+  });
+  http.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
+    generate(req, res, Endpoint::ChatCompletions);
+  });
+
+  http.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    if (res.status == 404) {
+      send_json(res, 404, error_body("unknown route: " + req.method + " " + req.path, "invalid_request_error", "not_found"));
+    } else if (res.status == 413) {
+      send_json(res, 413, error_body("the body is over the limit of " + std::to_string(options.max_body_bytes) + " bytes",
+                                     "invalid_request_error", "body_too_large"));
+    } else {
+      send_json(res, res.status, error_body("HTTP error " + std::to_string(res.status), "invalid_request_error", ""));
+    }
+  });
+  http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "unknown error";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    send_json(res, 500, error_body("internal error: " + what, "server_error", "internal_error"));
+  });
+}
+
+Server::Server(Engine& engine, ServerOptions options) : impl_(std::make_unique<Impl>(engine, std::move(options))) {
+  ServerOptions& o = impl_->options;
+  if (!is_loopback_host(o.host) && o.api_key.empty()) {
+    if (!o.force_insecure) {
+      throw Error("refusing to listen on " + o.host +
+                  " without an API key: anyone who can reach it could use it (set --api-key, or --force-insecure)");
+    }
+    std::fprintf(stderr, "warning: listening on %s without an API key (--force-insecure)\n", o.host.c_str());
+  }
+  if (!o.chat_template.empty()) impl_->tmpl = std::make_unique<ChatTemplate>(o.chat_template);
+  else if (engine.file().has("tokenizer.chat_template"))
+    impl_->tmpl = std::make_unique<ChatTemplate>(engine.file().get_string("tokenizer.chat_template"));
+  impl_->loop = std::make_unique<InferenceLoop>(engine, o.loop);
+  impl_->routes();
+}
+
+Server::~Server() { stop(); }
+
+int Server::start() {
+  Impl& s = *impl_;
+  int port = s.options.port;
+  if (port == 0) port = s.http.bind_to_any_port(s.options.host);
+  else if (!s.http.bind_to_port(s.options.host, port)) port = -1;
+  if (port <= 0) throw Error("cannot listen on " + s.options.host + ":" + std::to_string(s.options.port));
+  s.listener = std::thread([&s] { s.http.listen_after_bind(); });
+  // stop() only reaches a server that runs: wait until it does.
+  for (int i = 0; i < 5000 && !s.http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return port;
+}
+
+void Server::wait() {
+  if (impl_->listener.joinable()) impl_->listener.join();
+}
+
+void Server::stop() {
+  impl_->http.stop();
+  if (impl_->listener.joinable()) impl_->listener.join();
+}
+
+LoopStats Server::stats() const { return impl_->loop->stats(); }
+
+}  // namespace entropix::server

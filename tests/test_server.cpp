@@ -1,0 +1,394 @@
+// The HTTP server on the demo model, in-process on 127.0.0.1 with an ephemeral
+// port, driven with httplib::Client.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <chrono>
+#include <csignal>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "model/engine.h"
+#include "server/inference_loop.h"
+#include "server/server.h"
+#include "support.h"
+#include "tokenizer/tokenizer.h"
+
+using nlohmann::json;
+using namespace entropix;
+using namespace entropix::server;
+
+namespace {
+
+const char* kKey = "test-key";
+const char* kPrompt = "Q: Mia has 12 apples. She buys 7 more. How many apples does Mia have now?\nA:";
+
+std::unique_ptr<Engine> load_demo() {
+  EngineOptions eo;
+  eo.n_ctx = 2048;
+  eo.n_threads = 1;
+  return Engine::load((entropix::testing::source_dir() / "models/demo/demo-q8_0.gguf").string(), eo);
+}
+
+ServerOptions test_options() {
+  ServerOptions o;
+  o.host = "127.0.0.1";
+  o.port = 0;
+  o.api_key = kKey;
+  o.model_name = "demo";
+  o.decode.sampler = SamplerKind::Greedy;
+  o.decode.max_tokens = 16;
+  o.loop.parallel = 4;
+  o.max_body_bytes = 64 * 1024;
+  return o;
+}
+
+struct Sse {
+  std::vector<json> chunks;
+  bool done = false;  // ended with data: [DONE]
+  std::string text;   // text or delta.content, concatenated
+  std::string finish;
+};
+
+Sse parse_sse(const std::string& body) {
+  Sse s;
+  size_t at = 0;
+  while (at < body.size()) {
+    size_t end = body.find("\n\n", at);
+    if (end == std::string::npos) end = body.size();
+    std::string event = body.substr(at, end - at);
+    at = end + 2;
+    if (event.rfind("data: ", 0) != 0) continue;
+    std::string data = event.substr(6);
+    EXPECT_FALSE(s.done) << "data after [DONE]";
+    if (data == "[DONE]") {
+      s.done = true;
+      continue;
+    }
+    json j = json::parse(data);
+    for (const json& c : j.value("choices", json::array())) {
+      if (c.contains("text")) s.text += c["text"].get<std::string>();
+      if (c.contains("delta") && c["delta"].contains("content")) s.text += c["delta"]["content"].get<std::string>();
+      if (!c["finish_reason"].is_null()) s.finish = c["finish_reason"].get<std::string>();
+    }
+    s.chunks.push_back(std::move(j));
+  }
+  return s;
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    std::signal(SIGPIPE, SIG_IGN);
+    engine_ = load_demo();
+    server_ = std::make_unique<Server>(*engine_, test_options());
+    port_ = server_->start();
+  }
+  static void TearDownTestSuite() {
+    server_.reset();
+    engine_.reset();
+  }
+
+  static httplib::Client client() {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(60, 0);
+    c.set_bearer_token_auth(kKey);
+    return c;
+  }
+  static json post(const std::string& path, const json& body, int expect_status = 200) {
+    auto r = client().Post(path.c_str(), body.dump(), "application/json");
+    EXPECT_TRUE(r) << "no response";
+    if (!r) return json();
+    EXPECT_EQ(r->status, expect_status) << r->body;
+    return json::parse(r->body);
+  }
+  static Sse post_stream(const std::string& path, json body) {
+    body["stream"] = true;
+    auto r = client().Post(path.c_str(), body.dump(), "application/json");
+    EXPECT_TRUE(r) << "no response";
+    if (!r) return {};
+    EXPECT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(r->get_header_value("Content-Type").rfind("text/event-stream", 0), 0u);
+    return parse_sse(r->body);
+  }
+  static void expect_error(const httplib::Result& r, int status) {
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, status) << r->body;
+    json j = json::parse(r->body);
+    ASSERT_TRUE(j.contains("error")) << r->body;
+    EXPECT_TRUE(j["error"]["message"].is_string());
+    EXPECT_TRUE(j["error"]["type"].is_string());
+    EXPECT_TRUE(j["error"].contains("code"));
+  }
+  static httplib::Result raw_post(const std::string& path, const std::string& body) {
+    return client().Post(path.c_str(), body, "application/json");
+  }
+
+  static std::unique_ptr<Engine> engine_;
+  static std::unique_ptr<Server> server_;
+  static int port_;
+};
+
+std::unique_ptr<Engine> ServerTest::engine_;
+std::unique_ptr<Server> ServerTest::server_;
+int ServerTest::port_ = 0;
+
+TEST_F(ServerTest, HealthAndModels) {
+  httplib::Client c("127.0.0.1", port_);
+  auto h = c.Get("/health");  // no key needed
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->status, 200);
+  EXPECT_EQ(json::parse(h->body)["status"], "ok");
+  auto m = client().Get("/v1/models");
+  ASSERT_TRUE(m);
+  ASSERT_EQ(m->status, 200);
+  json j = json::parse(m->body);
+  EXPECT_EQ(j["object"], "list");
+  ASSERT_EQ(j["data"].size(), 1u);
+  EXPECT_EQ(j["data"][0]["id"], "demo");
+}
+
+TEST_F(ServerTest, CompletionNonStream) {
+  json j = post("/v1/completions", {{"prompt", kPrompt}, {"max_tokens", 12}, {"temperature", 0}});
+  EXPECT_EQ(j["object"], "text_completion");
+  EXPECT_EQ(j["model"], "demo");
+  ASSERT_EQ(j["choices"].size(), 1u);
+  const json& c = j["choices"][0];
+  EXPECT_FALSE(c["text"].get<std::string>().empty());
+  EXPECT_TRUE(c["finish_reason"] == "length" || c["finish_reason"] == "stop") << c["finish_reason"];
+  EXPECT_TRUE(c["logprobs"].is_null());
+  const int n = j["usage"]["completion_tokens"];
+  EXPECT_GT(n, 0);
+  EXPECT_LE(n, 12);
+  EXPECT_GT(j["usage"]["prompt_tokens"].get<int>(), 10);
+  EXPECT_EQ(j["usage"]["total_tokens"].get<int>(), n + j["usage"]["prompt_tokens"].get<int>());
+  ASSERT_EQ(c["entropix"].size(), static_cast<size_t>(n));
+  for (const json& t : c["entropix"]) {
+    EXPECT_GE(t["entropy"].get<double>(), 0.0);
+    EXPECT_GE(t["varentropy"].get<double>(), 0.0);
+    EXPECT_TRUE(t["state"].is_string());
+    EXPECT_TRUE(t["action"].is_string());
+  }
+}
+
+TEST_F(ServerTest, StreamEqualsNonStreamUnderGreedy) {
+  json body = {{"prompt", kPrompt}, {"max_tokens", 24}, {"entropix", {{"sampler", "greedy"}}}};
+  json whole = post("/v1/completions", body);
+  Sse s = post_stream("/v1/completions", body);
+  EXPECT_TRUE(s.done);
+  EXPECT_EQ(s.text, whole["choices"][0]["text"].get<std::string>());
+  EXPECT_EQ(s.finish, whole["choices"][0]["finish_reason"].get<std::string>());
+  size_t n_entropix = 0;
+  for (const json& c : s.chunks) {
+    EXPECT_EQ(c["object"], "text_completion");
+    n_entropix += c["choices"][0]["entropix"].size();
+  }
+  EXPECT_EQ(n_entropix, whole["choices"][0]["entropix"].size());
+}
+
+TEST_F(ServerTest, ChatCompletion) {
+  json body = {{"messages", {{{"role", "user"}, {"content", "Tom has 3 pens. He buys 4 more. How many pens now?"}}}},
+               {"max_tokens", 16},
+               {"temperature", 0}};
+  json j = post("/v1/chat/completions", body);
+  EXPECT_EQ(j["object"], "chat.completion");
+  const json& c = j["choices"][0];
+  EXPECT_EQ(c["message"]["role"], "assistant");
+  EXPECT_TRUE(c["message"]["content"].is_string());
+  EXPECT_TRUE(c["finish_reason"].is_string());
+  body["stream_options"] = {{"include_usage", true}};
+  Sse s = post_stream("/v1/chat/completions", body);
+  EXPECT_TRUE(s.done);
+  EXPECT_EQ(s.text, c["message"]["content"].get<std::string>());
+  ASSERT_FALSE(s.chunks.empty());
+  EXPECT_EQ(s.chunks.front()["object"], "chat.completion.chunk");
+  EXPECT_EQ(s.chunks.front()["choices"][0]["delta"]["role"], "assistant");
+  EXPECT_EQ(s.chunks.back()["usage"]["completion_tokens"], j["usage"]["completion_tokens"]);
+}
+
+TEST_F(ServerTest, LogprobsShape) {
+  json j = post("/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", "Hi"}}}},
+                                         {"max_tokens", 6},
+                                         {"temperature", 0},
+                                         {"logprobs", true},
+                                         {"top_logprobs", 3}});
+  const json& content = j["choices"][0]["logprobs"]["content"];
+  ASSERT_EQ(content.size(), j["usage"]["completion_tokens"].get<size_t>());
+  for (const json& t : content) {
+    EXPECT_TRUE(t["token"].is_string());
+    EXPECT_LE(t["logprob"].get<double>(), 0.0);
+    EXPECT_TRUE(t["bytes"].is_array());
+    ASSERT_EQ(t["top_logprobs"].size(), 3u);
+    // Greedy: the chosen token is the most probable one.
+    EXPECT_NEAR(t["top_logprobs"][0]["logprob"].get<double>(), t["logprob"].get<double>(), 1e-6);
+    EXPECT_EQ(t["top_logprobs"][0]["token"], t["token"]);
+    EXPECT_GE(t["top_logprobs"][0]["logprob"].get<double>(), t["top_logprobs"][1]["logprob"].get<double>());
+  }
+  json legacy = post("/v1/completions", {{"prompt", kPrompt}, {"max_tokens", 4}, {"temperature", 0}, {"logprobs", 2}});
+  const json& lp = legacy["choices"][0]["logprobs"];
+  ASSERT_EQ(lp["tokens"].size(), legacy["usage"]["completion_tokens"].get<size_t>());
+  EXPECT_EQ(lp["token_logprobs"].size(), lp["tokens"].size());
+  EXPECT_EQ(lp["top_logprobs"].size(), lp["tokens"].size());
+  EXPECT_EQ(lp["text_offset"].size(), lp["tokens"].size());
+}
+
+TEST_F(ServerTest, StopSequenceHonoured) {
+  json base = post("/v1/completions", {{"prompt", kPrompt}, {"max_tokens", 24}, {"temperature", 0}});
+  const std::string text = base["choices"][0]["text"];
+  ASSERT_GE(text.size(), 6u) << text;
+  const std::string stop = text.substr(text.size() / 2, 2);
+  const std::string expected = text.substr(0, text.find(stop));
+  for (bool stream : {false, true}) {
+    json body = {{"prompt", kPrompt}, {"max_tokens", 24}, {"temperature", 0}, {"stop", json::array({"@@@", stop})}};
+    if (stream) {
+      Sse s = post_stream("/v1/completions", body);
+      EXPECT_EQ(s.text, expected);
+      EXPECT_EQ(s.finish, "stop");
+    } else {
+      json j = post("/v1/completions", body);
+      EXPECT_EQ(j["choices"][0]["text"], expected);
+      EXPECT_EQ(j["choices"][0]["finish_reason"], "stop");
+    }
+  }
+}
+
+TEST_F(ServerTest, SameSeedSameText) {
+  json body = {{"prompt", "Q:"}, {"max_tokens", 16}, {"temperature", 1.5}, {"seed", 1234}};
+  json a = post("/v1/completions", body);
+  json b = post("/v1/completions", body);
+  EXPECT_EQ(a["choices"][0]["text"], b["choices"][0]["text"]);
+}
+
+TEST_F(ServerTest, AuthRequired) {
+  httplib::Client none("127.0.0.1", port_);
+  expect_error(none.Post("/v1/completions", json{{"prompt", "x"}}.dump(), "application/json"), 401);
+  expect_error(none.Get("/v1/models"), 401);
+  httplib::Client wrong("127.0.0.1", port_);
+  wrong.set_bearer_token_auth("not-the-key");
+  expect_error(wrong.Post("/v1/completions", json{{"prompt", "x"}}.dump(), "application/json"), 401);
+}
+
+TEST_F(ServerTest, UnknownRoute) {
+  expect_error(client().Get("/v1/nothing-here"), 404);
+  expect_error(raw_post("/v2/completions", "{}"), 404);
+}
+
+TEST_F(ServerTest, BadRequests) {
+  expect_error(raw_post("/v1/completions", "{\"prompt\": \"x\""), 400);
+  expect_error(raw_post("/v1/completions", "not json at all"), 400);
+  expect_error(raw_post("/v1/completions", "[1, 2]"), 400);
+  expect_error(raw_post("/v1/completions", "{\"prompt\": \"bad \xff\xfe utf-8\"}"), 400);
+  expect_error(raw_post("/v1/completions", json{{"max_tokens", 4}}.dump()), 400);
+  expect_error(raw_post("/v1/completions", json{{"prompt", "x"}, {"temperature", "hot"}}.dump()), 400);
+  expect_error(raw_post("/v1/completions", json{{"prompt", "x"}, {"temperature", 5}}.dump()), 400);
+  expect_error(raw_post("/v1/completions", json{{"prompt", "x"}, {"top_p", -0.5}}.dump()), 400);
+  expect_error(raw_post("/v1/completions", json{{"prompt", "x"}, {"max_tokens", 0}}.dump()), 400);
+  expect_error(raw_post("/v1/completions", json{{"prompt", "x"}, {"max_tokens", 1.5}}.dump()), 400);
+  expect_error(raw_post("/v1/completions", json{{"prompt", "x"}, {"stop", 7}}.dump()), 400);
+  expect_error(raw_post("/v1/completions", json{{"prompt", "x"}, {"n", 2}}.dump()), 400);
+  expect_error(raw_post("/v1/completions", json{{"prompt", "x"}, {"stream", "yes"}}.dump()), 400);
+  expect_error(raw_post("/v1/completions", json{{"prompt", "x"}, {"entropix", {{"sampler", "magic"}}}}.dump()), 400);
+  expect_error(raw_post("/v1/completions", json{{"prompt", json::array({1, 99999})}}.dump()), 400);
+  expect_error(raw_post("/v1/chat/completions", json{{"messages", json::array()}}.dump()), 400);
+  expect_error(raw_post("/v1/chat/completions", json{{"messages", {{{"role", "wizard"}, {"content", "x"}}}}}.dump()),
+               400);
+  expect_error(raw_post("/v1/chat/completions", json{{"messages", {{{"content", "x"}}}}}.dump()), 400);
+}
+
+TEST_F(ServerTest, BodyTooLarge) {
+  json body = {{"prompt", std::string(70 * 1024, 'a')}};
+  expect_error(raw_post("/v1/completions", body.dump()), 413);
+  // The server still answers.
+  post("/v1/completions", {{"prompt", kPrompt}, {"max_tokens", 2}});
+}
+
+TEST_F(ServerTest, ConcurrentStreamsAllComplete) {
+  const std::vector<std::string> prompts = {
+      kPrompt, "Q: Ben has 5 cars. He gets 9 more. How many cars does Ben have?\nA:",
+      "Q: Zoe had 30 stickers. She gave away 12. How many are left?\nA:",
+      "Q: A box holds 4 bags with 6 marbles in each. How many marbles?\nA:"};
+  std::vector<std::string> expected;
+  for (const auto& p : prompts) {
+    expected.push_back(post("/v1/completions", {{"prompt", p}, {"max_tokens", 20}, {"temperature", 0}})["choices"][0]["text"]);
+  }
+  std::vector<Sse> got(prompts.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    threads.emplace_back([&, i] {
+      got[i] = post_stream("/v1/completions", {{"prompt", prompts[i]}, {"max_tokens", 20}, {"temperature", 0}});
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    EXPECT_TRUE(got[i].done) << i;
+    EXPECT_EQ(got[i].text, expected[i]) << i;
+  }
+}
+
+// A client gone mid-stream cancels its request; the server frees the slot and goes on.
+TEST(ServerDisconnect, CancelsAndKeepsServing) {
+  std::signal(SIGPIPE, SIG_IGN);
+  auto engine = load_demo();
+  ServerOptions o = test_options();
+  o.decode.ignore_eos = true;  // a long answer, so that the client leaves before the end
+  Server server(*engine, o);
+  const int port = server.start();
+
+  httplib::Client c("127.0.0.1", port);
+  c.set_bearer_token_auth(kKey);
+  c.set_read_timeout(60, 0);
+  httplib::Request req;
+  req.method = "POST";
+  req.path = "/v1/completions";
+  req.headers = {{"Authorization", std::string("Bearer ") + kKey}};
+  req.set_header("Content-Type", "application/json");
+  req.body = json{{"prompt", kPrompt}, {"max_tokens", 1900}, {"stream", true}, {"temperature", 0}}.dump();
+  int received = 0;
+  req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return ++received < 3; };
+  auto r = c.send(req);
+  EXPECT_FALSE(r);  // the receiver stopped it
+  c.stop();
+
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (server.stats().cancelled < 1 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(server.stats().cancelled, 1);
+
+  auto after = c.Post("/v1/completions", json{{"prompt", kPrompt}, {"max_tokens", 3}}.dump(), "application/json");
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->status, 200) << after->body;
+  EXPECT_EQ(json::parse(after->body)["usage"]["completion_tokens"], 3);
+  EXPECT_EQ(server.stats().active, 0);
+}
+
+// The loop on its own: cancelling a job ends it with Cancelled and frees its sequence.
+TEST(InferenceLoop, CancelFreesTheSequence) {
+  auto engine = load_demo();
+  const int32_t free_before = engine->free_positions();
+  InferenceLoop loop(*engine, LoopOptions{});
+  auto job = std::make_shared<Job>();
+  job->prompt = engine->tokenizer().encode(kPrompt, true, false);
+  job->decode.sampler = SamplerKind::Greedy;
+  job->decode.ignore_eos = true;
+  job->decode.max_tokens = 1900;
+  ASSERT_TRUE(loop.submit(job));
+  JobEvent last;
+  bool cancelled = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!last.done && std::chrono::steady_clock::now() < deadline) {
+    for (JobEvent& ev : job->wait(std::chrono::milliseconds(100))) {
+      if (!cancelled) {
+        job->cancelled = true;
+        cancelled = true;
+      }
+      last = std::move(ev);
+    }
+  }
+  ASSERT_TRUE(last.done);
+  EXPECT_EQ(last.finish, FinishReason::Cancelled);
+  EXPECT_LT(last.n_generated, 1900);
+  EXPECT_EQ(loop.stats().cancelled, 1);
+  EXPECT_EQ(engine->free_positions(), free_before);
+}
+
+}  // namespace

@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "cli/model_path.h"
+#include "core/error.h"
 #include "gguf/gguf.h"
 #include "model/engine.h"
 
@@ -54,6 +55,27 @@ double run_once(Engine& engine, int n_prompt, int n_gen, std::mt19937& rng) {
   return double(n_prompt > 0 ? n_prompt : n_gen) / elapsed;
 }
 
+// Per-step seconds of `n_seq` forks of one prompt decoded together for n_gen steps.
+double parallel_step_seconds(Engine& engine, int n_seq, int n_gen, std::mt19937& rng) {
+  std::uniform_int_distribution<int32_t> pick(0, engine.config().n_vocab - 1);
+  SeqId root = engine.new_sequence();
+  std::vector<BatchToken> batch;
+  for (int i = 0; i < 32; ++i) batch.push_back({root, pick(rng), i == 31});
+  engine.decode(batch);
+  std::vector<SeqId> seqs;
+  for (int i = 0; i < n_seq; ++i) seqs.push_back(engine.fork(root));
+  auto start = std::chrono::steady_clock::now();
+  for (int step = 0; step < n_gen; ++step) {
+    batch.clear();
+    for (SeqId s : seqs) batch.push_back({s, pick(rng), true});
+    engine.decode(batch);
+  }
+  double elapsed = seconds_since(start);
+  for (SeqId s : seqs) engine.free_sequence(s);
+  engine.free_sequence(root);
+  return elapsed / n_gen;
+}
+
 }  // namespace
 
 void add_bench_command(CLI::App& app) {
@@ -61,6 +83,7 @@ void add_bench_command(CLI::App& app) {
   static std::string model;
   static int n_prompt = 512, n_gen = 128, reps = 5, batch = 256;
   static std::vector<int> threads{2};
+  static std::vector<int> parallel;
   static bool json = false;
   cmd->add_option("-m,--model", model, "GGUF file or cached model name")->required();
   cmd->add_option("-p,--n-prompt", n_prompt, "Prompt tokens (0 to skip)");
@@ -68,6 +91,9 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("-t,--threads", threads, "Thread counts, comma separated")->delimiter(',');
   cmd->add_option("-r,--repetitions", reps, "Repetitions of each test")->check(CLI::PositiveNumber);
   cmd->add_option("-b,--batch", batch, "Tokens per forward pass");
+  cmd->add_option("--parallel", parallel,
+                  "Also time one step of this many forked sequences decoded together, comma separated (e.g. 1,2,4,8)")
+      ->delimiter(',');
   cmd->add_flag("--json", json, "Print JSON instead of a table");
   cmd->callback([] {
     nlohmann::json results = nlohmann::json::array();
@@ -81,7 +107,9 @@ void add_bench_command(CLI::App& app) {
       EngineOptions options;
       options.n_threads = nt;
       options.max_batch = batch;
-      options.n_ctx = std::max(n_prompt, n_gen) + 16;
+      int max_par = 1;
+      for (int p : parallel) max_par = std::max(max_par, p);
+      options.n_ctx = std::max({n_prompt, n_gen, 32 + max_par * (n_gen + 16)}) + 16;
       auto engine = Engine::load(path, options);
       std::mt19937 rng(1234);
       const double gib = double(engine->file().file_size()) / (1024.0 * 1024.0 * 1024.0);
@@ -111,6 +139,24 @@ void add_bench_command(CLI::App& app) {
           fmt::print("| {:<28} | {:>8.2f} | {:>7} | {:>10} | {:>9.2f} ± {:>4.2f} | {:>8} |\n",
                      engine->config().arch + " " + engine->config().name, gib, nt, name, s.mean, s.stddev,
                      test == 1 ? fmt::format("{:.1f}", gbs) : std::string("-"));
+        }
+      }
+      double one_step = 0;
+      for (int p : parallel) {
+        if (p < 1) throw Error("--parallel counts must be positive");
+        parallel_step_seconds(*engine, p, 2, rng);  // warm-up
+        std::vector<double> steps;
+        for (int r = 0; r < reps; ++r) steps.push_back(parallel_step_seconds(*engine, p, std::max(n_gen, 1), rng));
+        Stats s = stats(steps);
+        if (p == parallel.front()) one_step = s.mean;
+        double ratio = one_step > 0 ? s.mean / one_step : 1.0;
+        if (json) {
+          results.push_back({{"threads", nt}, {"test", fmt::format("parallel{}", p)}, {"n_seq", p},
+                             {"step_ms", 1000 * s.mean}, {"stddev_ms", 1000 * s.stddev},
+                             {"tokens_per_second", p / s.mean}, {"step_ratio_to_first", ratio}});
+        } else {
+          fmt::print("| parallel {:>3} sequences, {} threads: {:8.2f} ms/step ± {:.2f}, {:8.2f} t/s total, {:.2f}x the first step |\n",
+                     p, nt, 1000 * s.mean, 1000 * s.stddev, p / s.mean, ratio);
         }
       }
     }

@@ -289,6 +289,7 @@ TEST_F(ServerTest, BadRequests) {
   expect_error(raw_post("/v1/completions", json{{"prompt", "x"}, {"stream", "yes"}}.dump()), 400);
   expect_error(raw_post("/v1/completions", json{{"prompt", "x"}, {"entropix", {{"sampler", "magic"}}}}.dump()), 400);
   expect_error(raw_post("/v1/completions", json{{"prompt", json::array({1, 99999})}}.dump()), 400);
+  expect_error(raw_post("/v1/completions", json{{"prompt", std::vector<int>(2100, 65)}}.dump()), 400);  // over n_ctx
   expect_error(raw_post("/v1/chat/completions", json{{"messages", json::array()}}.dump()), 400);
   expect_error(raw_post("/v1/chat/completions", json{{"messages", {{{"role", "wizard"}, {"content", "x"}}}}}.dump()),
                400);
@@ -323,6 +324,60 @@ TEST_F(ServerTest, ConcurrentStreamsAllComplete) {
     EXPECT_TRUE(got[i].done) << i;
     EXPECT_EQ(got[i].text, expected[i]) << i;
   }
+}
+
+TEST(ServerPolicy, NonLoopbackNeedsKeyOrForce) {
+  EXPECT_TRUE(is_loopback_host("127.0.0.1"));
+  EXPECT_TRUE(is_loopback_host("localhost"));
+  EXPECT_TRUE(is_loopback_host("::1"));
+  EXPECT_FALSE(is_loopback_host("0.0.0.0"));
+  EXPECT_FALSE(is_loopback_host("192.168.1.2"));
+  auto engine = load_demo();
+  ServerOptions o = test_options();
+  o.host = "0.0.0.0";
+  o.api_key.clear();
+  EXPECT_THROW(Server(*engine, o), Error);
+  o.force_insecure = true;
+  EXPECT_NO_THROW(Server(*engine, o));
+  o.force_insecure = false;
+  o.api_key = kKey;
+  EXPECT_NO_THROW(Server(*engine, o));
+}
+
+TEST(ServerLimits, FullQueueGets503) {
+  auto engine = load_demo();
+  ServerOptions o = test_options();
+  o.loop.max_queue = 0;  // nothing may wait
+  Server server(*engine, o);
+  httplib::Client c("127.0.0.1", server.start());
+  c.set_bearer_token_auth(kKey);
+  auto r = c.Post("/v1/completions", json{{"prompt", "x"}}.dump(), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(json::parse(r->body)["error"]["code"], "queue_full");
+}
+
+TEST(ServerChat, TemplateOverride) {
+  auto engine = load_demo();
+  ServerOptions o = test_options();
+  o.chat_template = "{% for m in messages %}Q: {{ m.content }}\nA:{% endfor %}";
+  Server server(*engine, o);
+  httplib::Client c("127.0.0.1", server.start());
+  c.set_bearer_token_auth(kKey);
+  c.set_read_timeout(60, 0);
+  json chat = {{"messages", {{{"role", "user"}, {"content", "Mia has 12 apples. She buys 7 more. How many apples does Mia have now?"}}}},
+               {"max_tokens", 10},
+               {"temperature", 0}};
+  auto a = c.Post("/v1/chat/completions", chat.dump(), "application/json");
+  ASSERT_TRUE(a);
+  ASSERT_EQ(a->status, 200) << a->body;
+  // The template renders the same text as kPrompt (without BOS: templates write their own).
+  const auto ids = engine->tokenizer().encode(kPrompt, false, true);
+  auto b = c.Post("/v1/completions", json{{"prompt", ids}, {"max_tokens", 10}, {"temperature", 0}}.dump(),
+                  "application/json");
+  ASSERT_TRUE(b);
+  ASSERT_EQ(b->status, 200) << b->body;
+  EXPECT_EQ(json::parse(a->body)["choices"][0]["message"]["content"], json::parse(b->body)["choices"][0]["text"]);
 }
 
 // A client gone mid-stream cancels its request; the server frees the slot and goes on.

@@ -7,6 +7,9 @@
 //   Server server(engine, options);  // checks the bind policy
 //   int port = server.start();       // listens on a background thread
 //   server.wait();                   // until stop()
+//
+// A client that closes its socket makes writes fail; the process should ignore
+// SIGPIPE (`entropix serve` does) so that this is an error return, not a signal.
 #pragma once
 
 #include <cstddef>

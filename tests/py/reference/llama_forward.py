@@ -108,6 +108,8 @@ class Model:
         self.output_name = "output.weight" if "output.weight" in t else "token_embd.weight"
         self.output_norm = self.w("output_norm.weight")
         self.freq_factors = self.w("rope_freqs.weight") if "rope_freqs.weight" in t else None
+        self.keep_scores_layer = None  # when set, logits() keeps that layer's scaled scores
+        self.kept_scores = None        # float64[n_head][n_q][n_k], -inf above the diagonal
 
     def w(self, name):
         if name not in self._cache:
@@ -158,6 +160,8 @@ class Model:
             k = np.repeat(k, group, axis=1)                                # [n][n_head][hd]
             v = np.repeat(v, group, axis=1)
             scores = np.einsum("qhd,khd->hqk", q, k) / np.sqrt(cfg.head_dim) + mask
+            if il == self.keep_scores_layer:
+                self.kept_scores = scores.copy()
             scores -= scores.max(axis=-1, keepdims=True)
             prob = np.exp(scores)
             prob /= prob.sum(axis=-1, keepdims=True)

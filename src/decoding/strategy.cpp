@@ -123,7 +123,14 @@ StrategyResult run_single(Engine& engine, std::span<const int32_t> prompt, const
   Path main;
   main.decoder = std::make_unique<SequenceDecoder>(engine.tokenizer(), o.decode);
   main.seq = prefill(engine, prompt);
-  SequenceReleaser release{engine, {}};
+  // Frees whichever sequence the path holds at the end, also when a step throws.
+  struct MainRelease {
+    Engine& engine;
+    Path& path;
+    ~MainRelease() {
+      if (path.seq >= 0) engine.free_sequence(path.seq);
+    }
+  } release{engine, main};
   auto emit = [&](Path& p, const TokenEvent& ev) {
     std::string text = p.decoder->take_text();
     if (on_text && !text.empty()) on_text(text, ev.outcome.state, ev.inserted);
@@ -149,7 +156,6 @@ StrategyResult run_single(Engine& engine, std::span<const int32_t> prompt, const
     if (events.empty()) break;  // the context is full
     ev = std::move(events.front().second);
   }
-  release.seqs.push_back(main.seq);
   std::string rest = main.decoder->take_text();
   if (on_text && !rest.empty()) on_text(rest, State::Adaptive, false);
   count(r, main);

@@ -173,6 +173,8 @@ def main():
     ap.add_argument("--ckpt-every", type=float, default=300, help="seconds between checkpoints")
     ap.add_argument("--n-train", type=int, default=0, help="use only the first N problems (0 = all)")
     ap.add_argument("--init", default="", help="start from the weights of this checkpoint (continued training)")
+    ap.add_argument("--keep-ckpts", action="store_true",
+                    help="also keep a copy of the weights at every evaluation (ckpt-stepN.pt), to pick one later")
     args = ap.parse_args()
 
     torch.manual_seed(args.seed)
@@ -233,6 +235,9 @@ def main():
         eval_w.writerow([step, f"{elapsed:.0f}", f"{vl:.4f}", f"{acc:.4f}"])
         eval_f.flush()
         log(f"eval step {step}: val loss {vl:.4f}, greedy acc on 100 val {s}")
+        if args.keep_ckpts:
+            torch.save({"config": cfg.to_dict(), "model": model.state_dict(), "step": step,
+                        "elapsed_s": elapsed, "args": vars(args)}, os.path.join(args.out, f"ckpt-step{step}.pt"))
 
     start = time.time()
     last_ckpt = last_eval = start

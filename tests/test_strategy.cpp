@@ -131,6 +131,59 @@ TEST(Strategy, EntropyBranchingForksInLehvAndReleasesItsBranches) {
   EXPECT_EQ(e->free_positions(), free_before);
 }
 
+// The clarification hook (what `chat` asks the person, and what programs can answer):
+// when the best rollouts score within the margin and say different things, the
+// callback's choice is the rollout that continues, whatever its score.
+TEST(Strategy, ClarificationContinuesTheRolloutTheCallerChooses) {
+  auto e = load_demo(true);
+  const int32_t free_before = e->free_positions();
+  auto prompt = e->tokenizer().encode(kPrompt, true, false);
+  DecodeOptions base;
+  base.max_tokens = 48;
+  base.seed = 3;
+  base.profile.thresholds.entropy_high = 100.0;
+  base.profile.thresholds.varentropy_low = 0.01;
+  base.profile.thresholds.varentropy_high = 0.05;
+  base.profile.thresholds.entropy_low = 0.001;
+  StrategyOptions o = parse_strategy("entropix-branch", base);
+  o.branching.clarify_margin = 1e9;  // every branch point whose rollouts differ asks
+  std::vector<std::string> chosen;
+  int asked = 0;
+  o.clarify = [&](const std::vector<BranchChoice>& options) -> size_t {
+    ++asked;
+    EXPECT_GE(options.size(), 2u);
+    // pick the lowest-scoring rollout, which the strategy would never pick itself
+    size_t worst = 0;
+    for (size_t i = 1; i < options.size(); ++i) {
+      if (options[i].score < options[worst].score) worst = i;
+    }
+    chosen.push_back(options[worst].text);
+    return worst;
+  };
+  StrategyResult r = run_strategy(*e, prompt, o);
+  ASSERT_GT(asked, 0);
+  EXPECT_LE(asked, r.n_branch_points);
+  size_t at = 0;
+  for (const auto& c : chosen) {
+    size_t found = r.text.find(c, at);
+    ASSERT_NE(found, std::string::npos) << "chosen rollout " << c << " missing from " << r.text;
+    at = found + c.size();
+  }
+  EXPECT_EQ(e->free_positions(), free_before);
+
+  // An out-of-range answer from a program continues the last option instead of failing,
+  // and a zero margin never asks.
+  o.clarify = [&](const std::vector<BranchChoice>&) -> size_t { return 1000; };
+  EXPECT_NO_THROW(run_strategy(*e, prompt, o));
+  o.branching.clarify_margin = 0;
+  o.clarify = [&](const std::vector<BranchChoice>&) -> size_t {
+    ADD_FAILURE() << "asked with a zero margin";
+    return 0;
+  };
+  run_strategy(*e, prompt, o);
+  EXPECT_EQ(e->free_positions(), free_before);
+}
+
 TEST(Strategy, UnknownStrategiesAreErrors) {
   DecodeOptions base;
   EXPECT_THROW(parse_strategy("beam", base), Error);

@@ -100,6 +100,17 @@ def write_gguf(path, metadata, tensors):
     os.replace(tmp, path)
 
 
+# The training format as a chat: a user turn is a question, the assistant's the worked
+# answer ended by <|endoftext|>. The model has no system role, so system messages are
+# left out rather than shown to it as text it never saw.
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "{% if message['role'] == 'user' %}Q: {{ message['content'] | trim }}\n"
+    "{% elif message['role'] == 'assistant' %}A: {{ message['content'] | trim }}{{ eos_token }}"
+    "{% endif %}{% endfor %}{% if add_generation_prompt %}A:{% endif %}"
+)
+
+
 def llama_metadata(cfg, tok, name, ftype):
     n_ctx = cfg["max_seq_len"]
     head_dim = cfg["dim"] // cfg["n_heads"]
@@ -128,6 +139,7 @@ def llama_metadata(cfg, tok, name, ftype):
         ("tokenizer.ggml.eos_token_id", T_U32, tok.eos),
         ("tokenizer.ggml.add_bos_token", T_BOOL, True),
         ("tokenizer.ggml.add_eos_token", T_BOOL, False),
+        ("tokenizer.chat_template", T_STR, CHAT_TEMPLATE),
     ]
     if ftype == "q8_0":
         md.append(("general.quantization_version", T_U32, 2))

@@ -1,0 +1,94 @@
+"""How the demo model uses the thinking marker " Wait," in its own completions.
+
+Reads the results.json that `entropix eval -o DIR` writes and, for every
+completion that contains " Wait,", looks at the equation just before the marker
+and the one just after it:
+
+  - the step before was wrong: its result is not what its operands give;
+  - the model corrected itself: the step after the marker has the same operands
+    and operator and now the right result (or, when the model rewrote the step
+    differently, the equation after the marker is right);
+  - and whether the final answer of that completion is correct.
+
+  /usr/bin/python3 tools/demo_model/wait_report.py RESULTS.json [--strategy greedy] [--show 5]
+"""
+import argparse
+import json
+import re
+import sys
+
+EQUATION = re.compile(r"(-?\d+) ([-+*]) (\d+) = (-?\d+)")
+MARKER = " Wait,"
+
+
+def value(a, op, b):
+    return {"+": a + b, "-": a - b, "*": a * b}[op]
+
+
+def last_equation(text):
+    found = EQUATION.findall(text)
+    return tuple(found[-1]) if found else None
+
+
+def first_equation(text):
+    m = EQUATION.search(text)
+    return m.groups() if m else None
+
+
+def is_right(eq):
+    a, op, b, r = eq
+    return value(int(a), op, int(b)) == int(r)
+
+
+def analyse(text):
+    """One record per marker in `text`."""
+    records = []
+    start = 0
+    while True:
+        at = text.find(MARKER, start)
+        if at < 0:
+            return records
+        before = last_equation(text[:at])
+        # the correction is the next equation, before the next sentence ends
+        after = first_equation(text[at + len(MARKER):].split(".", 1)[0])
+        rec = {"before_wrong": before is not None and not is_right(before),
+               "after_right": after is not None and is_right(after),
+               "same_step": before is not None and after is not None and before[:3] == after[:3]}
+        records.append(rec)
+        start = at + len(MARKER)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("results")
+    ap.add_argument("--strategy", default="greedy")
+    ap.add_argument("--show", type=int, default=3, help="print this many completions with the marker")
+    args = ap.parse_args()
+    with open(args.results) as f:
+        results = json.load(f)
+    strategies = {s["name"]: s for s in results["strategies"]}
+    if args.strategy not in strategies:
+        sys.exit(f"no strategy {args.strategy!r} in {args.results} (have {', '.join(strategies)})")
+    tasks = strategies[args.strategy]["tasks"]
+    with_marker = [t for t in tasks if MARKER in t["text"]]
+    markers = [r for t in with_marker for r in analyse(t["text"])]
+    after_wrong = [r for r in markers if r["before_wrong"]]
+    corrected = [r for r in after_wrong if r["after_right"]]
+    summary = {
+        "strategy": args.strategy,
+        "completions": len(tasks),
+        "with_marker": len(with_marker),
+        "markers": len(markers),
+        "markers_after_a_wrong_step": len(after_wrong),
+        "corrected": len(corrected),
+        "corrected_same_step": sum(r["same_step"] for r in corrected),
+        "markers_after_a_right_step": len(markers) - len(after_wrong),
+        "with_marker_final_correct": sum(t["correct"] for t in with_marker),
+    }
+    print(json.dumps(summary, indent=1))
+    for t in with_marker[:args.show]:
+        print(f"  task {t['id']} ({'correct' if t['correct'] else 'wrong'}, expected {t['expected']}): {t['text']!r}")
+
+
+if __name__ == "__main__":
+    main()

@@ -285,7 +285,8 @@ TEST_F(ServerTest, BadRequests) {
   expect_error(raw_post("/v1/completions", json{{"prompt", "x"}, {"max_tokens", 0}}.dump()), 400);
   expect_error(raw_post("/v1/completions", json{{"prompt", "x"}, {"max_tokens", 1.5}}.dump()), 400);
   expect_error(raw_post("/v1/completions", json{{"prompt", "x"}, {"stop", 7}}.dump()), 400);
-  expect_error(raw_post("/v1/completions", json{{"prompt", "x"}, {"n", 2}}.dump()), 400);
+  expect_error(raw_post("/v1/completions", json{{"prompt", "x"}, {"n", 5}}.dump()), 400);  // over --parallel
+  expect_error(raw_post("/v1/completions", json{{"prompt", "x"}, {"n", 0}}.dump()), 400);
   expect_error(raw_post("/v1/completions", json{{"prompt", "x"}, {"stream", "yes"}}.dump()), 400);
   expect_error(raw_post("/v1/completions", json{{"prompt", "x"}, {"entropix", {{"sampler", "magic"}}}}.dump()), 400);
   expect_error(raw_post("/v1/completions", json{{"prompt", json::array({1, 99999})}}.dump()), 400);
@@ -344,7 +345,7 @@ TEST(ServerPolicy, NonLoopbackNeedsKeyOrForce) {
   EXPECT_NO_THROW(Server(*engine, o));
 }
 
-TEST(ServerLimits, FullQueueGets503) {
+TEST(ServerLimits, FullQueueGets429) {
   auto engine = load_demo();
   ServerOptions o = test_options();
   o.loop.max_queue = 0;  // nothing may wait
@@ -353,7 +354,7 @@ TEST(ServerLimits, FullQueueGets503) {
   c.set_bearer_token_auth(kKey);
   auto r = c.Post("/v1/completions", json{{"prompt", "x"}}.dump(), "application/json");
   ASSERT_TRUE(r);
-  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(r->status, 429);
   EXPECT_EQ(json::parse(r->body)["error"]["code"], "queue_full");
 }
 
@@ -426,7 +427,7 @@ TEST(InferenceLoop, CancelFreesTheSequence) {
   job->decode.sampler = SamplerKind::Greedy;
   job->decode.ignore_eos = true;
   job->decode.max_tokens = 1900;
-  ASSERT_TRUE(loop.submit(job));
+  ASSERT_EQ(loop.submit(job), InferenceLoop::Submit::Queued);
   JobEvent last;
   bool cancelled = false;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);

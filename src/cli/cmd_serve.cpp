@@ -60,15 +60,16 @@ void add_serve_command(CLI::App& app) {
     eo.n_threads = threads;
     eo.attention_scores = options.decode.sampler == SamplerKind::Entropix && options.decode.profile.use_attention;
     eo.attention_layer = options.decode.profile.attention_layer;
-    auto engine = Engine::load(path, eo);
     std::signal(SIGPIPE, SIG_IGN);  // a client gone mid-write is an error return, not a signal
-    // SIGINT and SIGTERM are taken by one thread (blocked everywhere else, so the
-    // server's threads inherit the mask) that shuts the server down gracefully.
+    // SIGINT and SIGTERM are taken by one thread that shuts the server down
+    // gracefully; they are blocked before any other thread (the engine's, the
+    // server's) starts, so that every thread inherits the mask.
     sigset_t stop_signals;
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    auto engine = Engine::load(path, eo);
     server::Server srv(*engine, options);
     const int port = srv.start();
     fmt::print(stderr, "serving {} on http://{}:{} ({} parallel, context {})\n", options.model_name, options.host,

@@ -149,7 +149,7 @@ ApiRequest parse_request(const std::string& body, Endpoint endpoint, const Decod
   json j;
   try {
     j = json::parse(body);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e400
     bad(std::string("the body is not valid JSON: ") + e.what(), "invalid_json");
   }
   if (!j.is_object()) bad("the body must be a JSON object", "invalid_json");

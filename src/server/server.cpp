@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <mutex>
 #include <thread>
 
 #include "chat/chat_template.h"
@@ -89,6 +90,7 @@ struct Server::Impl {
   std::unique_ptr<InferenceLoop> loop;
   httplib::Server http;
   std::thread listener;
+  std::mutex join_mutex;  // wait() and stop() may join the listener from two threads
   std::atomic<uint64_t> next_id{0};
   Metrics metrics;
   std::atomic<bool> shutting_down{false};  // new generation requests get 503
@@ -385,11 +387,14 @@ int Server::start() {
 }
 
 void Server::wait() {
+  std::lock_guard<std::mutex> lock(impl_->join_mutex);
   if (impl_->listener.joinable()) impl_->listener.join();
 }
 
+// Another thread may be in wait(): the listener is stopped before taking the lock.
 void Server::stop() {
   impl_->http.stop();
+  std::lock_guard<std::mutex> lock(impl_->join_mutex);
   if (impl_->listener.joinable()) impl_->listener.join();
 }
 

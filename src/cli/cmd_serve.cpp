@@ -33,6 +33,7 @@ void add_serve_command(CLI::App& app) {
   static server::ServerOptions options;
   static int n_ctx = 4096, threads = 0, n_predict = 256;
   static double grace_s = 30;
+  static bool ignore_eos = false;
   static SamplingFlags flags;
   cmd->add_option("-m,--model", model, "GGUF file or cached model name")->required();
   cmd->add_option("--host", options.host, "Address to listen on (default: loopback only)");
@@ -47,12 +48,14 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("-c,--ctx-size", n_ctx, "Context size (positions, all requests together)");
   cmd->add_option("-t,--threads", threads, "Threads");
   cmd->add_option("-n,--n-predict", n_predict, "Default max_tokens of a request");
+  cmd->add_flag("--ignore-eos", ignore_eos, "Generate past end-of-text tokens (benchmarks: every answer runs to max_tokens)");
   cmd->add_option("--chat-template", template_path, "Jinja chat template file (default: the model's own)");
   add_sampling_flags(*cmd, flags);
   cmd->callback([] {
     const std::string path = resolve_model_argument(model);
     options.decode = decode_options_from_flags(flags, path);
     options.decode.max_tokens = n_predict;
+    options.decode.ignore_eos = ignore_eos;
     options.model_name = std::filesystem::path(path).stem().string();
     if (!template_path.empty()) options.chat_template = read_template_file(template_path);
     EngineOptions eo;

@@ -171,7 +171,7 @@ ApiRequest parse_request(const std::string& body, Endpoint endpoint, const Decod
     if (auto n = get_int(j, "n", 1, INT32_MAX)) {
       if (*n > limits.max_n)
         bad("'n' is " + std::to_string(*n) + "; this server decodes at most " + std::to_string(limits.max_n) +
-            " choices per request (its --parallel)");
+            " choices per request (n is limited to --parallel and to 16)");
       r.n = static_cast<int32_t>(*n);
     }
     const char* max_key = endpoint == Endpoint::ChatCompletions && present(j, "max_completion_tokens")

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <optional>
 #include <thread>
 
 #include "server_fixture.h"
@@ -136,6 +137,34 @@ TEST(ServerStatus, ShuttingDownIs503AfterFinishingWhatRuns) {
   // The request in flight was answered in full.
   EXPECT_EQ(in_flight["usage"]["completion_tokens"], 2000);
   EXPECT_EQ(in_flight["choices"][0]["finish_reason"], "length");
+}
+
+}  // namespace
+
+namespace {
+
+// A request still running when the grace period ends gets an error, not a hang.
+TEST(ServerStatus, ShutdownGraceRunOutEndsRequestsWithAnError) {
+  DemoServer s(long_answer_options(), 16384);
+  std::optional<httplib::Result> streamed, whole;
+  std::thread a([&] {
+    json body = kLongRequest;
+    body["stream"] = true;
+    streamed.emplace(s.raw_post("/v1/completions", body.dump()));
+  });
+  std::thread b([&] { whole.emplace(s.raw_post("/v1/completions", kLongRequest.dump())); });
+  ASSERT_TRUE(eventually([&] { return s.server->stats().active == 2; }));
+  const auto start = Clock::now();
+  s.server->shutdown(std::chrono::milliseconds(100));
+  a.join();
+  b.join();
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(5));
+  expect_api_error(*whole, 500, "generation_failed");
+  ASSERT_TRUE(*streamed);
+  const SseResponse sse = parse_sse_body((*streamed)->body);
+  EXPECT_TRUE(sse.done);
+  ASSERT_FALSE(sse.chunks.empty());
+  EXPECT_EQ(sse.chunks.back()["error"]["message"], "the server is shutting down");
 }
 
 }  // namespace

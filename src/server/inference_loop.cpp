@@ -62,7 +62,7 @@ InferenceLoop::Submit InferenceLoop::submit(std::shared_ptr<Job> job) {
   job->submitted_ = std::chrono::steady_clock::now();
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (stop_) return Submit::Stopped;
+    if (stop_ || aborting_) return Submit::Stopped;
     if (static_cast<int32_t>(queue_.size()) >= options_.max_queue) return Submit::QueueFull;
     queue_.push_back(std::move(job));
   }
@@ -80,13 +80,40 @@ LoopStats InferenceLoop::stats() const {
   return s;
 }
 
+void InferenceLoop::abort_all() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    aborting_ = true;
+    fail_queued("the server is shutting down");
+  }
+  cv_.notify_all();
+}
+
+void InferenceLoop::fail_queued(const std::string& error) {
+  for (auto& job : queue_) {
+    JobEvent ev;
+    ev.done = true;
+    ev.error = error;
+    job->post(std::move(ev));
+  }
+  queue_.clear();
+}
+
 void InferenceLoop::run() {
   std::vector<Slot> slots;
   for (;;) {
+    bool aborting = false;
     {
       std::unique_lock<std::mutex> lock(mutex_);
       cv_.wait(lock, [&] { return stop_ || !queue_.empty() || !slots.empty(); });
       if (stop_) break;
+      aborting = aborting_;
+    }
+    if (aborting) {
+      for (Slot& s : slots)
+        if (!s.ended) end(s, FinishReason::Cancelled, "the server is shutting down");
+      slots.clear();
+      continue;
     }
     admit(slots);
     step(slots);
@@ -95,13 +122,7 @@ void InferenceLoop::run() {
   for (Slot& s : slots)
     if (!s.ended) end(s, FinishReason::Cancelled, "the server is shutting down");
   std::lock_guard<std::mutex> lock(mutex_);
-  for (auto& job : queue_) {
-    JobEvent ev;
-    ev.done = true;
-    ev.error = "the server is shutting down";
-    job->post(std::move(ev));
-  }
-  queue_.clear();
+  fail_queued("the server is shutting down");
 }
 
 void InferenceLoop::admit(std::vector<Slot>& slots) {

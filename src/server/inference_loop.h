@@ -104,6 +104,9 @@ class InferenceLoop {
   enum class Submit { Queued, QueueFull, Stopped };
   // Queues a job (job->n must be 1..options().parallel).
   Submit submit(std::shared_ptr<Job> job);
+  // Ends every request, decoding or queued, with an error, and refuses new ones
+  // (a shutdown whose grace period ran out).
+  void abort_all();
   LoopStats stats() const;
   const Engine& engine() const { return engine_; }
   const LoopOptions& options() const { return options_; }
@@ -115,6 +118,7 @@ class InferenceLoop {
   void step(std::vector<Slot>& slots);
   void sample(Slot& slot);  // steps the decoder on the slot's logits row, posts the result
   void end(Slot& slot, FinishReason reason, const std::string& error, JobEvent ev = {});
+  void fail_queued(const std::string& error);  // with mutex_ held
 
   Engine& engine_;
   LoopOptions options_;
@@ -123,6 +127,7 @@ class InferenceLoop {
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Job>> queue_;
   bool stop_ = false;
+  bool aborting_ = false;  // abort_all() was called
   std::atomic<int64_t> completed_{0}, cancelled_{0};
   std::atomic<int32_t> active_{0};
   AttentionAnalyzer analyzer_;  // used by the loop thread only

@@ -405,7 +405,11 @@ void Server::shutdown(std::chrono::milliseconds grace) {
   const auto deadline = std::chrono::steady_clock::now() + grace;
   for (;;) {
     const LoopStats s = impl_->loop->stats();
-    if ((s.active == 0 && s.queued == 0) || std::chrono::steady_clock::now() >= deadline) break;
+    if (s.active == 0 && s.queued == 0) break;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      impl_->loop->abort_all();  // their clients get an error now rather than a hang
+      break;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   stop();

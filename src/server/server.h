@@ -57,7 +57,8 @@ class Server {
   void stop();
   // From now on generation requests get 503 and /health says "shutting_down".
   void begin_shutdown();
-  // begin_shutdown(), then waits up to `grace` for the requests in flight, then stop().
+  // begin_shutdown(), then waits up to `grace` for the requests in flight (those
+  // still running then end with an error), then stop().
   void shutdown(std::chrono::milliseconds grace);
   LoopStats stats() const;
   const Metrics& metrics() const;

@@ -4,7 +4,8 @@
 #include <cmath>
 #include <cstring>
 #include <map>
-#include <regex>
+#include <cctype>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -18,34 +19,70 @@ using namespace entropix::testing;
 
 namespace {
 
-// Samples by "name{labels}", after checking the exposition format line by line.
+bool metric_name(const std::string& s) {
+  if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
+  for (char c : s)
+    if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_' || c == ':'))
+      return false;
+  return true;
+}
+
+// {a="x",b="y"}: label names, quoted values, commas between.
+bool label_set(const std::string& s) {
+  if (s.size() < 2 || s.front() != '{' || s.back() != '}') return false;
+  size_t at = 1;
+  while (at < s.size() - 1) {
+    const size_t eq = s.find("=\"", at);
+    if (eq == std::string::npos || !metric_name(s.substr(at, eq - at))) return false;
+    const size_t close = s.find('"', eq + 2);
+    if (close == std::string::npos) return false;
+    at = close + 1;
+    if (s[at] == ',') ++at;
+    else if (at != s.size() - 1) return false;
+  }
+  return true;
+}
+
+// Samples by "name{labels}", after checking the exposition format line by line:
+// a HELP and a TYPE before each family, counters named *_total, numeric values.
 std::map<std::string, double> parse_exposition(const std::string& text) {
   std::map<std::string, double> samples;
   std::map<std::string, std::string> types;  // metric family -> type
-  const std::regex help(R"(# HELP ([a-z_:][a-z0-9_:]*) .+)");
-  const std::regex type(R"(# TYPE ([a-z_:][a-z0-9_:]*) (counter|gauge|histogram|summary))");
-  const std::regex sample(R"(([a-z_:][a-z0-9_:]*)(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? (\S+))");
+  std::set<std::string> helped;
   std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
-    std::smatch m;
-    if (std::regex_match(line, m, help)) continue;
-    if (std::regex_match(line, m, type)) {
-      types[m[1]] = m[2];
-      if (m[2] == "counter") {
-        EXPECT_TRUE(std::string(m[1]).ends_with("_total")) << line;
-      }
+    std::istringstream words(line);
+    std::string hash, keyword, name, type;
+    if (line.rfind("# HELP ", 0) == 0) {
+      words >> hash >> keyword >> name;
+      EXPECT_TRUE(metric_name(name)) << line;
+      helped.insert(name);
       continue;
     }
-    if (!std::regex_match(line, m, sample)) {
+    if (line.rfind("# TYPE ", 0) == 0) {
+      words >> hash >> keyword >> name >> type;
+      EXPECT_TRUE(helped.count(name)) << "no # HELP before " << line;
+      EXPECT_TRUE(type == "counter" || type == "gauge" || type == "histogram" || type == "summary") << line;
+      if (type == "counter") {
+        EXPECT_TRUE(name.ends_with("_total")) << line;
+      }
+      types[name] = type;
+      continue;
+    }
+    const size_t space = line.rfind(' ');
+    const std::string key = line.substr(0, space == std::string::npos ? 0 : space);
+    const size_t brace = key.find('{');
+    std::string family = key.substr(0, brace);
+    if (space == std::string::npos || !metric_name(family) || (brace != std::string::npos && !label_set(key.substr(brace)))) {
       ADD_FAILURE() << "not a sample line: " << line;
       continue;
     }
-    std::string family = m[1];
     for (const char* suffix : {"_bucket", "_sum", "_count"})
       if (!types.count(family) && family.ends_with(suffix)) family.resize(family.size() - std::strlen(suffix));
     EXPECT_TRUE(types.count(family)) << "no # TYPE before " << line;
-    samples[std::string(m[1]) + std::string(m[2])] = m[4] == "+Inf" ? INFINITY : std::stod(m[4]);
+    const std::string value = line.substr(space + 1);
+    samples[key] = value == "+Inf" ? INFINITY : std::stod(value);
   }
   return samples;
 }

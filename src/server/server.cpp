@@ -87,12 +87,12 @@ struct Server::Impl {
   Engine& engine;
   ServerOptions options;
   std::unique_ptr<ChatTemplate> tmpl;
+  Metrics metrics;  // before the loop, whose thread records into it until the loop is destroyed
   std::unique_ptr<InferenceLoop> loop;
   httplib::Server http;
   std::thread listener;
   std::mutex join_mutex;  // wait() and stop() may join the listener from two threads
   std::atomic<uint64_t> next_id{0};
-  Metrics metrics;
   std::atomic<bool> shutting_down{false};  // new generation requests get 503
 
   Impl(Engine& e, ServerOptions o) : engine(e), options(std::move(o)) {}

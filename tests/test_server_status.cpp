@@ -122,8 +122,10 @@ TEST(ServerStatus, NonStreamedRequestCancelledWhenTheClientLeaves) {
 TEST(ServerStatus, ShuttingDownIs503AfterFinishingWhatRuns) {
   DemoServer s(long_answer_options(), 4096);
   json in_flight;
-  std::thread t([&] { in_flight = s.post("/v1/completions", {{"prompt", kArithmeticPrompt}, {"max_tokens", 2000}}); });
-  ASSERT_TRUE(eventually([&] { return s.server->stats().active == 1; }));
+  SseResponse streamed;
+  std::thread t([&] { in_flight = s.post("/v1/completions", {{"prompt", kArithmeticPrompt}, {"max_tokens", 1500}}); });
+  std::thread u([&] { streamed = s.post_stream("/v1/completions", {{"prompt", kArithmeticPrompt}, {"max_tokens", 1500}}); });
+  ASSERT_TRUE(eventually([&] { return s.server->stats().active == 2; }));
   s.server->begin_shutdown();
   expect_api_error(s.raw_post("/v1/completions", json{{"prompt", "x"}}.dump()), 503, "shutting_down");
   expect_api_error(s.raw_post("/v1/chat/completions", json{{"messages", {{{"role", "user"}, {"content", "x"}}}}}.dump()),
@@ -132,11 +134,15 @@ TEST(ServerStatus, ShuttingDownIs503AfterFinishingWhatRuns) {
   ASSERT_TRUE(health);
   EXPECT_EQ(health->status, 503);
   EXPECT_EQ(json::parse(health->body)["status"], "shutting_down");
-  s.server->shutdown(std::chrono::seconds(10));
+  s.server->shutdown(std::chrono::seconds(20));
   t.join();
-  // The request in flight was answered in full.
-  EXPECT_EQ(in_flight["usage"]["completion_tokens"], 2000);
+  u.join();
+  // The requests in flight were answered in full, the stream to its [DONE].
+  EXPECT_EQ(in_flight["usage"]["completion_tokens"], 1500);
   EXPECT_EQ(in_flight["choices"][0]["finish_reason"], "length");
+  EXPECT_TRUE(streamed.done);
+  ASSERT_EQ(streamed.finish.size(), 1u);
+  EXPECT_EQ(streamed.finish[0], "length");
 }
 
 }  // namespace

@@ -94,6 +94,18 @@ struct Server::Impl {
   std::mutex join_mutex;  // wait() and stop() may join the listener from two threads
   std::atomic<uint64_t> next_id{0};
   std::atomic<bool> shutting_down{false};  // new generation requests get 503
+  std::atomic<int32_t> open_responses{0};  // generation responses not yet fully sent
+
+  // Counts a response as open while it lives (a stream: until its provider is destroyed).
+  struct OpenResponse {
+    std::atomic<int32_t>& count;
+    explicit OpenResponse(std::atomic<int32_t>& c) : count(c) { ++count; }
+    ~OpenResponse() { --count; }
+    OpenResponse(const OpenResponse&) = delete;
+    OpenResponse& operator=(const OpenResponse&) = delete;
+  };
+  // Waits until no generation response is open, or `deadline`; returns whether none is.
+  bool wait_responses_sent(std::chrono::steady_clock::time_point deadline) const;
 
   Impl(Engine& e, ServerOptions o) : engine(e), options(std::move(o)) {}
 
@@ -189,6 +201,8 @@ void Server::Impl::generate(const httplib::Request& req, httplib::Response& res,
       return;
   }
   const size_t n = static_cast<size_t>(request->n);
+  // A shutdown waits for it: stopping the HTTP server cuts chunked responses short.
+  auto in_flight = std::make_shared<OpenResponse>(open_responses);
 
   if (!request->stream) {
     // Nothing is written before the whole answer, so the client's socket is watched
@@ -280,7 +294,7 @@ void Server::Impl::generate(const httplib::Request& req, httplib::Response& res,
         }
         return true;
       },
-      [this, job, state, route, started](bool) {
+      [this, job, state, route, started, in_flight](bool) {  // in_flight: released with the provider
         if (!state->finished) job->cancelled = true;
         else metrics.observe_request_duration(route, seconds_since(started));
       });
@@ -400,17 +414,20 @@ void Server::stop() {
 
 void Server::begin_shutdown() { impl_->shutting_down = true; }
 
+bool Server::Impl::wait_responses_sent(std::chrono::steady_clock::time_point deadline) const {
+  while (open_responses > 0) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
 void Server::shutdown(std::chrono::milliseconds grace) {
+  constexpr auto kErrorDelivery = std::chrono::seconds(2);  // for the error events after abort_all()
   begin_shutdown();
-  const auto deadline = std::chrono::steady_clock::now() + grace;
-  for (;;) {
-    const LoopStats s = impl_->loop->stats();
-    if (s.active == 0 && s.queued == 0) break;
-    if (std::chrono::steady_clock::now() >= deadline) {
-      impl_->loop->abort_all();  // their clients get an error now rather than a hang
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  if (!impl_->wait_responses_sent(std::chrono::steady_clock::now() + grace)) {
+    impl_->loop->abort_all();  // their clients get an error now rather than a hang
+    impl_->wait_responses_sent(std::chrono::steady_clock::now() + kErrorDelivery);
   }
   stop();
 }

@@ -92,6 +92,21 @@ TEST_F(ServerChoices, ChatStreamSendsARoleChunkPerChoice) {
   EXPECT_EQ(s.text[0], s.text[2]);
 }
 
+TEST_F(ServerChoices, EntropixSamplerForksRepeatWithTheSeed) {
+  const json body = {{"prompt", kArithmeticPrompt}, {"max_tokens", 20}, {"seed", 3}, {"n", 3},
+                     {"entropix", {{"sampler", "entropix"}}}};
+  const json a = server_->post("/v1/completions", body);
+  const json b = server_->post("/v1/completions", body);
+  ASSERT_EQ(a["choices"].size(), 3u);
+  int tokens = 0;
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(a["choices"][i]["text"], b["choices"][i]["text"]) << i;
+    EXPECT_EQ(a["choices"][i]["entropix"], b["choices"][i]["entropix"]) << i;
+    tokens += static_cast<int>(a["choices"][i]["entropix"].size());
+  }
+  EXPECT_GE(a["usage"]["completion_tokens"].get<int>(), tokens);  // thinking text counts all its tokens
+}
+
 TEST_F(ServerChoices, ForksAreFreedAfterwards) {
   const int32_t free_before = server_->engine->free_positions();
   server_->post("/v1/completions", {{"prompt", kArithmeticPrompt}, {"max_tokens", 20}, {"temperature", 1}, {"n", 4}});

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building, running and testing entropix needs on Debian 12, by
-# package name. Does nothing when everything is already there.
+# package name, then the Node packages of the server's client tests (tests/node,
+# `npm ci`). Does nothing when everything is already there.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 packages=(
   cmake g++ make pkg-config            # toolchain
@@ -10,7 +12,13 @@ packages=(
   libcpp-httplib-dev libcurl4-openssl-dev     # HTTP server and client
   libsqlite3-dev libicu-dev                   # storage, Unicode categories
   python3 python3-numpy python3-jinja2        # independent reference implementations in tests
+  curl                                        # the server's curl-driven test
 )
+# The server's tests with the official openai client; Debian's node (18) is
+# enough, a newer one already installed is kept.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  packages+=(nodejs npm)
+fi
 if [ "${ENTROPIX_SETUP_TRAINING:-0}" = 1 ]; then
   packages+=(python3-torch libopenblas0-pthread python3-matplotlib)  # demo model training only
 fi
@@ -22,12 +30,19 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-echo "setup: installing ${missing[*]}" >&2
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+# The exact versions of package-lock.json, again only when the lock file changed.
+if [ ! -f tests/node/node_modules/.package-lock.json ] ||
+   [ tests/node/package-lock.json -nt tests/node/node_modules/.package-lock.json ]; then
+  echo "setup: npm ci in tests/node" >&2
+  npm ci --prefix tests/node --no-audit --no-fund --loglevel=error ||
+    echo "setup: npm ci failed (offline?): the openai client test is skipped, and fails under CI=true" >&2
+fi

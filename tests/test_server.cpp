@@ -8,134 +8,62 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "model/engine.h"
 #include "server/inference_loop.h"
-#include "server/server.h"
-#include "support.h"
+#include "server_fixture.h"
 #include "tokenizer/tokenizer.h"
 
 using nlohmann::json;
 using namespace entropix;
 using namespace entropix::server;
+using namespace entropix::testing;
 
 namespace {
 
-const char* kKey = "test-key";
-const char* kPrompt = "Q: Mia has 12 apples. She buys 7 more. How many apples does Mia have now?\nA:";
-
-std::unique_ptr<Engine> load_demo(int32_t n_ctx = 2048) {
-  EngineOptions eo;
-  eo.n_ctx = n_ctx;
-  eo.n_threads = 1;
-  return Engine::load((entropix::testing::source_dir() / "models/demo/demo-q8_0.gguf").string(), eo);
-}
-
-ServerOptions test_options() {
-  ServerOptions o;
-  o.host = "127.0.0.1";
-  o.port = 0;
-  o.api_key = kKey;
-  o.model_name = "demo";
-  o.decode.sampler = SamplerKind::Greedy;
-  o.decode.max_tokens = 16;
-  o.loop.parallel = 4;
-  o.max_body_bytes = 64 * 1024;
-  return o;
-}
-
+// One choice of a streamed response.
 struct Sse {
   std::vector<json> chunks;
-  bool done = false;  // ended with data: [DONE]
-  std::string text;   // text or delta.content, concatenated
+  bool done = false;
+  std::string text;
   std::string finish;
 };
 
-Sse parse_sse(const std::string& body) {
-  Sse s;
-  size_t at = 0;
-  while (at < body.size()) {
-    size_t end = body.find("\n\n", at);
-    if (end == std::string::npos) end = body.size();
-    std::string event = body.substr(at, end - at);
-    at = end + 2;
-    if (event.rfind("data: ", 0) != 0) continue;
-    std::string data = event.substr(6);
-    EXPECT_FALSE(s.done) << "data after [DONE]";
-    if (data == "[DONE]") {
-      s.done = true;
-      continue;
-    }
-    json j = json::parse(data);
-    for (const json& c : j.value("choices", json::array())) {
-      if (c.contains("text")) s.text += c["text"].get<std::string>();
-      if (c.contains("delta") && c["delta"].contains("content")) s.text += c["delta"]["content"].get<std::string>();
-      if (!c["finish_reason"].is_null()) s.finish = c["finish_reason"].get<std::string>();
-    }
-    s.chunks.push_back(std::move(j));
-  }
-  return s;
+Sse first_choice(const SseResponse& r) {
+  return {r.chunks, r.done, r.text.empty() ? "" : r.text[0], r.finish.empty() ? "" : r.finish[0]};
 }
 
 class ServerTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    std::signal(SIGPIPE, SIG_IGN);
-    engine_ = load_demo();
-    server_ = std::make_unique<Server>(*engine_, test_options());
-    port_ = server_->start();
-  }
-  static void TearDownTestSuite() {
-    server_.reset();
-    engine_.reset();
-  }
+  static void SetUpTestSuite() { server_ = std::make_unique<DemoServer>(); }
+  static void TearDownTestSuite() { server_.reset(); }
 
-  static httplib::Client client() {
-    httplib::Client c("127.0.0.1", port_);
-    c.set_read_timeout(60, 0);
-    c.set_bearer_token_auth(kKey);
-    return c;
-  }
+  static httplib::Client client() { return server_->client(); }
   static json post(const std::string& path, const json& body, int expect_status = 200) {
-    auto r = client().Post(path.c_str(), body.dump(), "application/json");
-    EXPECT_TRUE(r) << "no response";
-    if (!r) return json();
-    EXPECT_EQ(r->status, expect_status) << r->body;
-    return json::parse(r->body);
+    return server_->post(path, body, expect_status);
   }
-  static Sse post_stream(const std::string& path, json body) {
-    body["stream"] = true;
-    auto r = client().Post(path.c_str(), body.dump(), "application/json");
+  static Sse post_stream(const std::string& path, const json& body) {
+    auto r = server_->raw_post(path, [&] {
+      json b = body;
+      b["stream"] = true;
+      return b.dump();
+    }());
     EXPECT_TRUE(r) << "no response";
     if (!r) return {};
     EXPECT_EQ(r->status, 200) << r->body;
     EXPECT_EQ(r->get_header_value("Content-Type").rfind("text/event-stream", 0), 0u);
-    return parse_sse(r->body);
+    return first_choice(parse_sse_body(r->body));
   }
-  static void expect_error(const httplib::Result& r, int status) {
-    ASSERT_TRUE(r);
-    EXPECT_EQ(r->status, status) << r->body;
-    json j = json::parse(r->body);
-    ASSERT_TRUE(j.contains("error")) << r->body;
-    EXPECT_TRUE(j["error"]["message"].is_string());
-    EXPECT_TRUE(j["error"]["type"].is_string());
-    EXPECT_TRUE(j["error"].contains("code"));
-  }
+  static void expect_error(const httplib::Result& r, int status) { expect_api_error(r, status); }
   static httplib::Result raw_post(const std::string& path, const std::string& body) {
-    return client().Post(path.c_str(), body, "application/json");
+    return server_->raw_post(path, body);
   }
 
-  static std::unique_ptr<Engine> engine_;
-  static std::unique_ptr<Server> server_;
-  static int port_;
+  static std::unique_ptr<DemoServer> server_;
 };
 
-std::unique_ptr<Engine> ServerTest::engine_;
-std::unique_ptr<Server> ServerTest::server_;
-int ServerTest::port_ = 0;
+std::unique_ptr<DemoServer> ServerTest::server_;
 
 TEST_F(ServerTest, HealthAndModels) {
-  httplib::Client c("127.0.0.1", port_);
-  auto h = c.Get("/health");  // no key needed
+  auto h = server_->client(false).Get("/health");  // no key needed
   ASSERT_TRUE(h);
   EXPECT_EQ(h->status, 200);
   EXPECT_EQ(json::parse(h->body)["status"], "ok");
@@ -149,7 +77,7 @@ TEST_F(ServerTest, HealthAndModels) {
 }
 
 TEST_F(ServerTest, CompletionNonStream) {
-  json j = post("/v1/completions", {{"prompt", kPrompt}, {"max_tokens", 12}, {"temperature", 0}});
+  json j = post("/v1/completions", {{"prompt", kArithmeticPrompt}, {"max_tokens", 12}, {"temperature", 0}});
   EXPECT_EQ(j["object"], "text_completion");
   EXPECT_EQ(j["model"], "demo");
   ASSERT_EQ(j["choices"].size(), 1u);
@@ -172,7 +100,7 @@ TEST_F(ServerTest, CompletionNonStream) {
 }
 
 TEST_F(ServerTest, StreamEqualsNonStreamUnderGreedy) {
-  json body = {{"prompt", kPrompt}, {"max_tokens", 24}, {"entropix", {{"sampler", "greedy"}}}};
+  json body = {{"prompt", kArithmeticPrompt}, {"max_tokens", 24}, {"entropix", {{"sampler", "greedy"}}}};
   json whole = post("/v1/completions", body);
   Sse s = post_stream("/v1/completions", body);
   EXPECT_TRUE(s.done);
@@ -224,7 +152,7 @@ TEST_F(ServerTest, LogprobsShape) {
     EXPECT_EQ(t["top_logprobs"][0]["token"], t["token"]);
     EXPECT_GE(t["top_logprobs"][0]["logprob"].get<double>(), t["top_logprobs"][1]["logprob"].get<double>());
   }
-  json legacy = post("/v1/completions", {{"prompt", kPrompt}, {"max_tokens", 4}, {"temperature", 0}, {"logprobs", 2}});
+  json legacy = post("/v1/completions", {{"prompt", kArithmeticPrompt}, {"max_tokens", 4}, {"temperature", 0}, {"logprobs", 2}});
   const json& lp = legacy["choices"][0]["logprobs"];
   ASSERT_EQ(lp["tokens"].size(), legacy["usage"]["completion_tokens"].get<size_t>());
   EXPECT_EQ(lp["token_logprobs"].size(), lp["tokens"].size());
@@ -233,13 +161,13 @@ TEST_F(ServerTest, LogprobsShape) {
 }
 
 TEST_F(ServerTest, StopSequenceHonoured) {
-  json base = post("/v1/completions", {{"prompt", kPrompt}, {"max_tokens", 24}, {"temperature", 0}});
+  json base = post("/v1/completions", {{"prompt", kArithmeticPrompt}, {"max_tokens", 24}, {"temperature", 0}});
   const std::string text = base["choices"][0]["text"];
   ASSERT_GE(text.size(), 6u) << text;
   const std::string stop = text.substr(text.size() / 2, 2);
   const std::string expected = text.substr(0, text.find(stop));
   for (bool stream : {false, true}) {
-    json body = {{"prompt", kPrompt}, {"max_tokens", 24}, {"temperature", 0}, {"stop", json::array({"@@@", stop})}};
+    json body = {{"prompt", kArithmeticPrompt}, {"max_tokens", 24}, {"temperature", 0}, {"stop", json::array({"@@@", stop})}};
     if (stream) {
       Sse s = post_stream("/v1/completions", body);
       EXPECT_EQ(s.text, expected);
@@ -260,10 +188,10 @@ TEST_F(ServerTest, SameSeedSameText) {
 }
 
 TEST_F(ServerTest, AuthRequired) {
-  httplib::Client none("127.0.0.1", port_);
+  httplib::Client none = server_->client(false);
   expect_error(none.Post("/v1/completions", json{{"prompt", "x"}}.dump(), "application/json"), 401);
   expect_error(none.Get("/v1/models"), 401);
-  httplib::Client wrong("127.0.0.1", port_);
+  httplib::Client wrong = server_->client(false);
   wrong.set_bearer_token_auth("not-the-key");
   expect_error(wrong.Post("/v1/completions", json{{"prompt", "x"}}.dump(), "application/json"), 401);
 }
@@ -285,7 +213,8 @@ TEST_F(ServerTest, BadRequests) {
   expect_error(raw_post("/v1/completions", json{{"prompt", "x"}, {"max_tokens", 0}}.dump()), 400);
   expect_error(raw_post("/v1/completions", json{{"prompt", "x"}, {"max_tokens", 1.5}}.dump()), 400);
   expect_error(raw_post("/v1/completions", json{{"prompt", "x"}, {"stop", 7}}.dump()), 400);
-  expect_error(raw_post("/v1/completions", json{{"prompt", "x"}, {"n", 2}}.dump()), 400);
+  expect_error(raw_post("/v1/completions", json{{"prompt", "x"}, {"n", 5}}.dump()), 400);  // over --parallel
+  expect_error(raw_post("/v1/completions", json{{"prompt", "x"}, {"n", 0}}.dump()), 400);
   expect_error(raw_post("/v1/completions", json{{"prompt", "x"}, {"stream", "yes"}}.dump()), 400);
   expect_error(raw_post("/v1/completions", json{{"prompt", "x"}, {"entropix", {{"sampler", "magic"}}}}.dump()), 400);
   expect_error(raw_post("/v1/completions", json{{"prompt", json::array({1, 99999})}}.dump()), 400);
@@ -300,12 +229,12 @@ TEST_F(ServerTest, BodyTooLarge) {
   json body = {{"prompt", std::string(70 * 1024, 'a')}};
   expect_error(raw_post("/v1/completions", body.dump()), 413);
   // The server still answers.
-  post("/v1/completions", {{"prompt", kPrompt}, {"max_tokens", 2}});
+  post("/v1/completions", {{"prompt", kArithmeticPrompt}, {"max_tokens", 2}});
 }
 
 TEST_F(ServerTest, ConcurrentStreamsAllComplete) {
   const std::vector<std::string> prompts = {
-      kPrompt, "Q: Ben has 5 cars. He gets 9 more. How many cars does Ben have?\nA:",
+      kArithmeticPrompt, "Q: Ben has 5 cars. He gets 9 more. How many cars does Ben have?\nA:",
       "Q: Zoe had 30 stickers. She gave away 12. How many are left?\nA:",
       "Q: A box holds 4 bags with 6 marbles in each. How many marbles?\nA:"};
   std::vector<std::string> expected;
@@ -332,38 +261,38 @@ TEST(ServerPolicy, NonLoopbackNeedsKeyOrForce) {
   EXPECT_TRUE(is_loopback_host("::1"));
   EXPECT_FALSE(is_loopback_host("0.0.0.0"));
   EXPECT_FALSE(is_loopback_host("192.168.1.2"));
-  auto engine = load_demo();
-  ServerOptions o = test_options();
+  auto engine = load_demo_engine();
+  ServerOptions o = demo_server_options();
   o.host = "0.0.0.0";
   o.api_key.clear();
   EXPECT_THROW(Server(*engine, o), Error);
   o.force_insecure = true;
   EXPECT_NO_THROW(Server(*engine, o));
   o.force_insecure = false;
-  o.api_key = kKey;
+  o.api_key = kServerKey;
   EXPECT_NO_THROW(Server(*engine, o));
 }
 
-TEST(ServerLimits, FullQueueGets503) {
-  auto engine = load_demo();
-  ServerOptions o = test_options();
+TEST(ServerLimits, FullQueueGets429) {
+  auto engine = load_demo_engine();
+  ServerOptions o = demo_server_options();
   o.loop.max_queue = 0;  // nothing may wait
   Server server(*engine, o);
   httplib::Client c("127.0.0.1", server.start());
-  c.set_bearer_token_auth(kKey);
+  c.set_bearer_token_auth(kServerKey);
   auto r = c.Post("/v1/completions", json{{"prompt", "x"}}.dump(), "application/json");
   ASSERT_TRUE(r);
-  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(r->status, 429);
   EXPECT_EQ(json::parse(r->body)["error"]["code"], "queue_full");
 }
 
 TEST(ServerChat, TemplateOverride) {
-  auto engine = load_demo();
-  ServerOptions o = test_options();
+  auto engine = load_demo_engine();
+  ServerOptions o = demo_server_options();
   o.chat_template = "{% for m in messages %}Q: {{ m.content }}\nA:{% endfor %}";
   Server server(*engine, o);
   httplib::Client c("127.0.0.1", server.start());
-  c.set_bearer_token_auth(kKey);
+  c.set_bearer_token_auth(kServerKey);
   c.set_read_timeout(60, 0);
   json chat = {{"messages", {{{"role", "user"}, {"content", "Mia has 12 apples. She buys 7 more. How many apples does Mia have now?"}}}},
                {"max_tokens", 10},
@@ -371,8 +300,8 @@ TEST(ServerChat, TemplateOverride) {
   auto a = c.Post("/v1/chat/completions", chat.dump(), "application/json");
   ASSERT_TRUE(a);
   ASSERT_EQ(a->status, 200) << a->body;
-  // The template renders the same text as kPrompt (without BOS: templates write their own).
-  const auto ids = engine->tokenizer().encode(kPrompt, false, true);
+  // The template renders the same text as kArithmeticPrompt (without BOS: templates write their own).
+  const auto ids = engine->tokenizer().encode(kArithmeticPrompt, false, true);
   auto b = c.Post("/v1/completions", json{{"prompt", ids}, {"max_tokens", 10}, {"temperature", 0}}.dump(),
                   "application/json");
   ASSERT_TRUE(b);
@@ -383,22 +312,22 @@ TEST(ServerChat, TemplateOverride) {
 // A client gone mid-stream cancels its request; the server frees the slot and goes on.
 TEST(ServerDisconnect, CancelsAndKeepsServing) {
   std::signal(SIGPIPE, SIG_IGN);
-  auto engine = load_demo(8192);
-  ServerOptions o = test_options();
+  auto engine = load_demo_engine(8192);
+  ServerOptions o = demo_server_options();
   o.decode.ignore_eos = true;  // a long answer, so that the client surely leaves before the end
   o.limits.max_tokens = 8000;
   Server server(*engine, o);
   const int port = server.start();
 
   httplib::Client c("127.0.0.1", port);
-  c.set_bearer_token_auth(kKey);
+  c.set_bearer_token_auth(kServerKey);
   c.set_read_timeout(60, 0);
   httplib::Request req;
   req.method = "POST";
   req.path = "/v1/completions";
-  req.headers = {{"Authorization", std::string("Bearer ") + kKey}};
+  req.headers = {{"Authorization", std::string("Bearer ") + kServerKey}};
   req.set_header("Content-Type", "application/json");
-  req.body = json{{"prompt", kPrompt}, {"max_tokens", 8000}, {"stream", true}, {"temperature", 0}}.dump();
+  req.body = json{{"prompt", kArithmeticPrompt}, {"max_tokens", 8000}, {"stream", true}, {"temperature", 0}}.dump();
   req.content_receiver = [](const char*, size_t, uint64_t, uint64_t) { return false; };  // leaves at the first chunk
   auto r = c.send(req);
   EXPECT_FALSE(r);  // the receiver stopped it
@@ -409,7 +338,7 @@ TEST(ServerDisconnect, CancelsAndKeepsServing) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_EQ(server.stats().cancelled, 1);
 
-  auto after = c.Post("/v1/completions", json{{"prompt", kPrompt}, {"max_tokens", 3}}.dump(), "application/json");
+  auto after = c.Post("/v1/completions", json{{"prompt", kArithmeticPrompt}, {"max_tokens", 3}}.dump(), "application/json");
   ASSERT_TRUE(after);
   EXPECT_EQ(after->status, 200) << after->body;
   EXPECT_EQ(json::parse(after->body)["usage"]["completion_tokens"], 3);
@@ -418,15 +347,15 @@ TEST(ServerDisconnect, CancelsAndKeepsServing) {
 
 // The loop on its own: cancelling a job ends it with Cancelled and frees its sequence.
 TEST(InferenceLoop, CancelFreesTheSequence) {
-  auto engine = load_demo();
+  auto engine = load_demo_engine();
   const int32_t free_before = engine->free_positions();
   InferenceLoop loop(*engine, LoopOptions{});
   auto job = std::make_shared<Job>();
-  job->prompt = engine->tokenizer().encode(kPrompt, true, false);
+  job->prompt = engine->tokenizer().encode(kArithmeticPrompt, true, false);
   job->decode.sampler = SamplerKind::Greedy;
   job->decode.ignore_eos = true;
   job->decode.max_tokens = 1900;
-  ASSERT_TRUE(loop.submit(job));
+  ASSERT_EQ(loop.submit(job), InferenceLoop::Submit::Queued);
   JobEvent last;
   bool cancelled = false;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);

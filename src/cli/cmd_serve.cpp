@@ -1,6 +1,9 @@
 // `entropix serve`: the OpenAI-compatible HTTP server (src/server/) on one model.
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <csignal>
+#include <pthread.h>
+#include <thread>
 #include <filesystem>
 #include <fmt/core.h>
 #include <fstream>
@@ -29,22 +32,30 @@ void add_serve_command(CLI::App& app) {
   static std::string model, template_path;
   static server::ServerOptions options;
   static int n_ctx = 4096, threads = 0, n_predict = 256;
+  static double grace_s = 30;
+  static bool ignore_eos = false;
   static SamplingFlags flags;
   cmd->add_option("-m,--model", model, "GGUF file or cached model name")->required();
   cmd->add_option("--host", options.host, "Address to listen on (default: loopback only)");
   cmd->add_option("--port", options.port, "Port (0: any free port)");
   cmd->add_option("--api-key", options.api_key, "Require \"Authorization: Bearer KEY\" on /v1/*");
   cmd->add_flag("--force-insecure", options.force_insecure, "Allow a non-loopback host without --api-key");
-  cmd->add_option("--parallel", options.loop.parallel, "Requests decoded together at most");
+  cmd->add_option("--parallel", options.loop.parallel,
+                  "Sequences decoded together at most (a request with n choices takes n; n is limited to this)");
+  cmd->add_option("--max-queue", options.loop.max_queue, "Requests waiting for a slot at most (then 429)");
+  cmd->add_option("--shutdown-grace", grace_s,
+                  "Seconds that SIGINT/SIGTERM waits for requests in flight (new ones get 503)");
   cmd->add_option("-c,--ctx-size", n_ctx, "Context size (positions, all requests together)");
   cmd->add_option("-t,--threads", threads, "Threads");
   cmd->add_option("-n,--n-predict", n_predict, "Default max_tokens of a request");
+  cmd->add_flag("--ignore-eos", ignore_eos, "Generate past end-of-text tokens (benchmarks: every answer runs to max_tokens)");
   cmd->add_option("--chat-template", template_path, "Jinja chat template file (default: the model's own)");
   add_sampling_flags(*cmd, flags);
   cmd->callback([] {
     const std::string path = resolve_model_argument(model);
     options.decode = decode_options_from_flags(flags, path);
     options.decode.max_tokens = n_predict;
+    options.decode.ignore_eos = ignore_eos;
     options.model_name = std::filesystem::path(path).stem().string();
     if (!template_path.empty()) options.chat_template = read_template_file(template_path);
     EngineOptions eo;
@@ -52,13 +63,30 @@ void add_serve_command(CLI::App& app) {
     eo.n_threads = threads;
     eo.attention_scores = options.decode.sampler == SamplerKind::Entropix && options.decode.profile.use_attention;
     eo.attention_layer = options.decode.profile.attention_layer;
-    auto engine = Engine::load(path, eo);
     std::signal(SIGPIPE, SIG_IGN);  // a client gone mid-write is an error return, not a signal
+    // SIGINT and SIGTERM are taken by one thread that shuts the server down
+    // gracefully; they are blocked before any other thread (the engine's, the
+    // server's) starts, so that every thread inherits the mask.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    auto engine = Engine::load(path, eo);
     server::Server srv(*engine, options);
     const int port = srv.start();
     fmt::print(stderr, "serving {} on http://{}:{} ({} parallel, context {})\n", options.model_name, options.host,
                port, options.loop.parallel, engine->n_ctx());
+    std::thread stopper([&] {
+      int sig = 0;
+      sigwait(&stop_signals, &sig);
+      fmt::print(stderr, "{}: finishing the requests in flight (up to {} s), refusing new ones\n",
+                 sig == SIGINT ? "SIGINT" : "SIGTERM", grace_s);
+      srv.shutdown(std::chrono::milliseconds(static_cast<int64_t>(grace_s * 1000)));
+    });
     srv.wait();
+    stopper.join();
+    fmt::print(stderr, "stopped\n");
   });
 }
 

@@ -149,7 +149,7 @@ ApiRequest parse_request(const std::string& body, Endpoint endpoint, const Decod
   json j;
   try {
     j = json::parse(body);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e400
     bad(std::string("the body is not valid JSON: ") + e.what(), "invalid_json");
   }
   if (!j.is_object()) bad("the body must be a JSON object", "invalid_json");
@@ -168,7 +168,12 @@ ApiRequest parse_request(const std::string& body, Endpoint endpoint, const Decod
       if (!so.is_object()) bad("'stream_options' must be an object", "invalid_type");
       r.include_usage = get_bool(so, "include_usage").value_or(false);
     }
-    if (auto n = get_int(j, "n", 1, 128); n && *n != 1) bad("'n' greater than 1 is not supported yet", "unsupported");
+    if (auto n = get_int(j, "n", 1, INT32_MAX)) {
+      if (*n > limits.max_n)
+        bad("'n' is " + std::to_string(*n) + "; this server decodes at most " + std::to_string(limits.max_n) +
+            " choices per request (n is limited to --parallel and to 16)");
+      r.n = static_cast<int32_t>(*n);
+    }
     const char* max_key = endpoint == Endpoint::ChatCompletions && present(j, "max_completion_tokens")
                               ? "max_completion_tokens"
                               : "max_tokens";
@@ -292,25 +297,33 @@ json envelope(const ResponseContext& ctx, const char* object) {
 
 }  // namespace
 
-json completion_response(const ApiRequest& req, const ResponseContext& ctx, const Completion& c) {
-  json choice = {{"index", 0}, {"finish_reason", finish_value(c.finish)}};
+json completion_response(const ApiRequest& req, const ResponseContext& ctx, const std::vector<Completion>& choices,
+                         int32_t n_prompt) {
   const bool chat = req.endpoint == Endpoint::ChatCompletions;
-  if (chat) {
-    choice["message"] = {{"role", "assistant"}, {"content", c.text}};
-    choice["logprobs"] = req.logprobs ? chat_logprobs(c.tokens) : json(nullptr);
-  } else {
-    choice["text"] = c.text;
-    choice["logprobs"] = req.logprobs ? completion_logprobs(c.tokens, 0) : json(nullptr);
+  json out = json::array();
+  int32_t n_generated = 0;
+  for (size_t i = 0; i < choices.size(); ++i) {
+    const Completion& c = choices[i];
+    json choice = {{"index", i}, {"finish_reason", finish_value(c.finish)}};
+    if (chat) {
+      choice["message"] = {{"role", "assistant"}, {"content", c.text}};
+      choice["logprobs"] = req.logprobs ? chat_logprobs(c.tokens) : json(nullptr);
+    } else {
+      choice["text"] = c.text;
+      choice["logprobs"] = req.logprobs ? completion_logprobs(c.tokens, 0) : json(nullptr);
+    }
+    choice["entropix"] = entropix_tokens(c.tokens);
+    out.push_back(std::move(choice));
+    n_generated += c.n_generated;
   }
-  choice["entropix"] = entropix_tokens(c.tokens);
   json r = envelope(ctx, chat ? "chat.completion" : "text_completion");
-  r["choices"] = json::array({choice});
-  r["usage"] = usage(c.n_prompt, c.n_generated);
+  r["choices"] = std::move(out);
+  r["usage"] = usage(n_prompt, n_generated);
   return r;
 }
 
 json stream_chunk(const ApiRequest& req, const ResponseContext& ctx, const JobEvent& ev) {
-  json choice = {{"index", 0}, {"finish_reason", ev.done ? finish_value(ev.finish) : json(nullptr)}};
+  json choice = {{"index", ev.index}, {"finish_reason", ev.done ? finish_value(ev.finish) : json(nullptr)}};
   const bool chat = req.endpoint == Endpoint::ChatCompletions;
   if (chat) {
     choice["delta"] = ev.text.empty() ? json::object() : json{{"content", ev.text}};
@@ -325,10 +338,10 @@ json stream_chunk(const ApiRequest& req, const ResponseContext& ctx, const JobEv
   return r;
 }
 
-json chat_role_chunk(const ResponseContext& ctx) {
+json chat_role_chunk(const ResponseContext& ctx, int32_t index) {
   json r = envelope(ctx, "chat.completion.chunk");
   r["choices"] = json::array(
-      {json{{"index", 0}, {"delta", {{"role", "assistant"}, {"content", ""}}}, {"logprobs", nullptr}, {"finish_reason", nullptr}}});
+      {json{{"index", index}, {"delta", {{"role", "assistant"}, {"content", ""}}}, {"logprobs", nullptr}, {"finish_reason", nullptr}}});
   return r;
 }
 

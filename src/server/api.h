@@ -43,6 +43,7 @@ struct RequestLimits {
   int32_t max_stop = 4;          // stop strings at most (as OpenAI)
   int32_t max_stop_bytes = 256;  // bytes per stop string at most
   int32_t max_messages = 1024;   // chat messages at most
+  int32_t max_n = 16;            // choices per request at most (the server lowers it to --parallel)
 };
 
 struct ApiRequest {
@@ -52,6 +53,7 @@ struct ApiRequest {
   std::optional<std::vector<int32_t>> prompt_tokens;  // completions: a prompt given as token ids
   std::vector<ChatMessage> messages;     // chat
   DecodeOptions decode;
+  int32_t n = 1;                         // choices, decoded as forks of the prompt
   bool stream = false;
   bool include_usage = false;            // stream_options.include_usage
   bool logprobs = false;
@@ -64,12 +66,11 @@ struct ApiRequest {
 ApiRequest parse_request(const std::string& body, Endpoint endpoint, const DecodeOptions& defaults,
                          const RequestLimits& limits);
 
-// Accumulated result of a non-streamed request.
+// Accumulated result of one choice of a non-streamed request.
 struct Completion {
   std::string text;
   std::vector<TokenInfo> tokens;
   FinishReason finish = FinishReason::None;
-  int32_t n_prompt = 0;
   int32_t n_generated = 0;
 };
 
@@ -79,11 +80,14 @@ struct ResponseContext {
   int64_t created = 0;  // unix seconds
 };
 
-nlohmann::json completion_response(const ApiRequest& req, const ResponseContext& ctx, const Completion& c);
-// One streamed chunk for an event (text and tokens, and the finish reason when done).
+// The whole response: one choice per entry of `choices` (index = position);
+// usage counts the prompt once and the tokens of every choice.
+nlohmann::json completion_response(const ApiRequest& req, const ResponseContext& ctx,
+                                   const std::vector<Completion>& choices, int32_t n_prompt);
+// One streamed chunk for an event of choice ev.index (text and tokens, and the finish reason when done).
 nlohmann::json stream_chunk(const ApiRequest& req, const ResponseContext& ctx, const JobEvent& ev);
-// The chat stream's first chunk (delta.role).
-nlohmann::json chat_role_chunk(const ResponseContext& ctx);
+// The chat stream's first chunk of a choice (delta.role).
+nlohmann::json chat_role_chunk(const ResponseContext& ctx, int32_t index);
 // The final usage-only chunk (stream_options.include_usage).
 nlohmann::json usage_chunk(const ApiRequest& req, const ResponseContext& ctx, int32_t n_prompt, int32_t n_generated);
 

@@ -28,6 +28,8 @@ std::vector<JobEvent> Job::wait(std::chrono::milliseconds timeout) {
 
 struct InferenceLoop::Slot {
   std::shared_ptr<Job> job;
+  int32_t choice = 0;            // index of the choice this sequence decodes
+  bool forks_pending = false;    // choice 0 of a job with n > 1, before its prompt is forked
   SeqId seq = -1;
   std::unique_ptr<SequenceDecoder> decoder;
   size_t n_fed = 0;              // prompt tokens already decoded
@@ -36,7 +38,8 @@ struct InferenceLoop::Slot {
   bool ended = false;
 };
 
-InferenceLoop::InferenceLoop(Engine& engine, const LoopOptions& options) : engine_(engine), options_(options) {
+InferenceLoop::InferenceLoop(Engine& engine, const LoopOptions& options, Metrics* metrics)
+    : engine_(engine), options_(options), metrics_(metrics) {
   if (options_.parallel < 1) throw Error("parallel requests: expected at least 1, got " + std::to_string(options_.parallel));
   if (options_.prefill_chunk < 1) options_.prefill_chunk = 1;
   thread_ = std::thread([this] { run(); });
@@ -51,14 +54,20 @@ InferenceLoop::~InferenceLoop() {
   thread_.join();
 }
 
-bool InferenceLoop::submit(std::shared_ptr<Job> job) {
+InferenceLoop::Submit InferenceLoop::submit(std::shared_ptr<Job> job) {
+  if (job->n < 1 || job->n > options_.parallel)
+    throw Error("a job asks for " + std::to_string(job->n) + " choices; the loop decodes at most " +
+                std::to_string(options_.parallel) + " sequences together");
+  job->choices_open_ = job->n;
+  job->submitted_ = std::chrono::steady_clock::now();
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (stop_ || static_cast<int32_t>(queue_.size()) >= options_.max_queue) return false;
+    if (stop_ || aborting_) return Submit::Stopped;
+    if (static_cast<int32_t>(queue_.size()) >= options_.max_queue) return Submit::QueueFull;
     queue_.push_back(std::move(job));
   }
   cv_.notify_all();
-  return true;
+  return Submit::Queued;
 }
 
 LoopStats InferenceLoop::stats() const {
@@ -71,53 +80,77 @@ LoopStats InferenceLoop::stats() const {
   return s;
 }
 
-void InferenceLoop::run() {
-  std::vector<Slot> slots;
-  for (;;) {
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      cv_.wait(lock, [&] { return stop_ || !queue_.empty() || !slots.empty(); });
-      if (stop_) break;
-    }
-    admit(slots);
-    step(slots);
-    slots.erase(std::remove_if(slots.begin(), slots.end(), [](const Slot& s) { return s.ended; }), slots.end());
+void InferenceLoop::abort_all() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    aborting_ = true;
+    fail_queued("the server is shutting down");
   }
-  for (Slot& s : slots) end(s, FinishReason::Cancelled, "the server is shutting down");
-  std::lock_guard<std::mutex> lock(mutex_);
+  cv_.notify_all();
+}
+
+void InferenceLoop::fail_queued(const std::string& error) {
   for (auto& job : queue_) {
     JobEvent ev;
     ev.done = true;
-    ev.error = "the server is shutting down";
+    ev.error = error;
     job->post(std::move(ev));
   }
   queue_.clear();
 }
 
+void InferenceLoop::run() {
+  std::vector<Slot> slots;
+  for (;;) {
+    bool aborting = false;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      cv_.wait(lock, [&] { return stop_ || !queue_.empty() || !slots.empty(); });
+      if (stop_) break;
+      aborting = aborting_;
+    }
+    if (aborting) {
+      for (Slot& s : slots)
+        if (!s.ended) end(s, FinishReason::Cancelled, "the server is shutting down");
+      slots.clear();
+      continue;
+    }
+    admit(slots);
+    step(slots);
+    slots.erase(std::remove_if(slots.begin(), slots.end(), [](const Slot& s) { return s.ended; }), slots.end());
+  }
+  for (Slot& s : slots)
+    if (!s.ended) end(s, FinishReason::Cancelled, "the server is shutting down");
+  std::lock_guard<std::mutex> lock(mutex_);
+  fail_queued("the server is shutting down");
+}
+
 void InferenceLoop::admit(std::vector<Slot>& slots) {
-  while (static_cast<int32_t>(slots.size()) < options_.parallel) {
+  for (;;) {
     std::shared_ptr<Job> job;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (queue_.empty()) return;
       job = queue_.front();
-      const size_t needed = job->prompt.size() + 1;
-      if (!slots.empty() && static_cast<size_t>(std::max(engine_.free_positions(), 0)) < needed) return;  // wait
+      // A job takes a slot per choice; the first in line waits for room (no overtaking).
+      if (!slots.empty() && static_cast<int32_t>(slots.size()) + job->n > options_.parallel) return;
+      const size_t needed = job->prompt.size() + static_cast<size_t>(job->n);
+      if (!slots.empty() && static_cast<size_t>(std::max(engine_.free_positions(), 0)) < needed) return;
       queue_.pop_front();
     }
     Slot slot;
     slot.job = std::move(job);
+    slot.forks_pending = slot.job->n > 1;
     const auto& prompt = slot.job->prompt;
     if (slot.job->cancelled) {
-      ++cancelled_;
       end(slot, FinishReason::Cancelled, "");
       continue;
     }
     if (prompt.empty() || static_cast<int64_t>(prompt.size()) >= engine_.n_ctx() ||
-        static_cast<int64_t>(prompt.size()) + 1 > engine_.free_positions()) {
+        static_cast<int64_t>(prompt.size()) + slot.job->n > engine_.free_positions()) {
       end(slot, FinishReason::None,
           "the prompt has " + std::to_string(prompt.size()) + " tokens; the context holds " +
-              std::to_string(engine_.n_ctx()) + " positions and needs room for at least one more");
+              std::to_string(engine_.n_ctx()) + " positions and needs room for at least one more per choice");
       continue;
     }
     try {
@@ -128,6 +161,7 @@ void InferenceLoop::admit(std::vector<Slot>& slots) {
       end(slot, FinishReason::None, e.what());
       continue;
     }
+    if (metrics_) metrics_->count_prompt_tokens(static_cast<int64_t>(prompt.size()));
     slots.push_back(std::move(slot));
   }
 }
@@ -161,7 +195,6 @@ void InferenceLoop::step(std::vector<Slot>& slots) {
   for (Slot& s : slots) {
     s.row = -1;
     if (s.job->cancelled) {
-      ++cancelled_;
       end(s, FinishReason::Cancelled, "");
       continue;
     }
@@ -202,35 +235,75 @@ void InferenceLoop::step(std::vector<Slot>& slots) {
       if (!s.ended) end(s, FinishReason::None, std::string("decoding failed: ") + e.what());
     return;
   }
-  const Tokenizer& tok = engine_.tokenizer();
+  std::vector<Slot> spawned;  // forks made this step (appended after the loop)
   for (Slot& s : slots) {
     if (s.ended || s.row < 0) continue;
-    try {
-      AttentionMetrics attn;
-      const AttentionMetrics* attn_ptr = nullptr;
-      if (s.decoder->wants_attention() && engine_.options().attention_scores) {
-        AttentionScores scores = engine_.attention_scores(static_cast<size_t>(s.row));
-        attn = analyzer_.compute(scores.scores, scores.n_head, scores.n_pos);
-        attn_ptr = &attn;
+    if (s.forks_pending) {
+      // The prompt is in the cache: fork it once per further choice; each samples
+      // its first token from the same logits row with its own random stream.
+      s.forks_pending = false;
+      for (int32_t i = 1; i < s.job->n; ++i) {
+        Slot child;
+        child.job = s.job;
+        child.choice = i;
+        child.n_fed = s.n_fed;
+        child.row = s.row;
+        try {
+          child.decoder = s.decoder->fork(static_cast<uint64_t>(i));
+          child.seq = engine_.fork(s.seq);
+          ++active_;
+        } catch (const std::exception& e) {
+          end(child, FinishReason::None, std::string("forking the prompt failed: ") + e.what());
+          continue;
+        }
+        sample(child);
+        spawned.push_back(std::move(child));
       }
-      TokenEvent ev = s.decoder->step(engine_.logits(static_cast<size_t>(s.row)), attn_ptr);
-      JobEvent out;
-      if (!ev.end_of_text) out.tokens.push_back(token_info(tok, ev, s.job->n_top));
-      s.pending = std::move(ev.tokens);
-      out.text = s.decoder->take_text();
-      if (s.decoder->finished()) end(s, s.decoder->finish_reason(), "", std::move(out));
-      else s.job->post(std::move(out));
-    } catch (const std::exception& e) {
-      end(s, FinishReason::None, std::string("sampling failed: ") + e.what());
     }
+    sample(s);
+  }
+  for (Slot& c : spawned) slots.push_back(std::move(c));
+}
+
+void InferenceLoop::sample(Slot& s) {
+  if (s.ended) return;
+  try {
+    AttentionMetrics attn;
+    const AttentionMetrics* attn_ptr = nullptr;
+    if (s.decoder->wants_attention() && engine_.options().attention_scores) {
+      AttentionScores scores = engine_.attention_scores(static_cast<size_t>(s.row));
+      attn = analyzer_.compute(scores.scores, scores.n_head, scores.n_pos);
+      attn_ptr = &attn;
+    }
+    TokenEvent ev = s.decoder->step(engine_.logits(static_cast<size_t>(s.row)), attn_ptr);
+    Job& job = *s.job;
+    if (metrics_) {
+      metrics_->count_step(ev.outcome.state, static_cast<int64_t>(ev.tokens.size()));
+      if (!job.first_token_seen_) {
+        job.first_token_seen_ = true;
+        metrics_->observe_time_to_first_token(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - job.submitted_).count());
+      }
+    }
+    JobEvent out;
+    out.index = s.choice;
+    if (!ev.end_of_text) out.tokens.push_back(token_info(engine_.tokenizer(), ev, job.n_top));
+    s.pending = std::move(ev.tokens);
+    out.text = s.decoder->take_text();
+    if (s.decoder->finished()) end(s, s.decoder->finish_reason(), "", std::move(out));
+    else job.post(std::move(out));
+  } catch (const std::exception& e) {
+    end(s, FinishReason::None, std::string("sampling failed: ") + e.what());
   }
 }
 
 void InferenceLoop::end(Slot& slot, FinishReason reason, const std::string& error, JobEvent ev) {
+  Job& job = *slot.job;
+  ev.index = slot.choice;
   ev.done = true;
   ev.finish = reason;
   ev.error = error;
-  ev.n_prompt = static_cast<int32_t>(slot.job->prompt.size());
+  ev.n_prompt = static_cast<int32_t>(job.prompt.size());
   ev.n_generated = slot.decoder ? slot.decoder->n_generated() : 0;
   if (slot.seq >= 0) {
     engine_.free_sequence(slot.seq);
@@ -238,8 +311,13 @@ void InferenceLoop::end(Slot& slot, FinishReason reason, const std::string& erro
     --active_;  // before the event: a client that sees the end sees the slot free
   }
   slot.ended = true;
-  ++completed_;
-  slot.job->post(std::move(ev));
+  // A first choice that ends before its prompt was forked ends the choices never born.
+  job.choices_open_ -= slot.forks_pending ? job.n : 1;
+  if (job.choices_open_ <= 0) {
+    ++completed_;
+    if (job.cancelled) ++cancelled_;
+  }
+  job.post(std::move(ev));
 }
 
 }  // namespace entropix::server

@@ -24,6 +24,7 @@
 #include "entropix/metrics.h"
 #include "entropix/policy.h"
 #include "model/engine.h"
+#include "server/metrics.h"
 
 namespace entropix::server {
 
@@ -39,21 +40,26 @@ struct TokenInfo {
   Action action = Action::Standard;
 };
 
-// What the loop posts to a request: new text and tokens, and once, the end.
+// What the loop posts to a request: new text and tokens of one choice, and once
+// per choice, its end.
 struct JobEvent {
+  int32_t index = 0;              // the choice (0..n-1)
   std::string text;               // newly released text (whole characters, no stop-string prefix)
   std::vector<TokenInfo> tokens;  // the steps that produced it
-  bool done = false;
+  bool done = false;              // this choice ended
   FinishReason finish = FinishReason::None;
-  std::string error;              // set when the request failed (done is then true)
+  std::string error;              // set when the request failed (done is then true; no more events follow)
   int32_t n_prompt = 0;           // with done: prompt tokens
-  int32_t n_generated = 0;        // with done: generated tokens (inserted thinking included)
+  int32_t n_generated = 0;        // with done: tokens generated for this choice (inserted thinking included)
 };
 
 // A request as the loop sees it: tokens and options, parsed and checked by the handler.
+// With n > 1 the prompt is prefilled once and forked into n sequences sharing its
+// cache; choice 0 draws from decode.seed, choice i from a stream forked from it.
 struct Job {
   std::vector<int32_t> prompt;
   DecodeOptions decode;
+  int32_t n = 1;      // choices (1..LoopOptions::parallel)
   int32_t n_top = 0;  // alternatives to report per token (0..kMaxAlternatives)
 
   std::atomic<bool> cancelled{false};  // set by the handler when the client is gone
@@ -64,13 +70,18 @@ struct Job {
   std::vector<JobEvent> wait(std::chrono::milliseconds timeout);
 
  private:
+  friend class InferenceLoop;
   std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<JobEvent> events_;
+  // Loop thread only.
+  int32_t choices_open_ = 0;  // choices not yet ended
+  bool first_token_seen_ = false;
+  std::chrono::steady_clock::time_point submitted_;
 };
 
 struct LoopOptions {
-  int32_t parallel = 4;        // requests decoded together at most
+  int32_t parallel = 4;        // sequences (choices of requests) decoded together at most
   int32_t max_queue = 64;      // requests waiting for a slot at most (then submit() refuses)
   int32_t prefill_chunk = 128; // prompt tokens of one request per iteration at most
 };
@@ -78,35 +89,45 @@ struct LoopOptions {
 struct LoopStats {
   int64_t completed = 0;  // requests that ended (any reason, errors included)
   int64_t cancelled = 0;  // requests dropped because the client went away
-  int32_t active = 0;     // requests holding a sequence now
+  int32_t active = 0;     // sequences being decoded now (a request with n choices holds n)
   int32_t queued = 0;     // requests waiting for a slot
 };
 
 class InferenceLoop {
  public:
-  InferenceLoop(Engine& engine, const LoopOptions& options);
+  // `metrics`, when given, receives token counts, states and first-token times.
+  InferenceLoop(Engine& engine, const LoopOptions& options, Metrics* metrics = nullptr);
   ~InferenceLoop();  // stops the thread; pending jobs end with an error event
   InferenceLoop(const InferenceLoop&) = delete;
   InferenceLoop& operator=(const InferenceLoop&) = delete;
 
-  // Queues a job; false when the queue is full.
-  bool submit(std::shared_ptr<Job> job);
+  enum class Submit { Queued, QueueFull, Stopped };
+  // Queues a job (job->n must be 1..options().parallel).
+  Submit submit(std::shared_ptr<Job> job);
+  // Ends every request, decoding or queued, with an error, and refuses new ones
+  // (a shutdown whose grace period ran out).
+  void abort_all();
   LoopStats stats() const;
   const Engine& engine() const { return engine_; }
+  const LoopOptions& options() const { return options_; }
 
  private:
   struct Slot;
   void run();
   void admit(std::vector<Slot>& slots);
   void step(std::vector<Slot>& slots);
+  void sample(Slot& slot);  // steps the decoder on the slot's logits row, posts the result
   void end(Slot& slot, FinishReason reason, const std::string& error, JobEvent ev = {});
+  void fail_queued(const std::string& error);  // with mutex_ held
 
   Engine& engine_;
   LoopOptions options_;
+  Metrics* metrics_;
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Job>> queue_;
   bool stop_ = false;
+  bool aborting_ = false;  // abort_all() was called
   std::atomic<int64_t> completed_{0}, cancelled_{0};
   std::atomic<int32_t> active_{0};
   AttentionAnalyzer analyzer_;  // used by the loop thread only

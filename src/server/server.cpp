@@ -2,13 +2,16 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <mutex>
 #include <thread>
 
 #include "chat/chat_template.h"
 #include "gguf/gguf.h"
+#include "server/client_connection.h"
 #include "tokenizer/tokenizer.h"
 
 namespace entropix::server {
@@ -39,6 +42,18 @@ std::string plain_turns(const std::vector<ChatMessage>& messages) {
     else s += "Assistant: " + m.content + "\n";
   }
   return s + "Assistant:";
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+// The label /metrics counts a request under: a route of the server, else "other"
+// (so that probing clients cannot grow the label set).
+std::string endpoint_label(const std::string& path) {
+  for (const char* route : {"/health", "/metrics", "/v1/models", "/v1/completions", "/v1/chat/completions"})
+    if (path == route) return path;
+  return "other";
 }
 
 int64_t unix_now() {
@@ -72,10 +87,25 @@ struct Server::Impl {
   Engine& engine;
   ServerOptions options;
   std::unique_ptr<ChatTemplate> tmpl;
+  Metrics metrics;  // before the loop, whose thread records into it until the loop is destroyed
   std::unique_ptr<InferenceLoop> loop;
   httplib::Server http;
   std::thread listener;
+  std::mutex join_mutex;  // wait() and stop() may join the listener from two threads
   std::atomic<uint64_t> next_id{0};
+  std::atomic<bool> shutting_down{false};  // new generation requests get 503
+  std::atomic<int32_t> open_responses{0};  // generation responses not yet fully sent
+
+  // Counts a response as open while it lives (a stream: until its provider is destroyed).
+  struct OpenResponse {
+    std::atomic<int32_t>& count;
+    explicit OpenResponse(std::atomic<int32_t>& c) : count(c) { ++count; }
+    ~OpenResponse() { --count; }
+    OpenResponse(const OpenResponse&) = delete;
+    OpenResponse& operator=(const OpenResponse&) = delete;
+  };
+  // Waits until no generation response is open, or `deadline`; returns whether none is.
+  bool wait_responses_sent(std::chrono::steady_clock::time_point deadline) const;
 
   Impl(Engine& e, ServerOptions o) : engine(e), options(std::move(o)) {}
 
@@ -122,6 +152,12 @@ std::vector<int32_t> Server::Impl::tokenize(ApiRequest& r, LeadingSpace& lead) c
 }
 
 void Server::Impl::generate(const httplib::Request& req, httplib::Response& res, Endpoint endpoint) {
+  const auto started = std::chrono::steady_clock::now();
+  const std::string route = req.path;
+  if (shutting_down) {
+    send_error(res, ApiError(503, "the server is shutting down", "server_error", "shutting_down"));
+    return;
+  }
   if (req.body.size() > options.max_body_bytes) {
     send_error(res, ApiError(413, "the body has " + std::to_string(req.body.size()) + " bytes; the limit is " +
                                       std::to_string(options.max_body_bytes),
@@ -142,6 +178,7 @@ void Server::Impl::generate(const httplib::Request& req, httplib::Response& res,
     return;
   }
   job->decode = request->decode;
+  job->n = request->n;
   job->n_top = request->logprobs ? request->top_logprobs : 0;
 
   ResponseContext ctx;
@@ -150,43 +187,71 @@ void Server::Impl::generate(const httplib::Request& req, httplib::Response& res,
   ctx.model = options.model_name;
   ctx.created = unix_now();
 
-  if (!loop->submit(job)) {
-    send_error(res, ApiError(503, "the server is busy: the queue of waiting requests is full, retry later",
-                             "server_error", "queue_full"));
-    return;
+  switch (loop->submit(job)) {
+    case InferenceLoop::Submit::Queued: break;
+    case InferenceLoop::Submit::QueueFull:
+      res.set_header("Retry-After", "1");
+      send_error(res, ApiError(429,
+                               "the server is busy: " + std::to_string(options.loop.max_queue) +
+                                   " requests are already waiting, retry later",
+                               "rate_limit_error", "queue_full"));
+      return;
+    case InferenceLoop::Submit::Stopped:
+      send_error(res, ApiError(503, "the server is shutting down", "server_error", "shutting_down"));
+      return;
   }
+  const size_t n = static_cast<size_t>(request->n);
+  // A shutdown waits for it: stopping the HTTP server cuts chunked responses short.
+  auto in_flight = std::make_shared<OpenResponse>(open_responses);
 
   if (!request->stream) {
-    Completion c;
-    for (bool done = false; !done;) {
-      for (JobEvent& ev : job->wait(std::chrono::seconds(1))) {
+    // Nothing is written before the whole answer, so the client's socket is watched
+    // to cancel the work of a client that left.
+    const ClientConnection client(req.local_addr, req.local_port, req.remote_addr, req.remote_port);
+    std::vector<Completion> choices(n);
+    std::vector<LeadingSpace> leads(n, lead);
+    int32_t n_prompt = 0;
+    for (size_t open = n; open > 0;) {
+      if (client.gone()) {
+        job->cancelled = true;
+        res.status = 499;  // nginx's "client closed request": no one reads it, the log and /metrics do
+        return;
+      }
+      for (JobEvent& ev : job->wait(kEventWait)) {
         if (!ev.error.empty()) {
+          job->cancelled = true;  // the other choices stop too
           send_error(res, ApiError(500, ev.error, "server_error", "generation_failed"));
           return;
         }
-        lead.apply(ev.text);
-        c.text += ev.text;
-        for (TokenInfo& t : ev.tokens) c.tokens.push_back(std::move(t));
+        const size_t i = static_cast<size_t>(ev.index);
+        leads[i].apply(ev.text);
+        choices[i].text += ev.text;
+        for (TokenInfo& t : ev.tokens) choices[i].tokens.push_back(std::move(t));
         if (ev.done) {
-          c.finish = ev.finish;
-          c.n_prompt = ev.n_prompt;
-          c.n_generated = ev.n_generated;
-          done = true;
+          choices[i].finish = ev.finish;
+          choices[i].n_generated = ev.n_generated;
+          n_prompt = ev.n_prompt;
+          --open;
         }
       }
     }
-    send_json(res, 200, completion_response(*request, ctx, c));
+    send_json(res, 200, completion_response(*request, ctx, choices, n_prompt));
+    metrics.observe_request_duration(route, seconds_since(started));
     return;
   }
 
   struct Stream {
-    bool role_sent = false;
+    size_t roles_sent = 0;
+    size_t open = 0;          // choices not yet done
+    int32_t n_prompt = 0;
+    int32_t n_generated = 0;  // all choices
     bool finished = false;
-    LeadingSpace lead;
+    std::vector<LeadingSpace> leads;
   };
   auto state = std::make_shared<Stream>();
-  state->lead = lead;
-  state->role_sent = endpoint != Endpoint::ChatCompletions;
+  state->leads.assign(n, lead);
+  state->open = n;
+  state->roles_sent = endpoint == Endpoint::ChatCompletions ? 0 : n;
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream",
@@ -199,26 +264,29 @@ void Server::Impl::generate(const httplib::Request& req, httplib::Response& res,
           job->cancelled = true;
           return false;
         };
-        if (!state->role_sent) {
-          state->role_sent = true;
-          return send(wire(chat_role_chunk(ctx))) ? true : give_up();
+        while (state->roles_sent < state->leads.size()) {
+          if (!send(wire(chat_role_chunk(ctx, static_cast<int32_t>(state->roles_sent++))))) return give_up();
         }
         std::vector<JobEvent> events = job->wait(kEventWait);
         if (!sink.is_writable()) return give_up();
         for (JobEvent& ev : events) {
           if (!ev.error.empty()) {
             state->finished = true;
+            job->cancelled = true;  // the other choices stop too
             send(wire(error_body(ev.error, "server_error", "generation_failed")));
             send("[DONE]");
             sink.done();
             return true;
           }
-          state->lead.apply(ev.text);
+          state->leads[static_cast<size_t>(ev.index)].apply(ev.text);
           if ((!ev.text.empty() || !ev.tokens.empty() || ev.done) && !send(wire(stream_chunk(*request, ctx, ev))))
             return give_up();
           if (ev.done) {
+            state->n_prompt = ev.n_prompt;
+            state->n_generated += ev.n_generated;
+            if (--state->open > 0) continue;
             state->finished = true;
-            if (request->include_usage) send(wire(usage_chunk(*request, ctx, ev.n_prompt, ev.n_generated)));
+            if (request->include_usage) send(wire(usage_chunk(*request, ctx, state->n_prompt, state->n_generated)));
             send("[DONE]");
             sink.done();
             return true;
@@ -226,8 +294,9 @@ void Server::Impl::generate(const httplib::Request& req, httplib::Response& res,
         }
         return true;
       },
-      [job, state](bool) {
+      [this, job, state, route, started, in_flight](bool) {  // in_flight: released with the provider
         if (!state->finished) job->cancelled = true;
+        else metrics.observe_request_duration(route, seconds_since(started));
       });
 }
 
@@ -236,8 +305,10 @@ void Server::Impl::routes() {
   const size_t threads = static_cast<size_t>(options.http_threads > 0 ? options.http_threads : options.loop.parallel + 8);
   http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
 
+  // With an API key every route but /health needs it (/metrics too: Prometheus
+  // sends it with `authorization: {credentials: KEY}` in the scrape config).
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (options.api_key.empty() || req.path.rfind("/v1/", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
+    if (options.api_key.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
     const std::string auth = req.get_header_value("Authorization");
     const std::string prefix = "Bearer ";
     if (auth.rfind(prefix, 0) == 0 && same_key(auth.substr(prefix.size()), options.api_key))
@@ -248,11 +319,19 @@ void Server::Impl::routes() {
     return httplib::Server::HandlerResponse::Handled;
   });
 
+  http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    metrics.count_request(endpoint_label(req.path), res.status);
+  });
+
   http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
     LoopStats s = loop->stats();
-    send_json(res, 200,
-              {{"status", "ok"}, {"active", s.active}, {"queued", s.queued}, {"completed", s.completed},
-               {"cancelled", s.cancelled}});
+    send_json(res, shutting_down ? 503 : 200,
+              {{"status", shutting_down ? "shutting_down" : "ok"}, {"active", s.active}, {"queued", s.queued},
+               {"completed", s.completed}, {"cancelled", s.cancelled}});
+  });
+  http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    const LoopStats s = loop->stats();
+    res.set_content(metrics.render({s.active, s.queued, s.completed, s.cancelled}), "text/plain; version=0.0.4");
   });
   http.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
     json model = {{"id", options.model_name}, {"object", "model"}, {"created", 0}, {"owned_by", "entropix"},
@@ -301,7 +380,9 @@ Server::Server(Engine& engine, ServerOptions options) : impl_(std::make_unique<I
   if (!o.chat_template.empty()) impl_->tmpl = std::make_unique<ChatTemplate>(o.chat_template);
   else if (engine.file().has("tokenizer.chat_template"))
     impl_->tmpl = std::make_unique<ChatTemplate>(engine.file().get_string("tokenizer.chat_template"));
-  impl_->loop = std::make_unique<InferenceLoop>(engine, o.loop);
+  // n choices take n of the loop's slots.
+  o.limits.max_n = std::max(1, std::min(o.limits.max_n, o.loop.parallel));
+  impl_->loop = std::make_unique<InferenceLoop>(engine, o.loop, &impl_->metrics);
   impl_->routes();
 }
 
@@ -320,14 +401,39 @@ int Server::start() {
 }
 
 void Server::wait() {
+  std::lock_guard<std::mutex> lock(impl_->join_mutex);
   if (impl_->listener.joinable()) impl_->listener.join();
 }
 
+// Another thread may be in wait(): the listener is stopped before taking the lock.
 void Server::stop() {
   impl_->http.stop();
+  std::lock_guard<std::mutex> lock(impl_->join_mutex);
   if (impl_->listener.joinable()) impl_->listener.join();
+}
+
+void Server::begin_shutdown() { impl_->shutting_down = true; }
+
+bool Server::Impl::wait_responses_sent(std::chrono::steady_clock::time_point deadline) const {
+  while (open_responses > 0) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+void Server::shutdown(std::chrono::milliseconds grace) {
+  constexpr auto kErrorDelivery = std::chrono::seconds(2);  // for the error events after abort_all()
+  begin_shutdown();
+  if (!impl_->wait_responses_sent(std::chrono::steady_clock::now() + grace)) {
+    impl_->loop->abort_all();  // their clients get an error now rather than a hang
+    impl_->wait_responses_sent(std::chrono::steady_clock::now() + kErrorDelivery);
+  }
+  stop();
 }
 
 LoopStats Server::stats() const { return impl_->loop->stats(); }
+
+const Metrics& Server::metrics() const { return impl_->metrics; }
 
 }  // namespace entropix::server

@@ -1,8 +1,9 @@
-// The OpenAI-compatible HTTP server: GET /health, GET /v1/models,
-// POST /v1/completions and POST /v1/chat/completions (streamed as SSE or not).
+// The OpenAI-compatible HTTP server: GET /health, GET /metrics, GET /v1/models,
+// POST /v1/completions and POST /v1/chat/completions (streamed as SSE or not,
+// n choices as forks of one prefilled prompt).
 // HTTP threads parse each body into an ApiRequest, tokenize it, and queue a Job
 // for the one InferenceLoop that owns the engine; they then relay the job's
-// events. A client that goes away cancels its job.
+// events. A client that goes away cancels its job, streamed or not.
 //
 //   Server server(engine, options);  // checks the bind policy
 //   int port = server.start();       // listens on a background thread
@@ -12,6 +13,7 @@
 // SIGPIPE (`entropix serve` does) so that this is an error return, not a signal.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -20,13 +22,14 @@
 #include "model/engine.h"
 #include "server/api.h"
 #include "server/inference_loop.h"
+#include "server/metrics.h"
 
 namespace entropix::server {
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;                   // 0: any free port (start() returns it)
-  std::string api_key;               // when set, /v1/* needs "Authorization: Bearer <key>"
+  std::string api_key;               // when set, every route but /health needs "Authorization: Bearer <key>"
   bool force_insecure = false;       // allow a non-loopback host without an API key
   std::string model_name = "model";  // the id /v1/models reports and responses echo
   std::string chat_template;         // Jinja source; empty: the model's own, else plain User:/Assistant: turns
@@ -52,7 +55,13 @@ class Server {
   int start();  // binds and listens on a background thread; returns the port; throws Error
   void wait();  // blocks until the server stops
   void stop();
+  // From now on generation requests get 503 and /health says "shutting_down".
+  void begin_shutdown();
+  // begin_shutdown(), then waits up to `grace` for the requests in flight (those
+  // still running then end with an error), then stop().
+  void shutdown(std::chrono::milliseconds grace);
   LoopStats stats() const;
+  const Metrics& metrics() const;
 
  private:
   struct Impl;

@@ -1,0 +1,72 @@
+#include "server/client_connection.h"
+
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+#include <system_error>
+
+namespace entropix::server {
+
+namespace {
+
+// The numeric host and port of an address, as cpp-httplib writes them into a Request.
+bool host_port(const sockaddr_storage& addr, socklen_t len, std::string& host, int& port) {
+  char h[NI_MAXHOST];
+  char p[NI_MAXSERV];
+  if (getnameinfo(reinterpret_cast<const sockaddr*>(&addr), len, h, sizeof h, p, sizeof p,
+                  NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+    return false;
+  host = h;
+  port = std::atoi(p);
+  return true;
+}
+
+bool matches(int fd, const std::string& local_addr, int local_port, const std::string& remote_addr, int remote_port) {
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) return false;
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  std::string host;
+  int port = -1;
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0 || !host_port(addr, len, host, port) ||
+      port != remote_port || host != remote_addr)
+    return false;
+  len = sizeof addr;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0 || !host_port(addr, len, host, port)) return false;
+  return port == local_port && host == local_addr;
+}
+
+}  // namespace
+
+ClientConnection::ClientConnection(const std::string& local_addr, int local_port, const std::string& remote_addr,
+                                   int remote_port) {
+  if (local_port < 0 || remote_port < 0) return;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+    int fd = -1;
+    try {
+      fd = std::stoi(entry.path().filename().string());
+    } catch (const std::exception&) {
+      continue;
+    }
+    if (matches(fd, local_addr, local_port, remote_addr, remote_port)) {
+      fd_ = fd;
+      return;
+    }
+  }
+}
+
+bool ClientConnection::gone() const {
+  if (fd_ < 0) return false;
+  char byte;
+  const ssize_t n = recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n > 0) return false;  // the client sent more (a pipelined request): still there
+  if (n == 0) return true;  // orderly close
+  return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+}
+
+}  // namespace entropix::server

@@ -1,0 +1,257 @@
+// `entropix serve` driven by the official `openai` npm client: completions and
+// chat, streamed and not, logprobs shapes, n > 1, stop sequences, seeds, the
+// entropix extension fields, and errors surfacing as the client's APIError with
+// the right status. Plain node:test (Node 18+), no build step.
+//
+// Run through ctest (ENTROPIX_BINARY, ENTROPIX_SOURCE_DIR) after `npm ci` in
+// this folder (scripts/setup.sh does it). Without node_modules it fails under
+// CI=true and is skipped (exit 77) otherwise.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const SKIP = 77;
+
+if (!existsSync(path.join(here, 'node_modules', 'openai'))) {
+  const why = `the openai package is not installed in ${here} (run: npm ci --prefix tests/node, or bash scripts/setup.sh)`;
+  if (process.env.CI === 'true') {
+    console.error(`FAIL openai_client: ${why}`);
+    process.exit(1);
+  }
+  console.log(`SKIPPED openai_client: ${why}`);
+  process.exit(SKIP);
+}
+const binary = process.env.ENTROPIX_BINARY;
+if (!binary || !existsSync(binary)) {
+  console.log(`SKIPPED openai_client: ENTROPIX_BINARY (${binary}) is not a built entropix binary (run through ctest)`);
+  process.exit(process.env.CI === 'true' ? 1 : SKIP);
+}
+const { default: OpenAI } = await import('openai');
+
+const KEY = 'test-key';
+const sourceDir = process.env.ENTROPIX_SOURCE_DIR ?? path.join(here, '..', '..');
+const model = path.join(sourceDir, 'models', 'demo', 'demo-q8_0.gguf');
+const PROMPT = 'Q: Mia has 12 apples. She buys 7 more. How many apples does Mia have now?\nA:';
+const CHAT = [{ role: 'user', content: 'Tom has 3 pens. He buys 4 more. How many pens now?' }];
+
+let server;
+let baseURL;
+let client;
+
+// Starts `entropix serve` on a free loopback port, read back from its ready line.
+function startServer() {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(binary, ['serve', '-m', model, '--port', '0', '--api-key', KEY, '-t', '1', '-c', '4096',
+      '--parallel', '4'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    const timer = setTimeout(() => reject(new Error(`entropix serve did not start:\n${log}`)), 60000);
+    proc.stderr.on('data', (data) => {
+      log += data;
+      const m = log.match(/on http:\/\/[^:]+:(\d+) /);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ proc, port: Number(m[1]) });
+      }
+    });
+    proc.on('exit', (code) => reject(new Error(`entropix serve exited with ${code}:\n${log}`)));
+  });
+}
+
+before(async () => {
+  server = await startServer();
+  baseURL = `http://127.0.0.1:${server.port}/v1`;
+  client = new OpenAI({ apiKey: KEY, baseURL, maxRetries: 0, timeout: 60000 });
+});
+
+after(async () => {
+  if (!server) return;
+  const exited = new Promise((resolve) => server.proc.once('exit', resolve));
+  server.proc.kill('SIGTERM');
+  await exited;
+});
+
+async function collect(stream) {
+  const chunks = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  return chunks;
+}
+
+function checkEntropix(tokens, n) {
+  assert.ok(Array.isArray(tokens), 'choices[].entropix is an array');
+  assert.equal(tokens.length, n);
+  for (const t of tokens) {
+    assert.equal(typeof t.token, 'string');
+    assert.ok(t.entropy >= 0);
+    assert.ok(t.varentropy >= 0);
+    assert.match(t.state, /^(LELV|HELV|LEHV|HEHV|ADAPTIVE)$/);
+    assert.equal(typeof t.action, 'string');
+    assert.equal(typeof t.inserted, 'boolean');
+  }
+}
+
+test('models.list names the served model', async () => {
+  const models = await client.models.list();
+  assert.equal(models.data.length, 1);
+  assert.equal(models.data[0].id, 'demo-q8_0');
+});
+
+test('completions: whole and streamed agree under greedy, with the entropix fields', async () => {
+  const params = { model: 'demo', prompt: PROMPT, max_tokens: 12, temperature: 0 };
+  const whole = await client.completions.create(params);
+  assert.equal(whole.object, 'text_completion');
+  assert.equal(whole.choices.length, 1);
+  const choice = whole.choices[0];
+  assert.ok(choice.text.length > 0);
+  assert.ok(['stop', 'length'].includes(choice.finish_reason));
+  assert.ok(whole.usage.prompt_tokens > 10);
+  assert.equal(whole.usage.total_tokens, whole.usage.prompt_tokens + whole.usage.completion_tokens);
+  checkEntropix(choice.entropix, whole.usage.completion_tokens);
+
+  const chunks = await collect(await client.completions.create({ ...params, stream: true }));
+  assert.equal(chunks.map((c) => c.choices[0].text).join(''), choice.text);
+  assert.equal(chunks.at(-1).choices[0].finish_reason, choice.finish_reason);
+  assert.equal(chunks.flatMap((c) => c.choices[0].entropix).length, whole.usage.completion_tokens);
+});
+
+test('chat: whole and streamed agree, the stream ends with usage', async () => {
+  const params = { model: 'demo', messages: CHAT, max_tokens: 10, temperature: 0 };
+  const whole = await client.chat.completions.create(params);
+  assert.equal(whole.object, 'chat.completion');
+  assert.equal(whole.choices[0].message.role, 'assistant');
+  assert.equal(typeof whole.choices[0].message.content, 'string');
+  checkEntropix(whole.choices[0].entropix, whole.usage.completion_tokens);
+
+  const chunks = await collect(await client.chat.completions.create({
+    ...params, stream: true, stream_options: { include_usage: true },
+  }));
+  assert.equal(chunks[0].choices[0].delta.role, 'assistant');
+  const text = chunks.filter((c) => c.choices.length).map((c) => c.choices[0].delta.content ?? '').join('');
+  assert.equal(text, whole.choices[0].message.content);
+  assert.deepEqual(chunks.at(-1).usage, whole.usage);
+  assert.equal(chunks.at(-1).choices.length, 0);
+});
+
+test('chat logprobs: content[] with top_logprobs, the chosen token first under greedy', async () => {
+  const r = await client.chat.completions.create({
+    model: 'demo', messages: CHAT, max_tokens: 6, temperature: 0, logprobs: true, top_logprobs: 3,
+  });
+  const content = r.choices[0].logprobs.content;
+  assert.equal(content.length, r.usage.completion_tokens);
+  for (const t of content) {
+    assert.equal(typeof t.token, 'string');
+    assert.ok(t.logprob <= 0);
+    assert.ok(Array.isArray(t.bytes));
+    assert.equal(t.top_logprobs.length, 3);
+    assert.equal(t.top_logprobs[0].token, t.token);
+    assert.ok(Math.abs(t.top_logprobs[0].logprob - t.logprob) < 1e-6);
+    assert.ok(t.top_logprobs[0].logprob >= t.top_logprobs[1].logprob);
+  }
+});
+
+test('completions logprobs: the legacy shape', async () => {
+  const r = await client.completions.create({ model: 'demo', prompt: PROMPT, max_tokens: 4, temperature: 0, logprobs: 2 });
+  const lp = r.choices[0].logprobs;
+  const n = r.usage.completion_tokens;
+  assert.equal(lp.tokens.length, n);
+  assert.equal(lp.token_logprobs.length, n);
+  assert.equal(lp.text_offset.length, n);
+  assert.equal(lp.top_logprobs.length, n);
+  for (const top of lp.top_logprobs) assert.equal(Object.keys(top).length <= 2, true);
+});
+
+test('n > 1: one choice per index; greedy choices are identical; usage counts them all', async () => {
+  const one = await client.chat.completions.create({ model: 'demo', messages: CHAT, max_tokens: 8, temperature: 0 });
+  const three = await client.chat.completions.create({
+    model: 'demo', messages: CHAT, max_tokens: 8, temperature: 0, n: 3,
+  });
+  assert.deepEqual(three.choices.map((c) => c.index), [0, 1, 2]);
+  for (const c of three.choices) assert.equal(c.message.content, one.choices[0].message.content);
+  assert.equal(three.usage.completion_tokens, 3 * one.usage.completion_tokens);
+
+  const sampled = { model: 'demo', prompt: 'Q:', max_tokens: 12, temperature: 1.5, seed: 99, n: 4 };
+  const whole = await client.completions.create(sampled);
+  assert.ok(new Set(whole.choices.map((c) => c.text)).size >= 2, 'sampled choices differ');
+  const chunks = await collect(await client.completions.create({ ...sampled, stream: true }));
+  const texts = ['', '', '', ''];
+  for (const c of chunks) for (const ch of c.choices) texts[ch.index] += ch.text;
+  assert.deepEqual(texts, whole.choices.map((c) => c.text));
+});
+
+test('stop sequences end the text before them', async () => {
+  const base = await client.completions.create({ model: 'demo', prompt: PROMPT, max_tokens: 24, temperature: 0 });
+  const text = base.choices[0].text;
+  assert.ok(text.length >= 6, text);
+  const stop = text.slice(Math.floor(text.length / 2), Math.floor(text.length / 2) + 2);
+  const expected = text.slice(0, text.indexOf(stop));
+  const r = await client.completions.create({
+    model: 'demo', prompt: PROMPT, max_tokens: 24, temperature: 0, stop: ['@@@', stop],
+  });
+  assert.equal(r.choices[0].text, expected);
+  assert.equal(r.choices[0].finish_reason, 'stop');
+  const chunks = await collect(await client.completions.create({
+    model: 'demo', prompt: PROMPT, max_tokens: 24, temperature: 0, stop, stream: true,
+  }));
+  assert.equal(chunks.map((c) => c.choices[0].text).join(''), expected);
+});
+
+test('the same seed gives the same sampled text', async () => {
+  const params = { model: 'demo', messages: CHAT, max_tokens: 16, temperature: 1.3, seed: 4242 };
+  const a = await client.chat.completions.create(params);
+  const b = await client.chat.completions.create(params);
+  assert.equal(a.choices[0].message.content, b.choices[0].message.content);
+});
+
+test('the entropix request field picks the sampler', async () => {
+  const r = await client.completions.create({
+    model: 'demo', prompt: PROMPT, max_tokens: 8, entropix: { sampler: 'greedy' },
+  });
+  const g = await client.completions.create({ model: 'demo', prompt: PROMPT, max_tokens: 8, temperature: 0 });
+  assert.equal(r.choices[0].text, g.choices[0].text);
+});
+
+test('a wrong key is an AuthenticationError (401)', async () => {
+  const wrong = new OpenAI({ apiKey: 'not-the-key', baseURL, maxRetries: 0 });
+  await assert.rejects(wrong.completions.create({ model: 'demo', prompt: 'x' }), (e) => {
+    assert.ok(e instanceof OpenAI.AuthenticationError, e.constructor.name);
+    assert.equal(e.status, 401);
+    assert.equal(e.code, 'invalid_api_key');
+    return true;
+  });
+});
+
+test('bad parameters are a BadRequestError (400) naming the field', async () => {
+  const cases = [
+    [{ model: 'demo', prompt: 'x', temperature: 5 }, 'temperature'],
+    [{ model: 'demo', prompt: 'x', max_tokens: 0 }, 'max_tokens'],
+    [{ model: 'demo', prompt: 'x', n: 64 }, "'n'"],
+    [{ model: 'demo', prompt: 'x', stop: 7 }, 'stop'],
+  ];
+  for (const [params, field] of cases) {
+    await assert.rejects(client.completions.create(params), (e) => {
+      assert.ok(e instanceof OpenAI.BadRequestError, `${JSON.stringify(params)}: ${e.constructor.name}`);
+      assert.equal(e.status, 400);
+      assert.ok(e.message.includes(field), e.message);
+      return true;
+    });
+  }
+  await assert.rejects(client.chat.completions.create({ model: 'demo', messages: [] }),
+    (e) => e instanceof OpenAI.BadRequestError && e.status === 400);
+});
+
+test('an unknown route is a NotFoundError (404); any model name is served by the one model', async () => {
+  await assert.rejects(client.get('/no-such-route'), (e) => e instanceof OpenAI.NotFoundError && e.status === 404);
+  const r = await client.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'Q:', max_tokens: 2 });
+  assert.equal(r.model, 'demo-q8_0');
+});
+
+test('a body over the limit is an APIError with status 413', async () => {
+  await assert.rejects(client.completions.create({ model: 'demo', prompt: 'a'.repeat(1100 * 1024) }), (e) => {
+    assert.ok(e instanceof OpenAI.APIError, e.constructor.name);
+    assert.equal(e.status, 413);
+    return true;
+  });
+});

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Throughput of `entropix serve` under concurrent streaming clients (a benchmark,
+not a test). Starts the server on a random-weight Llama-3.2-1B-shape Q8_0 model
+(made with `entropix gen-model` when missing), then measures:
+
+  - 1 client, then C clients at once (default 4), each streaming max_tokens tokens
+    with --ignore-eos: total generated tokens/s and the ratio C clients / 1 client;
+  - time to first token of a short prompt, alone and while the C clients stream.
+
+    python3 tools/bench_server.py [--binary build/entropix] [--model FILE] [-t 1]
+                                  [--clients 4] [--max-tokens 32] [--rounds 2] [--json]
+
+Standard library only. Numbers are noisy on a busy machine: run it alone."""
+import argparse
+import http.client
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LONG_PROMPT = "The history of the city begins with a small settlement by the river, where"
+SHORT_PROMPT = "Hello"
+
+
+def start_server(args):
+    cmd = [args.binary, "serve", "-m", args.model, "--port", "0", "-t", str(args.threads), "-c", str(args.ctx),
+           "--parallel", str(args.clients + 1), "--ignore-eos", "--temp", "0"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:
+        m = re.search(r"on http://[^:]+:(\d+) ", line)
+        if m:
+            threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()  # keep draining
+            return proc, int(m.group(1))
+    raise SystemExit(f"entropix serve did not start (exit {proc.wait()})")
+
+
+def stream(port, prompt, max_tokens, on_first=None):
+    """(generated tokens, seconds to the first token, seconds in all) of one streamed completion."""
+    body = {"prompt": prompt, "max_tokens": max_tokens, "stream": True, "stream_options": {"include_usage": True}}
+    start = time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=3600)
+    conn.request("POST", "/v1/completions", json.dumps(body), {"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    if resp.status != 200:
+        raise SystemExit(f"HTTP {resp.status}: {resp.read()[:300]!r}")
+    first = None
+    tokens = 0
+    for line in resp:
+        line = line.decode().strip()
+        if not line.startswith("data: ") or line == "data: [DONE]":
+            continue
+        chunk = json.loads(line[6:])
+        if first is None and chunk["choices"] and chunk["choices"][0]["entropix"]:
+            first = time.perf_counter() - start
+            if on_first:
+                on_first()
+        if chunk.get("usage"):
+            tokens = chunk["usage"]["completion_tokens"]
+    conn.close()
+    return tokens, first, time.perf_counter() - start
+
+
+def concurrent(port, clients, max_tokens, probe=False):
+    """Total tokens/s of `clients` streams started together; with probe, the time to
+    first token of a short prompt sent once they all stream."""
+    results = [None] * clients
+    streaming = threading.Barrier(clients + 1)
+    decoding = threading.Semaphore(0)  # released once per client at its first token
+
+    def run(i):
+        streaming.wait()
+        results[i] = stream(port, LONG_PROMPT, max_tokens, on_first=decoding.release)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    start = time.perf_counter()
+    streaming.wait()
+    ttft = None
+    if probe:
+        for _ in range(clients):  # every client past its prefill, decoding
+            decoding.acquire()
+        ttft = stream(port, SHORT_PROMPT, 1)[1]
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    return sum(r[0] for r in results) / wall, ttft
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--binary", default=os.path.join(ROOT, "build", "entropix"))
+    ap.add_argument("--model", default=os.path.join(ROOT, "build", "bench", "llama-1b-q8_0.gguf"))
+    ap.add_argument("-t", "--threads", type=int, default=2)
+    ap.add_argument("-c", "--ctx", type=int, default=2048)
+    ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--max-tokens", type=int, default=32)
+    ap.add_argument("--rounds", type=int, default=2, help="measurements of each figure (the best is kept)")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    if not os.path.exists(args.model):
+        os.makedirs(os.path.dirname(args.model), exist_ok=True)
+        print(f"writing {args.model} (gen-model --shape llama-1b --type q8_0)", file=sys.stderr)
+        subprocess.run([args.binary, "gen-model", "--shape", "llama-1b", "--arch", "llama", "--type", "q8_0",
+                        "-o", args.model], check=True)
+
+    proc, port = start_server(args)
+    try:
+        stream(port, SHORT_PROMPT, 4)  # warm-up: pages in the weights
+        one = max(concurrent(port, 1, args.max_tokens)[0] for _ in range(args.rounds))
+        many = max(concurrent(port, args.clients, args.max_tokens)[0] for _ in range(args.rounds))
+        ttft_idle = min(stream(port, SHORT_PROMPT, 1)[1] for _ in range(args.rounds))
+        ttft_load = min(concurrent(port, args.clients, args.max_tokens, probe=True)[1] for _ in range(args.rounds))
+    finally:
+        proc.terminate()
+        proc.wait()
+
+    result = {"model": os.path.basename(args.model), "threads": args.threads, "max_tokens": args.max_tokens,
+              "clients": args.clients, "tokens_per_s_1": round(one, 2), "tokens_per_s_n": round(many, 2),
+              "ratio": round(many / one, 2), "ttft_idle_s": round(ttft_idle, 3), "ttft_under_load_s": round(ttft_load, 3)}
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(f"model {result['model']}, {args.threads} thread(s), {args.max_tokens} tokens per client, best of {args.rounds}")
+    print(f"1 client:  {one:7.2f} tokens/s")
+    print(f"{args.clients} clients: {many:7.2f} tokens/s  ({many / one:.2f}x one client; target >= 2.5x)")
+    print(f"time to first token, short prompt: {ttft_idle * 1000:.0f} ms idle, "
+          f"{ttft_load * 1000:.0f} ms while {args.clients} clients stream")
+
+
+if __name__ == "__main__":
+    main()

@@ -161,3 +161,30 @@ TEST(Engine, AttentionScoresCoverOnlyTheValidPositions) {
     for (int j = 0; j < a.n_head * a.n_pos; ++j) EXPECT_TRUE(std::isfinite(a.scores[j]));
   }
 }
+
+// Forks of a long prompt keep one copy of it: the cache grows only by the pages of the
+// forks' own tokens (here one page each: the copy of the partly filled last prompt page,
+// which their tokens then fill).
+TEST(Engine, ForksOfALongPromptShareItsKvPages) {
+  ENTROPIX_REQUIRE_TESTDATA();
+  auto e = load_stories(256, 128);
+  const int32_t n_prompt = 100, n_forks = 4, n_own = 12;  // 100 = 6 full pages + 4 positions
+  SeqId root = e->new_sequence();
+  std::vector<BatchToken> b;
+  for (int32_t i = 0; i < n_prompt; ++i) b.push_back({root, 1 + i % 400, i + 1 == n_prompt});
+  e->decode(b);
+  const size_t prompt_bytes = e->kv_bytes_in_use();
+  const size_t page_bytes = prompt_bytes / 7;
+  ASSERT_EQ(prompt_bytes, 7 * page_bytes);
+  std::vector<SeqId> forks;
+  for (int i = 0; i < n_forks; ++i) forks.push_back(e->fork(root));
+  EXPECT_EQ(e->kv_bytes_in_use(), prompt_bytes);  // forking copies nothing
+  for (int32_t step = 0; step < n_own; ++step) {
+    b.clear();
+    for (int i = 0; i < n_forks; ++i) b.push_back({forks[static_cast<size_t>(i)], 5 + i + step, true});
+    e->decode(b);
+  }
+  EXPECT_EQ(e->kv_bytes_in_use(), prompt_bytes + n_forks * page_bytes);
+  for (SeqId f : forks) e->free_sequence(f);
+  EXPECT_EQ(e->kv_bytes_in_use(), prompt_bytes);
+}

@@ -80,7 +80,7 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
     job.act = reinterpret_cast<const uint8_t*>(x);
     job.act_row_bytes = static_cast<size_t>(w.n_in) * sizeof(float);
   } else {
-    job.act_row_bytes = ggml_row_bytes(act_type, w.n_in);
+    job.act_row_bytes = activation_row_bytes(w.type, w.n_in);
     auto& scratch = activation_scratch();
     const size_t need = job.act_row_bytes * static_cast<size_t>(n_tokens);
     if (scratch.size() < need) scratch.resize(need);

@@ -105,6 +105,17 @@ ENTROPIX_TILED(dot_f32)
 ENTROPIX_TILED(dot_f16)
 ENTROPIX_TILED(dot_bf16)
 
+// How far ahead of the block being read the weights are prefetched, about one row of the
+// shapes we run: the hardware prefetcher alone leaves a single row's stream short of the
+// memory bandwidth.
+constexpr int kPrefetchBytes = 2048;
+
+template <typename Block>
+inline void prefetch_ahead(const Block* b) {
+  const char* p = reinterpret_cast<const char*>(b) + kPrefetchBytes;
+  for (size_t offset = 0; offset < sizeof(Block); offset += 64) _mm_prefetch(p + offset, _MM_HINT_T0);
+}
+
 // ---- Q8_0 and Q4_0 weights with Q8_0 activations --------------------------------------
 
 inline __m256i load_q8_0(const BlockQ8_0& b) {
@@ -127,10 +138,6 @@ inline __m256i load_block(const Block& b) {
   }
 }
 
-// How far ahead of the block being read the weights are prefetched, about one row of the
-// shapes we run: the hardware prefetcher alone leaves a single row's stream short of the
-// memory bandwidth.
-constexpr int kPrefetchBytes = 2048;
 
 // sum_l |w_l| * (x_l with w's sign) over one block as 8 int32 lanes: maddubs needs one
 // unsigned operand, so w's sign moves onto x; pairs stay below int16 saturation for
@@ -158,7 +165,6 @@ void dot_q8_0_blocks_t(int64_t n, const void* wv, const void* x, size_t x_stride
     xd[j] = reinterpret_cast<const float*>(reinterpret_cast<const uint8_t*>(xs[j]) + q8_0_act_scales_offset(n));
     acc[j] = _mm256_setzero_ps();
   }
-  const char* prefetch = reinterpret_cast<const char*>(w) + kPrefetchBytes;
   alignas(32) float scale[NX][8];  // dw * dx of the 8 blocks in flight
   int64_t b = 0;
   for (; b + 8 <= nb; b += 8) {
@@ -168,7 +174,7 @@ void dot_q8_0_blocks_t(int64_t n, const void* wv, const void* x, size_t x_stride
         static_cast<short>(w[b + 6].d), static_cast<short>(w[b + 7].d)));
     for (int j = 0; j < NX; ++j) _mm256_store_ps(scale[j], _mm256_mul_ps(dw, _mm256_loadu_ps(xd[j] + b)));
     for (int k = 0; k < 8; ++k) {
-      _mm_prefetch(prefetch + (b + k) * sizeof(Block), _MM_HINT_T0);
+      prefetch_ahead(w + b + k);
       const __m256i q = load_block(w[b + k]);
       const __m256i aq = _mm256_sign_epi8(q, q);
       for (int j = 0; j < NX; ++j) {
@@ -237,6 +243,7 @@ void dot_q45_k_t(int64_t n, const void* wv, const void* x, size_t x_stride, floa
   const __m256i m4 = _mm256_set1_epi8(0xF);
   const int64_t nb = n / kQK_K;
   for (int64_t b = 0; b < nb; ++b) {
+    prefetch_ahead(w + b);
     const Block& q = w[b];
     const float d = h2f(q.d), dmin = h2f(q.dmin);
     const __m128i sm = unpack_k4_scales(q.scales);
@@ -309,6 +316,7 @@ void dot_q6_k_t(int64_t n, const void* wv, const void* x, size_t x_stride, float
   const __m256i m4 = _mm256_set1_epi8(0xF), m2 = _mm256_set1_epi8(3);
   const int64_t nb = n / kQK_K;
   for (int64_t b = 0; b < nb; ++b) {
+    prefetch_ahead(w + b);
     const BlockQ6_K& q = w[b];
     const __m256i scales = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q.scales)));
     __m256i sumi[NX];

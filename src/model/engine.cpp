@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -290,7 +291,9 @@ void Engine::Impl::attention(int32_t layer, std::span<const BatchToken> chunk) {
   const float* V = kv->values(layer);
   const int64_t n_tasks = B * c.n_head;
 
-  pool->run([&](int thread, int n_threads) {
+  // (sequence, head) tasks striped over the threads. Passed by reference, so the pool's
+  // std::function holds no copy of the many captures and allocates nothing per layer.
+  const auto heads = [&](int thread, int n_threads) {
     float* scores = &thread_scores[size_t(thread) * opt.n_ctx];
     for (int64_t task = thread; task < n_tasks; task += n_threads) {
       const int64_t t = task / c.n_head;
@@ -313,7 +316,8 @@ void Engine::Impl::attention(int32_t layer, std::span<const BatchToken> chunk) {
         axpy(scores[j], V + size_t(kv->slot(seq, j)) * kv_dim + kvh * hd, out, hd);
       }
     }
-  });
+  };
+  pool->run(std::cref(heads));
 }
 
 }  // namespace entropix

@@ -44,9 +44,10 @@ DotFn dot_kernel(const DotBackend& backend, GgmlType weight_type);
 // Q8_0 for Q8_0/Q4_0, Q8_K for the K-quants.
 GgmlType activation_type(GgmlType weight_type);
 // Bytes of one activation row of n elements, a multiple of 4. A Q8_0 row is its blocks
-// followed by the same scales again as floats ([n/32], see q8_0_act_scales_offset): the AVX2 kernels multiply them by the weight
-// scales 8 blocks at a time instead of converting two fp16 per block and row (batched
-// decoding is compute-bound there). The scalar kernels read only the blocks.
+// followed by the same scales again as floats ([n/32], see q8_0_act_scales_offset): the
+// AVX2 kernels multiply them by the weight scales 8 blocks at a time instead of converting
+// two fp16 per block and row (batched decoding is compute-bound there). The scalar
+// kernels read only the blocks.
 size_t activation_row_bytes(GgmlType weight_type, int64_t n);
 // The backend's quantizer for that format; nullptr for float activations.
 QuantizeFn activation_quantizer(const DotBackend& backend, GgmlType weight_type);

@@ -258,8 +258,8 @@ void Engine::Impl::forward_chunk(std::span<const BatchToken> chunk, size_t first
     for (int64_t t = 0; t < B; ++t) rms_norm(&x[t * d], L.ffn_norm.data(), &xn[t * d], d, c.rms_eps);
     matmul(L.w_gate, xn.data(), B, gate.data(), *pool);
     matmul(L.w_up, xn.data(), B, up.data(), *pool);
-    // Element-wise over all rows at once, split across the threads: with several forks it
-    // is no longer negligible next to the matmuls. [this, n] keeps the task allocation-free.
+    // Element-wise over all rows at once, split across the threads, as its cost grows with
+    // the forks. Capturing only [this, n_act] keeps the task allocation-free.
     const int64_t n_act = B * c.n_ff;
     pool->run([this, n_act](int thread, int n_threads) {
       const int64_t begin = n_act * thread / n_threads, end = n_act * (thread + 1) / n_threads;

@@ -161,3 +161,81 @@ TEST(Engine, AttentionScoresCoverOnlyTheValidPositions) {
     for (int j = 0; j < a.n_head * a.n_pos; ++j) EXPECT_TRUE(std::isfinite(a.scores[j]));
   }
 }
+
+// Forks of a long prompt keep one copy of it: the cache grows only by the pages of the
+// forks' own tokens (here one page each: the copy of the partly filled last prompt page,
+// which their tokens then fill).
+TEST(Engine, ForksOfALongPromptShareItsKvPages) {
+  ENTROPIX_REQUIRE_TESTDATA();
+  auto e = load_stories(256, 128);
+  const int32_t n_prompt = 100, n_forks = 4, n_own = 12;  // 100 = 6 full pages + 4 positions
+  SeqId root = e->new_sequence();
+  std::vector<BatchToken> b;
+  for (int32_t i = 0; i < n_prompt; ++i) b.push_back({root, 1 + i % 400, i + 1 == n_prompt});
+  e->decode(b);
+  const size_t prompt_bytes = e->kv_bytes_in_use();
+  const size_t page_bytes = prompt_bytes / 7;
+  ASSERT_EQ(prompt_bytes, 7 * page_bytes);
+  std::vector<SeqId> forks;
+  for (int i = 0; i < n_forks; ++i) forks.push_back(e->fork(root));
+  EXPECT_EQ(e->kv_bytes_in_use(), prompt_bytes);  // forking copies nothing
+  for (int32_t step = 0; step < n_own; ++step) {
+    b.clear();
+    for (int i = 0; i < n_forks; ++i) b.push_back({forks[static_cast<size_t>(i)], 5 + i + step, true});
+    e->decode(b);
+  }
+  EXPECT_EQ(e->kv_bytes_in_use(), prompt_bytes + n_forks * page_bytes);
+  for (SeqId f : forks) e->free_sequence(f);
+  EXPECT_EQ(e->kv_bytes_in_use(), prompt_bytes);
+}
+
+// The quantized path (Q8_0 weights, the demo model, whose rows of 192 and 512 cover both the
+// 8-block loop and the tail of the AVX2 kernel): four forks decoded together get exactly the
+// logits each gets decoded alone, step after step.
+TEST(Engine, ForksDecodedTogetherMatchAloneExactlyOnQ8_0) {
+  EngineOptions o;
+  o.n_ctx = 256;
+  o.n_threads = 2;
+  auto e = Engine::load((entropix::testing::source_dir() / "models/demo/demo-q8_0.gguf").string(), o);
+  const std::vector<int32_t> prompt = e->tokenizer().encode("Tom has 3 apples and buys 4 more.", true, false);
+  const int n_forks = 4, n_steps = 6;
+  auto first = [&](int i) { return prompt[static_cast<size_t>(i) + 1]; };
+  auto decode_prompt = [&](SeqId s) {
+    std::vector<BatchToken> b;
+    for (int32_t t : prompt) b.push_back({s, t, false});
+    e->decode(b);
+  };
+  // Alone: each branch in its own sequence, greedy, one row per call.
+  std::vector<std::vector<std::vector<float>>> alone(n_forks);
+  for (int i = 0; i < n_forks; ++i) {
+    SeqId s = e->new_sequence();
+    decode_prompt(s);
+    int32_t tok = first(i);
+    for (int step = 0; step < n_steps; ++step) {
+      BatchToken t{s, tok, true};
+      e->decode({&t, 1});
+      alone[static_cast<size_t>(i)].push_back(copy(e->logits(0)));
+      tok = argmax(e->logits(0));
+    }
+    e->free_sequence(s);
+  }
+  // Together: forks of one prompt, all rows in one call per step.
+  SeqId root = e->new_sequence();
+  decode_prompt(root);
+  std::vector<SeqId> forks;
+  std::vector<int32_t> toks;
+  for (int i = 0; i < n_forks; ++i) {
+    forks.push_back(e->fork(root));
+    toks.push_back(first(i));
+  }
+  for (int step = 0; step < n_steps; ++step) {
+    std::vector<BatchToken> b;
+    for (int i = 0; i < n_forks; ++i) b.push_back({forks[static_cast<size_t>(i)], toks[static_cast<size_t>(i)], true});
+    e->decode(b);
+    for (int i = 0; i < n_forks; ++i) {
+      ASSERT_EQ(copy(e->logits(static_cast<size_t>(i))), alone[static_cast<size_t>(i)][static_cast<size_t>(step)])
+          << "fork " << i << " step " << step;
+      toks[static_cast<size_t>(i)] = argmax(e->logits(static_cast<size_t>(i)));
+    }
+  }
+}

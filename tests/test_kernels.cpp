@@ -167,6 +167,18 @@ std::vector<float> dequantized(GgmlType type, const void* q, int64_t n) {
   return x;
 }
 
+// One activation row for a weight type as matmul builds it: the floats, or the scalar
+// backend's quantizer (whose blocks are quantize_row's, a test below checks).
+std::vector<uint8_t> activation_row(GgmlType weight_type, const float* x, int64_t n) {
+  std::vector<uint8_t> row(activation_row_bytes(weight_type, n));
+  if (const QuantizeFn quantize = activation_quantizer(scalar_dot_backend(), weight_type)) {
+    quantize(x, row.data(), n);
+  } else {
+    std::memcpy(row.data(), x, row.size());
+  }
+  return row;
+}
+
 std::vector<const DotBackend*> backends() {
   std::vector<const DotBackend*> b{&scalar_dot_backend()};
   if (avx2_dot_backend()) b.push_back(avx2_dot_backend());
@@ -380,12 +392,13 @@ TEST(Dot, EveryTypeOnEveryBackend) {
     const auto wq = quantized(type, gaussian(n, 10));
     const auto w = dequantized(type, wq.data(), n);
     const GgmlType act = activation_type(type);
-    const size_t x_bytes = ggml_row_bytes(act, n);
+    const size_t x_bytes = activation_row_bytes(type, n);
     std::vector<std::vector<float>> xs;
-    std::vector<uint8_t> xq(x_bytes * kMaxDotTile);
+    std::vector<uint8_t> xq;
     for (int j = 0; j < kMaxDotTile; ++j) {
       xs.push_back(gaussian(n, 20 + j, 1.0f + j));
-      quantize_row(act, xs[j].data(), xq.data() + j * x_bytes, n);
+      const auto row = activation_row(type, xs[j].data(), n);
+      xq.insert(xq.end(), row.begin(), row.end());
     }
     for (const DotBackend* be : backends()) {
       for (int n_x = 1; n_x <= kMaxDotTile; ++n_x) {
@@ -415,32 +428,60 @@ TEST(Dot, BackendActivationQuantizersMatchQuantizeRow) {
   auto x = gaussian(1024, 40);
   std::fill(x.begin() + 256, x.begin() + 512, 0.0f);  // an all-zero block of each format
   x[600] = 1e4f;                                     // one block dominated by one value
-  for (GgmlType act : {GgmlType::Q8_0, GgmlType::Q8_K}) {
+  for (GgmlType weight : {GgmlType::Q8_0, GgmlType::Q4_K}) {
+    const GgmlType act = activation_type(weight);
     const auto want = quantized(act, x);
     for (const DotBackend* be : backends()) {
-      std::vector<uint8_t> got(want.size(), 0xCD);
-      (act == GgmlType::Q8_0 ? be->quantize_q8_0 : be->quantize_q8_k)(x.data(), got.data(), 1024);
-      EXPECT_EQ(got, want) << be->name << " " << ggml_type_name(act);
+      std::vector<uint8_t> got(activation_row_bytes(weight, 1024), 0xCD);
+      activation_quantizer(*be, weight)(x.data(), got.data(), 1024);
+      EXPECT_EQ(std::vector<uint8_t>(got.begin(), got.begin() + static_cast<ptrdiff_t>(want.size())), want)
+          << be->name << " " << ggml_type_name(act);
+      if (act != GgmlType::Q8_0) continue;
+      // Then the blocks' scales again, as floats.
+      const auto* blocks = reinterpret_cast<const BlockQ8_0*>(want.data());
+      for (int b = 0; b < 1024 / kQK8_0; ++b) {
+        float scale;
+        std::memcpy(&scale, got.data() + q8_0_act_scales_offset(1024) + b * sizeof(float), sizeof(float));
+        EXPECT_EQ(scale, fp16_to_f32(blocks[b].d)) << be->name << " block " << b;
+      }
     }
   }
 }
 
+// Block counts below, at and past the 8-block step of the AVX2 kernels, for every tile size;
+// a row's result is the same whichever tile it is computed in (forks decoded together give
+// the logits they would alone).
 TEST(Dot, BlockCountsNotAMultipleOfTheUnroll) {
   for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0}) {
-    for (int64_t n : {32, 96, 224}) {
+    for (int64_t n : {32, 96, 224, 288, 480}) {
       const auto wq = quantized(type, gaussian(static_cast<size_t>(n), 50));
       const auto w = dequantized(type, wq.data(), n);
-      const auto xq = quantized(GgmlType::Q8_0, gaussian(static_cast<size_t>(n), 51));
-      const auto xd = dequantized(GgmlType::Q8_0, xq.data(), n);
-      double exact = 0, mag = 0;
-      for (int64_t i = 0; i < n; ++i) {
-        exact += static_cast<double>(w[i]) * xd[i];
-        mag += std::fabs(static_cast<double>(w[i]) * xd[i]);
+      const size_t x_bytes = activation_row_bytes(type, n);
+      std::vector<uint8_t> xq;
+      for (int j = 0; j < kMaxDotTile; ++j) {
+        const auto row = activation_row(type, gaussian(static_cast<size_t>(n), 51 + j).data(), n);
+        xq.insert(xq.end(), row.begin(), row.end());
       }
       for (const DotBackend* be : backends()) {
-        float out;
-        dot_kernel(*be, type)(n, wq.data(), xq.data(), 0, 1, &out);
-        EXPECT_NEAR(out, exact, 1e-5 * mag) << be->name << " " << ggml_type_name(type) << " n=" << n;
+        float alone[kMaxDotTile];
+        for (int j = 0; j < kMaxDotTile; ++j) {
+          const uint8_t* xj = xq.data() + j * x_bytes;
+          dot_kernel(*be, type)(n, wq.data(), xj, 0, 1, &alone[j]);
+          const auto xd = dequantized(GgmlType::Q8_0, xj, n);
+          double exact = 0, mag = 0;
+          for (int64_t i = 0; i < n; ++i) {
+            exact += static_cast<double>(w[i]) * xd[i];
+            mag += std::fabs(static_cast<double>(w[i]) * xd[i]);
+          }
+          EXPECT_NEAR(alone[j], exact, 1e-5 * mag) << be->name << " " << ggml_type_name(type) << " n=" << n;
+        }
+        for (int n_x = 2; n_x <= kMaxDotTile; ++n_x) {
+          float out[kMaxDotTile];
+          dot_kernel(*be, type)(n, wq.data(), xq.data(), x_bytes, n_x, out);
+          for (int j = 0; j < n_x; ++j) {
+            EXPECT_EQ(out[j], alone[j]) << be->name << " " << ggml_type_name(type) << " n=" << n << " n_x=" << n_x;
+          }
+        }
       }
     }
   }

@@ -1,6 +1,8 @@
 // `entropix bench`: prompt processing (pp) and generation (tg) speed, as llama-bench
 // measures them: pp = one batched pass over a prompt of random tokens; tg = tokens
 // decoded one at a time after an empty context. Mean and deviation over repetitions.
+// --parallel: per-step cost of N forks of one prompt decoded together, and the KV cache
+// they use (forks share the prompt's pages).
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cmath>
@@ -55,12 +57,17 @@ double run_once(Engine& engine, int n_prompt, int n_gen, std::mt19937& rng) {
   return double(n_prompt > 0 ? n_prompt : n_gen) / elapsed;
 }
 
-// Per-step seconds of `n_seq` forks of one prompt decoded together for n_gen steps.
-double parallel_step_seconds(Engine& engine, int n_seq, int n_gen, std::mt19937& rng) {
+struct ParallelRun {
+  double step_seconds = 0;  // per decode step of all forks together
+  size_t kv_bytes = 0;      // KV cache in use after the steps, prompt and forks
+};
+
+// `n_seq` forks of one prompt of `n_prompt` tokens decoded together for n_gen steps.
+ParallelRun parallel_steps(Engine& engine, int n_seq, int n_prompt, int n_gen, std::mt19937& rng) {
   std::uniform_int_distribution<int32_t> pick(0, engine.config().n_vocab - 1);
   SeqId root = engine.new_sequence();
   std::vector<BatchToken> batch;
-  for (int i = 0; i < 32; ++i) batch.push_back({root, pick(rng), i == 31});
+  for (int i = 0; i < n_prompt; ++i) batch.push_back({root, pick(rng), i + 1 == n_prompt});
   engine.decode(batch);
   std::vector<SeqId> seqs;
   for (int i = 0; i < n_seq; ++i) seqs.push_back(engine.fork(root));
@@ -70,10 +77,10 @@ double parallel_step_seconds(Engine& engine, int n_seq, int n_gen, std::mt19937&
     for (SeqId s : seqs) batch.push_back({s, pick(rng), true});
     engine.decode(batch);
   }
-  double elapsed = seconds_since(start);
+  ParallelRun run{seconds_since(start) / n_gen, engine.kv_bytes_in_use()};
   for (SeqId s : seqs) engine.free_sequence(s);
   engine.free_sequence(root);
-  return elapsed / n_gen;
+  return run;
 }
 
 }  // namespace
@@ -81,7 +88,7 @@ double parallel_step_seconds(Engine& engine, int n_seq, int n_gen, std::mt19937&
 void add_bench_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("bench", "Measure prompt (pp) and generation (tg) tokens/s");
   static std::string model;
-  static int n_prompt = 512, n_gen = 128, reps = 5, batch = 256;
+  static int n_prompt = 512, n_gen = 128, reps = 5, batch = 256, parallel_prompt = 32;
   static std::vector<int> threads{2};
   static std::vector<int> parallel;
   static bool json = false;
@@ -94,6 +101,8 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--parallel", parallel,
                   "Also time one step of this many forked sequences decoded together, comma separated (e.g. 1,2,4,8)")
       ->delimiter(',');
+  cmd->add_option("--parallel-prompt", parallel_prompt, "Prompt tokens the --parallel forks share")
+      ->check(CLI::PositiveNumber);
   cmd->add_flag("--json", json, "Print JSON instead of a table");
   cmd->callback([] {
     nlohmann::json results = nlohmann::json::array();
@@ -109,7 +118,7 @@ void add_bench_command(CLI::App& app) {
       options.max_batch = batch;
       int max_par = 1;
       for (int p : parallel) max_par = std::max(max_par, p);
-      options.n_ctx = std::max({n_prompt, n_gen, 32 + max_par * (n_gen + 16)}) + 16;
+      options.n_ctx = std::max({n_prompt, n_gen, parallel_prompt + max_par * (n_gen + 16)}) + 16;
       auto engine = Engine::load(path, options);
       std::mt19937 rng(1234);
       const double gib = double(engine->file().file_size()) / (1024.0 * 1024.0 * 1024.0);
@@ -141,22 +150,36 @@ void add_bench_command(CLI::App& app) {
                      test == 1 ? fmt::format("{:.1f}", gbs) : std::string("-"));
         }
       }
-      double one_step = 0;
+      // Rounds alternate the fork counts, so a load that changes during the run (another
+      // job on the machine) weighs on all of them alike; each ratio is taken within a round.
       for (int p : parallel) {
         if (p < 1) throw Error("--parallel counts must be positive");
-        parallel_step_seconds(*engine, p, 2, rng);  // warm-up
-        std::vector<double> steps;
-        for (int r = 0; r < reps; ++r) steps.push_back(parallel_step_seconds(*engine, p, std::max(n_gen, 1), rng));
-        Stats s = stats(steps);
-        if (p == parallel.front()) one_step = s.mean;
-        double ratio = one_step > 0 ? s.mean / one_step : 1.0;
+        parallel_steps(*engine, p, parallel_prompt, 2, rng);  // warm-up
+      }
+      std::vector<std::vector<double>> steps(parallel.size()), ratios(parallel.size());
+      std::vector<size_t> kv_bytes(parallel.size());
+      for (int r = 0; r < reps; ++r) {
+        for (size_t i = 0; i < parallel.size(); ++i) {
+          const ParallelRun run = parallel_steps(*engine, parallel[i], parallel_prompt, std::max(n_gen, 1), rng);
+          steps[i].push_back(run.step_seconds);
+          ratios[i].push_back(run.step_seconds / steps[0].back());
+          kv_bytes[i] = run.kv_bytes;
+        }
+      }
+      for (size_t i = 0; i < parallel.size(); ++i) {
+        const int p = parallel[i];
+        const Stats s = stats(steps[i]), ratio = stats(ratios[i]);
+        const double kv_mib = double(kv_bytes[i]) / (1024.0 * 1024.0);
         if (json) {
           results.push_back({{"threads", nt}, {"test", fmt::format("parallel{}", p)}, {"n_seq", p},
+                             {"n_prompt", parallel_prompt}, {"n_gen", std::max(n_gen, 1)},
                              {"step_ms", 1000 * s.mean}, {"stddev_ms", 1000 * s.stddev},
-                             {"tokens_per_second", p / s.mean}, {"step_ratio_to_first", ratio}});
+                             {"tokens_per_second", p / s.mean}, {"step_ratio_to_first", ratio.mean},
+                             {"step_ratio_stddev", ratio.stddev}, {"kv_bytes_in_use", static_cast<uint64_t>(kv_bytes[i])}});
         } else {
-          fmt::print("| parallel {:>3} sequences, {} threads: {:8.2f} ms/step ± {:.2f}, {:8.2f} t/s total, {:.2f}x the first step |\n",
-                     p, nt, 1000 * s.mean, 1000 * s.stddev, p / s.mean, ratio);
+          fmt::print("| parallel {:>3} sequences, {} threads: {:8.2f} ms/step ± {:.2f}, {:8.2f} t/s total, "
+                     "{:.2f}x ± {:.2f} the first step, KV {:.1f} MiB |\n",
+                     p, nt, 1000 * s.mean, 1000 * s.stddev, p / s.mean, ratio.mean, ratio.stddev, kv_mib);
         }
       }
     }

@@ -2,6 +2,7 @@
 // activation block Q8_K. Layouts follow GGUF files written by llama.cpp.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace entropix {
@@ -65,6 +66,12 @@ static_assert(sizeof(BlockQ4_K) == 144);
 static_assert(sizeof(BlockQ5_K) == 176);
 static_assert(sizeof(BlockQ6_K) == 210);
 static_assert(sizeof(BlockQ8_K) == 292);
+
+// A Q8_0 activation row (see activation_row_bytes in dot.h) holds its n/32 blocks, then
+// the same scales as floats from this byte offset, rounded up so the floats are aligned.
+inline size_t q8_0_act_scales_offset(int64_t n) {
+  return (static_cast<size_t>(n / kQK8_0) * sizeof(BlockQ8_0) + alignof(float) - 1) & ~(alignof(float) - 1);
+}
 
 // The 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K block: j < 4 in the low 6
 // bits of bytes j and j + 4; j >= 4 in the nibbles of byte j + 4 with the top 2 bits in

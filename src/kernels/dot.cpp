@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "kernels/blocks.h"
 
 namespace entropix {
 
@@ -59,6 +60,13 @@ GgmlType activation_type(GgmlType weight_type) {
     case GgmlType::Q6_K: return GgmlType::Q8_K;
     default: return GgmlType::F32;
   }
+}
+
+size_t activation_row_bytes(GgmlType weight_type, int64_t n) {
+  const GgmlType act = activation_type(weight_type);
+  if (act == GgmlType::F32) return static_cast<size_t>(n) * sizeof(float);
+  if (act == GgmlType::Q8_0) return q8_0_act_scales_offset(n) + static_cast<size_t>(n / kQK8_0) * sizeof(float);
+  return ggml_row_bytes(act, n);
 }
 
 QuantizeFn activation_quantizer(const DotBackend& backend, GgmlType weight_type) {

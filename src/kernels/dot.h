@@ -19,8 +19,9 @@ inline constexpr int kMaxDotTile = 4;
 using DotFn = void (*)(int64_t n, const void* w, const void* x, size_t x_stride, int n_x,
                        float* out);
 
-// Converts n floats to activation blocks; every backend produces the same bytes as
-// quantize_row (tests check), so results do not depend on the backend's quantizer.
+// Converts n floats to one activation row of activation_row_bytes; every backend produces
+// the same bytes, its blocks those of quantize_row (tests check), so results do not depend
+// on the backend's quantizer.
 using QuantizeFn = void (*)(const float* x, void* dst, int64_t n);
 
 struct DotBackend {
@@ -42,6 +43,12 @@ DotFn dot_kernel(const DotBackend& backend, GgmlType weight_type);
 // The format activations are converted to for a weight type: F32 for the float types,
 // Q8_0 for Q8_0/Q4_0, Q8_K for the K-quants.
 GgmlType activation_type(GgmlType weight_type);
+// Bytes of one activation row of n elements, a multiple of 4. A Q8_0 row is its blocks
+// followed by the same scales again as floats ([n/32], see q8_0_act_scales_offset): the
+// AVX2 kernels multiply them by the weight scales 8 blocks at a time instead of converting
+// two fp16 per block and row (batched decoding is compute-bound there). The scalar
+// kernels read only the blocks.
+size_t activation_row_bytes(GgmlType weight_type, int64_t n);
 // The backend's quantizer for that format; nullptr for float activations.
 QuantizeFn activation_quantizer(const DotBackend& backend, GgmlType weight_type);
 

@@ -36,13 +36,6 @@ inline const T* act_row(const void* x, size_t stride, int j) {
   return reinterpret_cast<const T*>(static_cast<const uint8_t*>(x) + j * stride);
 }
 
-// Products of signed bytes summed in groups of 4 into 8 int32. maddubs needs one unsigned
-// operand, so w's sign moves onto x; pairs stay below int16 saturation for |q| <= 127.
-inline __m256i dot_i8(__m256i w, __m256i x) {
-  const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
-  return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
-}
-
 // Expands a kernel templated on the tile size into a DotFn.
 #define ENTROPIX_TILED(name)                                                                  \
   void name(int64_t n, const void* w, const void* x, size_t x_stride, int n_x, float* out) { \
@@ -112,6 +105,17 @@ ENTROPIX_TILED(dot_f32)
 ENTROPIX_TILED(dot_f16)
 ENTROPIX_TILED(dot_bf16)
 
+// How far ahead of the block being read the weights are prefetched, about one row of the
+// shapes we run: the hardware prefetcher alone leaves a single row's stream short of the
+// memory bandwidth.
+constexpr int kPrefetchBytes = 2048;
+
+template <typename Block>
+inline void prefetch_ahead(const Block* b) {
+  const char* p = reinterpret_cast<const char*>(b) + kPrefetchBytes;
+  for (size_t offset = 0; offset < sizeof(Block); offset += 64) _mm_prefetch(p + offset, _MM_HINT_T0);
+}
+
 // ---- Q8_0 and Q4_0 weights with Q8_0 activations --------------------------------------
 
 inline __m256i load_q8_0(const BlockQ8_0& b) {
@@ -125,20 +129,6 @@ inline __m256i load_q4_0(const BlockQ4_0& b) {
   return _mm256_sub_epi8(q, _mm256_set1_epi8(8));
 }
 
-// The fp16 scales of 4 consecutive blocks as floats.
-template <typename Block>
-inline __m128 scales4(const Block* b) {
-  return _mm_cvtph_ps(_mm_setr_epi16(static_cast<short>(b[0].d), static_cast<short>(b[1].d),
-                                     static_cast<short>(b[2].d), static_cast<short>(b[3].d), 0, 0, 0, 0));
-}
-
-// Integer sums of 4 blocks reduced into one vector (lane k = block k), so the scales of
-// 4 blocks are applied with one multiply-add instead of one per block.
-inline __m128i reduce4(__m256i s0, __m256i s1, __m256i s2, __m256i s3) {
-  const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(s0, s1), _mm256_hadd_epi32(s2, s3));
-  return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-}
-
 template <typename Block>
 inline __m256i load_block(const Block& b) {
   if constexpr (sizeof(Block) == sizeof(BlockQ8_0)) {
@@ -148,45 +138,61 @@ inline __m256i load_block(const Block& b) {
   }
 }
 
+
+// sum_l |w_l| * (x_l with w's sign) over one block as 8 int32 lanes: maddubs needs one
+// unsigned operand, so w's sign moves onto x; pairs stay below int16 saturation for
+// |q| <= 127 (and 128, the magnitude of -128).
+inline __m256i block_dot(__m256i aq, __m256i q, const BlockQ8_0& x) {
+  const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs));
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(aq, _mm256_sign_epi8(xv, q)), _mm256_set1_epi16(1));
+}
+
+// Each weight block is decoded once and dotted with every activation row. Per block and row
+// the work is sign, maddubs, madd, one conversion and one multiply-add: the products of the
+// weight and activation scales are formed 8 blocks at a time from the rows' float scales
+// and broadcast from memory. With several rows (forks decoded together) this loop is
+// compute-bound, so anything more per block and row (horizontal sums, fp16 conversions)
+// shows in the step time. Each row's result does not depend on n_x.
 template <typename Block, int NX>
 void dot_q8_0_blocks_t(int64_t n, const void* wv, const void* x, size_t x_stride, float* out) {
   const Block* w = static_cast<const Block*>(wv);
+  const int64_t nb = n / kQK8_0;
   const BlockQ8_0* xs[NX];
-  __m128 acc[NX];
+  const float* xd[NX];  // the rows' scales as floats, after their blocks
+  __m256 acc[NX];
   for (int j = 0; j < NX; ++j) {
     xs[j] = act_row<BlockQ8_0>(x, x_stride, j);
-    acc[j] = _mm_setzero_ps();
+    xd[j] = reinterpret_cast<const float*>(reinterpret_cast<const uint8_t*>(xs[j]) + q8_0_act_scales_offset(n));
+    acc[j] = _mm256_setzero_ps();
   }
-  const int64_t nb = n / kQK8_0;
+  alignas(32) float scale[NX][8];  // dw * dx of the 8 blocks in flight
   int64_t b = 0;
-  for (; b + 4 <= nb; b += 4) {
-    __m256i q[4], aq[4];  // weights, and their magnitudes for maddubs
-    for (int k = 0; k < 4; ++k) {
-      q[k] = load_block(w[b + k]);
-      aq[k] = _mm256_sign_epi8(q[k], q[k]);
-    }
-    const __m128 dw = scales4(w + b);
-    const __m256i ones = _mm256_set1_epi16(1);
-    for (int j = 0; j < NX; ++j) {
-      __m256i s[4];
-      for (int k = 0; k < 4; ++k) {
-        const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs[j][b + k].qs));
-        s[k] = _mm256_madd_epi16(_mm256_maddubs_epi16(aq[k], _mm256_sign_epi8(xv, q[k])), ones);
+  for (; b + 8 <= nb; b += 8) {
+    const __m256 dw = _mm256_cvtph_ps(_mm_setr_epi16(
+        static_cast<short>(w[b].d), static_cast<short>(w[b + 1].d), static_cast<short>(w[b + 2].d),
+        static_cast<short>(w[b + 3].d), static_cast<short>(w[b + 4].d), static_cast<short>(w[b + 5].d),
+        static_cast<short>(w[b + 6].d), static_cast<short>(w[b + 7].d)));
+    for (int j = 0; j < NX; ++j) _mm256_store_ps(scale[j], _mm256_mul_ps(dw, _mm256_loadu_ps(xd[j] + b)));
+    for (int k = 0; k < 8; ++k) {
+      prefetch_ahead(w + b + k);
+      const __m256i q = load_block(w[b + k]);
+      const __m256i aq = _mm256_sign_epi8(q, q);
+      for (int j = 0; j < NX; ++j) {
+        const __m256 p = _mm256_cvtepi32_ps(block_dot(aq, q, xs[j][b + k]));
+        acc[j] = _mm256_fmadd_ps(p, _mm256_broadcast_ss(&scale[j][k]), acc[j]);
       }
-      const __m128 sum = _mm_cvtepi32_ps(reduce4(s[0], s[1], s[2], s[3]));
-      acc[j] = _mm_fmadd_ps(_mm_mul_ps(dw, scales4(xs[j] + b)), sum, acc[j]);
     }
   }
-  float tail[NX] = {};
   for (; b < nb; ++b) {
     const __m256i q = load_block(w[b]);
+    const __m256i aq = _mm256_sign_epi8(q, q);
     const float dw = h2f(w[b].d);
     for (int j = 0; j < NX; ++j) {
-      const __m256i p = dot_i8(q, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs[j][b].qs)));
-      tail[j] += dw * h2f(xs[j][b].d) * hsum(_mm256_cvtepi32_ps(p));
+      const __m256 p = _mm256_cvtepi32_ps(block_dot(aq, q, xs[j][b]));
+      acc[j] = _mm256_fmadd_ps(p, _mm256_set1_ps(dw * xd[j][b]), acc[j]);
     }
   }
-  for (int j = 0; j < NX; ++j) out[j] = hsum(acc[j]) + tail[j];
+  for (int j = 0; j < NX; ++j) out[j] = hsum(acc[j]);
 }
 
 template <int NX>
@@ -237,6 +243,7 @@ void dot_q45_k_t(int64_t n, const void* wv, const void* x, size_t x_stride, floa
   const __m256i m4 = _mm256_set1_epi8(0xF);
   const int64_t nb = n / kQK_K;
   for (int64_t b = 0; b < nb; ++b) {
+    prefetch_ahead(w + b);
     const Block& q = w[b];
     const float d = h2f(q.d), dmin = h2f(q.dmin);
     const __m128i sm = unpack_k4_scales(q.scales);
@@ -309,6 +316,7 @@ void dot_q6_k_t(int64_t n, const void* wv, const void* x, size_t x_stride, float
   const __m256i m4 = _mm256_set1_epi8(0xF), m2 = _mm256_set1_epi8(3);
   const int64_t nb = n / kQK_K;
   for (int64_t b = 0; b < nb; ++b) {
+    prefetch_ahead(w + b);
     const BlockQ6_K& q = w[b];
     const __m256i scales = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q.scales)));
     __m256i sumi[NX];
@@ -392,12 +400,15 @@ inline void round_32(const float* x, float id, int8_t* out, int* sums) {
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), ordered);
 }
 
+// The blocks, then their scales again as floats (see activation_row_bytes).
 void quantize_q8_0(const float* x, void* dst, int64_t n) {
   auto* b = static_cast<BlockQ8_0*>(dst);
+  float* scales = reinterpret_cast<float*>(static_cast<uint8_t*>(dst) + q8_0_act_scales_offset(n));
   for (int64_t i = 0; i < n / kQK8_0; ++i) {
     const float* xb = x + i * kQK8_0;
     b[i].d = _cvtss_sh(max_abs(xb, kQK8_0) / 127.0f, _MM_FROUND_TO_NEAREST_INT);
     const float d = h2f(b[i].d);
+    scales[i] = d;
     round_32(xb, d > 0.0f ? 1.0f / d : 0.0f, b[i].qs, nullptr);
   }
 }

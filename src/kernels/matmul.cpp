@@ -80,7 +80,7 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
     job.act = reinterpret_cast<const uint8_t*>(x);
     job.act_row_bytes = static_cast<size_t>(w.n_in) * sizeof(float);
   } else {
-    job.act_row_bytes = ggml_row_bytes(act_type, w.n_in);
+    job.act_row_bytes = activation_row_bytes(w.type, w.n_in);
     auto& scratch = activation_scratch();
     const size_t need = job.act_row_bytes * static_cast<size_t>(n_tokens);
     if (scratch.size() < need) scratch.resize(need);
@@ -91,10 +91,11 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
     job.act = scratch.data();
   }
 
-  // Several chunks per thread so a thread slowed by the OS is helped by the others, but
-  // chunks of at least 16 rows so the shared counter is touched rarely.
+  // Many chunks per thread so a thread slowed by the OS is helped by the others and the
+  // threads finish together (with several forks a chunk of the output matrix costs
+  // milliseconds), but chunks of at least 16 rows so the shared counter is touched rarely.
   const int64_t n_threads = pool.size();
-  job.chunk_rows = std::max<int64_t>(16, (w.n_out + n_threads * 8 - 1) / (n_threads * 8));
+  job.chunk_rows = std::max<int64_t>(16, (w.n_out + n_threads * 32 - 1) / (n_threads * 32));
   job.n_chunks = (w.n_out + job.chunk_rows - 1) / job.chunk_rows;
   MatmulJob* jp = &job;
   pool.run([jp](int, int) {

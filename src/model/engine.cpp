@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -119,6 +120,7 @@ void Engine::free_sequence(SeqId seq) { impl_->kv->free_sequence(seq); }
 int32_t Engine::seq_length(SeqId seq) const { return impl_->kv->length(seq); }
 void Engine::truncate(SeqId seq, int32_t length) { impl_->kv->truncate(seq, length); }
 int32_t Engine::free_positions() const { return impl_->kv->free_positions(); }
+size_t Engine::kv_bytes_in_use() const { return impl_->kv->bytes_in_use(); }
 
 std::span<const float> Engine::logits(size_t i) const {
   if (i >= impl_->n_rows) throw Error("logit row " + std::to_string(i) + " was not computed");
@@ -256,7 +258,13 @@ void Engine::Impl::forward_chunk(std::span<const BatchToken> chunk, size_t first
     for (int64_t t = 0; t < B; ++t) rms_norm(&x[t * d], L.ffn_norm.data(), &xn[t * d], d, c.rms_eps);
     matmul(L.w_gate, xn.data(), B, gate.data(), *pool);
     matmul(L.w_up, xn.data(), B, up.data(), *pool);
-    for (int64_t t = 0; t < B; ++t) swiglu_inplace(&gate[t * c.n_ff], &up[t * c.n_ff], c.n_ff);
+    // Element-wise over all rows at once, split across the threads, as its cost grows with
+    // the forks. Capturing only [this, n_act] keeps the task allocation-free.
+    const int64_t n_act = B * c.n_ff;
+    pool->run([this, n_act](int thread, int n_threads) {
+      const int64_t begin = n_act * thread / n_threads, end = n_act * (thread + 1) / n_threads;
+      swiglu_inplace(&gate[begin], &up[begin], end - begin);
+    });
     matmul(L.w_down, gate.data(), B, tmp.data(), *pool);
     for (int64_t t = 0; t < B; ++t) add_inplace(&x[t * d], &tmp[t * d], d);
   }
@@ -283,7 +291,9 @@ void Engine::Impl::attention(int32_t layer, std::span<const BatchToken> chunk) {
   const float* V = kv->values(layer);
   const int64_t n_tasks = B * c.n_head;
 
-  pool->run([&](int thread, int n_threads) {
+  // (sequence, head) tasks striped over the threads. Passed by reference, so the pool's
+  // std::function holds no copy of the many captures and allocates nothing per layer.
+  const auto heads = [&](int thread, int n_threads) {
     float* scores = &thread_scores[size_t(thread) * opt.n_ctx];
     for (int64_t task = thread; task < n_tasks; task += n_threads) {
       const int64_t t = task / c.n_head;
@@ -306,7 +316,8 @@ void Engine::Impl::attention(int32_t layer, std::span<const BatchToken> chunk) {
         axpy(scores[j], V + size_t(kv->slot(seq, j)) * kv_dim + kvh * hd, out, hd);
       }
     }
-  });
+  };
+  pool->run(std::cref(heads));
 }
 
 }  // namespace entropix

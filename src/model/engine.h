@@ -63,6 +63,7 @@ class Engine {
   int32_t seq_length(SeqId seq) const;
   void truncate(SeqId seq, int32_t length);  // drops positions >= length
   int32_t free_positions() const;  // positions the cache can still hold (upper bound)
+  size_t kv_bytes_in_use() const;  // keys and values of the pages in use; a shared page counts once
 
   // Appends each token at the next position of its sequence (tokens of one sequence
   // in order) and runs the model. Throws Error when a sequence would exceed the cache.

@@ -44,6 +44,8 @@ class KvCache {
   // Pages referenced by more than one sequence (for tests of sharing).
   int32_t shared_pages() const;
   int32_t used_pages() const { return n_pages_ - static_cast<int32_t>(free_pages_.size()); }
+  // Keys and values of the used pages, all layers.
+  size_t bytes_in_use() const { return size_t(used_pages()) * kPageSize * kv_dim_ * n_layer_ * 2 * sizeof(float); }
 
  private:
   struct Sequence {

@@ -26,6 +26,19 @@ std::unique_ptr<Engine> load_demo(bool attention) {
 
 const char* kPrompt = "Q: Mia has 23 shells. She finds 18 more and gives 9 to Leo. How many shells does Mia have?\nA:";
 
+// Entropy branching with thresholds that put every confident-but-split step in LEHV,
+// so branching must happen.
+StrategyOptions branching_in_every_lehv_step() {
+  DecodeOptions base;
+  base.max_tokens = 48;
+  base.seed = 3;
+  base.profile.thresholds.entropy_high = 100.0;
+  base.profile.thresholds.varentropy_low = 0.01;
+  base.profile.thresholds.varentropy_high = 0.05;
+  base.profile.thresholds.entropy_low = 0.001;
+  return parse_strategy("entropix-branch", base);
+}
+
 std::string greedy_text(Engine& e, const std::vector<int32_t>& prompt, int n) {
   DecodeOptions o;
   o.sampler = SamplerKind::Greedy;
@@ -114,15 +127,7 @@ TEST(Strategy, EntropyBranchingForksInLehvAndReleasesItsBranches) {
   auto e = load_demo(true);
   const int32_t free_before = e->free_positions();
   auto prompt = e->tokenizer().encode(kPrompt, true, false);
-  DecodeOptions base;
-  base.max_tokens = 48;
-  base.seed = 3;
-  // Thresholds that put every confident-but-split step in LEHV, so branching must happen.
-  base.profile.thresholds.entropy_high = 100.0;
-  base.profile.thresholds.varentropy_low = 0.01;
-  base.profile.thresholds.varentropy_high = 0.05;
-  base.profile.thresholds.entropy_low = 0.001;
-  StrategyOptions o = parse_strategy("entropix-branch", base);
+  StrategyOptions o = branching_in_every_lehv_step();
   StrategyResult r = run_strategy(*e, prompt, o);
   EXPECT_GT(r.n_branch_points, 0);
   EXPECT_LE(r.n_branch_points, o.branching.max_forks);
@@ -138,14 +143,7 @@ TEST(Strategy, ClarificationContinuesTheRolloutTheCallerChooses) {
   auto e = load_demo(true);
   const int32_t free_before = e->free_positions();
   auto prompt = e->tokenizer().encode(kPrompt, true, false);
-  DecodeOptions base;
-  base.max_tokens = 48;
-  base.seed = 3;
-  base.profile.thresholds.entropy_high = 100.0;
-  base.profile.thresholds.varentropy_low = 0.01;
-  base.profile.thresholds.varentropy_high = 0.05;
-  base.profile.thresholds.entropy_low = 0.001;
-  StrategyOptions o = parse_strategy("entropix-branch", base);
+  StrategyOptions o = branching_in_every_lehv_step();
   o.branching.clarify_margin = 1e9;  // every branch point whose rollouts differ asks
   std::vector<std::string> chosen;
   int asked = 0;

@@ -4,7 +4,8 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
-#include <regex>
+#include <cctype>
+#include <string_view>
 
 #include "core/error.h"
 
@@ -25,6 +26,40 @@ std::string base_name(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
+bool is_digits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
+}
+
+bool is_upper_alnum(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c) || std::isupper(c); });
+}
+
+// A quantization tag as llama.cpp's file names spell it, `tag` already in upper case:
+// I?Q<digits>(_<A-Z0-9>+)*, BF16, F16, F32, TQ<digit>_<digit> or MXFP4.
+bool is_quant_tag(std::string_view tag) {
+  if (tag == "BF16" || tag == "F16" || tag == "F32" || tag == "MXFP4") return true;
+  if (tag.size() == 5 && tag.substr(0, 2) == "TQ" && std::isdigit(static_cast<unsigned char>(tag[2])) &&
+      tag[3] == '_' && std::isdigit(static_cast<unsigned char>(tag[4])))
+    return true;
+  if (tag.starts_with('I')) tag.remove_prefix(1);
+  if (!tag.starts_with('Q')) return false;
+  tag.remove_prefix(1);
+  auto underscore = tag.find('_');
+  if (!is_digits(tag.substr(0, underscore))) return false;
+  while (underscore != std::string_view::npos) {
+    tag.remove_prefix(underscore + 1);
+    underscore = tag.find('_');
+    if (!is_upper_alnum(tag.substr(0, underscore))) return false;
+  }
+  return true;
+}
+
+// owner or name of a repository id: letters, digits, '.', '_', '-'; not "." or "..".
+bool is_repo_part(std::string_view part) {
+  return !part.empty() && part != "." && part != ".." &&
+         std::all_of(part.begin(), part.end(), [](unsigned char c) { return std::isalnum(c) || c == '.' || c == '_' || c == '-'; });
+}
+
 std::vector<std::string> gguf_files(const std::vector<std::string>& files) {
   std::vector<std::string> out;
   std::copy_if(files.begin(), files.end(), std::back_inserter(out), ends_with_gguf);
@@ -39,12 +74,8 @@ std::string list_for_error(const std::vector<std::string>& files) {
 }  // namespace
 
 void check_repo_id(const std::string& repo) {
-  static const std::regex kPart("[A-Za-z0-9._-]+");
   const auto slash = repo.find('/');
-  const auto bad = [&](const std::string& part) {
-    return !std::regex_match(part, kPart) || part == "." || part == "..";
-  };
-  if (slash == std::string::npos || bad(repo.substr(0, slash)) || bad(repo.substr(slash + 1)))
+  if (slash == std::string::npos || !is_repo_part(repo.substr(0, slash)) || !is_repo_part(repo.substr(slash + 1)))
     throw Error(
         fmt::format("expected a hub repository as owner/name (letters, digits, '.', '_', '-'), "
                     "found '{}'",
@@ -94,8 +125,6 @@ ModelSpec parse_model_spec(const std::string& spec) {
 }
 
 std::string quant_of(const std::string& file) {
-  static const std::regex kTag("(I?Q[0-9]+(_[A-Z0-9]+)*|BF16|F16|F32|TQ[0-9]_[0-9]|MXFP4)",
-                               std::regex::icase);
   std::string stem = base_name(file);
   if (ends_with_gguf(stem)) stem.resize(stem.size() - 5);
   std::string found;
@@ -103,7 +132,7 @@ std::string quant_of(const std::string& file) {
   while (start <= stem.size()) {
     const auto end = stem.find_first_of("-.", start);
     const std::string token = stem.substr(start, end == std::string::npos ? std::string::npos : end - start);
-    if (std::regex_match(token, kTag)) found = upper(token);
+    if (is_quant_tag(upper(token))) found = upper(token);
     if (end == std::string::npos) break;
     start = end + 1;
   }

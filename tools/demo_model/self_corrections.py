@@ -1,0 +1,100 @@
+"""Correction examples made from the demo model's own mistakes.
+
+The generator's corrections (tasks.py) put an artificial error in a step (its
+result off by 1, 2 or 10) and follow it with " Wait," and the right step. A small
+model trained on those learns what to do after such an error but not to notice
+the errors it makes itself, which look different. This tool takes the model's
+own completions of training problems (the results.json of `entropix eval -o DIR`
+on a task file that carries each problem's reference `completion`), finds the
+first step where a completion leaves the reference chain, and writes a training
+row that keeps the model's wrong step, then " Wait," and the reference solution
+from that step on:
+
+  model:     " 13 + 3 = 17. 17 - 1 = 16. The answer is 16."
+  reference: " 13 + 3 = 16. 16 - 1 = 15. The answer is 15."
+  row:       " 13 + 3 = 17. Wait, 13 + 3 = 16. 16 - 1 = 15. The answer is 15."
+
+The wrong part (the result, or the whole equation when the operands or the
+operator differ) is listed in `wrong_spans`, so train.py masks it out of the
+loss: the model is taught to write " Wait," and the fix after its own kind of
+error, never the error itself. Completions that are right, or that go wrong
+anywhere but in an equation, give no row.
+
+The output mixes these rows with ordinary rows of the training file, so that
+continued training (train.py --init) keeps the clean chains in view:
+
+  /usr/bin/python3 tools/demo_model/self_corrections.py --tasks POOL.jsonl \\
+      --results A/results.json [B/results.json ...] --clean tools/demo_model/work/train.jsonl \\
+      --n-clean 60000 -o tools/demo_model/work/finetune.jsonl
+"""
+import argparse
+import json
+import random
+import re
+import sys
+
+EQUATION = re.compile(r"(-?\d+) ([-+*]) (\d+) = (-?\d+)")
+MARKER = " Wait,"
+
+
+def correction_row(task, text):
+    """A training row for the first wrong equation in `text`, or None."""
+    ref = task["completion"]
+    ref_eqs = list(EQUATION.finditer(ref))
+    for i, m in enumerate(EQUATION.finditer(text)):
+        if i >= len(ref_eqs):
+            return None  # more steps than the reference: not an equation error
+        r = ref_eqs[i]
+        if m.group(0) == r.group(0):
+            continue
+        if text[:m.start()] != ref[:r.start()]:
+            return None  # the text left the reference chain before this equation
+        same_head = m.groups()[:3] == r.groups()[:3]
+        wrong_from = m.start(4) if same_head else m.start()
+        completion = text[:m.end()] + "." + MARKER + " " + ref[r.start():]
+        return {"prompt": task["prompt"], "answer": task["answer"], "steps": task["steps"],
+                "completion": completion, "wrong_spans": [[wrong_from, m.end()]],
+                "source": "self"}
+    return None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tasks", required=True, help="the task file the results were made from (with completion)")
+    ap.add_argument("--results", nargs="+", required=True, help="results.json files of entropix eval")
+    ap.add_argument("--clean", required=True, help="training rows to mix in (train.jsonl)")
+    ap.add_argument("--n-clean", type=int, default=60000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("-o", "--output", required=True)
+    args = ap.parse_args()
+
+    with open(args.tasks) as f:
+        tasks = [json.loads(line) for line in f]
+    rows, seen, n_texts, n_wrong = [], set(), 0, 0
+    for path in args.results:
+        with open(path) as f:
+            results = json.load(f)
+        for strategy in results["strategies"]:
+            for t in strategy["tasks"]:
+                n_texts += 1
+                if t["correct"]:
+                    continue
+                n_wrong += 1
+                task = tasks[int(t["id"]) - 1]
+                row = correction_row(task, t["text"])
+                if row and (row["prompt"], row["completion"]) not in seen:
+                    seen.add((row["prompt"], row["completion"]))
+                    rows.append(row)
+    with open(args.clean) as f:
+        clean = [json.loads(line) for _, line in zip(range(args.n_clean), f)]
+    mixed = rows + clean
+    random.Random(args.seed).shuffle(mixed)
+    with open(args.output, "w") as f:
+        for r in mixed:
+            f.write(json.dumps(r) + "\n")
+    print(f"{n_texts} completions, {n_wrong} wrong, {len(rows)} correction rows from them; "
+          f"{len(clean)} clean rows; {len(mixed)} written to {args.output}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -50,6 +50,50 @@ TEST(Calibrate, ThresholdsSitAtQuartilesOfSyntheticDistributions) {
   EXPECT_NEAR(lelv / 20000.0, 0.25 * 0.25, 0.01);  // independent H and V
 }
 
+// A confident model: most tokens have H and V near 0. Over all tokens V's quartiles
+// sit below every uncertain token's V (no HELV); over the uncertain tokens they are
+// that group's percentiles, so a quarter of them is HELV and a tenth HEHV.
+TEST(Calibrate, VarentropyOverTheUncertainTokensSplitsThem) {
+  std::mt19937 gen(5);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  std::vector<TokenMetrics> s(8000);
+  for (size_t i = 0; i < s.size(); ++i) {
+    const bool uncertain = i % 8 == 0;  // 1000 tokens
+    s[i].entropy = uncertain ? 1.0 + u(gen) : 0.01 * u(gen);
+    s[i].varentropy = uncertain ? 0.2 + 0.8 * u(gen) : 0.001 * u(gen);  // uniform on [0.2, 1] when uncertain
+  }
+  CalibrationOptions all;
+  all.high_percentile = 90;  // entropy_high inside the uncertain eighth: its 20th percentile, 1.2
+  const Profile p_all = calibrate_profile(s, Profile{}, all);
+  int helv_all = 0;
+  for (const auto& m : s) helv_all += classify(m, p_all) == State::HELV;
+  EXPECT_EQ(helv_all, 0);
+
+  CalibrationOptions unc = all;
+  unc.varentropy_over = VarentropyOver::Uncertain;
+  const Profile p = calibrate_profile(s, Profile{}, unc);
+  EXPECT_EQ(p.thresholds.entropy_low, p_all.thresholds.entropy_low);
+  EXPECT_EQ(p.thresholds.entropy_high, p_all.thresholds.entropy_high);
+  EXPECT_NEAR(p.thresholds.varentropy_low, 0.2 + 0.8 * 0.25, 0.03);
+  EXPECT_NEAR(p.thresholds.entropy_high, 1.2, 0.03);
+  EXPECT_NEAR(p.thresholds.varentropy_high, 0.2 + 0.8 * 0.90, 0.03);
+  int helv = 0, hehv = 0, n_unc = 0;
+  for (const auto& m : s) {
+    if (m.entropy <= p.thresholds.entropy_high) continue;
+    ++n_unc;
+    helv += classify(m, p) == State::HELV;
+    hehv += classify(m, p) == State::HEHV;
+  }
+  EXPECT_NEAR(n_unc, 800, 2);
+  EXPECT_NEAR(static_cast<double>(helv) / n_unc, 0.25, 0.03);
+  EXPECT_NEAR(static_cast<double>(hehv) / n_unc, 0.10, 0.03);
+  EXPECT_NE(p.description.find("varentropy over the"), std::string::npos) << p.description;
+
+  // Too few uncertain tokens to take percentiles over is an error, not a guess.
+  std::vector<TokenMetrics> few(s.begin(), s.begin() + 200);  // 25 uncertain
+  EXPECT_THROW(calibrate_profile(few, Profile{}, unc), Error);
+}
+
 TEST(Calibrate, AttentionThresholdsFromSamplesThatHaveThem) {
   std::vector<TokenMetrics> s;
   for (int i = 0; i < 101; ++i) {

@@ -22,6 +22,7 @@ void add_calibrate_command(CLI::App& app) {
   static std::string model, text_path, out, base_path;
   static int threads = 0, window = 256;
   static double low = 25, high = 75;
+  static std::string varentropy_over = "all";
   cmd->add_option("-m,--model", model, "GGUF file or cached model name")->required();
   cmd->add_option("--text", text_path, "Reference text (plain UTF-8)")->required();
   cmd->add_option("-o,--output", out, "Profile to write (default: beside the model, <model>.profile.json)");
@@ -31,6 +32,10 @@ void add_calibrate_command(CLI::App& app) {
       ->check(CLI::Range(16, 4096));
   cmd->add_option("--low-percentile", low, "Percentile of the *_low thresholds")->check(CLI::Range(1.0, 49.0));
   cmd->add_option("--high-percentile", high, "Percentile of the *_high thresholds")->check(CLI::Range(51.0, 99.0));
+  cmd->add_option("--varentropy-over", varentropy_over,
+                  "Tokens the varentropy thresholds are percentiles of: all, or uncertain (entropy above its high "
+                  "threshold; for confident models, where HELV never occurs otherwise)")
+      ->check(CLI::IsMember({"all", "uncertain"}));
   cmd->callback([] {
     std::ifstream in(text_path, std::ios::binary);
     if (!in) throw Error("cannot read " + text_path);
@@ -71,10 +76,14 @@ void add_calibrate_command(CLI::App& app) {
     CalibrationOptions co;
     co.low_percentile = low;
     co.high_percentile = high;
+    co.varentropy_over = varentropy_over == "uncertain" ? VarentropyOver::Uncertain : VarentropyOver::All;
     Profile p = calibrate_profile(samples, base, co);
     p.model = engine->config().name.empty() ? path : engine->config().name;
-    p.description = fmt::format("calibrated on {} ({} tokens): thresholds at the {:g}th/{:g}th percentiles", text_path,
-                                samples.size(), low, high);
+    p.description = fmt::format("calibrated on {} ({} tokens): thresholds at the {:g}th/{:g}th percentiles{}", text_path,
+                                samples.size(), low, high,
+                                co.varentropy_over == VarentropyOver::Uncertain
+                                    ? ", varentropy over the tokens with entropy above its high threshold"
+                                    : "");
     const std::string target = out.empty() ? profile_candidates(path).front().string() : out;
     save_profile(p, target);
     fmt::print(stderr, "entropy low/high {:.3f} / {:.3f} bits, varentropy low/high {:.3f} / {:.3f}\n",

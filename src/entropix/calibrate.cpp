@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <iterator>
 #include <sstream>
 #include <string>
 
@@ -57,7 +58,18 @@ Profile calibrate_profile(std::span<const TokenMetrics> samples, const Profile& 
                 std::to_string(samples.size()));
   Profile p = base;
   const Range h = range_of(samples, false, [](const TokenMetrics& m) { return m.entropy; }, "entropy", o);
-  const Range v = range_of(samples, false, [](const TokenMetrics& m) { return m.varentropy; }, "varentropy", o);
+  std::vector<TokenMetrics> uncertain;
+  if (o.varentropy_over == VarentropyOver::Uncertain) {
+    std::copy_if(samples.begin(), samples.end(), std::back_inserter(uncertain),
+                 [&](const TokenMetrics& m) { return m.entropy > h.high; });
+    if (uncertain.size() < o.min_samples)
+      throw Error("calibration: expected at least " + std::to_string(o.min_samples) +
+                  " tokens with entropy above the high threshold to take varentropy percentiles over, found " +
+                  std::to_string(uncertain.size()));
+  }
+  const std::span<const TokenMetrics> v_samples =
+      o.varentropy_over == VarentropyOver::Uncertain ? std::span<const TokenMetrics>(uncertain) : samples;
+  const Range v = range_of(v_samples, false, [](const TokenMetrics& m) { return m.varentropy; }, "varentropy", o);
   p.thresholds = {h.low, h.high, v.low, v.high};
   p.v2.entropy_medium = h.medium;
   const size_t n_attn = static_cast<size_t>(
@@ -79,6 +91,8 @@ Profile calibrate_profile(std::span<const TokenMetrics> samples, const Profile& 
   std::ostringstream d;
   d << "calibrated on " << samples.size() << " tokens (" << n_attn << " with attention metrics) at percentiles "
     << o.low_percentile << "/" << o.medium_percentile << "/" << o.high_percentile;
+  if (o.varentropy_over == VarentropyOver::Uncertain)
+    d << ", varentropy over the " << v_samples.size() << " tokens with entropy above " << h.high << " bits";
   p.description = d.str();
   validate_profile(p, "calibrated profile");
   return p;

@@ -45,6 +45,9 @@ void add_serve_command(CLI::App& app) {
   cmd->add_flag("--force-insecure", options.force_insecure, "Allow a non-loopback host without --api-key");
   cmd->add_option("--parallel", options.loop.parallel,
                   "Sequences decoded together at most (a request with n choices takes n; n is limited to this)");
+  cmd->add_option("--prefill-while-decoding", options.loop.prefill_while_decoding,
+                  "Prompt tokens fed per step, all new requests together, while others stream (bounds the "
+                  "pause a long prompt causes in their streams; an idle server prefills 128 per request)");
   cmd->add_option("--max-queue", options.loop.max_queue, "Requests waiting for a slot at most (then 429)");
   cmd->add_option("--shutdown-grace", grace_s,
                   "Seconds that SIGINT/SIGTERM waits for requests in flight (new ones get 503)");

@@ -38,10 +38,16 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("-m,--model", model, "GGUF file or cached model name")->required();
   cmd->add_option("--host", options.host, "Address to listen on (default: loopback only)");
   cmd->add_option("--port", options.port, "Port (0: any free port)");
+  cmd->add_option("--alias", options.model_aliases,
+                  "Another name a request's \"model\" may give (repeatable; listed by /v1/models). "
+                  "Other names get 404 model_not_found");
   cmd->add_option("--api-key", options.api_key, "Require \"Authorization: Bearer KEY\" on /v1/*");
   cmd->add_flag("--force-insecure", options.force_insecure, "Allow a non-loopback host without --api-key");
   cmd->add_option("--parallel", options.loop.parallel,
                   "Sequences decoded together at most (a request with n choices takes n; n is limited to this)");
+  cmd->add_option("--prefill-while-decoding", options.loop.prefill_while_decoding,
+                  "Prompt tokens fed per step, all new requests together, while others stream (bounds the "
+                  "pause a long prompt causes in their streams; an idle server prefills 128 per request)");
   cmd->add_option("--max-queue", options.loop.max_queue, "Requests waiting for a slot at most (then 429)");
   cmd->add_option("--shutdown-grace", grace_s,
                   "Seconds that SIGINT/SIGTERM waits for requests in flight (new ones get 503)");

@@ -1,5 +1,6 @@
 #include "server/api.h"
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -10,8 +11,10 @@ namespace entropix::server {
 
 using nlohmann::json;
 
-json error_body(const std::string& message, const std::string& type, const std::string& code) {
+json error_body(const std::string& message, const std::string& type, const std::string& code,
+                const std::string& param) {
   json e = {{"message", message}, {"type", type}};
+  e["param"] = param.empty() ? json(nullptr) : json(param);
   e["code"] = code.empty() ? json(nullptr) : json(code);
   return json{{"error", e}};
 }
@@ -143,6 +146,11 @@ void parse_prompt(const json& j, ApiRequest& r) {
 }
 
 }  // namespace
+
+void check_model(const std::string& model, const std::vector<std::string>& names) {
+  if (model.empty() || std::find(names.begin(), names.end(), model) != names.end()) return;
+  throw ApiError(404, "The model `" + model + "` does not exist", "invalid_request_error", "model_not_found", "model");
+}
 
 ApiRequest parse_request(const std::string& body, Endpoint endpoint, const DecodeOptions& defaults,
                          const RequestLimits& limits) {

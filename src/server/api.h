@@ -17,23 +17,25 @@
 namespace entropix::server {
 
 // A request the client got wrong (or the server cannot take now): HTTP status,
-// OpenAI error type and code.
+// OpenAI error type and code, and the request field at fault (when one is).
 class ApiError : public Error {
  public:
   ApiError(int status, const std::string& message, std::string type = "invalid_request_error",
-           std::string code = "")
-      : Error(message), status_(status), type_(std::move(type)), code_(std::move(code)) {}
+           std::string code = "", std::string param = "")
+      : Error(message), status_(status), type_(std::move(type)), code_(std::move(code)), param_(std::move(param)) {}
   int status() const { return status_; }
   const std::string& type() const { return type_; }
   const std::string& code() const { return code_; }
+  const std::string& param() const { return param_; }
 
  private:
   int status_;
-  std::string type_, code_;
+  std::string type_, code_, param_;
 };
 
-// {"error": {"message", "type", "code"}}
-nlohmann::json error_body(const std::string& message, const std::string& type, const std::string& code);
+// {"error": {"message", "type", "param", "code"}}; an empty param or code is null.
+nlohmann::json error_body(const std::string& message, const std::string& type, const std::string& code,
+                          const std::string& param = "");
 
 enum class Endpoint { Completions, ChatCompletions };
 
@@ -59,6 +61,11 @@ struct ApiRequest {
   bool logprobs = false;
   int32_t top_logprobs = 0;              // 0..kMaxAlternatives
 };
+
+// Checks that a request's "model" names the served model: `names` are the ids the
+// server answers to; an empty `model` (the field left out) is accepted. Throws
+// ApiError 404 "model_not_found" otherwise, as OpenAI does.
+void check_model(const std::string& model, const std::vector<std::string>& names);
 
 // Parses and checks a body; throws ApiError (400) naming the field at fault.
 // `defaults` are the server's decode options (sampler, profile); `max_tokens`

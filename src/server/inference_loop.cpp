@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <exception>
 
 #include "core/error.h"
 #include "entropix/metrics.h"
+#include "server/prefill_share.h"
 #include "tokenizer/tokenizer.h"
 
 namespace entropix::server {
@@ -38,10 +40,12 @@ struct InferenceLoop::Slot {
   bool ended = false;
 };
 
-InferenceLoop::InferenceLoop(Engine& engine, const LoopOptions& options, Metrics* metrics)
-    : engine_(engine), options_(options), metrics_(metrics) {
+InferenceLoop::InferenceLoop(Engine& engine, const LoopOptions& options, Metrics* metrics, StepObserver observer)
+    : engine_(engine), options_(options), metrics_(metrics), observer_(std::move(observer)) {
   if (options_.parallel < 1) throw Error("parallel requests: expected at least 1, got " + std::to_string(options_.parallel));
-  if (options_.prefill_chunk < 1) options_.prefill_chunk = 1;
+  // At least one prompt token per step, so that a prompt always advances.
+  options_.prefill_chunk = std::max(options_.prefill_chunk, 1);
+  options_.prefill_while_decoding = std::max(options_.prefill_while_decoding, 1);
   thread_ = std::thread([this] { run(); });
 }
 
@@ -189,47 +193,69 @@ TokenInfo token_info(const Tokenizer& tok, const TokenEvent& ev, int32_t n_top) 
 }  // namespace
 
 void InferenceLoop::step(std::vector<Slot>& slots) {
-  std::vector<BatchToken> batch;
+  batch_.clear();
+  prefilling_.clear();
   int64_t rows = 0;
-  int64_t budget = std::max(engine_.free_positions(), 0);
+  int64_t room = std::max(engine_.free_positions(), 0);  // positions the cache can still take
+  // Decoding sequences first: each feeds the tokens it sampled, every step.
+  StepReport report;
   for (Slot& s : slots) {
     s.row = -1;
     if (s.job->cancelled) {
       end(s, FinishReason::Cancelled, "");
       continue;
     }
-    const auto& prompt = s.job->prompt;
-    if (s.n_fed < prompt.size()) {
-      const int64_t n = std::min<int64_t>({options_.prefill_chunk, static_cast<int64_t>(prompt.size() - s.n_fed), budget});
-      for (int64_t i = 0; i < n; ++i) {
-        const size_t at = s.n_fed + static_cast<size_t>(i);
-        batch.push_back({s.seq, prompt[at], at + 1 == prompt.size()});
-      }
-      s.n_fed += static_cast<size_t>(n);
-      budget -= n;
-      if (n > 0 && s.n_fed == prompt.size()) s.row = rows++;
+    if (s.n_fed < s.job->prompt.size()) {
+      prefilling_.push_back(&s);
       continue;
     }
     const int64_t n = static_cast<int64_t>(s.pending.size());
-    if (n > budget || engine_.seq_length(s.seq) + n > engine_.n_ctx()) {
+    if (n > room || engine_.seq_length(s.seq) + n > engine_.n_ctx()) {
       s.decoder->finish(FinishReason::Length);  // the context is full
       JobEvent ev;
       ev.text = s.decoder->take_text();
       end(s, FinishReason::Length, "", std::move(ev));
       continue;
     }
-    for (int64_t i = 0; i < n; ++i) batch.push_back({s.seq, s.pending[static_cast<size_t>(i)], i + 1 == n});
-    budget -= n;
+    for (int64_t i = 0; i < n; ++i) batch_.push_back({s.seq, s.pending[static_cast<size_t>(i)], i + 1 == n});
+    room -= n;
     s.row = rows++;
+    ++report.decoding;
   }
-  if (batch.empty()) {
+  // Then the prompts, sharing the step's budget; the cache's room goes in slot order
+  // (first come, first served), so that the earliest prompt can always complete.
+  if (!prefilling_.empty()) {
+    const size_t k = prefilling_.size();
+    prompt_left_.resize(k);
+    prompt_share_.resize(k);
+    for (size_t i = 0; i < k; ++i)
+      prompt_left_[i] = static_cast<int64_t>(prefilling_[i]->job->prompt.size() - prefilling_[i]->n_fed);
+    const int64_t total = report.decoding > 0 ? options_.prefill_while_decoding : INT64_MAX;
+    share_prefill(prompt_left_, options_.prefill_chunk, total, prefill_turn_++ % k, prompt_share_);
+    for (size_t i = 0; i < k; ++i) {
+      Slot& s = *prefilling_[i];
+      const auto& prompt = s.job->prompt;
+      const int64_t n = std::min(prompt_share_[i], room);
+      for (int64_t j = 0; j < n; ++j) {
+        const size_t at = s.n_fed + static_cast<size_t>(j);
+        batch_.push_back({s.seq, prompt[at], at + 1 == prompt.size()});
+      }
+      s.n_fed += static_cast<size_t>(n);
+      room -= n;
+      report.prompt_tokens += static_cast<int32_t>(n);
+      if (n > 0) ++report.prefilling;
+      if (n > 0 && s.n_fed == prompt.size()) s.row = rows++;
+    }
+  }
+  if (batch_.empty()) {
     // Only prompts that found no room are left and nothing else can free it.
     for (Slot& s : slots)
       if (!s.ended) end(s, FinishReason::None, "the context is full: no room for the prompt");
     return;
   }
+  if (observer_) observer_(report);
   try {
-    engine_.decode(batch);
+    engine_.decode(batch_);
   } catch (const std::exception& e) {
     for (Slot& s : slots)
       if (!s.ended) end(s, FinishReason::None, std::string("decoding failed: ") + e.what());

@@ -1,9 +1,10 @@
 // The one thread that owns the Engine and decodes every active request together
 // (continuous batching). Each iteration gathers the pending tokens of all active
-// requests (a prefill chunk of the prompt, or the tokens sampled last step) into
-// one engine.decode() call, then steps each request's SequenceDecoder on its
-// logits row and posts the result to the request's channel. HTTP handlers only
-// submit native Jobs and read their channels; nothing else touches the engine.
+// requests (the tokens sampled last step, and chunks of the prompts still to feed,
+// kept small while others stream: see LoopOptions) into one engine.decode() call,
+// then steps each request's SequenceDecoder on its logits row and posts the result
+// to the request's channel. HTTP handlers only submit native Jobs and read their
+// channels; nothing else touches the engine.
 #pragma once
 
 #include <atomic>
@@ -11,6 +12,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -84,7 +86,25 @@ struct LoopOptions {
   int32_t parallel = 4;        // sequences (choices of requests) decoded together at most
   int32_t max_queue = 64;      // requests waiting for a slot at most (then submit() refuses)
   int32_t prefill_chunk = 128; // prompt tokens of one request per iteration at most
+  // Prompt tokens of all requests together per iteration at most while any other
+  // sequence decodes (vLLM's chunked-prefill token budget): every stream waits for
+  // the whole iteration between two of its tokens, and on a CPU each prompt token
+  // adds a generated token's compute to it. Prompts share it evenly; with nothing
+  // decoding each prompt feeds up to prefill_chunk, so an idle server prefills at
+  // full speed. 8 because on a 1B Q8_0 model with 2 threads (76 ms a token, 40 ms
+  // a prompt token) a 256-token prompt then pauses a stream for 0.44 s at most
+  // instead of 4.8 s, and is itself prefilled at about 80% of its idle speed
+  // (tools/bench_server.py --gap-only).
+  int32_t prefill_while_decoding = 8;
 };
+
+// What one iteration put into engine.decode(), for tests and tracing.
+struct StepReport {
+  int32_t prompt_tokens = 0;  // prompt tokens, all prefilling sequences together
+  int32_t prefilling = 0;     // sequences that fed prompt tokens
+  int32_t decoding = 0;       // sequences that fed the tokens they sampled last step
+};
+using StepObserver = std::function<void(const StepReport&)>;
 
 struct LoopStats {
   int64_t completed = 0;  // requests that ended (any reason, errors included)
@@ -95,8 +115,10 @@ struct LoopStats {
 
 class InferenceLoop {
  public:
-  // `metrics`, when given, receives token counts, states and first-token times.
-  InferenceLoop(Engine& engine, const LoopOptions& options, Metrics* metrics = nullptr);
+  // `metrics`, when given, receives token counts, states and first-token times;
+  // `observer`, when given, is called on the loop thread before each engine.decode().
+  InferenceLoop(Engine& engine, const LoopOptions& options, Metrics* metrics = nullptr,
+                StepObserver observer = {});
   ~InferenceLoop();  // stops the thread; pending jobs end with an error event
   InferenceLoop(const InferenceLoop&) = delete;
   InferenceLoop& operator=(const InferenceLoop&) = delete;
@@ -123,6 +145,7 @@ class InferenceLoop {
   Engine& engine_;
   LoopOptions options_;
   Metrics* metrics_;
+  StepObserver observer_;
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Job>> queue_;
@@ -130,7 +153,13 @@ class InferenceLoop {
   bool aborting_ = false;  // abort_all() was called
   std::atomic<int64_t> completed_{0}, cancelled_{0};
   std::atomic<int32_t> active_{0};
-  AttentionAnalyzer analyzer_;  // used by the loop thread only
+  // Used by the loop thread only.
+  AttentionAnalyzer analyzer_;
+  std::vector<BatchToken> batch_;         // the tokens of one engine.decode()
+  std::vector<Slot*> prefilling_;         // slots still feeding their prompt this step
+  std::vector<int64_t> prompt_left_;      // [prefilling_.size()] prompt tokens not yet fed
+  std::vector<int64_t> prompt_share_;     // [prefilling_.size()] prompt tokens fed this step
+  size_t prefill_turn_ = 0;               // rotates the first in line for tokens an even split leaves over
   std::thread thread_;
 };
 

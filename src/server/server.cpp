@@ -31,7 +31,7 @@ void send_json(httplib::Response& res, int status, const json& j) {
 }
 
 void send_error(httplib::Response& res, const ApiError& e) {
-  send_json(res, e.status(), error_body(e.what(), e.type(), e.code()));
+  send_json(res, e.status(), error_body(e.what(), e.type(), e.code(), e.param()));
 }
 
 std::string plain_turns(const std::vector<ChatMessage>& messages) {
@@ -107,7 +107,13 @@ struct Server::Impl {
   // Waits until no generation response is open, or `deadline`; returns whether none is.
   bool wait_responses_sent(std::chrono::steady_clock::time_point deadline) const;
 
-  Impl(Engine& e, ServerOptions o) : engine(e), options(std::move(o)) {}
+  std::vector<std::string> model_names;  // what "model" may name: model_name, then the aliases
+
+  Impl(Engine& e, ServerOptions o) : engine(e), options(std::move(o)) {
+    model_names.push_back(options.model_name);
+    for (const std::string& a : options.model_aliases)
+      if (std::find(model_names.begin(), model_names.end(), a) == model_names.end()) model_names.push_back(a);
+  }
 
   std::vector<int32_t> tokenize(ApiRequest& r, LeadingSpace& lead) const;
   void generate(const httplib::Request& req, httplib::Response& res, Endpoint endpoint);
@@ -169,6 +175,7 @@ void Server::Impl::generate(const httplib::Request& req, httplib::Response& res,
   LeadingSpace lead;
   try {
     *request = parse_request(req.body, endpoint, options.decode, options.limits);
+    check_model(request->model, model_names);
     job->prompt = tokenize(*request, lead);
   } catch (const ApiError& e) {
     send_error(res, e);
@@ -334,9 +341,12 @@ void Server::Impl::routes() {
     res.set_content(metrics.render({s.active, s.queued, s.completed, s.cancelled}), "text/plain; version=0.0.4");
   });
   http.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
-    json model = {{"id", options.model_name}, {"object", "model"}, {"created", 0}, {"owned_by", "entropix"},
-                  {"meta", {{"n_ctx", engine.n_ctx()}, {"n_vocab", engine.tokenizer().n_vocab()}}}};
-    send_json(res, 200, {{"object", "list"}, {"data", json::array({model})}});
+    json data = json::array();
+    for (const std::string& name : model_names) {
+      data.push_back({{"id", name}, {"object", "model"}, {"created", 0}, {"owned_by", "entropix"},
+                      {"meta", {{"n_ctx", engine.n_ctx()}, {"n_vocab", engine.tokenizer().n_vocab()}}}});
+    }
+    send_json(res, 200, {{"object", "list"}, {"data", data}});
   });
   http.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
     generate(req, res, Endpoint::Completions);

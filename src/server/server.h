@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "decoding/decode_options.h"
 #include "model/engine.h"
@@ -32,6 +33,7 @@ struct ServerOptions {
   std::string api_key;               // when set, every route but /health needs "Authorization: Bearer <key>"
   bool force_insecure = false;       // allow a non-loopback host without an API key
   std::string model_name = "model";  // the id /v1/models reports and responses echo
+  std::vector<std::string> model_aliases;  // further names a request's "model" may give (listed by /v1/models)
   std::string chat_template;         // Jinja source; empty: the model's own, else plain User:/Assistant: turns
   DecodeOptions decode;              // the defaults of every request
   LoopOptions loop;

@@ -35,6 +35,8 @@ const { default: OpenAI } = await import('openai');
 const KEY = 'test-key';
 const sourceDir = process.env.ENTROPIX_SOURCE_DIR ?? path.join(here, '..', '..');
 const model = path.join(sourceDir, 'models', 'demo', 'demo-q8_0.gguf');
+const MODEL = 'demo-q8_0';  // the id /v1/models lists (the file's stem)
+const ALIAS = 'entropix-demo';
 const PROMPT = 'Q: Mia has 12 apples. She buys 7 more. How many apples does Mia have now?\nA:';
 const CHAT = [{ role: 'user', content: 'Tom has 3 pens. He buys 4 more. How many pens now?' }];
 
@@ -46,7 +48,7 @@ let client;
 function startServer() {
   return new Promise((resolve, reject) => {
     const proc = spawn(binary, ['serve', '-m', model, '--port', '0', '--api-key', KEY, '-t', '1', '-c', '4096',
-      '--parallel', '4'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      '--parallel', '4', '--alias', ALIAS], { stdio: ['ignore', 'ignore', 'pipe'] });
     let log = '';
     const timer = setTimeout(() => reject(new Error(`entropix serve did not start:\n${log}`)), 60000);
     proc.stderr.on('data', (data) => {
@@ -93,14 +95,13 @@ function checkEntropix(tokens, n) {
   }
 }
 
-test('models.list names the served model', async () => {
+test('models.list names the served model, then its aliases', async () => {
   const models = await client.models.list();
-  assert.equal(models.data.length, 1);
-  assert.equal(models.data[0].id, 'demo-q8_0');
+  assert.deepEqual(models.data.map((m) => m.id), [MODEL, ALIAS]);
 });
 
 test('completions: whole and streamed agree under greedy, with the entropix fields', async () => {
-  const params = { model: 'demo', prompt: PROMPT, max_tokens: 12, temperature: 0 };
+  const params = { model: MODEL, prompt: PROMPT, max_tokens: 12, temperature: 0 };
   const whole = await client.completions.create(params);
   assert.equal(whole.object, 'text_completion');
   assert.equal(whole.choices.length, 1);
@@ -118,7 +119,7 @@ test('completions: whole and streamed agree under greedy, with the entropix fiel
 });
 
 test('chat: whole and streamed agree, the stream ends with usage', async () => {
-  const params = { model: 'demo', messages: CHAT, max_tokens: 10, temperature: 0 };
+  const params = { model: MODEL, messages: CHAT, max_tokens: 10, temperature: 0 };
   const whole = await client.chat.completions.create(params);
   assert.equal(whole.object, 'chat.completion');
   assert.equal(whole.choices[0].message.role, 'assistant');
@@ -137,7 +138,7 @@ test('chat: whole and streamed agree, the stream ends with usage', async () => {
 
 test('chat logprobs: content[] with top_logprobs, the chosen token first under greedy', async () => {
   const r = await client.chat.completions.create({
-    model: 'demo', messages: CHAT, max_tokens: 6, temperature: 0, logprobs: true, top_logprobs: 3,
+    model: MODEL, messages: CHAT, max_tokens: 6, temperature: 0, logprobs: true, top_logprobs: 3,
   });
   const content = r.choices[0].logprobs.content;
   assert.equal(content.length, r.usage.completion_tokens);
@@ -153,7 +154,7 @@ test('chat logprobs: content[] with top_logprobs, the chosen token first under g
 });
 
 test('completions logprobs: the legacy shape', async () => {
-  const r = await client.completions.create({ model: 'demo', prompt: PROMPT, max_tokens: 4, temperature: 0, logprobs: 2 });
+  const r = await client.completions.create({ model: MODEL, prompt: PROMPT, max_tokens: 4, temperature: 0, logprobs: 2 });
   const lp = r.choices[0].logprobs;
   const n = r.usage.completion_tokens;
   assert.equal(lp.tokens.length, n);
@@ -164,15 +165,15 @@ test('completions logprobs: the legacy shape', async () => {
 });
 
 test('n > 1: one choice per index; greedy choices are identical; usage counts them all', async () => {
-  const one = await client.chat.completions.create({ model: 'demo', messages: CHAT, max_tokens: 8, temperature: 0 });
+  const one = await client.chat.completions.create({ model: MODEL, messages: CHAT, max_tokens: 8, temperature: 0 });
   const three = await client.chat.completions.create({
-    model: 'demo', messages: CHAT, max_tokens: 8, temperature: 0, n: 3,
+    model: MODEL, messages: CHAT, max_tokens: 8, temperature: 0, n: 3,
   });
   assert.deepEqual(three.choices.map((c) => c.index), [0, 1, 2]);
   for (const c of three.choices) assert.equal(c.message.content, one.choices[0].message.content);
   assert.equal(three.usage.completion_tokens, 3 * one.usage.completion_tokens);
 
-  const sampled = { model: 'demo', prompt: 'Q:', max_tokens: 12, temperature: 1.5, seed: 99, n: 4 };
+  const sampled = { model: MODEL, prompt: 'Q:', max_tokens: 12, temperature: 1.5, seed: 99, n: 4 };
   const whole = await client.completions.create(sampled);
   assert.ok(new Set(whole.choices.map((c) => c.text)).size >= 2, 'sampled choices differ');
   const chunks = await collect(await client.completions.create({ ...sampled, stream: true }));
@@ -182,24 +183,24 @@ test('n > 1: one choice per index; greedy choices are identical; usage counts th
 });
 
 test('stop sequences end the text before them', async () => {
-  const base = await client.completions.create({ model: 'demo', prompt: PROMPT, max_tokens: 24, temperature: 0 });
+  const base = await client.completions.create({ model: MODEL, prompt: PROMPT, max_tokens: 24, temperature: 0 });
   const text = base.choices[0].text;
   assert.ok(text.length >= 6, text);
   const stop = text.slice(Math.floor(text.length / 2), Math.floor(text.length / 2) + 2);
   const expected = text.slice(0, text.indexOf(stop));
   const r = await client.completions.create({
-    model: 'demo', prompt: PROMPT, max_tokens: 24, temperature: 0, stop: ['@@@', stop],
+    model: MODEL, prompt: PROMPT, max_tokens: 24, temperature: 0, stop: ['@@@', stop],
   });
   assert.equal(r.choices[0].text, expected);
   assert.equal(r.choices[0].finish_reason, 'stop');
   const chunks = await collect(await client.completions.create({
-    model: 'demo', prompt: PROMPT, max_tokens: 24, temperature: 0, stop, stream: true,
+    model: MODEL, prompt: PROMPT, max_tokens: 24, temperature: 0, stop, stream: true,
   }));
   assert.equal(chunks.map((c) => c.choices[0].text).join(''), expected);
 });
 
 test('the same seed gives the same sampled text', async () => {
-  const params = { model: 'demo', messages: CHAT, max_tokens: 16, temperature: 1.3, seed: 4242 };
+  const params = { model: MODEL, messages: CHAT, max_tokens: 16, temperature: 1.3, seed: 4242 };
   const a = await client.chat.completions.create(params);
   const b = await client.chat.completions.create(params);
   assert.equal(a.choices[0].message.content, b.choices[0].message.content);
@@ -207,15 +208,15 @@ test('the same seed gives the same sampled text', async () => {
 
 test('the entropix request field picks the sampler', async () => {
   const r = await client.completions.create({
-    model: 'demo', prompt: PROMPT, max_tokens: 8, entropix: { sampler: 'greedy' },
+    model: MODEL, prompt: PROMPT, max_tokens: 8, entropix: { sampler: 'greedy' },
   });
-  const g = await client.completions.create({ model: 'demo', prompt: PROMPT, max_tokens: 8, temperature: 0 });
+  const g = await client.completions.create({ model: MODEL, prompt: PROMPT, max_tokens: 8, temperature: 0 });
   assert.equal(r.choices[0].text, g.choices[0].text);
 });
 
 test('a wrong key is an AuthenticationError (401)', async () => {
   const wrong = new OpenAI({ apiKey: 'not-the-key', baseURL, maxRetries: 0 });
-  await assert.rejects(wrong.completions.create({ model: 'demo', prompt: 'x' }), (e) => {
+  await assert.rejects(wrong.completions.create({ model: MODEL, prompt: 'x' }), (e) => {
     assert.ok(e instanceof OpenAI.AuthenticationError, e.constructor.name);
     assert.equal(e.status, 401);
     assert.equal(e.code, 'invalid_api_key');
@@ -225,10 +226,10 @@ test('a wrong key is an AuthenticationError (401)', async () => {
 
 test('bad parameters are a BadRequestError (400) naming the field', async () => {
   const cases = [
-    [{ model: 'demo', prompt: 'x', temperature: 5 }, 'temperature'],
-    [{ model: 'demo', prompt: 'x', max_tokens: 0 }, 'max_tokens'],
-    [{ model: 'demo', prompt: 'x', n: 64 }, "'n'"],
-    [{ model: 'demo', prompt: 'x', stop: 7 }, 'stop'],
+    [{ model: MODEL, prompt: 'x', temperature: 5 }, 'temperature'],
+    [{ model: MODEL, prompt: 'x', max_tokens: 0 }, 'max_tokens'],
+    [{ model: MODEL, prompt: 'x', n: 64 }, "'n'"],
+    [{ model: MODEL, prompt: 'x', stop: 7 }, 'stop'],
   ];
   for (const [params, field] of cases) {
     await assert.rejects(client.completions.create(params), (e) => {
@@ -238,18 +239,35 @@ test('bad parameters are a BadRequestError (400) naming the field', async () => 
       return true;
     });
   }
-  await assert.rejects(client.chat.completions.create({ model: 'demo', messages: [] }),
+  await assert.rejects(client.chat.completions.create({ model: MODEL, messages: [] }),
     (e) => e instanceof OpenAI.BadRequestError && e.status === 400);
 });
 
-test('an unknown route is a NotFoundError (404); any model name is served by the one model', async () => {
+test('an unknown route is a NotFoundError (404)', async () => {
   await assert.rejects(client.get('/no-such-route'), (e) => e instanceof OpenAI.NotFoundError && e.status === 404);
-  const r = await client.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'Q:', max_tokens: 2 });
-  assert.equal(r.model, 'demo-q8_0');
+});
+
+test('an unknown model is a NotFoundError (404) model_not_found; an alias is served', async () => {
+  for (const create of [
+    (model) => client.completions.create({ model, prompt: 'Q:', max_tokens: 2 }),
+    (model) => client.chat.completions.create({ model, messages: CHAT, max_tokens: 2 }),
+  ]) {
+    await assert.rejects(create('gpt-3.5-turbo-instruct'), (e) => {
+      assert.ok(e instanceof OpenAI.NotFoundError, e.constructor.name);
+      assert.equal(e.status, 404);
+      assert.equal(e.code, 'model_not_found');
+      assert.equal(e.param, 'model');
+      assert.equal(e.type, 'invalid_request_error');
+      assert.ok(e.message.includes('The model `gpt-3.5-turbo-instruct` does not exist'), e.message);
+      return true;
+    });
+    const r = await create(ALIAS);
+    assert.equal(r.model, MODEL);
+  }
 });
 
 test('a body over the limit is an APIError with status 413', async () => {
-  await assert.rejects(client.completions.create({ model: 'demo', prompt: 'a'.repeat(1100 * 1024) }), (e) => {
+  await assert.rejects(client.completions.create({ model: MODEL, prompt: 'a'.repeat(1100 * 1024) }), (e) => {
     assert.ok(e instanceof OpenAI.APIError, e.constructor.name);
     assert.equal(e.status, 413);
     return true;

@@ -96,6 +96,15 @@ def main():
             expect_error(server, f"huge number {raw.decode()}", "/v1/completions",
                          b'{"prompt": "x", ' + raw + b"}", 400)
 
+        # A model the server does not serve (the listed id and a missing field are served).
+        expect_error(server, "unknown model", "/v1/chat/completions",
+                     json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}).encode(),
+                     404, "model_not_found")
+        status, out = curl(server, "/v1/models")
+        listed = json.loads(out)["data"][0]["id"]
+        status, out = curl(server, "/v1/completions", json.dumps({"model": listed, "prompt": "Q:", "max_tokens": 2}).encode())
+        check(status == 200 and json.loads(out)["model"] == listed, f"the listed model {listed!r} is served")
+
         # Unknown fields are ignored (OpenAI clients send many).
         status, out = curl(server, "/v1/completions", json.dumps(
             {"prompt": "Q:", "max_tokens": 2, "user": "u-1", "frobnicate": {"x": [1, 2]}, "suffix": None,

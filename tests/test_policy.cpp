@@ -133,6 +133,43 @@ TEST(Policy, ThinkingInsertedAtMostOnceInARowAndWithinBudget) {
   EXPECT_EQ(none.decide(helv).action, Action::SampleRaisedTemp);
 }
 
+// helv.boundary: a HELV step draws with the fallback temperature and the thinking
+// text comes right after the next token that ends a step, whatever that step's state.
+TEST(Policy, ThinkingDeferredToTheEndOfTheStep) {
+  Profile p = vector_profile();
+  p.helv.thinking_budget = 2;
+  p.helv.boundary = ".";
+  EntropixPolicy policy(p);
+  const TokenMetrics helv = hv(5.0, 0.01), lelv = hv(0.01, 0.01);
+  const Decision first = policy.decide(helv);
+  EXPECT_EQ(first.action, Action::SampleRaisedTemp);
+  EXPECT_TRUE(policy.thinking_pending());
+  EXPECT_EQ(policy.thinking_budget_left(), 2);  // spent when inserted, not when asked
+  EXPECT_EQ(policy.decide(lelv).action, Action::Argmax);  // the step goes on
+  policy.note_step_end();
+  const Decision inserted = policy.decide(lelv);
+  EXPECT_EQ(inserted.action, Action::InsertThinking);
+  EXPECT_EQ(inserted.state, State::LELV);  // recorded as measured
+  EXPECT_EQ(policy.thinking_budget_left(), 1);
+  EXPECT_FALSE(policy.thinking_pending());
+  // A step end with nothing pending inserts nothing.
+  policy.note_step_end();
+  EXPECT_EQ(policy.decide(lelv).action, Action::Argmax);
+  // Not twice in a row: HELV right after the insertion asks for nothing.
+  EntropixPolicy q(p);
+  q.decide(helv);
+  q.note_step_end();
+  EXPECT_EQ(q.decide(helv).action, Action::InsertThinking);
+  EXPECT_EQ(q.decide(helv).action, Action::SampleRaisedTemp);
+  EXPECT_FALSE(q.thinking_pending());
+  // reset() forgets a pending insertion.
+  q.decide(lelv);
+  q.decide(helv);
+  EXPECT_TRUE(q.thinking_pending());
+  q.reset();
+  EXPECT_FALSE(q.thinking_pending());
+}
+
 TEST(Policy, EachStateTakesItsAction) {
   Profile p = vector_profile();
   EntropixPolicy policy(p);
@@ -195,6 +232,31 @@ TEST(EntropixSampler, LelvIsArgmaxAndHelvInsertsProfileText) {
   auto clone = es.clone();
   EXPECT_TRUE(clone->step(flat, nullptr, rng).insert_thinking);
   EXPECT_FALSE(clone->step(flat, nullptr, rng).insert_thinking);
+}
+
+// The sampler tells the policy when the drawn token ends a step (its text ends with
+// a boundary character); the insertion then follows that token.
+TEST(EntropixSampler, DeferredThinkingFollowsTheTokenThatEndsTheStep) {
+  Profile p = vector_profile();
+  p.helv.boundary = ".";
+  EntropixSampler es(p);
+  auto ends = std::make_shared<std::vector<bool>>(1000, false);
+  (*ends)[5] = true;  // token 5 is "." in this made-up vocabulary
+  es.set_step_ends(ends);
+  Rng rng(3);
+  const std::vector<float> flat(1000, 1.0f);  // HELV
+  std::vector<float> sharp(1000, 0.0f);
+  sharp[42] = 30.0f;  // LELV on a token that does not end a step
+  std::vector<float> dot(1000, 0.0f);
+  dot[5] = 30.0f;  // LELV on "."
+  EXPECT_EQ(es.step(flat, nullptr, rng).action, Action::SampleRaisedTemp);
+  EXPECT_EQ(es.step(sharp, nullptr, rng).token, 42);
+  EXPECT_EQ(es.step(dot, nullptr, rng).token, 5);
+  const SampleOutcome ins = es.step(sharp, nullptr, rng);
+  EXPECT_TRUE(ins.insert_thinking);
+  EXPECT_EQ(ins.state, State::LELV);
+  EXPECT_EQ(ins.thinking_text, " Wait,");
+  EXPECT_EQ(es.step(sharp, nullptr, rng).token, 42);
 }
 
 TEST(EntropixSampler, LehvSamplesFromNarrowedTopKAndFlagsBranching) {

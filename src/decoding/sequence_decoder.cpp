@@ -1,6 +1,8 @@
 #include "decoding/sequence_decoder.h"
 
 #include <algorithm>
+#include <memory>
+#include <vector>
 
 #include "core/error.h"
 
@@ -27,6 +29,15 @@ SequenceDecoder::SequenceDecoder(const Tokenizer& tokenizer, const DecodeOptions
     // The thinking text in the model's own vocabulary, never a fixed id.
     thinking_tokens_ = tokenizer.encode(options.profile.helv.thinking_text, false, false);
     if (thinking_tokens_.empty()) throw Error("the profile's thinking text tokenizes to nothing");
+    const std::string& boundary = options.profile.helv.boundary;
+    if (!boundary.empty()) {
+      auto ends = std::make_shared<std::vector<bool>>(static_cast<size_t>(tokenizer.n_vocab()), false);
+      for (int32_t id = 0; id < tokenizer.n_vocab(); ++id) {
+        const std::string piece = tokenizer.token_to_piece(id);
+        (*ends)[static_cast<size_t>(id)] = !piece.empty() && boundary.find(piece.back()) != std::string::npos;
+      }
+      static_cast<EntropixSampler&>(*sampler_).set_step_ends(std::move(ends));
+    }
   }
 }
 

@@ -93,22 +93,36 @@ EntropixPolicy::EntropixPolicy(Profile profile)
 void EntropixPolicy::reset() {
   budget_left_ = profile_.helv.thinking_budget;
   last_was_thinking_ = false;
+  thinking_pending_ = thinking_armed_ = false;
 }
 
 Decision EntropixPolicy::decide(const TokenMetrics& m) {
   Decision d;
   d.state = classify(m, profile_);
   d.params = base_params(profile_);
+  const bool may_think = !last_was_thinking_ && budget_left_ > 0 && !profile_.helv.thinking_text.empty();
+  if (thinking_armed_) {
+    // A HELV step asked for thinking and its step has ended: insert it now, whatever
+    // this step's own state (recorded as measured).
+    thinking_pending_ = thinking_armed_ = false;
+    if (may_think) {
+      d.action = Action::InsertThinking;
+      --budget_left_;
+      last_was_thinking_ = true;
+      return d;
+    }
+  }
   switch (d.state) {
     case State::LELV:
       d.action = Action::Argmax;
       d.params.temperature = 0;
       break;
     case State::HELV:
-      if (!last_was_thinking_ && budget_left_ > 0 && !profile_.helv.thinking_text.empty()) {
+      if (may_think && profile_.helv.boundary.empty()) {
         d.action = Action::InsertThinking;
         --budget_left_;
       } else {
+        if (may_think) thinking_pending_ = true;
         d.action = Action::SampleRaisedTemp;
         d.params = helv_params(m, profile_);
       }

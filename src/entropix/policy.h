@@ -55,6 +55,11 @@ class EntropixPolicy {
   // Start of a new answer: refills the thinking budget.
   void reset();
 
+  // With profile.helv.boundary: the token just drawn ends a step, so thinking that a
+  // HELV step asked for is inserted at the next decide().
+  void note_step_end() { thinking_armed_ = thinking_pending_; }
+  bool thinking_pending() const { return thinking_pending_; }
+
   int32_t thinking_budget_left() const { return budget_left_; }
   const Profile& profile() const { return profile_; }
 
@@ -62,6 +67,8 @@ class EntropixPolicy {
   Profile profile_;
   int32_t budget_left_;
   bool last_was_thinking_ = false;
+  bool thinking_pending_ = false;  // HELV asked for thinking; waiting for a step boundary
+  bool thinking_armed_ = false;    // the boundary came: insert now
 };
 
 const char* state_name(State s);

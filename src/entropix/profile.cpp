@@ -45,6 +45,7 @@ void visit_fields(P& p, F&& f) {
   f("base.min_p", p.base.min_p);
   f("helv.thinking_text", p.helv.thinking_text);
   f("helv.thinking_budget", p.helv.thinking_budget);
+  f("helv.boundary", p.helv.boundary);
   f("helv.temp_base", p.helv.temp_base);
   f("helv.temp_attn_entropy", p.helv.temp_attn_entropy);
   f("helv.temp_max", p.helv.temp_max);

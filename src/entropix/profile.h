@@ -48,6 +48,11 @@ struct BaseSampling {
 struct HelvRule {
   std::string thinking_text = " Wait,";  // tokenized by the engine with the model's vocabulary
   int32_t thinking_budget = 3;           // insertions per answer
+  // Empty: insert at the HELV step itself (the method as written). Otherwise the HELV
+  // token is drawn with the fallback temperature and the thinking text follows the
+  // next token that ends with one of these characters (e.g. "." for a model whose
+  // corrections take the form "step. Wait, step."): in mid-step it breaks the text.
+  std::string boundary;
   double temp_base = 1.3;
   double temp_attn_entropy = 0.2;
   double temp_max = 1.5;

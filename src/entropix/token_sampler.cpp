@@ -81,6 +81,9 @@ SampleOutcome EntropixSampler::step(std::span<const float> logits, const Attenti
   }
   o.branch = d.action == Action::Branch;
   o.logprob = lm.logprob(logits, o.token);
+  if (policy_.thinking_pending() && step_ends_ && static_cast<size_t>(o.token) < step_ends_->size() &&
+      (*step_ends_)[static_cast<size_t>(o.token)])
+    policy_.note_step_end();
   return o;
 }
 

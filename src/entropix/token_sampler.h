@@ -9,6 +9,7 @@
 #include <memory>
 #include <span>
 #include <string_view>
+#include <vector>
 
 #include "entropix/metrics.h"
 #include "entropix/policy.h"
@@ -96,9 +97,13 @@ class EntropixSampler : public TokenSampler {
   bool wants_attention() const override { return policy_.profile().use_attention; }
   std::unique_ptr<TokenSampler> clone() const override;
   const EntropixPolicy& policy() const { return policy_; }
+  // ends[id]: token id's text ends with a character of profile.helv.boundary (the
+  // sequence decoder computes it from the vocabulary when the boundary is set).
+  void set_step_ends(std::shared_ptr<const std::vector<bool>> ends) { step_ends_ = std::move(ends); }
 
  private:
   EntropixPolicy policy_;
+  std::shared_ptr<const std::vector<bool>> step_ends_;
   Sampler sampler_;
   std::vector<Candidate> alt_;
 };

@@ -21,7 +21,12 @@ error, never the error itself. Completions that are right, or that go wrong
 anywhere but in an equation, give no row.
 
 The output mixes these rows with ordinary rows of the training file, so that
-continued training (train.py --init) keeps the clean chains in view:
+continued training (train.py --init) keeps the clean chains in view. With
+--confirmations RATE that share of the ordinary rows also gets a recheck that
+confirms a right step (" 13 + 3 = 16. Wait, 13 + 3 = 16. ..."), fully trained:
+without them every " Wait," in the data is followed by a changed result, so the
+model learns that the marker means "change it", and a marker the entropix
+decoder inserts after a right step (HELV) makes it break a correct chain.
 
   /usr/bin/python3 tools/demo_model/self_corrections.py --tasks POOL.jsonl \\
       --results A/results.json [B/results.json ...] --clean tools/demo_model/work/train.jsonl \\
@@ -58,12 +63,26 @@ def correction_row(task, text):
     return None
 
 
+def confirmation_row(rng, row):
+    """`row` with one of its right steps rechecked and confirmed after the marker."""
+    comp = row["completion"]
+    eqs = list(EQUATION.finditer(comp))
+    if not eqs or row.get("wrong_spans"):
+        return row
+    m = eqs[rng.randrange(len(eqs))]
+    out = dict(row)
+    out["completion"] = comp[:m.end()] + "." + MARKER + " " + m.group(0) + comp[m.end():]
+    out["source"] = "confirmation"
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tasks", required=True, help="the task file the results were made from (with completion)")
-    ap.add_argument("--results", nargs="+", required=True, help="results.json files of entropix eval")
+    ap.add_argument("--results", nargs="*", default=[], help="results.json files of entropix eval")
     ap.add_argument("--clean", required=True, help="training rows to mix in (train.jsonl)")
     ap.add_argument("--n-clean", type=int, default=60000)
+    ap.add_argument("--confirmations", type=float, default=0.0, help="share of ordinary rows given a confirming recheck")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("-o", "--output", required=True)
     args = ap.parse_args()
@@ -87,13 +106,16 @@ def main():
                     rows.append(row)
     with open(args.clean) as f:
         clean = [json.loads(line) for _, line in zip(range(args.n_clean), f)]
+    rng = random.Random(args.seed)
+    clean = [confirmation_row(rng, r) if rng.random() < args.confirmations else r for r in clean]
+    n_conf = sum(r.get("source") == "confirmation" for r in clean)
     mixed = rows + clean
-    random.Random(args.seed).shuffle(mixed)
+    rng.shuffle(mixed)
     with open(args.output, "w") as f:
         for r in mixed:
             f.write(json.dumps(r) + "\n")
     print(f"{n_texts} completions, {n_wrong} wrong, {len(rows)} correction rows from them; "
-          f"{len(clean)} clean rows; {len(mixed)} written to {args.output}", file=sys.stderr)
+          f"{len(clean)} ordinary rows ({n_conf} with a confirmation); {len(mixed)} written to {args.output}", file=sys.stderr)
 
 
 if __name__ == "__main__":

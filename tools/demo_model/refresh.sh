@@ -18,7 +18,11 @@ mkdir -p "$out"
 $py tools/demo_model/export_gguf.py --ckpt "$ckpt"
 $py tools/demo_model/make_fixture.py --ckpt "$ckpt"
 for type in f32 q8_0; do
+  # Varentropy over the uncertain tokens, else HELV never occurs on this confident
+  # model; thinking inserted at the end of a step (profile-base.json), the form in
+  # which the model learned its corrections.
   "$exe" calibrate -m "models/demo/demo-$type.gguf" --text data/tasks/calibration.txt \
+    --varentropy-over uncertain --base tools/demo_model/profile-base.json \
     -o "models/demo/demo-$type.profile.json" -t 2
 done
 for set in test-in test-hard; do

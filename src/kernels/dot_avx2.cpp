@@ -173,15 +173,10 @@ void dot_q8_0_blocks_t(int64_t n, const void* wv, const void* x, size_t x_stride
         static_cast<short>(w[b + 3].d), static_cast<short>(w[b + 4].d), static_cast<short>(w[b + 5].d),
         static_cast<short>(w[b + 6].d), static_cast<short>(w[b + 7].d)));
     for (int j = 0; j < NX; ++j) _mm256_store_ps(scale[j], _mm256_mul_ps(dw, _mm256_loadu_ps(xd[j] + b)));
-    // Unrolled in full: the broadcasts then take constant offsets and the accumulators
-    // stay in registers (rolled, GCC also stores them to the stack every block), which
-    // made this loop about 30% faster with four rows.
-#pragma GCC unroll 8
     for (int k = 0; k < 8; ++k) {
       prefetch_ahead(w + b + k);
       const __m256i q = load_block(w[b + k]);
       const __m256i aq = _mm256_sign_epi8(q, q);
-#pragma GCC unroll 4
       for (int j = 0; j < NX; ++j) {
         const __m256 p = _mm256_cvtepi32_ps(block_dot(aq, q, xs[j][b + k]));
         acc[j] = _mm256_fmadd_ps(p, _mm256_broadcast_ss(&scale[j][k]), acc[j]);
@@ -233,8 +228,6 @@ inline __m256i broadcast_i16(__m256i v, int k) {
   return _mm256_shuffle_epi8(v, _mm256_set1_epi16(static_cast<short>(((2 * k + 1) << 8) | (2 * k))));
 }
 
-// The loops over the rows and the sub-blocks are unrolled in full (pragmas): rolled,
-// GCC keeps the per-row sums in memory.
 template <bool kFive, int NX>
 void dot_q45_k_t(int64_t n, const void* wv, const void* x, size_t x_stride, float* out) {
   using Block = std::conditional_t<kFive, BlockQ5_K, BlockQ4_K>;
@@ -242,7 +235,6 @@ void dot_q45_k_t(int64_t n, const void* wv, const void* x, size_t x_stride, floa
   const BlockQ8_K* xs[NX];
   __m256 acc[NX];
   __m128 acc_min[NX];
-#pragma GCC unroll 4
   for (int j = 0; j < NX; ++j) {
     xs[j] = act_row<BlockQ8_K>(x, x_stride, j);
     acc[j] = _mm256_setzero_ps();
@@ -259,7 +251,6 @@ void dot_q45_k_t(int64_t n, const void* wv, const void* x, size_t x_stride, floa
     const __m256i scales = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
 
     // Mins: dmin * d_x * sum_j m[j] * (sum of the 32 activations of sub-block j).
-#pragma GCC unroll 4
     for (int j = 0; j < NX; ++j) {
       const BlockQ8_K& y = xs[j][b];
       const __m128i bs0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(y.bsums));
@@ -269,11 +260,9 @@ void dot_q45_k_t(int64_t n, const void* wv, const void* x, size_t x_stride, floa
     }
 
     __m256i sumi[NX];
-#pragma GCC unroll 4
     for (int j = 0; j < NX; ++j) sumi[j] = _mm256_setzero_si256();
     __m256i hbits;
     if constexpr (kFive) hbits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q.qh));
-#pragma GCC unroll 4
     for (int c = 0; c < 4; ++c) {
       const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q.qs + 32 * c));
       __m256i lo = _mm256_and_si256(raw, m4);
@@ -286,7 +275,6 @@ void dot_q45_k_t(int64_t n, const void* wv, const void* x, size_t x_stride, floa
       }
       const __m256i sc_lo = broadcast_i16(scales, 2 * c);
       const __m256i sc_hi = broadcast_i16(scales, 2 * c + 1);
-#pragma GCC unroll 4
       for (int j = 0; j < NX; ++j) {
         const int8_t* yq = xs[j][b].qs + 64 * c;
         const __m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(yq)));
@@ -294,12 +282,10 @@ void dot_q45_k_t(int64_t n, const void* wv, const void* x, size_t x_stride, floa
         sumi[j] = _mm256_add_epi32(sumi[j], _mm256_add_epi32(_mm256_madd_epi16(p0, sc_lo), _mm256_madd_epi16(p1, sc_hi)));
       }
     }
-#pragma GCC unroll 4
     for (int j = 0; j < NX; ++j) {
       acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(d * xs[j][b].d), _mm256_cvtepi32_ps(sumi[j]), acc[j]);
     }
   }
-#pragma GCC unroll 4
   for (int j = 0; j < NX; ++j) out[j] = hsum(acc[j]) - hsum(acc_min[j]);
 }
 
@@ -323,7 +309,6 @@ void dot_q6_k_t(int64_t n, const void* wv, const void* x, size_t x_stride, float
   const BlockQ6_K* w = static_cast<const BlockQ6_K*>(wv);
   const BlockQ8_K* xs[NX];
   __m256 acc[NX];
-#pragma GCC unroll 4
   for (int j = 0; j < NX; ++j) {
     xs[j] = act_row<BlockQ8_K>(x, x_stride, j);
     acc[j] = _mm256_setzero_ps();
@@ -335,12 +320,10 @@ void dot_q6_k_t(int64_t n, const void* wv, const void* x, size_t x_stride, float
     const BlockQ6_K& q = w[b];
     const __m256i scales = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q.scales)));
     __m256i sumi[NX];
-#pragma GCC unroll 4
     for (int j = 0; j < NX; ++j) {
       const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs[j][b].bsums));
       sumi[j] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(scales, bsums), 5));
     }
-#pragma GCC unroll 4
     for (int h = 0; h < 2; ++h) {
       const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q.qh + 32 * h));
       const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q.ql + 64 * h));
@@ -357,12 +340,10 @@ void dot_q6_k_t(int64_t n, const void* wv, const void* x, size_t x_stride, float
       // and 2k + 1 (bytes 16..31).
       const __m256i sh = _mm256_broadcastsi128_si256(h == 0 ? _mm256_castsi256_si128(scales)
                                                             : _mm256_extracti128_si256(scales, 1));
-#pragma GCC unroll 4
       for (int k = 0; k < 4; ++k) {
         const __m256i pick = _mm256_set_m128i(_mm_set1_epi16(static_cast<short>(((4 * k + 3) << 8) | (4 * k + 2))),
                                               _mm_set1_epi16(static_cast<short>(((4 * k + 1) << 8) | (4 * k))));
         const __m256i sc = _mm256_shuffle_epi8(sh, pick);
-#pragma GCC unroll 4
         for (int j = 0; j < NX; ++j) {
           const int8_t* yq = xs[j][b].qs + 128 * h + 32 * k;
           const __m256i p = _mm256_maddubs_epi16(qv[k], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(yq)));
@@ -371,12 +352,10 @@ void dot_q6_k_t(int64_t n, const void* wv, const void* x, size_t x_stride, float
       }
     }
     const float d = h2f(q.d);
-#pragma GCC unroll 4
     for (int j = 0; j < NX; ++j) {
       acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(d * xs[j][b].d), _mm256_cvtepi32_ps(sumi[j]), acc[j]);
     }
   }
-#pragma GCC unroll 4
   for (int j = 0; j < NX; ++j) out[j] = hsum(acc[j]);
 }
 ENTROPIX_TILED(dot_q6_k)

@@ -14,16 +14,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from reference import engine_cli  # noqa: E402
+from reference.checks import Checks  # noqa: E402
 
 TEST = "test_chat_cli"
-failures = []
+check = Checks(TEST)
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
 
 
 class Terminal:
@@ -119,10 +114,7 @@ def main():
         check(proc.returncode == 0, f"end of input ends the chat with status 0 (got {proc.returncode})")
         check(len(out.strip()) > 0, f"a piped question gets an answer: {out.strip()[:80]!r}")
 
-    if failures:
-        print(f"{TEST}: {len(failures)} failed")
-        sys.exit(1)
-    print(f"{TEST}: all passed")
+    sys.exit(check.status())
 
 
 if __name__ == "__main__":

@@ -12,15 +12,11 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from reference import dequant, engine_cli, gguf_reader  # noqa: E402
+from reference.checks import Checks  # noqa: E402
 
 TEST = "test_gen_model"
-failures = []
+check = Checks(TEST)
 
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
 
 
 def gpt2_byte_chars():
@@ -159,11 +155,7 @@ def main():
         check(bad.returncode != 0 and "llama-7b" in bad.stdout + bad.stderr
               and not os.path.exists(os.path.join(tmp, "x.gguf")), "unknown shape: error naming it")
 
-    if failures:
-        print(f"{len(failures)} checks failed")
-        return 1
-    print("gen-model files are as specified")
-    return 0
+    return check.status()
 
 
 if __name__ == "__main__":

@@ -12,16 +12,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from reference import engine_cli  # noqa: E402
+from reference.checks import Checks  # noqa: E402
 from server_process import API_KEY, Server  # noqa: E402
 
 TEST = "test_server_curl"
-failures = []
+check = Checks(TEST)
 
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
 
 
 def curl(server, path, body=None, key=API_KEY, extra=()):
@@ -129,10 +125,7 @@ def main():
     finally:
         if server.alive():
             server.proc.kill()
-    if failures:
-        print(f"{len(failures)} check(s) failed")
-        sys.exit(1)
-    print(f"{TEST}: all checks passed")
+    sys.exit(check.status())
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ TEST = "test_gen_model"
 check = Checks(TEST)
 
 
-
 def gpt2_byte_chars():
     """GPT-2's bytes_to_unicode: the set of characters byte-level tokens are made of."""
     bs = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))

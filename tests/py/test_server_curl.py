@@ -19,7 +19,6 @@ TEST = "test_server_curl"
 check = Checks(TEST)
 
 
-
 def curl(server, path, body=None, key=API_KEY, extra=()):
     """(status, body bytes) of one request; body bytes are sent as they are."""
     args = ["curl", "-s", "-S", "--max-time", "60", "-o", "-", "-w", "\n%{http_code}", *extra]

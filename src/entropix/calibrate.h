@@ -31,8 +31,9 @@ double percentile(std::vector<double>& values, double pct);
 
 // `base` with its thresholds replaced: entropy low/high from all samples,
 // varentropy low/high from all samples or from those with entropy above the
-// entropy_high just found (varentropy_over; at least min_samples of them); v2 attention thresholds from the samples that have attention
-// metrics, when there are at least min_samples of them (else kept from base).
+// entropy_high just found (varentropy_over; at least min_samples of them); v2
+// attention thresholds from the samples that have attention metrics, when there
+// are at least min_samples of them (else kept from base).
 // Throws entropix::Error on too few samples, non-finite values, or a metric
 // whose low and high percentiles coincide (the text is too uniform).
 Profile calibrate_profile(std::span<const TokenMetrics> samples, const Profile& base,

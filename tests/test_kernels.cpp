@@ -17,6 +17,7 @@
 #include "kernels/fp16.h"
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
+#include "kernels/repack.h"
 
 namespace entropix {
 namespace {
@@ -583,6 +584,67 @@ TEST(Matmul, ReusesScratchAcrossShapesAndRejectsBadMatrices) {
   EXPECT_THROW(matmul(WeightMatrix{GgmlType::Q2_K, 256, 1, data, 84}, x, 1, y, pool), Error);
   EXPECT_THROW(matmul(WeightMatrix{GgmlType::Q8_0, 48, 1, data, 64}, x, 1, y, pool), Error);
   EXPECT_THROW(matmul(WeightMatrix{GgmlType::Q8_0, 64, 1, data, 34}, x, 1, y, pool), Error);
+}
+
+// ---- packed Q8_0 rows -------------------------------------------------------------------
+
+TEST(Repack, EachGroupHoldsItsRowsBlocksInterleavedByFour) {
+  const auto m = make_matrix(GgmlType::Q8_0, 20, 96, 0, 500);  // 2 whole groups and 4 rows left
+  ASSERT_TRUE(packable(m.w));
+  ASSERT_EQ(packed_bytes(m.w), size_t{2} * 3 * sizeof(BlockQ8_0x8));
+  std::vector<uint8_t> packed(packed_bytes(m.w));
+  pack_q8_0_rows(m.w, packed.data(), 0, 2);
+  const auto* groups = reinterpret_cast<const BlockQ8_0x8*>(packed.data());
+  for (int g = 0; g < 2; ++g) {
+    for (int b = 0; b < 3; ++b) {
+      for (int r = 0; r < 8; ++r) {
+        const auto* row = reinterpret_cast<const BlockQ8_0*>(m.data.data() + (g * 8 + r) * m.w.row_bytes);
+        EXPECT_EQ(groups[g * 3 + b].d[r], row[b].d);
+        for (int i = 0; i < 32; ++i) ASSERT_EQ(groups[g * 3 + b].qs[(i / 4) * 32 + r * 4 + i % 4], row[b].qs[i]);
+      }
+    }
+  }
+  EXPECT_FALSE(packable(make_matrix(GgmlType::Q8_0, 7, 64, 0, 1).w));  // no whole group
+  EXPECT_FALSE(packable(make_matrix(GgmlType::Q4_0, 16, 64, 0, 1).w));
+  EXPECT_EQ(packed_bytes(make_matrix(GgmlType::Q6_K, 16, 256, 0, 1).w), 0u);
+}
+
+// The packed kernel against the reference, with rows left over after the last group, and
+// each token's row exactly what it is when that token is multiplied alone: forks and
+// requests decoded together must not change each other's logits.
+TEST(Matmul, PackedRowsMatchTheReferenceWhateverTheBatch) {
+  const DotBackend* avx2 = avx2_dot_backend();
+  if (!avx2) GTEST_SKIP() << "no AVX2 on this CPU; the packed kernel is AVX2 only";
+  ASSERT_NE(avx2->q8_0x8, nullptr);
+  for (const auto& [n_out, n_in] : {std::pair<int64_t, int64_t>{37, 512}, {64, 96}, {8, 32}}) {
+    auto m = make_matrix(GgmlType::Q8_0, n_out, n_in, 0, 600 + static_cast<uint32_t>(n_out));
+    std::vector<uint8_t> packed(packed_bytes(m.w));
+    pack_q8_0_rows(m.w, packed.data(), 0, n_out / 8);
+    WeightMatrix w = m.w;
+    w.packed = packed.data();
+    const int64_t max_tokens = 17;
+    const auto x = gaussian(static_cast<size_t>(n_in * max_tokens), 700);
+    std::vector<float> want(static_cast<size_t>(n_out * max_tokens)), alone(want.size());
+    ThreadPool one(1);
+    matmul_reference(w, x.data(), max_tokens, want.data(), one);
+    for (int64_t t = 0; t < max_tokens; ++t) matmul(w, x.data() + t * n_in, 1, alone.data() + t * n_out, one, *avx2);
+    for (int64_t n_tokens : {1, 3, 4, 5, 17}) {
+      for (int threads : {1, 2, 3}) {
+        ThreadPool pool(threads);
+        std::vector<float> y(static_cast<size_t>(n_out * n_tokens), NAN);
+        matmul(w, x.data(), n_tokens, y.data(), pool, *avx2);
+        for (int64_t t = 0; t < n_tokens; ++t) {
+          for (int64_t r = 0; r < n_out; ++r) {
+            const std::vector<float> row(m.rows.begin() + r * n_in, m.rows.begin() + (r + 1) * n_in);
+            const double tol = activation_bound(GgmlType::Q8_0, row, x.data() + t * n_in, n_in);
+            const size_t i = static_cast<size_t>(t * n_out + r);
+            ASSERT_NEAR(y[i], want[i], tol) << "n_out=" << n_out << " tokens=" << n_tokens << " t=" << t << " r=" << r;
+            ASSERT_EQ(y[i], alone[i]) << "n_out=" << n_out << " tokens=" << n_tokens << " t=" << t << " r=" << r;
+          }
+        }
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -13,6 +13,7 @@ not a test). Starts the server on a random-weight Llama-3.2-1B-shape Q8_0 model
     python3 tools/bench_server.py [--binary build/entropix] [--model FILE] [-t 1]
                                   [--clients 4] [--max-tokens 32] [--rounds 2] [--json]
                                   [--long-prompt 256] [--prefill-while-decoding N] [--gap-only]
+                                  [--no-packed-weights]
 
 Standard library only. Numbers are noisy on a busy machine: run it alone."""
 import argparse
@@ -35,6 +36,8 @@ def start_server(args):
            "--parallel", str(args.clients + 1), "--ignore-eos", "--temp", "0"]
     if args.prefill_while_decoding:
         cmd += ["--prefill-while-decoding", str(args.prefill_while_decoding)]
+    if args.no_packed_weights:
+        cmd += ["--no-packed-weights"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     for line in proc.stderr:
         m = re.search(r"on http://[^:]+:(\d+) ", line)
@@ -143,6 +146,7 @@ def main():
     ap.add_argument("--long-prompt", type=int, default=256, help="prompt tokens of the pause measurement (0: skip it)")
     ap.add_argument("--prefill-while-decoding", type=int, default=0, help="the server's option (0: its default)")
     ap.add_argument("--gap-only", action="store_true", help="only the pause measurement")
+    ap.add_argument("--no-packed-weights", action="store_true", help="the server's option (compare with and without)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 

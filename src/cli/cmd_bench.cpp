@@ -91,7 +91,7 @@ void add_bench_command(CLI::App& app) {
   static int n_prompt = 512, n_gen = 128, reps = 5, batch = 256, parallel_prompt = 32;
   static std::vector<int> threads{2};
   static std::vector<int> parallel;
-  static bool json = false;
+  static bool json = false, packed_weights = true;
   cmd->add_option("-m,--model", model, "GGUF file or cached model name")->required();
   cmd->add_option("-p,--n-prompt", n_prompt, "Prompt tokens (0 to skip)");
   cmd->add_option("-n,--n-gen", n_gen, "Generated tokens (0 to skip)");
@@ -104,6 +104,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--parallel-prompt", parallel_prompt, "Prompt tokens the --parallel forks share")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--json", json, "Print JSON instead of a table");
+  cmd->add_flag("!--no-packed-weights", packed_weights, "Use Q8_0 matrices as stored only (no packed copy)");
   cmd->callback([] {
     nlohmann::json results = nlohmann::json::array();
     const std::string path = resolve_model_argument(model);
@@ -115,6 +116,7 @@ void add_bench_command(CLI::App& app) {
     for (int nt : threads) {
       EngineOptions options;
       options.n_threads = nt;
+      options.packed_weights = packed_weights;
       options.max_batch = batch;
       int max_par = 1;
       for (int p : parallel) max_par = std::max(max_par, p);

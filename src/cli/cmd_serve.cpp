@@ -33,7 +33,7 @@ void add_serve_command(CLI::App& app) {
   static server::ServerOptions options;
   static int n_ctx = 4096, threads = 0, n_predict = 256;
   static double grace_s = 30;
-  static bool ignore_eos = false;
+  static bool ignore_eos = false, packed_weights = true;
   static SamplingFlags flags;
   cmd->add_option("-m,--model", model, "GGUF file or cached model name")->required();
   cmd->add_option("--host", options.host, "Address to listen on (default: loopback only)");
@@ -56,6 +56,8 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("-n,--n-predict", n_predict, "Default max_tokens of a request");
   cmd->add_flag("--ignore-eos", ignore_eos, "Generate past end-of-text tokens (benchmarks: every answer runs to max_tokens)");
   cmd->add_option("--chat-template", template_path, "Jinja chat template file (default: the model's own)");
+  cmd->add_flag("!--no-packed-weights", packed_weights,
+                "Do not keep a packed copy of Q8_0 matrices (saves their size in memory, slower batches)");
   add_sampling_flags(*cmd, flags);
   cmd->callback([] {
     const std::string path = resolve_model_argument(model);
@@ -67,6 +69,7 @@ void add_serve_command(CLI::App& app) {
     EngineOptions eo;
     eo.n_ctx = n_ctx;
     eo.n_threads = threads;
+    eo.packed_weights = packed_weights;
     eo.attention_scores = options.decode.sampler == SamplerKind::Entropix && options.decode.profile.use_attention;
     eo.attention_layer = options.decode.profile.attention_layer;
     std::signal(SIGPIPE, SIG_IGN);  // a client gone mid-write is an error return, not a signal

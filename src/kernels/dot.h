@@ -24,10 +24,17 @@ using DotFn = void (*)(int64_t n, const void* w, const void* x, size_t x_stride,
 // on the backend's quantizer.
 using QuantizeFn = void (*)(const float* x, void* dst, int64_t n);
 
+// out[j * 8 + r] = sum_i W_r[i] * X_j[i] for the 8 rows r of one packed group
+// (BlockQ8_0x8 blocks, kernels/repack.h) and j < n_x; Q8_0 activations as for DotFn.
+// Each row's result is the same whatever n_x is.
+using PackedDotFn = void (*)(int64_t n, const void* group, const void* x, size_t x_stride, int n_x,
+                             float* out);
+
 struct DotBackend {
   const char* name;  // "scalar", "avx2"
   DotFn f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k;
   QuantizeFn quantize_q8_0, quantize_q8_k;  // activations
+  PackedDotFn q8_0x8;  // null where packing does not pay (the scalar backend)
 };
 
 const DotBackend& scalar_dot_backend();

@@ -11,6 +11,7 @@
 #include "kernels/blocks.h"
 #include "kernels/dot.h"
 #include "kernels/fp16.h"
+#include "kernels/repack.h"
 
 namespace entropix {
 
@@ -205,6 +206,48 @@ void dot_q4_0_t(int64_t n, const void* w, const void* x, size_t s, float* out) {
 }
 ENTROPIX_TILED(dot_q8_0)
 ENTROPIX_TILED(dot_q4_0)
+
+// 8 packed rows against NX activation rows. Per block, each 32-byte weight vector
+// holds 4 weights of each row; the rows' 4 matching activations are broadcast
+// against it, so sign, maddubs and madd leave the 8 rows' partial sums in the 8
+// lanes, and they add up as exact integers through the block (at most 32 * 127 *
+// 128 in magnitude, exact in float too). Then one conversion and one multiply-add
+// per block scale all 8 rows at once: no per-row conversion, no horizontal sums.
+template <int NX>
+void dot_q8_0x8_t(int64_t n, const void* gv, const void* x, size_t x_stride, float* out) {
+  const auto* g = static_cast<const BlockQ8_0x8*>(gv);
+  const int64_t nb = n / kQK8_0;
+  const BlockQ8_0* xs[NX];
+  const float* xd[NX];
+  __m256 acc[NX];
+  for (int j = 0; j < NX; ++j) {
+    xs[j] = act_row<BlockQ8_0>(x, x_stride, j);
+    xd[j] = reinterpret_cast<const float*>(reinterpret_cast<const uint8_t*>(xs[j]) + q8_0_act_scales_offset(n));
+    acc[j] = _mm256_setzero_ps();
+  }
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int64_t b = 0; b < nb; ++b) {
+    prefetch_ahead(g + b);
+    __m256i sum[NX];
+    for (int j = 0; j < NX; ++j) sum[j] = _mm256_setzero_si256();
+    for (int c = 0; c < kQK8_0 / 4; ++c) {
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g[b].qs + c * 32));
+      const __m256i aq = _mm256_sign_epi8(q, q);
+      for (int j = 0; j < NX; ++j) {
+        int32_t four;
+        std::memcpy(&four, xs[j][b].qs + c * 4, sizeof four);
+        const __m256i xv = _mm256_sign_epi8(_mm256_set1_epi32(four), q);
+        sum[j] = _mm256_add_epi32(sum[j], _mm256_madd_epi16(_mm256_maddubs_epi16(aq, xv), ones));
+      }
+    }
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g[b].d)));
+    for (int j = 0; j < NX; ++j) {
+      acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[j]), _mm256_mul_ps(dw, _mm256_broadcast_ss(xd[j] + b)), acc[j]);
+    }
+  }
+  for (int j = 0; j < NX; ++j) _mm256_storeu_ps(out + j * kPackedRows, acc[j]);
+}
+ENTROPIX_TILED(dot_q8_0x8)
 
 // ---- Q4_K and Q5_K weights with Q8_K activations --------------------------------------
 
@@ -434,7 +477,7 @@ void quantize_q8_k(const float* x, void* dst, int64_t n) {
 const DotBackend& avx2_dot_backend_table() {
   static const DotBackend backend{"avx2",   dot_f32,  dot_f16,      dot_bf16,     dot_q8_0,
                                   dot_q4_0, dot_q4_k, dot_q5_k,     dot_q6_k,     quantize_q8_0,
-                                  quantize_q8_k};
+                                  quantize_q8_k, dot_q8_0x8};
   return backend;
 }
 

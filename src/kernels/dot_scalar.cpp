@@ -158,7 +158,8 @@ const DotBackend& scalar_dot_backend() {
                                   dot_q5_k,
                                   dot_q6_k,
                                   quantize_q8_0,
-                                  quantize_row_q8_k};
+                                  quantize_row_q8_k,
+                                  nullptr};
   return backend;
 }
 

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "kernels/quant.h"
+#include "kernels/repack.h"
 
 namespace entropix {
 
@@ -33,6 +34,8 @@ void check_matrix(const WeightMatrix& w) {
 struct MatmulJob {
   const WeightMatrix* w;
   DotFn dot;
+  PackedDotFn packed_dot;  // with w->packed: rows below packed_rows go through it
+  int64_t packed_rows;
   const uint8_t* act;  // n_tokens rows of act_row_bytes
   size_t act_row_bytes;
   int64_t n_tokens;
@@ -44,13 +47,23 @@ struct MatmulJob {
 
 // Rows [r0, r1) for all tokens, kMaxDotTile tokens per kernel call. The row chunk is small
 // enough to stay in cache while the token tiles sweep over it.
+// Packed groups start at multiples of 8 rows and chunks are whole groups (see matmul).
 void run_chunk(const MatmulJob& job, int64_t r0, int64_t r1) {
   const WeightMatrix& w = *job.w;
-  float out[kMaxDotTile];
+  float out[kMaxDotTile * kPackedRows];
+  const size_t group_bytes = static_cast<size_t>(w.n_in / kQK8_0) * sizeof(BlockQ8_0x8);
   for (int64_t t0 = 0; t0 < job.n_tokens; t0 += kMaxDotTile) {
     const int n_x = static_cast<int>(std::min<int64_t>(kMaxDotTile, job.n_tokens - t0));
     const uint8_t* xt = job.act + t0 * job.act_row_bytes;
-    for (int64_t r = r0; r < r1; ++r) {
+    int64_t r = r0;
+    for (; r + kPackedRows <= std::min(r1, job.packed_rows); r += kPackedRows) {
+      job.packed_dot(w.n_in, w.packed + static_cast<size_t>(r / kPackedRows) * group_bytes, xt, job.act_row_bytes,
+                     n_x, out);
+      for (int j = 0; j < n_x; ++j) {
+        std::copy_n(out + j * kPackedRows, kPackedRows, job.y + (t0 + j) * w.n_out + r);
+      }
+    }
+    for (; r < r1; ++r) {
       job.dot(w.n_in, w.data + r * w.row_bytes, xt, job.act_row_bytes, n_x, out);
       for (int j = 0; j < n_x; ++j) job.y[(t0 + j) * w.n_out + r] = out[j];
     }
@@ -72,6 +85,8 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
   MatmulJob job;
   job.w = &w;
   job.dot = dot_kernel(backend, w.type);
+  job.packed_dot = (w.packed && backend.q8_0x8 && packable(w)) ? backend.q8_0x8 : nullptr;
+  job.packed_rows = job.packed_dot ? w.n_out / kPackedRows * kPackedRows : 0;
   job.n_tokens = n_tokens;
   job.y = y;
 
@@ -96,6 +111,7 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
   // milliseconds), but chunks of at least 16 rows so the shared counter is touched rarely.
   const int64_t n_threads = pool.size();
   job.chunk_rows = std::max<int64_t>(16, (w.n_out + n_threads * 32 - 1) / (n_threads * 32));
+  if (job.packed_dot) job.chunk_rows = (job.chunk_rows + kPackedRows - 1) / kPackedRows * kPackedRows;
   job.n_chunks = (w.n_out + job.chunk_rows - 1) / job.chunk_rows;
   MatmulJob* jp = &job;
   pool.run([jp](int, int) {

@@ -17,6 +17,9 @@ struct WeightMatrix {
   int64_t n_out;     // rows
   const uint8_t* data;  // row r starts at data + r * row_bytes
   size_t row_bytes;
+  // Optional copy of the first n_out / 8 groups of Q8_0 rows packed for the batched
+  // kernel (kernels/repack.h), used when the backend has one; null: data only.
+  const uint8_t* packed = nullptr;
 };
 
 // y[t * n_out + r] = sum_i W[r][i] * x[t * n_in + i] for t < n_tokens.

@@ -5,6 +5,8 @@
 #include "core/error.h"
 #include "gguf/gguf.h"
 #include "kernels/quant.h"
+#include "kernels/repack.h"
+#include "runtime/thread_pool.h"
 
 namespace entropix {
 
@@ -94,6 +96,26 @@ ModelWeights load_weights(const GgufFile& file, ModelConfig& c) {
   c.n_params = 0;
   for (const auto& t : file.tensors()) c.n_params += t.n_elements();
   return w;
+}
+
+size_t pack_weights(ModelWeights& w, ThreadPool& pool) {
+  size_t total = 0;
+  auto pack = [&](WeightMatrix& m) {
+    const size_t bytes = packed_bytes(m);
+    if (bytes == 0 || m.packed) return;
+    auto buffer = std::make_unique_for_overwrite<uint8_t[]>(bytes);
+    const int64_t groups = m.n_out / kPackedRows;
+    uint8_t* dst = buffer.get();
+    pool.run([&](int i, int n) { pack_q8_0_rows(m, dst, groups * i / n, groups * (i + 1) / n); });
+    m.packed = dst;
+    w.packed_storage.push_back(std::move(buffer));
+    total += bytes;
+  };
+  for (LayerWeights& l : w.layers) {
+    for (WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) pack(*m);
+  }
+  pack(w.output);
+  return total;
 }
 
 }  // namespace entropix

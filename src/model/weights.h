@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "kernels/matmul.h"
@@ -25,6 +26,9 @@ struct LayerWeights {
 };
 
 struct ModelWeights {
+  // Packed copies of the Q8_0 matrices (kernels/repack.h) that WeightMatrix::packed
+  // points into; empty unless pack_weights ran.
+  std::vector<std::unique_ptr<uint8_t[]>> packed_storage;
   WeightMatrix token_embd;  // [n_vocab x n_embd]: row t is the embedding of token t
   std::vector<LayerWeights> layers;
   FloatVec output_norm;     // [n_embd]
@@ -35,5 +39,10 @@ struct ModelWeights {
 // Finds every tensor the config needs; throws Error naming a missing tensor, a
 // wrong shape or an unsupported type.
 ModelWeights load_weights(const GgufFile& file, ModelConfig& config);
+
+// Gives every Q8_0 matrix of `w` a packed copy for the batched AVX2 kernel, packed on
+// the pool's threads; returns the bytes allocated. The file's own rows stay in use
+// for everything else (embedding lookups, the remaining rows, other backends).
+size_t pack_weights(ModelWeights& w, ThreadPool& pool);
 
 }  // namespace entropix

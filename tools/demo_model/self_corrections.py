@@ -10,9 +10,12 @@ first step where a completion leaves the reference chain, and writes a training
 row that keeps the model's wrong step, then " Wait," and the reference solution
 from that step on:
 
-  model:     " 13 + 3 = 17. 17 - 1 = 16. The answer is 16."
-  reference: " 13 + 3 = 16. 16 - 1 = 15. The answer is 15."
-  row:       " 13 + 3 = 17. Wait, 13 + 3 = 16. 16 - 1 = 15. The answer is 15."
+  model:     " 13 + 8 = 31. 31 - 1 = 30. The answer is 30."
+  reference: " 13 + 8 = 21. 21 - 1 = 20. The answer is 20."
+  row:       " 13 + 8 = 31. Wait, 13 + 8 = 21. 21 - 1 = 20. The answer is 20."
+
+With --recheck place-value the step is redone by place value after the marker
+(tasks.split_step): " 13 + 8 = 31. Wait, 3 + 8 = 11. 10 + 11 = 21. 21 - 1 = 20. ...".
 
 The wrong part (the result, or the whole equation when the operands or the
 operator differ) is listed in `wrong_spans`, so train.py masks it out of the
@@ -23,7 +26,7 @@ anywhere but in an equation, give no row.
 The output mixes these rows with ordinary rows of the training file, so that
 continued training (train.py --init) keeps the clean chains in view. With
 --confirmations RATE that share of the ordinary rows also gets a recheck that
-confirms a right step (" 13 + 3 = 16. Wait, 13 + 3 = 16. ..."), fully trained:
+confirms a right step (" 13 + 8 = 21. Wait, 13 + 8 = 21. ..."), fully trained:
 without them every " Wait," in the data is followed by a changed result, so the
 model learns that the marker means "change it", and a marker the entropix
 decoder inserts after a right step (HELV) makes it break a correct chain.
@@ -34,15 +37,18 @@ decoder inserts after a right step (HELV) makes it break a correct chain.
 """
 import argparse
 import json
+import os
 import random
 import re
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tasks import RECHECKS, recheck_of  # noqa: E402
+
 EQUATION = re.compile(r"(-?\d+) ([-+*]) (\d+) = (-?\d+)")
-MARKER = " Wait,"
 
 
-def correction_row(task, text):
+def correction_row(task, text, recheck="repeat"):
     """A training row for the first wrong equation in `text`, or None."""
     ref = task["completion"]
     ref_eqs = list(EQUATION.finditer(ref))
@@ -56,14 +62,15 @@ def correction_row(task, text):
             return None  # the text left the reference chain before this equation
         same_head = m.groups()[:3] == r.groups()[:3]
         wrong_from = m.start(4) if same_head else m.start()
-        completion = text[:m.end()] + "." + MARKER + " " + ref[r.start():]
+        a, op, b = int(r.group(1)), r.group(2), int(r.group(3))
+        completion = text[:m.end()] + "." + recheck_of(recheck, a, op, b) + ref[r.end() + 1:]
         return {"prompt": task["prompt"], "answer": task["answer"], "steps": task["steps"],
                 "completion": completion, "wrong_spans": [[wrong_from, m.end()]],
                 "source": "self"}
     return None
 
 
-def confirmation_row(rng, row):
+def confirmation_row(rng, row, recheck="repeat"):
     """`row` with one of its right steps rechecked and confirmed after the marker."""
     comp = row["completion"]
     eqs = list(EQUATION.finditer(comp))
@@ -71,7 +78,8 @@ def confirmation_row(rng, row):
         return row
     m = eqs[rng.randrange(len(eqs))]
     out = dict(row)
-    out["completion"] = comp[:m.end()] + "." + MARKER + " " + m.group(0) + comp[m.end():]
+    a, op, b = int(m.group(1)), m.group(2), int(m.group(3))
+    out["completion"] = comp[:m.end() + 1] + recheck_of(recheck, a, op, b) + comp[m.end() + 1:]
     out["source"] = "confirmation"
     return out
 
@@ -83,6 +91,7 @@ def main():
     ap.add_argument("--clean", required=True, help="training rows to mix in (train.jsonl)")
     ap.add_argument("--n-clean", type=int, default=60000)
     ap.add_argument("--confirmations", type=float, default=0.0, help="share of ordinary rows given a confirming recheck")
+    ap.add_argument("--recheck", choices=RECHECKS, default="repeat", help="form of the recheck (tasks.py)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("-o", "--output", required=True)
     args = ap.parse_args()
@@ -100,14 +109,14 @@ def main():
                     continue
                 n_wrong += 1
                 task = tasks[int(t["id"]) - 1]
-                row = correction_row(task, t["text"])
+                row = correction_row(task, t["text"], args.recheck)
                 if row and (row["prompt"], row["completion"]) not in seen:
                     seen.add((row["prompt"], row["completion"]))
                     rows.append(row)
     with open(args.clean) as f:
         clean = [json.loads(line) for _, line in zip(range(args.n_clean), f)]
     rng = random.Random(args.seed)
-    clean = [confirmation_row(rng, r) if rng.random() < args.confirmations else r for r in clean]
+    clean = [confirmation_row(rng, r, args.recheck) if rng.random() < args.confirmations else r for r in clean]
     n_conf = sum(r.get("source") == "confirmation" for r in clean)
     mixed = rows + clean
     rng.shuffle(mixed)

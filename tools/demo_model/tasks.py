@@ -11,8 +11,12 @@ problem whose normalised prompt (lower case, single spaces) was already drawn is
 skipped. Training uses 1 to 3 steps only; test-hard holds 4-step problems.
 
 Some training examples carry a correction: one step is first written with a wrong
-result, then " Wait," and the step again, right. `wrong_spans` gives the character
-spans of the wrong results so the trainer can mask them out of the loss.
+result, then " Wait," and the step again, right (" 62 - 24 = 48. Wait, 62 - 24 =
+38."); with --recheck place-value the step is redone by place value instead,
+ending with the right result (" 62 - 24 = 48. Wait, 2 - 4 = -2. 60 - 20 = 40. 40 -
+2 = 38."). `wrong_spans` gives the character spans of the wrong results so the trainer
+can mask them out of the loss. With --confirm-rate, a few more carry the same
+recheck after a right step, which it confirms.
 
 Usage:
   /usr/bin/python3 tools/demo_model/tasks.py            # writes data/tasks/* and work/train.jsonl, work/val.jsonl
@@ -43,6 +47,7 @@ OBJECTS = [
     "crayons", "toy cars", "candies", "feathers", "ribbons", "stones", "nuts", "cherries",
     "pens", "plums", "leaves", "boxes", "tickets", "blocks",
 ]
+MARKER = " Wait,"
 CONTAINERS = ["bags", "boxes", "jars", "baskets", "packs", "cups", "trays", "piles"]
 
 START = [
@@ -155,22 +160,94 @@ def make_problem(rng, steps, level):
                 level=level, chain=chain)
 
 
-def add_correction(rng, pb):
-    """Rewrite the completion with one wrong step then " Wait," and the step again.
+def split_step(a, op, b):
+    """The step a op b = c redone by place value (the recheck of --recheck place-value).
 
-    Returns (completion, wrong_spans): character spans of the wrong results."""
+    Redoing the same sum gives the small model the same wrong result (its errors
+    are mostly in the tens digit, a carry or borrow it missed). Split by place
+    value, the carry becomes a step of its own: the units alone (a one-digit
+    fact, negative when a borrow is due), the whole tens alone, then the two put
+    together, which never carries into the tens again by surprise:
+      62 - 24 -> 2 - 4 = -2, 60 - 20 = 40, 40 - 2 = 38
+      47 + 18 -> 7 + 8 = 15, 40 + 10 = 50, 50 + 15 = 65
+      65 - 6  -> 5 - 6 = -1, 60 - 1 = 59
+      13 * 4  -> 10 * 4 = 40, 3 * 4 = 12, 40 + 12 = 52
+    Returns [(x, op, y, z), ...] (z may be negative); the last z is a op b."""
+    if op == "*":
+        t, u = a - a % 10, a % 10
+        if t == 0 or u == 0:
+            return [(a, op, b, a * b)]
+        return [(t, "*", b, t * b), (u, "*", b, u * b), (t * b, "+", u * b, a * b)]
+    sign = 1 if op == "+" else -1
+    ta, ua, tb, ub = a - a % 10, a % 10, b - b % 10, b % 10
+    if ta == 0 or (ub == 0) or (ua == 0 and tb == 0):
+        return [(a, op, b, a + sign * b)]  # already a one-digit or whole-tens step
+    units = ua + sign * ub
+    if units == 0 and tb == 0:
+        return [(a, op, b, a + sign * b)]
+    steps = [(ua, op, ub, units)]
+    tens = ta
+    if tb:
+        tens = ta + sign * tb
+        steps.append((ta, op, tb, tens))
+    if units == 0:
+        pass  # the tens are the result
+    elif units > 0:
+        steps.append((tens, "+", units, tens + units))
+    else:
+        steps.append((tens, "-", -units, tens + units))
+    return steps
+
+
+def recheck_text(a, op, b):
+    """" Wait," and the place-value recheck of a op b, e.g. " Wait, 2 - 4 = -2. 60 - 20 = 40. 40 - 2 = 38."."""
+    return " Wait," + "".join(f" {x} {o} {y} = {z}." for x, o, y, z in split_step(a, op, b))
+
+
+# The two forms of the recheck after " Wait,", and the offsets of the wrong results
+# that come with them. "repeat" writes the step again with its right result, with
+# results off by 1, 2 or 10. "place-value" writes split_step's steps, with offsets
+# shaped like the demo model's own mistakes (60% of its wrong steps are off by +10
+# or -10 in the tens digit).
+RECHECKS = ("repeat", "place-value")
+WRONG_OFFSETS = {"repeat": [-10, -2, -1, 1, 1, 2, 10],
+                 "place-value": [10, 10, 10, 10, -10, -10, -1, 1, 2, -2, 20, -20]}
+
+
+def recheck_of(recheck, a, op, b):
+    if recheck == "repeat":
+        return f" Wait, {a} {op} {b} = {value(a, op, b)}."
+    return recheck_text(a, op, b)
+
+
+def value(a, op, b):
+    return {"+": a + b, "-": a - b, "*": a * b}[op]
+
+
+def add_correction(rng, pb, confirm=False, recheck="repeat"):
+    """Rewrite the completion with one step rechecked after " Wait,".
+
+    By default the step is first written with a wrong result, which the recheck
+    corrects; with confirm=True the step is right and the recheck confirms it, so
+    that the marker does not always mean "change it" (the entropix decoder inserts
+    it after right steps too). Returns (completion, wrong_spans): character spans
+    of the wrong results."""
     chain = pb["chain"]
     i = rng.randrange(len(chain))
     parts, spans = [], []
     pos = 0
     for j, (a, op, b, c) in enumerate(chain):
         if j == i:
-            delta = rng.choice([-10, -2, -1, 1, 1, 2, 10])
-            wrong = c + delta if c + delta >= 0 and c + delta != c else c + 1
             head = f" {a} {op} {b} = "
-            start = pos + len(head)
-            spans.append((start, start + len(str(wrong))))
-            seg = f"{head}{wrong}. Wait, {a} {op} {b} = {c}."
+            if confirm:
+                first = c
+            else:
+                first = c + rng.choice(WRONG_OFFSETS[recheck])
+                if first < 0 or first == c:
+                    first = c + 1
+                start = pos + len(head)
+                spans.append((start, start + len(str(first))))
+            seg = f"{head}{first}." + recheck_of(recheck, a, op, b)
         else:
             seg = f" {a} {op} {b} = {c}."
         parts.append(seg)
@@ -213,6 +290,10 @@ def main():
     ap.add_argument("--n-train", type=int, default=200000)
     ap.add_argument("--n-val", type=int, default=500)
     ap.add_argument("--correction-rate", type=float, default=0.08)
+    ap.add_argument("--recheck", choices=RECHECKS, default="repeat",
+                    help="form of the recheck after the marker (see split_step)")
+    ap.add_argument("--confirm-rate", type=float, default=0.0,
+                    help="share of training rows whose recheck confirms a right step")
     ap.add_argument("--data-dir", default=os.path.join(ROOT, "data", "tasks"))
     ap.add_argument("--work-dir", default=os.path.join(HERE, "work"))
     args = ap.parse_args()
@@ -228,8 +309,11 @@ def main():
     for pb in train:
         row = public(pb)
         row["wrong_spans"] = []
-        if crng.random() < args.correction_rate:
-            row["completion"], row["wrong_spans"] = add_correction(crng, pb)
+        draw = crng.random()
+        if draw < args.correction_rate:
+            row["completion"], row["wrong_spans"] = add_correction(crng, pb, recheck=args.recheck)
+        elif draw < args.correction_rate + args.confirm_rate:
+            row["completion"], _ = add_correction(crng, pb, confirm=True, recheck=args.recheck)
         train_rows.append(row)
 
     write_jsonl(os.path.join(args.data_dir, "test-in.jsonl"), map(public, test_in))
@@ -240,8 +324,9 @@ def main():
     with open(os.path.join(args.data_dir, "calibration.txt"), "w") as f:
         f.write("\n\n".join(pb["prompt"] + pb["completion"] for pb in train[:300]) + "\n")
     n_corr = sum(1 for r in train_rows if r["wrong_spans"])
+    n_conf = sum(1 for r in train_rows if MARKER in r["completion"] and not r["wrong_spans"])
     print(f"test-in 500, test-hard 300, val {len(val)}, train {len(train_rows)} "
-          f"({n_corr} with a correction)")
+          f"({n_corr} with a correction, {n_conf} with a confirming recheck)")
 
 
 if __name__ == "__main__":

@@ -2,20 +2,26 @@
 
 Reads the results.json that `entropix eval -o DIR` writes and, for every
 completion that contains " Wait,", looks at the equation just before the marker
-and the one just after it:
+and the recheck after it:
 
   - the step before was wrong: its result is not what its operands give;
-  - the model corrected itself: the step after the marker has the same operands
-    and operator and now the right result (or, when the model rewrote the step
-    differently, the equation after the marker is right);
+  - the model corrected itself: the recheck ends with the step's right result.
+    The recheck is the step split into simpler ones (tasks.split_step: " 62 - 24
+    = 48. Wait, 62 - 20 = 42. 42 - 2 = 40. 40 - 2 = 38."), so its result is the
+    last of that many equations; a recheck that repeats the step whole (" Wait,
+    62 - 24 = 38.") is judged by that one equation;
   - and whether the final answer of that completion is correct.
 
   /usr/bin/python3 tools/demo_model/wait_report.py RESULTS.json [--strategy greedy] [--show 5]
 """
 import argparse
 import json
+import os
 import re
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tasks import split_step  # noqa: E402
 
 EQUATION = re.compile(r"(-?\d+) ([-+*]) (\d+) = (-?\d+)")
 MARKER = " Wait,"
@@ -30,9 +36,16 @@ def last_equation(text):
     return tuple(found[-1]) if found else None
 
 
-def first_equation(text):
-    m = EQUATION.search(text)
-    return m.groups() if m else None
+def recheck_result(before, text):
+    """The equation that ends the recheck in `text` (what follows the marker) of the
+    step `before`, or None when the model wrote something else."""
+    found = EQUATION.findall(text)
+    if not found or before is None:
+        return tuple(found[0]) if found else None
+    if tuple(found[0][:3]) == tuple(before[:3]):
+        return tuple(found[0])  # the step repeated whole
+    n = len(split_step(int(before[0]), before[1], int(before[2])))
+    return tuple(found[n - 1]) if len(found) >= n else None
 
 
 def is_right(eq):
@@ -49,10 +62,11 @@ def analyse(text):
         if at < 0:
             return records
         before = last_equation(text[:at])
-        # the correction is the next equation, before the next sentence ends
-        after = first_equation(text[at + len(MARKER):].split(".", 1)[0])
+        after = recheck_result(before, text[at + len(MARKER):])
+        right_value = before is not None and after is not None and \
+            int(after[3]) == value(int(before[0]), before[1], int(before[2]))
         rec = {"before_wrong": before is not None and not is_right(before),
-               "after_right": after is not None and is_right(after),
+               "after_right": right_value and is_right(after),
                "same_step": before is not None and after is not None and before[:3] == after[:3]}
         records.append(rec)
         start = at + len(MARKER)

@@ -46,8 +46,8 @@ struct MatmulJob {
 };
 
 // Rows [r0, r1) for all tokens, kMaxDotTile tokens per kernel call. The row chunk is small
-// enough to stay in cache while the token tiles sweep over it.
-// Packed groups start at multiples of 8 rows and chunks are whole groups (see matmul).
+// enough to stay in cache while the token tiles sweep over it. With packed rows, chunks
+// are whole groups of 8 (see matmul) and the rows past the last group use w.data.
 void run_chunk(const MatmulJob& job, int64_t r0, int64_t r1) {
   const WeightMatrix& w = *job.w;
   float out[kMaxDotTile * kPackedRows];

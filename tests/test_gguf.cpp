@@ -267,6 +267,37 @@ TEST(GgufRoundTrip, WriteToPathAndMmap) {
   fs::remove(path);
 }
 
+// Released pages of a mapped file read back the same (they come from the file again),
+// and releasing ranges outside the mapping or of an in-memory file does nothing.
+TEST(GgufRoundTrip, ReleasedPagesReadBackTheSame) {
+  std::vector<float> values(3 * 4096);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i) * 0.25f - 7.0f;
+  GgufWriter w;
+  w.add_string("general.architecture", "llama");
+  w.add_tensor("w", GgmlType::F32, {static_cast<int64_t>(values.size())},
+               std::span(reinterpret_cast<const uint8_t*>(values.data()), values.size() * sizeof(float)));
+  fs::path path = fs::temp_directory_path() / ("entropix_gguf_release_" + std::to_string(::getpid()) + ".gguf");
+  w.write(path.string());
+  {
+    auto f = GgufFile::open(path.string());
+    const auto bytes = f->tensor_bytes(*f->find_tensor("w"));
+    const float* p = reinterpret_cast<const float*>(bytes.data());
+    ASSERT_EQ(std::vector<float>(p, p + values.size()), values);
+    f->release_pages(bytes.data() + 100, bytes.size() - 200);
+    f->release_pages(bytes.data(), f->file_size() * 2);  // past the end: ignored
+    f->release_pages(reinterpret_cast<const uint8_t*>(values.data()), 16);  // not the mapping: ignored
+    EXPECT_EQ(std::vector<float>(p, p + values.size()), values);
+    f->release_pages(bytes.data(), bytes.size());
+    EXPECT_EQ(std::vector<float>(p, p + values.size()), values);
+  }
+  fs::remove(path);
+  const std::vector<uint8_t> in_memory = w.to_bytes();
+  auto m = GgufFile::from_bytes(in_memory);
+  const auto bytes = m->tensor_bytes(*m->find_tensor("w"));
+  m->release_pages(bytes.data(), bytes.size());
+  EXPECT_EQ(0, std::memcmp(bytes.data(), values.data(), bytes.size()));
+}
+
 // The writer's bytes are exactly what the spec prescribes, checked against a file
 // assembled by hand: header, kv, tensor infos, zero padding, aligned data, each
 // tensor zero-padded to the alignment (the last one too).

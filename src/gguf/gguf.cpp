@@ -9,6 +9,7 @@
 
 #include <bit>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <type_traits>
@@ -449,6 +450,16 @@ const uint8_t* GgufFile::tensor_data(const GgufTensorInfo& info) const {
                 " bytes); was this info taken from another file?");
   }
   return base_ + data_offset_ + info.offset;
+}
+
+void GgufFile::release_pages(const uint8_t* p, size_t n) const {
+  const auto start = reinterpret_cast<uintptr_t>(p), base = reinterpret_cast<uintptr_t>(base_);
+  if (!mapping_ || start < base || n > size_ || start - base > size_ - n) return;
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t from = (start + page - 1) / page * page;
+  const uintptr_t to = (start + n) / page * page;
+  // Advice only: a failure leaves the pages resident, which is still correct.
+  if (to > from) ::madvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED);
 }
 
 std::span<const uint8_t> GgufFile::tensor_bytes(const GgufTensorInfo& info) const {

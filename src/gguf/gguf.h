@@ -93,6 +93,12 @@ class GgufFile {
   // File offset where the (aligned) tensor data section starts.
   size_t data_offset() const { return data_offset_; }
 
+  // Tells the OS that bytes [p, p + n) of the mapping will not be read for a long
+  // time: the whole pages inside are dropped from this process's memory and read
+  // from the file again if they ever are. No effect on bytes held in memory
+  // (from_bytes). The contents seen through tensor_data do not change.
+  void release_pages(const uint8_t* p, size_t n) const;
+
  private:
   GgufFile() = default;
   void parse();

@@ -78,7 +78,7 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
                 std::to_string(c.n_layer) + " layers)");
   }
   m->pool = std::make_unique<ThreadPool>(m->opt.n_threads);
-  if (m->opt.packed_weights && dot_backend().q8_0x8) pack_weights(m->w, *m->pool);
+  if (m->opt.packed_weights && dot_backend().q8_0x8) pack_weights(m->w, *m->file, *m->pool);
   m->kv = std::make_unique<KvCache>(c.n_layer, c.n_head_kv * c.head_dim, m->opt.n_ctx);
 
   const int32_t half = c.n_rot / 2;

@@ -98,7 +98,7 @@ ModelWeights load_weights(const GgufFile& file, ModelConfig& c) {
   return w;
 }
 
-size_t pack_weights(ModelWeights& w, ThreadPool& pool) {
+size_t pack_weights(ModelWeights& w, const GgufFile& file, ThreadPool& pool) {
   size_t total = 0;
   auto pack = [&](WeightMatrix& m) {
     const size_t bytes = packed_bytes(m);
@@ -110,6 +110,9 @@ size_t pack_weights(ModelWeights& w, ThreadPool& pool) {
     m.packed = dst;
     w.packed_storage.push_back(std::move(buffer));
     total += bytes;
+    // The token embeddings may share these bytes (tied output); their rows are read
+    // one at a time and come back from the file on demand.
+    file.release_pages(m.data, static_cast<size_t>(groups * kPackedRows) * m.row_bytes);
   };
   for (LayerWeights& l : w.layers) {
     for (WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) pack(*m);

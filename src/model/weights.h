@@ -41,8 +41,10 @@ struct ModelWeights {
 ModelWeights load_weights(const GgufFile& file, ModelConfig& config);
 
 // Gives every Q8_0 matrix of `w` a packed copy for the batched AVX2 kernel, packed on
-// the pool's threads; returns the bytes allocated. The file's own rows stay in use
-// for everything else (embedding lookups, the remaining rows, other backends).
-size_t pack_weights(ModelWeights& w, ThreadPool& pool);
+// the pool's threads, and releases the file's pages of the rows packed (file.release_pages),
+// so that memory holds each matrix about once; returns the bytes allocated. The file's
+// own rows stay valid for everything else (embedding lookups, the rows past the last
+// group, other backends).
+size_t pack_weights(ModelWeights& w, const GgufFile& file, ThreadPool& pool);
 
 }  // namespace entropix

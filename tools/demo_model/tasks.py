@@ -180,22 +180,15 @@ def split_step(a, op, b):
         return [(t, "*", b, t * b), (u, "*", b, u * b), (t * b, "+", u * b, a * b)]
     sign = 1 if op == "+" else -1
     ta, ua, tb, ub = a - a % 10, a % 10, b - b % 10, b % 10
-    if ta == 0 or (ub == 0) or (ua == 0 and tb == 0):
-        return [(a, op, b, a + sign * b)]  # already a one-digit or whole-tens step
     units = ua + sign * ub
-    if units == 0 and tb == 0:
-        return [(a, op, b, a + sign * b)]
+    if ta == 0 or ub == 0 or (tb == 0 and 0 in (ua, units)):
+        return [(a, op, b, a + sign * b)]  # one digit, whole tens, or units that cancel
     steps = [(ua, op, ub, units)]
-    tens = ta
+    tens = ta + sign * tb
     if tb:
-        tens = ta + sign * tb
         steps.append((ta, op, tb, tens))
-    if units == 0:
-        pass  # the tens are the result
-    elif units > 0:
-        steps.append((tens, "+", units, tens + units))
-    else:
-        steps.append((tens, "-", -units, tens + units))
+    if units:
+        steps.append((tens, "+" if units > 0 else "-", abs(units), tens + units))
     return steps
 
 

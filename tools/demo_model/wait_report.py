@@ -21,14 +21,10 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tasks import split_step  # noqa: E402
+from tasks import split_step, value  # noqa: E402
 
 EQUATION = re.compile(r"(-?\d+) ([-+*]) (\d+) = (-?\d+)")
 MARKER = " Wait,"
-
-
-def value(a, op, b):
-    return {"+": a + b, "-": a - b, "*": a * b}[op]
 
 
 def last_equation(text):

@@ -82,7 +82,7 @@ void add_eval_command(CLI::App& app) {
     if (!out_dir.empty()) {
       std::filesystem::create_directories(out_dir);
       EvalMeta meta{path, tasks_path, answer_regex, base.seed};
-      write_file(std::filesystem::path(out_dir) / "results.json", report_json(reports, meta).dump(2) + "\n");
+      write_file(std::filesystem::path(out_dir) / "results.json", report_json_text(reports, meta));
       write_file(std::filesystem::path(out_dir) / "report.html", report_html(reports, meta));
       fmt::print(stderr, "wrote {}/results.json and {}/report.html\n", out_dir, out_dir);
     }

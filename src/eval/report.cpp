@@ -160,6 +160,10 @@ nlohmann::json report_json(const std::vector<StrategyReport>& reports, const Eva
   return j;
 }
 
+std::string report_json_text(const std::vector<StrategyReport>& reports, const EvalMeta& meta) {
+  return report_json(reports, meta).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
 std::string report_html(const std::vector<StrategyReport>& reports, const EvalMeta& meta) {
   std::string s = "<!doctype html><html><head><meta charset=\"utf-8\"><title>entropix eval</title>"
                   "<style>body{font-family:sans-serif;margin:2em;max-width:60em}table{border-collapse:collapse}"

@@ -20,6 +20,10 @@ struct EvalMeta {
 
 std::string report_table(const std::vector<StrategyReport>& reports);
 nlohmann::json report_json(const std::vector<StrategyReport>& reports, const EvalMeta& meta);
+// report_json as the text of results.json. A sampled completion can end inside a
+// multi-byte character (or be any bytes at all): invalid UTF-8 is written as U+FFFD
+// rather than losing the whole file.
+std::string report_json_text(const std::vector<StrategyReport>& reports, const EvalMeta& meta);
 std::string report_html(const std::vector<StrategyReport>& reports, const EvalMeta& meta);
 
 }  // namespace entropix

@@ -1,8 +1,10 @@
 """The demo model's data tools against properties that must hold: the generator
 reproduces the committed held-out sets from its seed, corrections mark exactly the
 wrong result and recheck to the right one (both recheck forms), the place-value
-recheck adds up for every step the generator can produce, and wait_report judges
-hand-written completions as a reader would."""
+recheck adds up for every step the generator can produce, wait_report judges
+hand-written completions as a reader would, and the continued training's rows and
+loss masks are what the model card says."""
+import gzip
 import json
 import os
 import random
@@ -15,6 +17,8 @@ ROOT = os.environ.get("ENTROPIX_SOURCE_DIR", os.path.dirname(os.path.dirname(HER
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "tools", "demo_model"))
 from reference.checks import Checks  # noqa: E402
+from bpe import Tokenizer  # noqa: E402
+import examples  # noqa: E402
 import tasks  # noqa: E402
 import wait_report  # noqa: E402
 
@@ -75,6 +79,47 @@ cases = [  # text, (before_wrong, after_right)
 for text, want in cases:
     rec, = wait_report.analyse(text)
     check((rec["before_wrong"], rec["after_right"]) == want, f"wait_report on {text!r}: {want}")
+
+# The continued training (train.py --decisions-only) trains only the decision after
+# each step and the recheck after the marker, never a first attempt or the prompt.
+tok = Tokenizer.load(os.path.join(ROOT, "models", "demo", "tokenizer.json"))
+
+
+def trained_pieces(row):
+    ids, mask = examples.encode_example(tok, row, decisions_only=True)
+    n_prompt = len(tok.encode(row["prompt"], bos=True))
+    pieces = ["<eos>" if i == tok.eos else tok.decode([i]) for i, m in zip(ids, mask) if m]
+    return pieces, any(mask[:n_prompt])
+
+
+got, in_prompt = trained_pieces({"prompt": "Q: x\nA:", "wrong_spans": [[11, 13]],
+                                 "completion": " 13 + 8 = 31. Wait, 13 + 8 = 21. 21 - 1 = 20. The answer is 20."})
+check(got == [" Wait", ",", " ", "1", "3", " +", " ", "8", " =", " ", "2", "1", ".", " ", " The", "<eos>"]
+      and not in_prompt, f"decisions-only trains the marker, the recheck and the later decisions ({got})")
+got, in_prompt = trained_pieces({"prompt": "Q: x\nA:", "completion": " 13 + 8 = 21. 21 - 1 = 20. The answer is 20."})
+check(got == [" ", " The", "<eos>"] and not in_prompt, f"decisions-only trains only the decisions of a plain row ({got})")
+
+# The committed rows of the continued training: every marker follows the model's
+# wrong step (its result, or the whole equation when the model took the wrong
+# operands or operator), masked out of the loss, and the recheck after it is right.
+def correction_ok(r):
+    comp = r["completion"]
+    at = comp.index(wait_report.MARKER)
+    before = list(wait_report.EQUATION.finditer(comp[:at]))[-1]
+    after = wait_report.EQUATION.search(comp, at)
+    return comp.count(wait_report.MARKER) == 1 and len(r["wrong_spans"]) == 1 \
+        and r["wrong_spans"][0][1] == before.end() and before.start() <= r["wrong_spans"][0][0] \
+        and wait_report.is_right(after.groups()) and before.groups() != after.groups()
+
+
+with gzip.open(os.path.join(ROOT, "models", "demo", "training", "finetune.jsonl.gz"), "rt") as f:
+    rows = [json.loads(line) for line in f]
+marked = [r for r in rows if wait_report.MARKER in r["completion"]]
+bad = [r["completion"] for r in marked if not correction_ok(r)]
+plain_wrong = [r["completion"] for r in rows if wait_report.MARKER not in r["completion"]
+               and any(not wait_report.is_right(e) for e in wait_report.EQUATION.findall(r["completion"]))]
+check((len(rows), len(marked)) == (25324, 5324) and not bad and not plain_wrong,
+      f"finetune rows: {len(marked)} of {len(rows)} corrected; bad {bad[:2]}; wrong plain rows {plain_wrong[:2]}")
 
 # The committed held-out sets come out of the generator again, byte for byte.
 with tempfile.TemporaryDirectory() as tmp:

@@ -23,17 +23,22 @@ loss: the model is taught to write " Wait," and the fix after its own kind of
 error, never the error itself. Completions that are right, or that go wrong
 anywhere but in an equation, give no row.
 
-The output mixes these rows with ordinary rows of the training file, so that
-continued training (train.py --init) keeps the clean chains in view. With
---confirmations RATE that share of the ordinary rows also gets a recheck that
-confirms a right step (" 13 + 8 = 21. Wait, 13 + 8 = 21. ..."), fully trained:
-without them every " Wait," in the data is followed by a changed result, so the
-model learns that the marker means "change it", and a marker the entropix
-decoder inserts after a right step (HELV) makes it break a correct chain.
+The output mixes these rows with ordinary rows of the training file (with
+--plain-clean only those without one of the generator's corrections). The shipped
+model was made from them with train.py --init ... --decisions-only, which trains
+only the decision after each step (" Wait," or not) and the recheck, never the
+first attempt at a step (models/demo/README.md). With --confirmations RATE that
+share of the ordinary rows also gets a recheck that confirms a right step
+(" 13 + 8 = 21. Wait, 13 + 8 = 21. ..."), fully trained (tried in the third
+session, not shipped).
 
-  /usr/bin/python3 tools/demo_model/self_corrections.py --tasks POOL.jsonl \\
-      --results A/results.json [B/results.json ...] --clean tools/demo_model/work/train.jsonl \\
-      --n-clean 60000 -o tools/demo_model/work/finetune.jsonl
+  # training problems the model has not been given a correction for, solved by it
+  /usr/bin/python3 tools/demo_model/self_corrections.py pool --train tools/demo_model/work/train.jsonl \\
+      --skip 150000 --n 60000 -o tools/demo_model/work/pool.jsonl
+  build/entropix eval -m BASE.gguf --tasks tools/demo_model/work/pool.jsonl ... -o A
+  /usr/bin/python3 tools/demo_model/self_corrections.py rows --tasks tools/demo_model/work/pool.jsonl \\
+      --results A/results.json [B/results.json ...] --max-corrections 10000 \\
+      --clean tools/demo_model/work/train.jsonl --n-clean 38000 --plain-clean -o tools/demo_model/work/own.jsonl
 """
 import argparse
 import json
@@ -84,17 +89,48 @@ def confirmation_row(rng, row, recheck="repeat"):
     return out
 
 
+def write_pool(train_path, skip, n, out_path):
+    """The first `n` rows after `skip` of the training file that carry no correction."""
+    pool = []
+    with open(train_path) as f:
+        for k, line in enumerate(f):
+            if k < skip:
+                continue
+            row = json.loads(line)
+            if not row.get("wrong_spans"):
+                pool.append(line)
+            if len(pool) == n:
+                break
+    with open(out_path, "w") as f:
+        f.writelines(pool)
+    print(f"{len(pool)} problems -> {out_path}", file=sys.stderr)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tasks", required=True, help="the task file the results were made from (with completion)")
-    ap.add_argument("--results", nargs="*", default=[], help="results.json files of entropix eval")
-    ap.add_argument("--clean", required=True, help="training rows to mix in (train.jsonl)")
-    ap.add_argument("--n-clean", type=int, default=60000)
-    ap.add_argument("--confirmations", type=float, default=0.0, help="share of ordinary rows given a confirming recheck")
-    ap.add_argument("--recheck", choices=RECHECKS, default="repeat", help="form of the recheck (tasks.py)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("-o", "--output", required=True)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    pp = sub.add_parser("pool", help="training problems without a correction, for the model to solve")
+    pp.add_argument("--train", required=True, help="the training file (tasks.py's train.jsonl)")
+    pp.add_argument("--skip", type=int, default=0, help="start after this many rows")
+    pp.add_argument("--n", type=int, default=60000)
+    pp.add_argument("-o", "--output", required=True)
+    rp = sub.add_parser("rows", help="correction rows from the model's completions, mixed with ordinary rows")
+    rp.add_argument("--tasks", required=True, help="the task file the results were made from (with completion)")
+    rp.add_argument("--results", nargs="*", default=[], help="results.json files of entropix eval")
+    rp.add_argument("--clean", required=True, help="training rows to mix in (train.jsonl)")
+    rp.add_argument("--n-clean", type=int, default=60000)
+    rp.add_argument("--max-corrections", type=int, default=0,
+                    help="keep this many correction rows at most, drawn at random (0 = all)")
+    rp.add_argument("--plain-clean", action="store_true",
+                    help="leave out ordinary rows that carry one of the generator's corrections")
+    rp.add_argument("--confirmations", type=float, default=0.0, help="share of ordinary rows given a confirming recheck")
+    rp.add_argument("--recheck", choices=RECHECKS, default="repeat", help="form of the recheck (tasks.py)")
+    rp.add_argument("--seed", type=int, default=0)
+    rp.add_argument("-o", "--output", required=True)
     args = ap.parse_args()
+    if args.cmd == "pool":
+        write_pool(args.train, args.skip, args.n, args.output)
+        return
 
     with open(args.tasks) as f:
         tasks = [json.loads(line) for line in f]
@@ -113,9 +149,18 @@ def main():
                 if row and (row["prompt"], row["completion"]) not in seen:
                     seen.add((row["prompt"], row["completion"]))
                     rows.append(row)
+    clean = []
     with open(args.clean) as f:
-        clean = [json.loads(line) for _, line in zip(range(args.n_clean), f)]
+        for line in f:
+            if len(clean) == args.n_clean:
+                break
+            row = json.loads(line)
+            if not (args.plain_clean and row.get("wrong_spans")):
+                clean.append(row)
     rng = random.Random(args.seed)
+    rng.shuffle(rows)
+    if args.max_corrections:
+        rows = rows[:args.max_corrections]
     clean = [confirmation_row(rng, r, args.recheck) if rng.random() < args.confirmations else r for r in clean]
     n_conf = sum(r.get("source") == "confirmation" for r in clean)
     mixed = rows + clean

@@ -20,6 +20,7 @@ eval.csv, ckpt.pt (every --ckpt-every seconds and at the end), loss.png if matpl
 """
 import argparse
 import csv
+import gzip
 import json
 import math
 import os
@@ -33,32 +34,15 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from bpe import Tokenizer  # noqa: E402
+from examples import encode_example  # noqa: E402
 from model import Config, Transformer  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 
-def encode_example(tok, row):
-    """(ids, loss mask) for [BOS] prompt completion [EOS]; wrong results masked."""
-    p = tok.encode(row["prompt"], bos=True)
-    comp = row["completion"]
-    ids, mask, pos = [], [], 0
-    for a, b in row.get("wrong_spans", []):
-        for piece, m in ((comp[pos:a], 1), (comp[a:b], 0)):
-            t = tok.encode(piece)
-            ids += t
-            mask += [m] * len(t)
-        pos = b
-    t = tok.encode(comp[pos:])
-    ids += t
-    mask += [1] * len(t)
-    assert ids == tok.encode(comp), "span split changed the tokenization"
-    return p + ids + [tok.eos], [0] * len(p) + mask + [1]
-
-
 def load_rows(path, n=None):
     rows = []
-    with open(path) as f:
+    with (gzip.open(path, "rt") if path.endswith(".gz") else open(path)) as f:
         for line in f:
             rows.append(json.loads(line))
             if n and len(rows) >= n:
@@ -173,6 +157,9 @@ def main():
     ap.add_argument("--ckpt-every", type=float, default=300, help="seconds between checkpoints")
     ap.add_argument("--n-train", type=int, default=0, help="use only the first N problems (0 = all)")
     ap.add_argument("--init", default="", help="start from the weights of this checkpoint (continued training)")
+    ap.add_argument("--decisions-only", action="store_true",
+                    help="continued training on the model's own corrections: the loss only on the token after "
+                         "each step's '.' and on the recheck after the marker (examples.encode_example)")
     ap.add_argument("--keep-ckpts", action="store_true",
                     help="also keep a copy of the weights at every evaluation (ckpt-stepN.pt), to pick one later")
     args = ap.parse_args()
@@ -192,7 +179,7 @@ def main():
     tok = Tokenizer.load(args.tokenizer)
     t0 = time.time()
     train_rows = load_rows(args.train, args.n_train or None)
-    train = [encode_example(tok, r) for r in train_rows]
+    train = [encode_example(tok, r, args.decisions_only) for r in train_rows]
     val_rows = load_rows(args.val)
     val = [encode_example(tok, r) for r in val_rows]
     log(f"tokenized {len(train)} train / {len(val)} val problems in {time.time() - t0:.0f}s; "

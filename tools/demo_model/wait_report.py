@@ -12,7 +12,10 @@ and the recheck after it:
     62 - 24 = 38.") is judged by that one equation;
   - and whether the final answer of that completion is correct.
 
-  /usr/bin/python3 tools/demo_model/wait_report.py RESULTS.json [--strategy greedy] [--show 5]
+  /usr/bin/python3 tools/demo_model/wait_report.py RESULTS.json [MORE.json ...] [--strategy greedy] [--show 5]
+
+With several results files (the same problems sampled with other seeds, say) the
+counts are summed.
 """
 import argparse
 import json
@@ -70,20 +73,23 @@ def analyse(text):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("results")
+    ap.add_argument("results", nargs="+")
     ap.add_argument("--strategy", default="greedy")
     ap.add_argument("--show", type=int, default=3, help="print this many completions with the marker")
     args = ap.parse_args()
-    with open(args.results) as f:
-        results = json.load(f)
-    strategies = {s["name"]: s for s in results["strategies"]}
-    if args.strategy not in strategies:
-        sys.exit(f"no strategy {args.strategy!r} in {args.results} (have {', '.join(strategies)})")
-    tasks = strategies[args.strategy]["tasks"]
+    tasks = []
+    for path in args.results:
+        with open(path) as f:
+            results = json.load(f)
+        strategies = {s["name"]: s for s in results["strategies"]}
+        if args.strategy not in strategies:
+            sys.exit(f"no strategy {args.strategy!r} in {path} (have {', '.join(strategies)})")
+        tasks += strategies[args.strategy]["tasks"]
     with_marker = [t for t in tasks if MARKER in t["text"]]
     markers = [r for t in with_marker for r in analyse(t["text"])]
     after_wrong = [r for r in markers if r["before_wrong"]]
     corrected = [r for r in after_wrong if r["after_right"]]
+    after_right = [r for r in markers if not r["before_wrong"]]
     summary = {
         "strategy": args.strategy,
         "completions": len(tasks),
@@ -92,7 +98,8 @@ def main():
         "markers_after_a_wrong_step": len(after_wrong),
         "corrected": len(corrected),
         "corrected_same_step": sum(r["same_step"] for r in corrected),
-        "markers_after_a_right_step": len(markers) - len(after_wrong),
+        "markers_after_a_right_step": len(after_right),
+        "kept_right": sum(r["after_right"] for r in after_right),
         "with_marker_final_correct": sum(t["correct"] for t in with_marker),
     }
     print(json.dumps(summary, indent=1))

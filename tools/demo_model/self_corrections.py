@@ -32,13 +32,16 @@ share of the ordinary rows also gets a recheck that confirms a right step
 (" 13 + 8 = 21. Wait, 13 + 8 = 21. ..."), fully trained (tried in the third
 session, not shipped).
 
-  # training problems the model has not been given a correction for, solved by it
+  # training problems without a generator correction, for the model to solve
   /usr/bin/python3 tools/demo_model/self_corrections.py pool --train tools/demo_model/work/train.jsonl \\
       --skip 150000 --n 60000 -o tools/demo_model/work/pool.jsonl
   build/entropix eval -m BASE.gguf --tasks tools/demo_model/work/pool.jsonl ... -o A
   /usr/bin/python3 tools/demo_model/self_corrections.py rows --tasks tools/demo_model/work/pool.jsonl \\
-      --results A/results.json [B/results.json ...] --max-corrections 10000 \\
-      --clean tools/demo_model/work/train.jsonl --n-clean 38000 --plain-clean -o tools/demo_model/work/own.jsonl
+      --results A/results.json [B/results.json ...] --max-corrections 5000 \\
+      --clean tools/demo_model/work/train.jsonl --n-clean 20000 --plain-clean -o tools/demo_model/work/own.jsonl
+
+(The shipped model's rows, models/demo/training/finetune.jsonl.gz, are 5,324
+corrections and 20,000 plain rows.)
 """
 import argparse
 import json

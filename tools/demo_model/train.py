@@ -6,7 +6,9 @@ completion and the EOS only: the prompt is always given at inference, and the
 small model's capacity goes to the arithmetic. In correction examples the wrong
 result of the wrong step is masked out of the loss (it stays in the input), so
 the model learns " Wait," and the correction after an error without being taught
-to make the error.
+to make the error. With --init and --decisions-only (the second stage, on the
+model's own mistakes) the loss is only on the decision after each step and on the
+recheck after a marker (examples.encode_example).
 
 The schedule's progress is max(step / steps, elapsed / time_budget): with a time
 budget the learning rate decays to its floor when the time is spent, whatever the

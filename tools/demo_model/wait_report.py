@@ -24,10 +24,9 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tasks import split_step, value  # noqa: E402
+from tasks import MARKER, split_step, value  # noqa: E402
 
 EQUATION = re.compile(r"(-?\d+) ([-+*]) (\d+) = (-?\d+)")
-MARKER = " Wait,"
 
 
 def last_equation(text):

@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "cli/model_path.h"
 #include "core/error.h"
+#include "core/json_text.h"
 #include "gguf/gguf.h"
 #include "model/engine.h"
 
@@ -185,7 +186,7 @@ void add_bench_command(CLI::App& app) {
         }
       }
     }
-    if (json) fmt::print("{}\n", results.dump(2));
+    if (json) fmt::print("{}\n", json_text(results, 2));
   });
 }
 

@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/json_text.h"
 #include "hub/hub.h"
 #include "hub/progress.h"
 
@@ -80,7 +81,7 @@ void print_json(const std::vector<CachedModel>& models) {
                    {"sha256", m.sha256},
                    {"downloaded_at", m.downloaded_at},
                    {"path", m.path.string()}});
-  std::printf("%s\n", out.dump(2).c_str());
+  std::printf("%s\n", json_text(out, 2).c_str());
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "entropix/trace.h"
 
 #include "core/error.h"
+#include "core/json_text.h"
 
 namespace entropix {
 
@@ -36,7 +37,7 @@ nlohmann::json trace_record(const SampleOutcome& o, std::string_view piece, int6
 }
 
 std::string trace_line(const nlohmann::json& record) {
-  return record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return json_text(record);
 }
 
 TokenMetrics metrics_from_trace(const nlohmann::json& r) {

@@ -4,6 +4,7 @@
 #include <fmt/core.h>
 #include <map>
 
+#include "core/json_text.h"
 #include "entropix/policy.h"
 
 namespace entropix {
@@ -161,7 +162,7 @@ nlohmann::json report_json(const std::vector<StrategyReport>& reports, const Eva
 }
 
 std::string report_json_text(const std::vector<StrategyReport>& reports, const EvalMeta& meta) {
-  return report_json(reports, meta).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  return json_text(report_json(reports, meta), 2) + "\n";
 }
 
 std::string report_html(const std::vector<StrategyReport>& reports, const EvalMeta& meta) {

@@ -10,6 +10,7 @@
 #include <system_error>
 
 #include "core/error.h"
+#include "core/json_text.h"
 #include "hub/model_spec.h"
 
 namespace entropix {
@@ -68,7 +69,7 @@ void write_sidecar(const CachedModel& model) {
   const auto temp = std::filesystem::path(target.string() + ".tmp");
   {
     std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    out << j.dump(2) << '\n';
+    out << json_text(j, 2) << '\n';
     if (!out.flush()) throw Error("cannot write the model sidecar " + temp.string());
   }
   std::error_code ec;

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "chat/chat_template.h"
+#include "core/json_text.h"
 #include "gguf/gguf.h"
 #include "server/client_connection.h"
 #include "tokenizer/tokenizer.h"
@@ -23,7 +24,7 @@ namespace {
 constexpr auto kEventWait = std::chrono::milliseconds(100);  // how often a waiting handler checks its client
 
 // Token pieces may hold part of a UTF-8 character: replace what is not valid.
-std::string wire(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+std::string wire(const json& j) { return json_text(j); }
 
 void send_json(httplib::Response& res, int status, const json& j) {
   res.status = status;

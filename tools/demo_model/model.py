@@ -152,18 +152,30 @@ class Transformer(nn.Module):
     def generate_greedy(self, prompts, max_new, stop_id):
         """prompts: list of token lists (already with BOS). Returns new token lists, cut at stop_id
         (the stop token included). Prompts of the same length are decoded together with a KV cache."""
+        return self.generate(prompts, max_new, stop_id)
+
+    @torch.no_grad()
+    def generate(self, prompts, max_new, stop_id, temperature=0.0, generator=None):
+        """generate_greedy, or with temperature > 0 plain sampling from softmax(logits / temperature)
+        (no top-k or top-p), drawn with `generator`."""
+        dev = self.tok_embeddings.weight.device
         out = [None] * len(prompts)
         by_len = {}
         for i, p in enumerate(prompts):
             by_len.setdefault(len(p), []).append(i)
         for L, idx in by_len.items():
             cache = [[None, None] for _ in self.layers]
-            logits = self(torch.tensor([prompts[i] for i in idx]), 0, cache)
+            logits = self(torch.tensor([prompts[i] for i in idx], device=dev), 0, cache)
             pos = L
-            done = torch.zeros(len(idx), dtype=torch.bool)
+            done = torch.zeros(len(idx), dtype=torch.bool, device=dev)
             gen = []
             for _ in range(max_new):
-                nxt = logits[:, -1].argmax(-1)
+                last = logits[:, -1].float()
+                if temperature > 0:
+                    probs = torch.softmax(last / temperature, -1)
+                    nxt = torch.multinomial(probs, 1, generator=generator)[:, 0]
+                else:
+                    nxt = last.argmax(-1)
                 gen.append(nxt)
                 done |= nxt == stop_id
                 if bool(done.all()) or pos >= self.config.max_seq_len:

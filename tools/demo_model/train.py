@@ -8,12 +8,18 @@ result of the wrong step is masked out of the loss (it stays in the input), so
 the model learns " Wait," and the correction after an error without being taught
 to make the error. With --init and --decisions-only (the second stage, on the
 model's own mistakes) the loss is only on the decision after each step and on the
-recheck after a marker (examples.encode_example).
+recheck after a marker (examples.encode_example). With --anchor the untrained
+completion tokens (the first attempts at each step) are held to the --init weights'
+predictions by a KL term, so the second stage can run long enough to learn the
+rechecks without moving the model's arithmetic (and its accuracy) out of its band.
 
 The schedule's progress is max(step / steps, elapsed / time_budget): with a time
 budget the learning rate decays to its floor when the time is spent, whatever the
 machine's load. For an exactly repeatable run pass --time-budget 0 and the
 --steps that the log reports.
+
+--device cuda trains on a GPU (to compare variants quickly; sample_eval.py
+measures them there too). The shipped weights are trained on the CPU.
 
 Writes (under --out, default tools/demo_model/work/run): train.log, loss.csv,
 eval.csv, ckpt.pt (every --ckpt-every seconds and at the end), loss.png if matplotlib.
@@ -65,12 +71,28 @@ def make_batch(examples):
     return inp, tgt
 
 
+def anchored_loss(logits, tgt, ref_logits, anchor_pos, weight):
+    """Cross-entropy on the trained tokens plus weight * KL(reference || model) at the
+    anchor positions: the completion tokens that are not trained (first attempts at
+    each step), where the model should keep predicting what the --init weights did."""
+    V = logits.shape[-1]
+    ce = F.cross_entropy(logits.reshape(-1, V), tgt.reshape(-1), ignore_index=-100)
+    if not anchor_pos.any():
+        return ce
+    logp = F.log_softmax(logits[anchor_pos].float(), -1)
+    ref = F.log_softmax(ref_logits[anchor_pos].float(), -1)
+    kl = F.kl_div(logp, ref, log_target=True, reduction="batchmean")
+    return ce + weight * kl
+
+
 @torch.no_grad()
 def masked_loss(model, examples, bs=64):
     model.eval()
     tot, n = 0.0, 0
+    dev = next(model.parameters()).device
     for i in range(0, len(examples), bs):
         inp, tgt = make_batch(examples[i:i + bs])
+        inp, tgt = inp.to(dev), tgt.to(dev)
         logits = model(inp)
         tot += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1),
                                ignore_index=-100, reduction="sum").item()
@@ -162,6 +184,11 @@ def main():
     ap.add_argument("--decisions-only", action="store_true",
                     help="continued training on the model's own corrections: the loss only on the token after "
                          "each step's '.' and on the recheck after the marker (examples.encode_example)")
+    ap.add_argument("--anchor", type=float, default=0.0,
+                    help="with --init and --decisions-only: weight of KL(init || model) on the untrained completion "
+                         "tokens, so that the first attempts (and the accuracy) stay where the --init weights had "
+                         "them while the rechecks are learned")
+    ap.add_argument("--device", default="cpu", help="torch device (cpu, cuda); the shipped weights are trained on cpu")
     ap.add_argument("--keep-ckpts", action="store_true",
                     help="also keep a copy of the weights at every evaluation (ckpt-stepN.pt), to pick one later")
     args = ap.parse_args()
@@ -182,6 +209,7 @@ def main():
     t0 = time.time()
     train_rows = load_rows(args.train, args.n_train or None)
     train = [encode_example(tok, r, args.decisions_only) for r in train_rows]
+    prompt_len = [len(tok.encode(r["prompt"], bos=True)) for r in train_rows]
     val_rows = load_rows(args.val)
     val = [encode_example(tok, r) for r in val_rows]
     log(f"tokenized {len(train)} train / {len(val)} val problems in {time.time() - t0:.0f}s; "
@@ -192,6 +220,13 @@ def main():
     model = Transformer(cfg)
     if args.init:
         model.load_state_dict(torch.load(args.init, map_location="cpu")["model"])
+    dev = torch.device(args.device)
+    model.to(dev)
+    reference = None
+    if args.anchor > 0:
+        reference = Transformer(cfg)
+        reference.load_state_dict(torch.load(args.init, map_location="cpu")["model"])
+        reference.to(dev).eval().requires_grad_(False)
     log(f"config {json.dumps(cfg.to_dict())}; {model.n_params()} parameters; args {vars(args)}")
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
@@ -249,11 +284,21 @@ def main():
         if cursor + args.batch > len(order):
             rng.shuffle(order)
             cursor = 0
-        batch = [train[i] for i in order[cursor:cursor + args.batch]]
+        picked = order[cursor:cursor + args.batch]
         cursor += args.batch
-        inp, tgt = make_batch(batch)
+        inp, tgt = make_batch([train[i] for i in picked])
+        inp, tgt = inp.to(dev), tgt.to(dev)
         logits = model(inp)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), ignore_index=-100)
+        if reference is None:
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), ignore_index=-100)
+        else:
+            with torch.no_grad():
+                ref_logits = reference(inp)
+            anchor_pos = torch.zeros_like(tgt, dtype=torch.bool)
+            for row, i in enumerate(picked):  # logit t-1 predicts token t: completion tokens from prompt_len
+                anchor_pos[row, prompt_len[i] - 1:len(train[i][0]) - 2] = True
+            anchor_pos &= tgt == -100
+            loss = anchored_loss(logits, tgt, ref_logits, anchor_pos, args.anchor)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

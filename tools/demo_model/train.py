@@ -192,6 +192,8 @@ def main():
     ap.add_argument("--keep-ckpts", action="store_true",
                     help="also keep a copy of the weights at every evaluation (ckpt-stepN.pt), to pick one later")
     args = ap.parse_args()
+    if args.anchor > 0 and not args.init:
+        ap.error("--anchor needs --init: the weights the first attempts are held to")
 
     torch.manual_seed(args.seed)
     random.seed(args.seed)

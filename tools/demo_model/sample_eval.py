@@ -18,9 +18,9 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from bpe import Tokenizer  # noqa: E402
-from model import Config, Transformer  # noqa: E402
+from evaluate import load_model  # noqa: E402
 from tasks import MARKER  # noqa: E402
-from train import final_answer, load_rows  # noqa: E402
+from train import final_answer, greedy_accuracy, load_rows  # noqa: E402
 from wait_report import analyse  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -28,19 +28,13 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 
 def measure(model, tok, rows, samples, temperature, seed, max_new):
     dev = model.tok_embeddings.weight.device
+    per_steps, greedy = greedy_accuracy(model, tok, rows, max_new)
+    model.eval()
     prompts = [tok.encode(r["prompt"], bos=True) for r in rows]
-
-    def texts(outs):
-        return [tok.decode([t for t in o if t != tok.eos]) for o in outs]
-
-    greedy = texts(model.generate(prompts, max_new, tok.eos))
     g = torch.Generator(device=dev)
     g.manual_seed(seed)
-    sampled = texts(model.generate(prompts * samples, max_new, tok.eos, temperature, g))
-    per_steps = {}
-    for r, t in zip(rows, greedy):
-        c, n = per_steps.get(r["steps"], (0, 0))
-        per_steps[r["steps"]] = (c + (final_answer(t) == r["answer"]), n + 1)
+    sampled = [tok.decode([t for t in o if t != tok.eos])
+               for o in model.generate(prompts * samples, max_new, tok.eos, temperature, g)]
     recs = [rec for t in sampled for rec in analyse(t)]
     wrong = [r for r in recs if r["before_wrong"]]
     right = [r for r in recs if not r["before_wrong"]]
@@ -76,10 +70,8 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     tok = Tokenizer.load(args.tokenizer)
-    ck = torch.load(args.ckpt, map_location="cpu")
-    model = Transformer(Config(**ck["config"]))
-    model.load_state_dict(ck["model"])
-    model.to(args.device).eval()
+    model, _ = load_model(args.ckpt)
+    model.to(args.device)
     results = {"ckpt": args.ckpt, "temperature": args.temperature, "samples": args.samples}
     for path in args.sets.split(","):
         t0 = time.time()

@@ -14,7 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "entropix/logit_kernels.h"
+#include "kernels/logit_kernels.h"
 #include "entropix/metrics.h"
 #include "entropix/policy.h"
 #include "entropix/token_sampler.h"

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "core/error.h"
-#include "entropix/logit_kernels.h"
+#include "kernels/logit_kernels.h"
 
 namespace entropix {
 

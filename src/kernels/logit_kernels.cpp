@@ -1,4 +1,4 @@
-#include "entropix/logit_kernels.h"
+#include "kernels/logit_kernels.h"
 
 #include <cmath>
 #include <limits>

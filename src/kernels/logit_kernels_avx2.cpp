@@ -1,6 +1,6 @@
 // AVX2/FMA versions of the logit kernels; compiled with -mavx2 -mfma and only
 // reached through logit_kernels_avx2() after a run-time CPU check.
-#include "entropix/logit_kernels.h"
+#include "kernels/logit_kernels.h"
 
 #if defined(ENTROPIX_HAVE_AVX2_BUILD)
 

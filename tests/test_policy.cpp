@@ -239,10 +239,9 @@ TEST(EntropixSampler, LelvIsArgmaxAndHelvInsertsProfileText) {
 TEST(EntropixSampler, DeferredThinkingFollowsTheTokenThatEndsTheStep) {
   Profile p = vector_profile();
   p.helv.boundary = ".";
-  EntropixSampler es(p);
   auto ends = std::make_shared<std::vector<bool>>(1000, false);
   (*ends)[5] = true;  // token 5 is "." in this made-up vocabulary
-  es.set_step_ends(ends);
+  EntropixSampler es(p, ends);
   Rng rng(3);
   const std::vector<float> flat(1000, 1.0f);  // HELV
   std::vector<float> sharp(1000, 0.0f);

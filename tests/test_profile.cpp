@@ -117,6 +117,7 @@ TEST(Profile, BadFilesGiveClearErrors) {
 TEST(Profile, FoundBesideTheModelThenInTheXdgCache) {
   const fs::path dir = temp_dir("find");
   const fs::path cache = dir / "cache";
+  ::unsetenv("ENTROPIX_CACHE");
   ::setenv("XDG_CACHE_HOME", cache.c_str(), 1);
   const fs::path model = dir / "models" / "tiny-q8.gguf";
   fs::create_directories(model.parent_path());
@@ -134,6 +135,21 @@ TEST(Profile, FoundBesideTheModelThenInTheXdgCache) {
   if (home && *home) {
     EXPECT_EQ(profile_candidates(model)[1], fs::path(home) / ".cache" / "entropix" / "profiles" / "tiny-q8.gguf.profile.json");
   }
+  fs::remove_all(dir);
+}
+
+// The profile lookup follows the model cache's folder: ENTROPIX_CACHE wins over XDG.
+TEST(Profile, CacheCandidateIsInTheModelCacheFolder) {
+  const fs::path dir = temp_dir("entropix-cache");
+  ::setenv("XDG_CACHE_HOME", (dir / "xdg").c_str(), 1);
+  ::setenv("ENTROPIX_CACHE", (dir / "ec").c_str(), 1);
+  const fs::path model = dir / "models" / "tiny-q8.gguf";
+  const auto cands = profile_candidates(model);
+  ::unsetenv("ENTROPIX_CACHE");
+  ::unsetenv("XDG_CACHE_HOME");
+  ASSERT_EQ(cands.size(), 2u);
+  EXPECT_EQ(cands[1], dir / "ec" / "profiles" / "tiny-q8.gguf.profile.json");
+  EXPECT_EQ(cands[1].parent_path().parent_path(), dir / "ec");
   fs::remove_all(dir);
 }
 

@@ -66,8 +66,7 @@ void add_chat_command(CLI::App& app) {
     EngineOptions eo;
     eo.n_ctx = n_ctx;
     eo.n_threads = threads;
-    eo.attention_scores = base.sampler == SamplerKind::Entropix && base.profile.use_attention;
-    eo.attention_layer = base.profile.attention_layer;
+    set_engine_needs(eo, {&strategy.decode, 1});
     auto engine = Engine::load(path, eo);
     const Tokenizer& tok = engine->tokenizer();
 

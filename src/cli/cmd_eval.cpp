@@ -52,18 +52,17 @@ void add_eval_command(CLI::App& app) {
     DecodeOptions base = decode_options_from_flags(flags, path);
     base.max_tokens = n_predict;
     std::vector<StrategyOptions> specs;
-    bool attention = false;
+    std::vector<DecodeOptions> uses;
     AnswerExtractor extractor(answer_regex);
     for (const auto& s : strategies) {
       specs.push_back(parse_strategy(s, base));
       specs.back().extractor = extractor;
-      attention = attention || (specs.back().decode.sampler == SamplerKind::Entropix && base.profile.use_attention);
+      uses.push_back(specs.back().decode);
     }
     EngineOptions eo;
     eo.n_threads = threads;
     eo.n_ctx = n_ctx;
-    eo.attention_scores = attention;
-    eo.attention_layer = base.profile.attention_layer;
+    set_engine_needs(eo, uses);
     auto engine = Engine::load(path, eo);
     const bool tty = isatty(STDERR_FILENO);
     auto last = std::chrono::steady_clock::now();

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fmt/core.h>
 #include <fstream>
+#include <optional>
 #include <unistd.h>
 
 #include "cli/commands.h"
@@ -73,9 +74,9 @@ void add_run_command(CLI::App& app) {
     eo.n_ctx = n_ctx;
     eo.n_threads = threads;
     eo.max_batch = batch;
-    // Entropix strategies read attention metrics when the profile uses them.
-    eo.attention_scores = options.attention_metrics || options.profile.use_attention;
-    eo.attention_layer = options.profile.attention_layer;
+    std::optional<StrategyOptions> strategy;
+    if (!strategy_spec.empty()) strategy = parse_strategy(strategy_spec, options);
+    set_engine_needs(eo, {strategy ? &strategy->decode : &options, 1});
     auto engine = Engine::load(path, eo);
     std::vector<int32_t> tokens = engine->tokenizer().encode(text, !no_bos, true);
 
@@ -85,9 +86,9 @@ void add_run_command(CLI::App& app) {
       if (!trace) throw Error("cannot write trace file " + trace_path);
     }
     const bool colour = color == "always" || (color == "auto" && isatty(STDOUT_FILENO));
-    if (!strategy_spec.empty()) {
+    if (strategy) {
       if (!trace_path.empty()) throw Error("--trace records single answers; it cannot be combined with --strategy");
-      StrategyOptions so = parse_strategy(strategy_spec, options);
+      const StrategyOptions& so = *strategy;
       auto start = std::chrono::steady_clock::now();
       StrategyResult r = run_strategy(*engine, tokens, so, [&](std::string_view out, State state, bool inserted) {
         if (colour) fmt::print("{}{}\033[0m", inserted ? "\033[1;34m" : state_colour(state), out);

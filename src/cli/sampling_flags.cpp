@@ -20,37 +20,19 @@ void add_sampling_flags(CLI::App& cmd, SamplingFlags& f) {
 }
 
 DecodeOptions decode_options_from_flags(const SamplingFlags& f, const std::string& model_path) {
-  DecodeOptions o;
-  const bool plain_flags = f.temperature || f.top_p || f.top_k || f.min_p;
-  if (!f.sampler.empty()) {
-    o.sampler = parse_sampler_kind(f.sampler);
-  } else if (f.temperature && *f.temperature <= 0.0f) {
-    o.sampler = SamplerKind::Greedy;
-  } else if (plain_flags) {
-    o.sampler = SamplerKind::Standard;
-  } else {
-    o.sampler = SamplerKind::Entropix;
-  }
+  DecodeOptions defaults;
   if (!f.profile.empty()) {
-    o.profile = load_profile(f.profile);
+    defaults.profile = load_profile(f.profile);
   } else if (auto found = find_profile(model_path)) {
-    o.profile = load_profile(*found);
+    defaults.profile = load_profile(*found);
     fmt::print(stderr, "profile: {}\n", found->string());
   }
-  if (f.temperature) o.params.temperature = *f.temperature;
-  if (f.top_k) o.params.top_k = *f.top_k;
-  if (f.top_p) o.params.top_p = *f.top_p;
-  if (f.min_p) o.params.min_p = *f.min_p;
-  if (o.sampler == SamplerKind::Entropix) {
-    if (f.temperature) o.profile.base.temperature = *f.temperature;
-    if (f.top_k) o.profile.base.top_k = *f.top_k;
-    if (f.top_p) o.profile.base.top_p = *f.top_p;
-    if (f.min_p) o.profile.base.min_p = *f.min_p;
-    validate_profile(o.profile, "profile with command-line overrides");
-  }
-  o.seed = f.seed;
-  o.attention_metrics = f.attn_metrics;
-  return o;
+  defaults.seed = f.seed;
+  defaults.attention_metrics = f.attn_metrics;
+  DecodeChoice choice;
+  if (!f.sampler.empty()) choice.sampler = parse_sampler_kind(f.sampler);
+  choice.knobs = {f.temperature, f.top_p, f.min_p, f.top_k};
+  return resolve_decode_options(choice, std::move(defaults));
 }
 
 }  // namespace entropix

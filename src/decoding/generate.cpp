@@ -1,5 +1,7 @@
 #include "decoding/generate.h"
 
+#include "decoding/step_on_row.h"
+
 #include <chrono>
 
 #include "core/error.h"
@@ -24,8 +26,7 @@ GenerationStats generate(Engine& engine, std::span<const int32_t> prompt, const 
                 std::to_string(engine.n_ctx()) + " allows (raise it with -c)");
   }
   SequenceDecoder decoder(engine.tokenizer(), options);
-  const bool want_attention = decoder.wants_attention();
-  if (want_attention && !engine.options().attention_scores) {
+  if (decoder.wants_attention() && !engine.options().attention_scores) {
     throw Error("attention metrics were asked for but the engine was loaded without attention scores");
   }
   AttentionAnalyzer analyzer;
@@ -44,12 +45,7 @@ GenerationStats generate(Engine& engine, std::span<const int32_t> prompt, const 
 
   start = std::chrono::steady_clock::now();
   while (!decoder.finished()) {
-    AttentionMetrics attn;
-    if (want_attention) {
-      AttentionScores s = engine.attention_scores(0);
-      attn = analyzer.compute(s.scores, s.n_head, s.n_pos);
-    }
-    TokenEvent ev = decoder.step(engine.logits(0), want_attention ? &attn : nullptr);
+    TokenEvent ev = step_on_row(engine, 0, decoder, analyzer);
     stats.state_counts[static_cast<size_t>(ev.outcome.state)] += 1;
     if (!decoder.finished() && engine.seq_length(seq) + static_cast<int32_t>(ev.tokens.size()) > engine.n_ctx()) {
       decoder.finish(FinishReason::Length);  // the context is full

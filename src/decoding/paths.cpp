@@ -1,5 +1,7 @@
 #include "decoding/paths.h"
 
+#include "decoding/step_on_row.h"
+
 namespace entropix {
 
 double Path::mean_logprob() const {
@@ -60,13 +62,7 @@ std::vector<std::pair<Path*, TokenEvent>> PathRunner::advance(const std::vector<
   tokens_decoded_ += static_cast<int64_t>(batch_.size());
   for (size_t r = 0; r < active.size(); ++r) {
     Path& p = *active[r];
-    AttentionMetrics attn;
-    const bool want_attention = p.decoder->wants_attention() && engine_.options().attention_scores;
-    if (want_attention) {
-      AttentionScores s = engine_.attention_scores(r);
-      attn = analyzer_.compute(s.scores, s.n_head, s.n_pos);
-    }
-    events.emplace_back(&p, p.decoder->step(engine_.logits(r), want_attention ? &attn : nullptr));
+    events.emplace_back(&p, step_on_row(engine_, r, *p.decoder, analyzer_));
   }
   return events;
 }

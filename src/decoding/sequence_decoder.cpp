@@ -19,25 +19,30 @@ const char* finish_reason_name(FinishReason r) {
   return "?";
 }
 
+namespace {
+
+// The table of tokens that end a step, when the entropix sampler needs one: built
+// once per loaded vocabulary and shared by every answer.
+StepEnds step_ends_for(const Tokenizer& tokenizer, const DecodeOptions& o) {
+  if (o.sampler != SamplerKind::Entropix || o.profile.helv.boundary.empty()) return nullptr;
+  return tokenizer.tokens_ending_with(o.profile.helv.boundary);
+}
+
+}  // namespace
+
 SequenceDecoder::SequenceDecoder(const Tokenizer& tokenizer, const DecodeOptions& options)
     : tokenizer_(tokenizer),
-      options_(options),
-      sampler_(make_token_sampler(options)),
+      options_(std::make_shared<const DecodeOptions>(options)),
+      // The sampler reads the profile inside options_: one copy per answer, shared by its forks.
+      sampler_(make_token_sampler(options.sampler, options.params,
+                                  std::shared_ptr<const Profile>(options_, &options_->profile),
+                                  step_ends_for(tokenizer, options))),
       rng_(options.seed),
       stream_(tokenizer) {
   if (options.sampler == SamplerKind::Entropix) {
     // The thinking text in the model's own vocabulary, never a fixed id.
     thinking_tokens_ = tokenizer.encode(options.profile.helv.thinking_text, false, false);
     if (thinking_tokens_.empty()) throw Error("the profile's thinking text tokenizes to nothing");
-    const std::string& boundary = options.profile.helv.boundary;
-    if (!boundary.empty()) {
-      auto ends = std::make_shared<std::vector<bool>>(static_cast<size_t>(tokenizer.n_vocab()), false);
-      for (int32_t id = 0; id < tokenizer.n_vocab(); ++id) {
-        const std::string piece = tokenizer.token_to_piece(id);
-        (*ends)[static_cast<size_t>(id)] = !piece.empty() && boundary.find(piece.back()) != std::string::npos;
-      }
-      static_cast<EntropixSampler&>(*sampler_).set_step_ends(std::move(ends));
-    }
   }
 }
 
@@ -59,7 +64,7 @@ std::unique_ptr<SequenceDecoder> SequenceDecoder::fork(uint64_t stream) const {
   return std::unique_ptr<SequenceDecoder>(new SequenceDecoder(*this, stream));
 }
 
-bool SequenceDecoder::wants_attention() const { return options_.attention_metrics || sampler_->wants_attention(); }
+bool SequenceDecoder::wants_attention() const { return options_->attention_metrics || sampler_->wants_attention(); }
 
 TokenEvent SequenceDecoder::step(std::span<const float> logits, const AttentionMetrics* attention) {
   if (finished()) throw Error("step() on a finished answer");
@@ -74,7 +79,7 @@ TokenEvent SequenceDecoder::accept(const SampleOutcome& outcome) {
     ev.inserted = true;
     ev.tokens = thinking_tokens_;
     ++n_inserted_;
-  } else if (!options_.ignore_eos && tokenizer_.is_eog(ev.outcome.token)) {
+  } else if (!options_->ignore_eos && tokenizer_.is_eog(ev.outcome.token)) {
     ev.end_of_text = true;
     finish(FinishReason::EndOfText);
     return ev;
@@ -86,7 +91,7 @@ TokenEvent SequenceDecoder::accept(const SampleOutcome& outcome) {
     append_text(stream_.push(t));
   }
   n_generated_ += static_cast<int32_t>(ev.tokens.size());
-  if (!finished() && n_generated_ >= options_.max_tokens) finish(FinishReason::Length);
+  if (!finished() && n_generated_ >= options_->max_tokens) finish(FinishReason::Length);
   return ev;
 }
 
@@ -94,7 +99,7 @@ void SequenceDecoder::append_text(const std::string& bytes) {
   if (bytes.empty() || finished()) return;
   size_t search_from = text_.size();
   text_ += bytes;
-  for (const std::string& stop : options_.stop) {
+  for (const std::string& stop : options_->stop) {
     if (stop.empty()) continue;
     size_t from = search_from >= stop.size() ? search_from - stop.size() + 1 : 0;
     size_t at = text_.find(stop, from);
@@ -112,7 +117,7 @@ void SequenceDecoder::append_text(const std::string& bytes) {
 void SequenceDecoder::update_visible() {
   // Hold back the longest tail of the text that could start a stop string.
   size_t hold = 0;
-  for (const std::string& stop : options_.stop) {
+  for (const std::string& stop : options_->stop) {
     for (size_t len = std::min(stop.size() - 1, text_.size()); len > hold; --len) {
       if (text_.compare(text_.size() - len, len, stop, 0, len) == 0) {
         hold = len;

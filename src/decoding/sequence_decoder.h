@@ -60,7 +60,7 @@ class SequenceDecoder {
   void update_visible();
 
   const Tokenizer& tokenizer_;
-  DecodeOptions options_;
+  std::shared_ptr<const DecodeOptions> options_;  // read only, shared with forks
   std::unique_ptr<TokenSampler> sampler_;
   Rng rng_;
   TokenStreamDecoder stream_;

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "decoding/paths.h"
+#include "decoding/step_on_row.h"
 
 namespace entropix {
 
@@ -28,14 +29,6 @@ SeqId prefill(Engine& engine, std::span<const int32_t> prompt) {
     throw;
   }
   return seq;
-}
-
-AttentionMetrics* prompt_attention(Engine& engine, const SequenceDecoder& d, AttentionAnalyzer& a,
-                                   AttentionMetrics& out) {
-  if (!d.wants_attention() || !engine.options().attention_scores) return nullptr;
-  AttentionScores s = engine.attention_scores(0);
-  out = a.compute(s.scores, s.n_head, s.n_pos);
-  return &out;
 }
 
 void count(StrategyResult& r, const Path& p) {
@@ -136,8 +129,7 @@ StrategyResult run_single(Engine& engine, std::span<const int32_t> prompt, const
     if (on_text && !text.empty()) on_text(text, ev.outcome.state, ev.inserted);
   };
 
-  AttentionMetrics attn;
-  TokenEvent ev = main.decoder->step(engine.logits(0), prompt_attention(engine, *main.decoder, analyzer, attn));
+  TokenEvent ev = step_on_row(engine, 0, *main.decoder, analyzer);
   int32_t forks_left = o.branching.max_forks;
   for (;;) {
     if (ev.outcome.branch && forks_left > 0 && !main.finished() && ev.outcome.n_alternatives > 1) {
@@ -256,8 +248,7 @@ StrategyResult run_samples(Engine& engine, std::span<const int32_t> prompt, cons
     DecodeOptions d = o.decode;
     d.seed = o.decode.seed * 1000003ULL + static_cast<uint64_t>(i);
     p.decoder = std::make_unique<SequenceDecoder>(engine.tokenizer(), d);
-    AttentionMetrics attn;
-    record_step(p, p.decoder->step(engine.logits(0), prompt_attention(engine, *p.decoder, analyzer, attn)));
+    record_step(p, step_on_row(engine, 0, *p.decoder, analyzer));
     ptrs.push_back(&p);
   }
   PathRunner runner(engine);

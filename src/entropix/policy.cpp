@@ -85,22 +85,24 @@ SamplingParams adaptive_params(const TokenMetrics& m, const Profile& p) {
   return s;
 }
 
-EntropixPolicy::EntropixPolicy(Profile profile)
-    : profile_(std::move(profile)), budget_left_(profile_.helv.thinking_budget) {
-  validate_profile(profile_);
+EntropixPolicy::EntropixPolicy(Profile profile) : EntropixPolicy(std::make_shared<const Profile>(std::move(profile))) {}
+
+EntropixPolicy::EntropixPolicy(std::shared_ptr<const Profile> profile)
+    : profile_(std::move(profile)), budget_left_(profile_->helv.thinking_budget) {
+  validate_profile(*profile_);
 }
 
 void EntropixPolicy::reset() {
-  budget_left_ = profile_.helv.thinking_budget;
+  budget_left_ = profile_->helv.thinking_budget;
   last_was_thinking_ = false;
   thinking_pending_ = thinking_armed_ = false;
 }
 
 Decision EntropixPolicy::decide(const TokenMetrics& m) {
   Decision d;
-  d.state = classify(m, profile_);
-  d.params = base_params(profile_);
-  const bool may_think = !last_was_thinking_ && budget_left_ > 0 && !profile_.helv.thinking_text.empty();
+  d.state = classify(m, *profile_);
+  d.params = base_params(*profile_);
+  const bool may_think = !last_was_thinking_ && budget_left_ > 0 && !profile_->helv.thinking_text.empty();
   if (thinking_armed_) {
     // A HELV step asked for thinking and its step has ended: insert it now, whatever
     // this step's own state (recorded as measured).
@@ -118,27 +120,27 @@ Decision EntropixPolicy::decide(const TokenMetrics& m) {
       d.params.temperature = 0;
       break;
     case State::HELV:
-      if (may_think && profile_.helv.boundary.empty()) {
+      if (may_think && profile_->helv.boundary.empty()) {
         d.action = Action::InsertThinking;
         --budget_left_;
       } else {
         if (may_think) thinking_pending_ = true;
         d.action = Action::SampleRaisedTemp;
-        d.params = helv_params(m, profile_);
+        d.params = helv_params(m, *profile_);
       }
       break;
     case State::LEHV:
-      d.action = profile_.branching ? Action::Branch : Action::SampleNarrowTopK;
-      d.params = lehv_params(m, profile_);
+      d.action = profile_->branching ? Action::Branch : Action::SampleNarrowTopK;
+      d.params = lehv_params(m, *profile_);
       break;
     case State::HEHV:
       d.action = Action::SampleHighTemp;
-      d.params = hehv_params(m, profile_);
+      d.params = hehv_params(m, *profile_);
       break;
     case State::Adaptive:
       d.action = Action::AdaptiveBestOfN;
-      d.params = adaptive_params(m, profile_);
-      d.n_candidates = profile_.adaptive.n_candidates;
+      d.params = adaptive_params(m, *profile_);
+      d.n_candidates = profile_->adaptive.n_candidates;
       break;
   }
   last_was_thinking_ = d.action == Action::InsertThinking;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string_view>
 
@@ -49,6 +50,8 @@ SamplingParams adaptive_params(const TokenMetrics& m, const Profile& p);
 class EntropixPolicy {
  public:
   explicit EntropixPolicy(Profile profile);
+  // Shares `profile` read-only (forks and clones of a sequence all point at one copy).
+  explicit EntropixPolicy(std::shared_ptr<const Profile> profile);
 
   // Decides one step; consumes thinking budget when it answers InsertThinking.
   Decision decide(const TokenMetrics& m);
@@ -61,10 +64,11 @@ class EntropixPolicy {
   bool thinking_pending() const { return thinking_pending_; }
 
   int32_t thinking_budget_left() const { return budget_left_; }
-  const Profile& profile() const { return profile_; }
+  const Profile& profile() const { return *profile_; }
+  const std::shared_ptr<const Profile>& shared_profile() const { return profile_; }
 
  private:
-  Profile profile_;
+  std::shared_ptr<const Profile> profile_;
   int32_t budget_left_;
   bool last_was_thinking_ = false;
   bool thinking_pending_ = false;  // HELV asked for thinking; waiting for a step boundary

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <type_traits>
 
+#include "core/cache_dir.h"
 #include "core/error.h"
 
 namespace entropix {
@@ -205,7 +206,8 @@ void validate_profile(const Profile& p, const std::string& where) {
   check(a.min_p_min >= 0 && a.min_p_min <= a.min_p_max && a.min_p_max < 1,
         "adaptive.min_p_min must be in [0, adaptive.min_p_max] and min_p_max < 1", a.min_p_min, e);
   check(a.n_candidates >= 1, "adaptive.n_candidates must be >= 1", a.n_candidates, e);
-  check(p.n_alternatives >= 0 && p.n_alternatives <= 16, "n_alternatives must be in [0, 16]", p.n_alternatives, e);
+  check(p.n_alternatives >= 0 && p.n_alternatives <= kMaxAlternatives,
+        "n_alternatives must be in [0, " + std::to_string(kMaxAlternatives) + "]", p.n_alternatives, e);
   check(p.attention_layer >= -1, "attention_layer must be >= -1 (-1 = last layer)", p.attention_layer, e);
   if (!e.empty()) {
     std::string msg = where + ": invalid profile:";
@@ -276,11 +278,11 @@ std::vector<std::filesystem::path> profile_candidates(const std::filesystem::pat
   if (beside.extension() == ".gguf") beside.replace_extension();
   beside += ".profile.json";
   out.push_back(beside);
-  std::filesystem::path cache;
-  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) cache = x;
-  else if (const char* h = std::getenv("HOME"); h && *h) cache = std::filesystem::path(h) / ".cache";
-  if (!cache.empty())
-    out.push_back(cache / "entropix" / "profiles" / (model_path.filename().string() + ".profile.json"));
+  try {
+    out.push_back(cache_dir() / "profiles" / (model_path.filename().string() + ".profile.json"));
+  } catch (const Error&) {
+    // No cache folder can be placed: only the profile beside the model counts.
+  }
   return out;
 }
 

@@ -11,9 +11,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sampling/sampling_params.h"
+
 namespace entropix {
 
 enum class PolicyVariant { V1, V2 };
+
+// Most probable tokens a sampler can report per step (OpenAI's top_logprobs allows 20).
+inline constexpr int kMaxAlternatives = 20;
 
 // Quadrant thresholds on the logit metrics (v1 and v2).
 struct Thresholds {
@@ -34,14 +39,6 @@ struct V2Thresholds {
   double agreement_high = 0.02;
   double interaction_low = 1.0;         // mean |S|
   double interaction_high = 3.0;
-};
-
-// The base parameters T0, p0, k0, m0.
-struct BaseSampling {
-  double temperature = 0.666;
-  double top_p = 0.90;
-  int32_t top_k = 27;
-  double min_p = 0.03;
 };
 
 // HELV: thinking insertion, else T = min(temp_max, T0 * (temp_base + temp_attn_entropy * attn_entropy)).
@@ -102,11 +99,11 @@ struct Profile {
   PolicyVariant policy = PolicyVariant::V1;
   bool use_attention = true;     // ask the engine for attention metrics
   int32_t attention_layer = -1;  // layer whose scores are measured; -1 = last
-  int32_t n_alternatives = 5;    // top alternatives reported per token (<= 16)
+  int32_t n_alternatives = 5;    // top alternatives reported per token (<= kMaxAlternatives)
   bool branching = false;        // LEHV may branch (engine support); else narrowed top-k
   Thresholds thresholds;
   V2Thresholds v2;
-  BaseSampling base;
+  SamplingParams base{0.666, 27, 0.90, 0.03};  // T0, k0, p0, m0
   HelvRule helv;
   LehvRule lehv;
   HehvRule hehv;
@@ -126,8 +123,8 @@ void save_profile(const Profile& p, const std::filesystem::path& path);
 
 // Where a model's profile may live, in lookup order:
 //   1. beside the model: <model path without .gguf>.profile.json
-//   2. $XDG_CACHE_HOME/entropix/profiles/<model file name>.profile.json
-//      ($HOME/.cache when XDG_CACHE_HOME is unset or empty)
+//   2. cache_dir()/profiles/<model file name>.profile.json (core/cache_dir.h: the
+//      model cache's folder, $ENTROPIX_CACHE first)
 std::vector<std::filesystem::path> profile_candidates(const std::filesystem::path& model_path);
 // The first candidate that exists, if any.
 std::optional<std::filesystem::path> find_profile(const std::filesystem::path& model_path);

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
+
+#include "core/error.h"
 
 namespace entropix {
 
@@ -22,12 +25,39 @@ LogitMetrics analyze_step(std::span<const float> logits, const AttentionMetrics*
   return lm;
 }
 
-GreedySampler::GreedySampler(const Profile& profile) : profile_(profile) {}
+SamplerKind parse_sampler_kind(std::string_view name) {
+  if (name == "greedy") return SamplerKind::Greedy;
+  if (name == "standard") return SamplerKind::Standard;
+  if (name == "entropix") return SamplerKind::Entropix;
+  throw Error("unknown sampler \"" + std::string(name) + "\" (expected greedy, standard or entropix)");
+}
+
+const char* sampler_kind_name(SamplerKind kind) {
+  switch (kind) {
+    case SamplerKind::Greedy: return "greedy";
+    case SamplerKind::Standard: return "standard";
+    case SamplerKind::Entropix: return "entropix";
+  }
+  return "?";
+}
+
+std::unique_ptr<TokenSampler> make_token_sampler(SamplerKind kind, const SamplingParams& params,
+                                                 std::shared_ptr<const Profile> profile, StepEnds step_ends) {
+  switch (kind) {
+    case SamplerKind::Greedy: return std::make_unique<GreedySampler>(std::move(profile));
+    case SamplerKind::Standard: return std::make_unique<StandardSampler>(params, std::move(profile));
+    case SamplerKind::Entropix: return std::make_unique<EntropixSampler>(std::move(profile), std::move(step_ends));
+  }
+  throw Error("unknown sampler kind");
+}
+
+GreedySampler::GreedySampler(const Profile& profile) : GreedySampler(std::make_shared<const Profile>(profile)) {}
+GreedySampler::GreedySampler(std::shared_ptr<const Profile> profile) : profile_(std::move(profile)) {}
 
 SampleOutcome GreedySampler::step(std::span<const float> logits, const AttentionMetrics* attention, Rng&) {
   SampleOutcome o;
-  const LogitMetrics lm = analyze_step(logits, attention, profile_.n_alternatives, alt_, o);
-  o.state = classify(o.metrics, profile_);
+  const LogitMetrics lm = analyze_step(logits, attention, profile_->n_alternatives, alt_, o);
+  o.state = classify(o.metrics, *profile_);
   o.action = Action::Argmax;
   o.params = SamplingParams{0.0f, 0, 1.0f, 0.0f};
   o.token = lm.top1;
@@ -38,12 +68,14 @@ SampleOutcome GreedySampler::step(std::span<const float> logits, const Attention
 std::unique_ptr<TokenSampler> GreedySampler::clone() const { return std::make_unique<GreedySampler>(*this); }
 
 StandardSampler::StandardSampler(const SamplingParams& params, const Profile& profile)
-    : params_(params), profile_(profile) {}
+    : StandardSampler(params, std::make_shared<const Profile>(profile)) {}
+StandardSampler::StandardSampler(const SamplingParams& params, std::shared_ptr<const Profile> profile)
+    : params_(params), profile_(std::move(profile)) {}
 
 SampleOutcome StandardSampler::step(std::span<const float> logits, const AttentionMetrics* attention, Rng& rng) {
   SampleOutcome o;
-  const LogitMetrics lm = analyze_step(logits, attention, profile_.n_alternatives, alt_, o);
-  o.state = classify(o.metrics, profile_);
+  const LogitMetrics lm = analyze_step(logits, attention, profile_->n_alternatives, alt_, o);
+  o.state = classify(o.metrics, *profile_);
   o.action = params_.temperature > 0 ? Action::Standard : Action::Argmax;
   o.params = params_;
   o.token = params_.temperature > 0 ? sampler_.sample(logits, params_, rng) : lm.top1;
@@ -53,7 +85,10 @@ SampleOutcome StandardSampler::step(std::span<const float> logits, const Attenti
 
 std::unique_ptr<TokenSampler> StandardSampler::clone() const { return std::make_unique<StandardSampler>(*this); }
 
-EntropixSampler::EntropixSampler(const Profile& profile) : policy_(profile) {}
+EntropixSampler::EntropixSampler(const Profile& profile, StepEnds step_ends)
+    : EntropixSampler(std::make_shared<const Profile>(profile), std::move(step_ends)) {}
+EntropixSampler::EntropixSampler(std::shared_ptr<const Profile> profile, StepEnds step_ends)
+    : policy_(std::move(profile)), step_ends_(std::move(step_ends)) {}
 
 SampleOutcome EntropixSampler::step(std::span<const float> logits, const AttentionMetrics* attention, Rng& rng) {
   SampleOutcome o;

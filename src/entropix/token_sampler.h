@@ -1,7 +1,9 @@
 // What the engine calls once per generated token: metrics, decision and draw in
 // one step, returning everything later stages need (trace, branching, server)
 // so that nothing is recomputed. Implementations: greedy, standard (fixed
-// parameters) and entropix (the policy of method section 2).
+// parameters) and entropix (the policy of method section 2). All three report
+// the entropix metrics and state of every step, so they live beside them, above
+// the base sampler of sampling/.
 #pragma once
 
 #include <array>
@@ -18,8 +20,6 @@
 #include "sampling/sampler.h"
 
 namespace entropix {
-
-inline constexpr int kMaxAlternatives = 16;
 
 struct Alternative {
   int32_t id = -1;
@@ -47,6 +47,15 @@ struct SampleOutcome {
   }
 };
 
+enum class SamplerKind { Greedy, Standard, Entropix };
+// "greedy", "standard" or "entropix"; throws Error for anything else.
+SamplerKind parse_sampler_kind(std::string_view name);
+const char* sampler_kind_name(SamplerKind kind);
+
+// step_ends[id]: token id's text ends with a character of profile.helv.boundary
+// (Tokenizer::tokens_ending_with builds it once per vocabulary); null when unset.
+using StepEnds = std::shared_ptr<const std::vector<bool>>;
+
 class TokenSampler {
  public:
   virtual ~TokenSampler() = default;
@@ -66,11 +75,12 @@ class TokenSampler {
 class GreedySampler : public TokenSampler {
  public:
   explicit GreedySampler(const Profile& profile = {});
+  explicit GreedySampler(std::shared_ptr<const Profile> profile);
   SampleOutcome step(std::span<const float> logits, const AttentionMetrics* attention, Rng& rng) override;
   std::unique_ptr<TokenSampler> clone() const override;
 
  private:
-  Profile profile_;
+  std::shared_ptr<const Profile> profile_;  // read only, shared with clones
   std::vector<Candidate> alt_;  // scratch for the alternatives
 };
 
@@ -78,12 +88,13 @@ class GreedySampler : public TokenSampler {
 class StandardSampler : public TokenSampler {
  public:
   explicit StandardSampler(const SamplingParams& params, const Profile& profile = {});
+  StandardSampler(const SamplingParams& params, std::shared_ptr<const Profile> profile);
   SampleOutcome step(std::span<const float> logits, const AttentionMetrics* attention, Rng& rng) override;
   std::unique_ptr<TokenSampler> clone() const override;
 
  private:
   SamplingParams params_;
-  Profile profile_;
+  std::shared_ptr<const Profile> profile_;  // read only, shared with clones
   Sampler sampler_;
   std::vector<Candidate> alt_;
 };
@@ -91,22 +102,25 @@ class StandardSampler : public TokenSampler {
 // The entropix policy (v1 or v2 per profile).
 class EntropixSampler : public TokenSampler {
  public:
-  explicit EntropixSampler(const Profile& profile);
+  explicit EntropixSampler(const Profile& profile, StepEnds step_ends = nullptr);
+  EntropixSampler(std::shared_ptr<const Profile> profile, StepEnds step_ends);
   SampleOutcome step(std::span<const float> logits, const AttentionMetrics* attention, Rng& rng) override;
   void reset() override { policy_.reset(); }
   bool wants_attention() const override { return policy_.profile().use_attention; }
   std::unique_ptr<TokenSampler> clone() const override;
   const EntropixPolicy& policy() const { return policy_; }
-  // ends[id]: token id's text ends with a character of profile.helv.boundary (the
-  // sequence decoder computes it from the vocabulary when the boundary is set).
-  void set_step_ends(std::shared_ptr<const std::vector<bool>> ends) { step_ends_ = std::move(ends); }
 
  private:
   EntropixPolicy policy_;
-  std::shared_ptr<const std::vector<bool>> step_ends_;
+  StepEnds step_ends_;
   Sampler sampler_;
   std::vector<Candidate> alt_;
 };
+
+// The sampler of `kind`: `params` are the standard sampler's; the profile gives the
+// entropix policy (and the states the others report); `step_ends` is used by entropix.
+std::unique_ptr<TokenSampler> make_token_sampler(SamplerKind kind, const SamplingParams& params,
+                                                 std::shared_ptr<const Profile> profile, StepEnds step_ends = nullptr);
 
 // Shared by the implementations: metrics and the raw top alternatives of a row.
 // Fills outcome.metrics, alternatives and rest_mass; returns the logit metrics.

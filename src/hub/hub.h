@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "core/cache_dir.h"
+
 namespace entropix {
 
 struct PullOptions {
@@ -46,9 +48,6 @@ struct CachedModel {
   std::string downloaded_at;   // ISO 8601 UTC; "" without sidecar
   std::filesystem::path path;  // the .gguf file
 };
-
-// The cache root (not created).
-std::filesystem::path cache_dir();
 
 // Downloads `spec` = owner/repo[:FILE.gguf|:QUANT] (or owner/repo/FILE.gguf) into the
 // cache, verifying size and SHA-256 against the hub's LFS metadata; returns the final

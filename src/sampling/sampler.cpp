@@ -15,7 +15,12 @@ Sampler::Sampler(size_t n_vocab) {
   cum_.reserve(std::min<size_t>(n_vocab, 4096));
 }
 
-size_t Sampler::prepare(std::span<const float> logits, const SamplingParams& p) {
+size_t Sampler::prepare(std::span<const float> logits, const SamplingParams& params) {
+  struct {
+    float temperature, top_p, min_p;
+    int32_t top_k;
+  } const p{static_cast<float>(params.temperature), static_cast<float>(params.top_p), static_cast<float>(params.min_p),
+            params.top_k};
   const size_t n = logits.size();
   if (n == 0) throw Error("sampler: expected at least one logit, found an empty row");
   const LogitKernels& k = logit_kernels();

@@ -21,8 +21,9 @@ json error_body(const std::string& message, const std::string& type, const std::
 
 namespace {
 
-[[noreturn]] void bad(const std::string& message, const std::string& code = "invalid_value") {
-  throw ApiError(400, message, "invalid_request_error", code);
+[[noreturn]] void bad(const std::string& message, const std::string& code = "invalid_value",
+                      const std::string& param = "") {
+  throw ApiError(400, message, "invalid_request_error", code, param);
 }
 
 bool present(const json& j, const char* key) { return j.contains(key) && !j.at(key).is_null(); }
@@ -30,18 +31,18 @@ bool present(const json& j, const char* key) { return j.contains(key) && !j.at(k
 std::optional<bool> get_bool(const json& j, const char* key) {
   if (!present(j, key)) return std::nullopt;
   const json& v = j.at(key);
-  if (!v.is_boolean()) bad(std::string("'") + key + "' must be a boolean, got " + v.type_name(), "invalid_type");
+  if (!v.is_boolean()) bad(std::string("'") + key + "' must be a boolean, got " + v.type_name(), "invalid_type", key);
   return v.get<bool>();
 }
 
 std::optional<double> get_number(const json& j, const char* key, double lo, double hi) {
   if (!present(j, key)) return std::nullopt;
   const json& v = j.at(key);
-  if (!v.is_number()) bad(std::string("'") + key + "' must be a number, got " + v.type_name(), "invalid_type");
+  if (!v.is_number()) bad(std::string("'") + key + "' must be a number, got " + v.type_name(), "invalid_type", key);
   const double x = v.get<double>();
   if (!std::isfinite(x) || x < lo || x > hi) {
     bad(std::string("'") + key + "' must be between " + json(lo).dump() + " and " + json(hi).dump() + ", got " +
-        v.dump());
+        v.dump(), "invalid_value", key);
   }
   return x;
 }
@@ -49,21 +50,21 @@ std::optional<double> get_number(const json& j, const char* key, double lo, doub
 std::optional<int64_t> get_int(const json& j, const char* key, int64_t lo, int64_t hi) {
   if (!present(j, key)) return std::nullopt;
   const json& v = j.at(key);
-  if (!v.is_number_integer()) bad(std::string("'") + key + "' must be an integer, got " + v.dump(), "invalid_type");
+  if (!v.is_number_integer()) bad(std::string("'") + key + "' must be an integer, got " + v.dump(), "invalid_type", key);
   if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(hi)) {
     bad(std::string("'") + key + "' must be between " + std::to_string(lo) + " and " + std::to_string(hi) +
-        ", got " + v.dump());
+        ", got " + v.dump(), "invalid_value", key);
   }
   const int64_t x = v.get<int64_t>();
   if (x < lo || x > hi) {
     bad(std::string("'") + key + "' must be between " + std::to_string(lo) + " and " + std::to_string(hi) +
-        ", got " + v.dump());
+        ", got " + v.dump(), "invalid_value", key);
   }
   return x;
 }
 
 std::string get_string(const json& v, const std::string& what) {
-  if (!v.is_string()) bad("'" + what + "' must be a string, got " + v.type_name(), "invalid_type");
+  if (!v.is_string()) bad("'" + what + "' must be a string, got " + v.type_name(), "invalid_type", what);
   return v.get<std::string>();
 }
 
@@ -200,46 +201,30 @@ ApiRequest parse_request(const std::string& body, Endpoint endpoint, const Decod
       if (auto t = get_int(j, "top_logprobs", 0, kMaxAlternatives)) r.top_logprobs = static_cast<int32_t>(*t);
     }
 
-    // The sampler: "entropix": {"sampler": ...} wins; else temperature 0 means greedy,
-    // other sampling fields the standard sampler, and nothing the server's default.
-    std::optional<SamplerKind> kind;
+    // The sampler and its knobs, by the rules every front end shares (decoding/decode_options.h).
+    DecodeChoice choice;
     if (present(j, "entropix")) {
       const json& ex = j.at("entropix");
-      if (!ex.is_object()) bad("'entropix' must be an object", "invalid_type");
+      if (!ex.is_object()) bad("'entropix' must be an object", "invalid_type", "entropix");
       if (present(ex, "sampler")) {
         try {
-          kind = parse_sampler_kind(get_string(ex.at("sampler"), "entropix.sampler"));
+          choice.sampler = parse_sampler_kind(get_string(ex.at("sampler"), "entropix.sampler"));
         } catch (const ApiError&) {
           throw;
         } catch (const Error&) {
-          bad("'entropix.sampler' must be greedy, standard or entropix");
+          bad("'entropix.sampler' must be greedy, standard or entropix", "invalid_value", "entropix.sampler");
         }
       }
     }
-    auto temperature = get_number(j, "temperature", 0.0, 2.0);
-    auto top_p = get_number(j, "top_p", 0.0, 1.0);
-    auto min_p = get_number(j, "min_p", 0.0, 1.0);
-    auto top_k = get_int(j, "top_k", 0, 1 << 20);
-    if (kind) r.decode.sampler = *kind;
-    else if (temperature && *temperature <= 0) r.decode.sampler = SamplerKind::Greedy;
-    else if (temperature || top_p || min_p || top_k) r.decode.sampler = SamplerKind::Standard;
-    if (r.decode.sampler == SamplerKind::Entropix) {
-      BaseSampling& b = r.decode.profile.base;
-      if (temperature) b.temperature = *temperature;
-      if (top_p) b.top_p = *top_p;
-      if (min_p) b.min_p = *min_p;
-      if (top_k) b.top_k = static_cast<int32_t>(*top_k);
-      try {
-        validate_profile(r.decode.profile, "profile with the request's sampling fields");
-      } catch (const Error& e) {
-        bad(e.what());
-      }
-    } else {
-      SamplingParams& p = r.decode.params;
-      if (temperature) p.temperature = static_cast<float>(*temperature);
-      if (top_p) p.top_p = static_cast<float>(*top_p);
-      if (min_p) p.min_p = static_cast<float>(*min_p);
-      if (top_k) p.top_k = static_cast<int32_t>(*top_k);
+    choice.knobs.temperature = get_number(j, "temperature", 0.0, 2.0);
+    choice.knobs.top_p = get_number(j, "top_p", 0.0, 1.0);
+    choice.knobs.min_p = get_number(j, "min_p", 0.0, 1.0);
+    if (auto k = get_int(j, "top_k", 0, 1 << 20)) choice.knobs.top_k = static_cast<int32_t>(*k);
+    choice.alternatives = r.logprobs ? r.top_logprobs : 0;
+    try {
+      r.decode = resolve_decode_options(choice, r.decode);
+    } catch (const Error& e) {
+      bad(e.what());
     }
   } catch (const json::exception& e) {
     bad(std::string("unexpected value in the request: ") + e.what());
@@ -252,12 +237,19 @@ namespace {
 json entropix_tokens(const std::vector<TokenInfo>& tokens) {
   json out = json::array();
   for (const TokenInfo& t : tokens) {
-    out.push_back({{"token", t.piece},
-                   {"entropy", t.entropy},
-                   {"varentropy", t.varentropy},
-                   {"state", state_name(t.state)},
-                   {"action", action_name(t.action)},
-                   {"inserted", t.inserted}});
+    json token = {{"token", t.piece},
+                  {"entropy", t.entropy},
+                  {"varentropy", t.varentropy},
+                  {"state", state_name(t.state)},
+                  {"action", action_name(t.action)},
+                  {"inserted", t.inserted}};
+    if (t.has_attention) {
+      token["attn_entropy"] = t.attn_entropy;
+      token["attn_varentropy"] = t.attn_varentropy;
+      token["agreement"] = t.agreement;
+      token["interaction"] = t.interaction;
+    }
+    out.push_back(std::move(token));
   }
   return out;
 }

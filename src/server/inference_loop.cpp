@@ -6,6 +6,7 @@
 #include <exception>
 
 #include "core/error.h"
+#include "decoding/step_on_row.h"
 #include "entropix/metrics.h"
 #include "server/prefill_share.h"
 #include "tokenizer/tokenizer.h"
@@ -185,6 +186,11 @@ TokenInfo token_info(const Tokenizer& tok, const TokenEvent& ev, int32_t n_top) 
   }
   info.entropy = o.metrics.entropy;
   info.varentropy = o.metrics.varentropy;
+  info.has_attention = o.metrics.has_attention;
+  info.attn_entropy = o.metrics.attn_entropy;
+  info.attn_varentropy = o.metrics.attn_varentropy;
+  info.agreement = o.metrics.agreement;
+  info.interaction = o.metrics.interaction;
   info.state = o.state;
   info.action = o.action;
   return info;
@@ -294,14 +300,7 @@ void InferenceLoop::step(std::vector<Slot>& slots) {
 void InferenceLoop::sample(Slot& s) {
   if (s.ended) return;
   try {
-    AttentionMetrics attn;
-    const AttentionMetrics* attn_ptr = nullptr;
-    if (s.decoder->wants_attention() && engine_.options().attention_scores) {
-      AttentionScores scores = engine_.attention_scores(static_cast<size_t>(s.row));
-      attn = analyzer_.compute(scores.scores, scores.n_head, scores.n_pos);
-      attn_ptr = &attn;
-    }
-    TokenEvent ev = s.decoder->step(engine_.logits(static_cast<size_t>(s.row)), attn_ptr);
+    TokenEvent ev = step_on_row(engine_, static_cast<size_t>(s.row), *s.decoder, analyzer_);
     Job& job = *s.job;
     if (metrics_) {
       metrics_->count_step(ev.outcome.state, static_cast<int64_t>(ev.tokens.size()));

@@ -38,6 +38,8 @@ struct TokenInfo {
   std::vector<std::pair<std::string, double>> top;  // most probable tokens: piece, natural logprob
   double entropy = 0;       // bits
   double varentropy = 0;    // bits^2
+  bool has_attention = false;  // the step's attention metrics were measured (the sampler reads them)
+  double attn_entropy = 0, attn_varentropy = 0, agreement = 0, interaction = 0;  // as in TokenMetrics
   State state = State::Adaptive;
   Action action = Action::Standard;
 };

@@ -290,4 +290,16 @@ bool Tokenizer::is_control(int32_t id) const {
   return id >= 0 && id < n_vocab() && (vocab_.attr[id] & kAttrControl) != 0;
 }
 
+std::shared_ptr<const std::vector<bool>> Tokenizer::tokens_ending_with(std::string_view chars) const {
+  std::lock_guard<std::mutex> lock(ends_mutex_);
+  if (auto it = ends_.find(chars); it != ends_.end()) return it->second;
+  auto ends = std::make_shared<std::vector<bool>>(static_cast<size_t>(n_vocab()), false);
+  for (int32_t id = 0; id < n_vocab(); ++id) {
+    const std::string piece = token_to_piece(id);
+    (*ends)[static_cast<size_t>(id)] = !piece.empty() && chars.find(piece.back()) != std::string_view::npos;
+  }
+  ends_.emplace(std::string(chars), ends);
+  return ends;
+}
+
 }  // namespace entropix

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -61,6 +63,11 @@ class Tokenizer {
   bool add_eos() const { return add_eos_; }
   bool is_eog(int32_t id) const { return eog_.count(id) != 0; }  // end of generation
   bool is_control(int32_t id) const;
+  // ends[id]: token id's text (token_to_piece) ends with one of `chars`. Built on the
+  // first call for a set of characters and kept for the tokenizer's life, so every
+  // request and fork of a loaded model shares one table; safe from any thread.
+  std::shared_ptr<const std::vector<bool>> tokens_ending_with(std::string_view chars) const;
+
   std::string_view model_type() const { return model_; }  // "llama" or "gpt2"
   std::string_view pre_type() const { return pre_; }
 
@@ -89,6 +96,8 @@ class Tokenizer {
   std::unordered_set<int32_t> eog_;
   std::vector<int32_t> special_;     // control/user-defined/unknown ids, longest text first
   std::vector<std::string> pieces_;  // [n_vocab] token_to_piece cache
+  mutable std::mutex ends_mutex_;    // guards ends_
+  mutable std::map<std::string, std::shared_ptr<const std::vector<bool>>, std::less<>> ends_;  // by `chars`
 };
 
 // Streaming detokenization: push() returns only whole UTF-8 characters, holding back

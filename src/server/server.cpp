@@ -9,9 +9,8 @@
 #include <mutex>
 #include <thread>
 
-#include "chat/chat_template.h"
+#include "chat/chat_format.h"
 #include "core/json_text.h"
-#include "gguf/gguf.h"
 #include "server/client_connection.h"
 #include "tokenizer/tokenizer.h"
 
@@ -33,16 +32,6 @@ void send_json(httplib::Response& res, int status, const json& j) {
 
 void send_error(httplib::Response& res, const ApiError& e) {
   send_json(res, e.status(), error_body(e.what(), e.type(), e.code(), e.param()));
-}
-
-std::string plain_turns(const std::vector<ChatMessage>& messages) {
-  std::string s;
-  for (const auto& m : messages) {
-    if (m.role == "system") s += m.content + "\n\n";
-    else if (m.role == "user") s += "User: " + m.content + "\n";
-    else s += "Assistant: " + m.content + "\n";
-  }
-  return s + "Assistant:";
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
@@ -68,16 +57,6 @@ bool same_key(const std::string& a, const std::string& b) {
   return diff == 0;
 }
 
-// Plain turns answer after "Assistant:" with a space the reply should not show.
-struct LeadingSpace {
-  bool active = false;
-  void apply(std::string& text) {
-    if (!active || text.empty()) return;
-    if (text.front() == ' ') text.erase(0, 1);
-    active = text.empty();
-  }
-};
-
 }  // namespace
 
 bool is_loopback_host(const std::string& host) {
@@ -87,7 +66,7 @@ bool is_loopback_host(const std::string& host) {
 struct Server::Impl {
   Engine& engine;
   ServerOptions options;
-  std::unique_ptr<ChatTemplate> tmpl;
+  std::unique_ptr<ChatFormat> format;
   Metrics metrics;  // before the loop, whose thread records into it until the loop is destroyed
   std::unique_ptr<InferenceLoop> loop;
   httplib::Server http;
@@ -134,19 +113,16 @@ std::vector<int32_t> Server::Impl::tokenize(ApiRequest& r, LeadingSpace& lead) c
     } else {
       ids = tok.encode(r.prompt, true, true);
     }
-  } else if (tmpl) {
+  } else {
     std::string text;
     try {
-      text = tmpl->apply(r.messages, true, tok.bos() >= 0 ? tok.token_to_piece(tok.bos()) : "",
-                         tok.eos() >= 0 ? tok.token_to_piece(tok.eos()) : "");
+      text = format->render(r.messages, tok);
     } catch (const Error& e) {
       throw ApiError(400, std::string("the chat template failed on these messages: ") + e.what());
     }
-    ids = tok.encode(text, false, true);  // templates write the BOS text themselves
-  } else {
-    ids = tok.encode(plain_turns(r.messages), true, true);
-    r.decode.stop.push_back("\nUser:");
-    lead.active = true;
+    ids = tok.encode(text, format->add_bos(), true);
+    if (const std::string stop = format->stop(); !stop.empty()) r.decode.stop.push_back(stop);
+    lead = format->leading_space();
   }
   if (ids.empty()) throw ApiError(400, "the prompt has no tokens", "invalid_request_error", "empty_prompt");
   if (static_cast<int64_t>(ids.size()) >= engine.n_ctx()) {
@@ -388,9 +364,8 @@ Server::Server(Engine& engine, ServerOptions options) : impl_(std::make_unique<I
     }
     std::fprintf(stderr, "warning: listening on %s without an API key (--force-insecure)\n", o.host.c_str());
   }
-  if (!o.chat_template.empty()) impl_->tmpl = std::make_unique<ChatTemplate>(o.chat_template);
-  else if (engine.file().has("tokenizer.chat_template"))
-    impl_->tmpl = std::make_unique<ChatTemplate>(engine.file().get_string("tokenizer.chat_template"));
+  impl_->format = std::make_unique<ChatFormat>(o.chat_template.empty() ? engine.chat_template()
+                                                                        : std::optional<std::string>(o.chat_template));
   // n choices take n of the loop's slots.
   o.limits.max_n = std::max(1, std::min(o.limits.max_n, o.loop.parallel));
   impl_->loop = std::make_unique<InferenceLoop>(engine, o.loop, &impl_->metrics);

@@ -21,13 +21,6 @@ inline const char* kServerKey = "test-key";
 inline const char* kArithmeticPrompt =
     "Q: Mia has 12 apples. She buys 7 more. How many apples does Mia have now?\nA:";
 
-inline std::unique_ptr<Engine> load_demo_engine(int32_t n_ctx = 2048) {
-  EngineOptions eo;
-  eo.n_ctx = n_ctx;
-  eo.n_threads = 1;
-  return Engine::load((source_dir() / "models/demo/demo-q8_0.gguf").string(), eo);
-}
-
 inline server::ServerOptions demo_server_options() {
   server::ServerOptions o;
   o.host = "127.0.0.1";
@@ -39,6 +32,14 @@ inline server::ServerOptions demo_server_options() {
   o.loop.parallel = 4;
   o.max_body_bytes = 64 * 1024;
   return o;
+}
+
+inline std::unique_ptr<Engine> load_demo_engine(int32_t n_ctx = 2048) {
+  EngineOptions eo;
+  eo.n_ctx = n_ctx;
+  eo.n_threads = 1;
+  set_engine_needs(eo, request_decode_uses(demo_server_options().decode));
+  return Engine::load((source_dir() / "models/demo/demo-q8_0.gguf").string(), eo);
 }
 
 // A streamed response, parsed.

@@ -6,8 +6,10 @@
 #include <chrono>
 #include <csignal>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
+#include "entropix/profile.h"
 #include "server/inference_loop.h"
 #include "server_fixture.h"
 #include "tokenizer/tokenizer.h"
@@ -62,6 +64,20 @@ class ServerTest : public ::testing::Test {
 
 std::unique_ptr<DemoServer> ServerTest::server_;
 
+// The ids of each entropix entry decode to its token text, and all of them to
+// the answer's text.
+void expect_ids_decode_to_text(const Tokenizer& tok, const json& entries, const std::string& text) {
+  std::vector<int32_t> all;
+  for (const json& t : entries) {
+    const auto ids = t["ids"].get<std::vector<int32_t>>();
+    if (t["inserted"].get<bool>()) EXPECT_FALSE(ids.empty()) << t;
+    else EXPECT_EQ(ids.size(), 1u) << t;
+    EXPECT_EQ(tok.decode(ids), t["token"].get<std::string>());
+    all.insert(all.end(), ids.begin(), ids.end());
+  }
+  EXPECT_EQ(tok.decode(all), text);
+}
+
 TEST_F(ServerTest, HealthAndModels) {
   auto h = server_->client(false).Get("/health");  // no key needed
   ASSERT_TRUE(h);
@@ -112,6 +128,20 @@ TEST_F(ServerTest, StreamEqualsNonStreamUnderGreedy) {
     n_entropix += c["choices"][0]["entropix"].size();
   }
   EXPECT_EQ(n_entropix, whole["choices"][0]["entropix"].size());
+}
+
+TEST_F(ServerTest, TokenIdsDecodeToTheText) {
+  const Tokenizer& tok = server_->engine->tokenizer();
+  const json body = {{"prompt", kArithmeticPrompt}, {"max_tokens", 24}, {"temperature", 0}};
+  const json whole = post("/v1/completions", body);
+  const json& c = whole["choices"][0];
+  ASSERT_FALSE(c["entropix"].empty());
+  expect_ids_decode_to_text(tok, c["entropix"], c["text"].get<std::string>());
+  const Sse s = post_stream("/v1/completions", body);
+  json entries = json::array();
+  for (const json& chunk : s.chunks)
+    for (const json& t : chunk["choices"][0]["entropix"]) entries.push_back(t);
+  expect_ids_decode_to_text(tok, entries, s.text);
 }
 
 TEST_F(ServerTest, ChatCompletion) {
@@ -255,6 +285,24 @@ TEST_F(ServerTest, ConcurrentStreamsAllComplete) {
   }
 }
 
+// Requests may name the entropix sampler whatever the server's default, so an engine
+// without the attention scores its profile reads is refused at start, not per request.
+TEST(ServerPolicy, EngineWithoutTheAttentionRequestsMayNeedIsRefused) {
+  EngineOptions eo;
+  eo.n_ctx = 512;
+  eo.n_threads = 1;
+  auto engine = Engine::load((source_dir() / "models/demo/demo-q8_0.gguf").string(), eo);
+  ServerOptions o = demo_server_options();  // greedy by default
+  try {
+    Server server(*engine, o);
+    FAIL() << "expected the server to refuse the engine";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("attention"), std::string::npos) << e.what();
+  }
+  o.decode.profile.use_attention = false;  // a profile that does not read them needs none
+  EXPECT_NO_THROW(Server(*engine, o));
+}
+
 TEST(ServerPolicy, NonLoopbackNeedsKeyOrForce) {
   EXPECT_TRUE(is_loopback_host("127.0.0.1"));
   EXPECT_TRUE(is_loopback_host("localhost"));
@@ -307,6 +355,30 @@ TEST(ServerChat, TemplateOverride) {
   ASSERT_TRUE(b);
   ASSERT_EQ(b->status, 200) << b->body;
   EXPECT_EQ(json::parse(a->body)["choices"][0]["message"]["content"], json::parse(b->body)["choices"][0]["text"]);
+}
+
+// Thinking text the policy inserts carries the ids it inserted (the demo model's
+// profile inserts " Wait," after an uncertain step, about once per answer).
+TEST(ServerTokenIds, InsertedThinkingCarriesItsIds) {
+  const auto model = source_dir() / "models/demo/demo-q8_0.gguf";
+  const auto profile = find_profile(model);
+  ASSERT_TRUE(profile);
+  ServerOptions o = demo_server_options();
+  o.decode.sampler = SamplerKind::Entropix;
+  o.decode.profile = load_profile(*profile);
+  DemoServer server(o);
+  const Tokenizer& tok = server.engine->tokenizer();
+  std::istringstream tasks(read_file(source_dir() / "data/tasks/test-in.jsonl"));
+  std::string line;
+  bool inserted = false;
+  for (int i = 0; i < 20 && !inserted && std::getline(tasks, line); ++i) {
+    const json task = json::parse(line);
+    const json j = server.post("/v1/completions", {{"prompt", task["prompt"]}, {"max_tokens", 120}, {"seed", i}});
+    const json& c = j["choices"][0];
+    expect_ids_decode_to_text(tok, c["entropix"], c["text"].get<std::string>());
+    for (const json& t : c["entropix"]) inserted = inserted || t["inserted"].get<bool>();
+  }
+  EXPECT_TRUE(inserted) << "no thinking text inserted in 20 answers";
 }
 
 // A client gone mid-stream cancels its request; the server frees the slot and goes on.

@@ -8,13 +8,12 @@
 #include <iostream>
 #include <unistd.h>
 
-#include "chat/chat_template.h"
+#include "chat/chat_format.h"
 #include "cli/commands.h"
 #include "cli/model_path.h"
 #include "cli/sampling_flags.h"
 #include "core/error.h"
 #include "decoding/strategy.h"
-#include "gguf/gguf.h"
 #include "model/engine.h"
 #include "tokenizer/tokenizer.h"
 
@@ -26,16 +25,6 @@ std::string read_file_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error("cannot read " + path);
   return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-std::string plain_turns(const std::vector<ChatMessage>& messages) {
-  std::string s;
-  for (const auto& m : messages) {
-    if (m.role == "system") s += m.content + "\n\n";
-    else if (m.role == "user") s += "User: " + m.content + "\n";
-    else s += "Assistant: " + m.content + "\n";
-  }
-  return s + "Assistant:";
 }
 
 }  // namespace
@@ -70,12 +59,9 @@ void add_chat_command(CLI::App& app) {
     auto engine = Engine::load(path, eo);
     const Tokenizer& tok = engine->tokenizer();
 
-    std::unique_ptr<ChatTemplate> tmpl;
-    if (!template_path.empty()) tmpl = std::make_unique<ChatTemplate>(read_file_text(template_path));
-    else if (engine->file().has("tokenizer.chat_template"))
-      tmpl = std::make_unique<ChatTemplate>(engine->file().get_string("tokenizer.chat_template"));
-    if (!tmpl) {
-      strategy.decode.stop.push_back("\nUser:");
+    const ChatFormat format(template_path.empty() ? engine->chat_template() : read_file_text(template_path));
+    if (!format.has_template()) {
+      strategy.decode.stop.push_back(format.stop());
       fmt::print(stderr, "no chat template in the model: using plain User:/Assistant: turns\n");
     }
     strategy.clarify = [](const std::vector<BranchChoice>& options) -> size_t {
@@ -107,11 +93,7 @@ void add_chat_command(CLI::App& app) {
       if (line.empty()) continue;
       if (line == "/exit" || line == "/quit") break;
       messages.push_back({"user", line, nullptr, "", ""});
-      std::string prompt = tmpl ? tmpl->apply(messages, true, tok.bos() >= 0 ? tok.token_to_piece(tok.bos()) : "",
-                                              tok.eos() >= 0 ? tok.token_to_piece(tok.eos()) : "")
-                                : plain_turns(messages);
-      // Templates write the BOS text themselves; plain turns need it added.
-      std::vector<int32_t> ids = tok.encode(prompt, !tmpl, true);
+      std::vector<int32_t> ids = tok.encode(format.render(messages, tok), format.add_bos(), true);
       strategy.decode.seed = base.seed + static_cast<uint64_t>(turn);
       StrategyResult r = run_strategy(*engine, ids, strategy, [](std::string_view text, State, bool inserted) {
         if (inserted) fmt::print("\033[1;34m{}\033[0m", text);
@@ -120,7 +102,7 @@ void add_chat_command(CLI::App& app) {
       });
       fmt::print("\n");
       std::string answer = r.text;
-      if (!tmpl && answer.size() && answer.front() == ' ') answer.erase(0, 1);
+      format.leading_space().apply(answer);
       messages.push_back({"assistant", answer, nullptr, "", ""});
     }
   });

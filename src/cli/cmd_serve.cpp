@@ -70,11 +70,7 @@ void add_serve_command(CLI::App& app) {
     eo.n_ctx = n_ctx;
     eo.n_threads = threads;
     eo.packed_weights = packed_weights;
-    // Any request may ask for the entropix sampler, whatever the server's default.
-    DecodeOptions entropix = options.decode;
-    entropix.sampler = SamplerKind::Entropix;
-    const DecodeOptions uses[] = {options.decode, entropix};
-    set_engine_needs(eo, uses);
+    set_engine_needs(eo, request_decode_uses(options.decode));
     std::signal(SIGPIPE, SIG_IGN);  // a client gone mid-write is an error return, not a signal
     // SIGINT and SIGTERM are taken by one thread that shuts the server down
     // gracefully; they are blocked before any other thread (the engine's, the

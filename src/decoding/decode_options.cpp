@@ -38,4 +38,10 @@ void set_engine_needs(EngineOptions& engine, std::span<const DecodeOptions> uses
   }
 }
 
+std::vector<DecodeOptions> request_decode_uses(const DecodeOptions& defaults) {
+  DecodeOptions entropix = defaults;
+  entropix.sampler = SamplerKind::Entropix;
+  return {defaults, std::move(entropix)};
+}
+
 }  // namespace entropix

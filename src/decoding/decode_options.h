@@ -59,5 +59,8 @@ bool reads_attention(const DecodeOptions& o);
 // any request may ask for): attention scores, from the profile's layer, when one
 // of them reads attention metrics.
 void set_engine_needs(EngineOptions& engine, std::span<const DecodeOptions> uses);
+// What a server's requests may decode with: its defaults, and the entropix sampler,
+// which any request may name whatever the default.
+std::vector<DecodeOptions> request_decode_uses(const DecodeOptions& defaults);
 
 }  // namespace entropix

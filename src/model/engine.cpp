@@ -112,6 +112,11 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
 const ModelConfig& Engine::config() const { return impl_->cfg; }
 const Tokenizer& Engine::tokenizer() const { return *impl_->tokenizer; }
 const GgufFile& Engine::file() const { return *impl_->file; }
+std::optional<std::string> Engine::chat_template() const {
+  constexpr const char* kKey = "tokenizer.chat_template";
+  if (!impl_->file->has(kKey)) return std::nullopt;
+  return impl_->file->get_string(kKey);
+}
 const EngineOptions& Engine::options() const { return impl_->opt; }
 int32_t Engine::n_ctx() const { return impl_->kv->capacity(); }
 

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -56,6 +57,8 @@ class Engine {
   const ModelConfig& config() const;
   const Tokenizer& tokenizer() const;
   const GgufFile& file() const;
+  // The model's chat template (tokenizer.chat_template, Jinja source); nullopt when the file has none.
+  std::optional<std::string> chat_template() const;
   const EngineOptions& options() const;
   int32_t n_ctx() const;  // cache capacity in positions
 

@@ -238,6 +238,7 @@ json entropix_tokens(const std::vector<TokenInfo>& tokens) {
   json out = json::array();
   for (const TokenInfo& t : tokens) {
     json token = {{"token", t.piece},
+                  {"ids", t.ids},
                   {"entropy", t.entropy},
                   {"varentropy", t.varentropy},
                   {"state", state_name(t.state)},

@@ -175,6 +175,7 @@ namespace {
 
 TokenInfo token_info(const Tokenizer& tok, const TokenEvent& ev, int32_t n_top) {
   TokenInfo info;
+  info.ids = ev.tokens;
   info.piece = ev.piece;
   info.inserted = ev.inserted;
   const SampleOutcome& o = ev.outcome;

@@ -32,6 +32,7 @@ namespace entropix::server {
 
 // One step of one request: the tokens appended and what the sampler saw.
 struct TokenInfo {
+  std::vector<int32_t> ids;  // the appended token(s): the sampled one, or the inserted thinking text's
   std::string piece;        // bytes of the appended token(s); may hold part of a UTF-8 character
   bool inserted = false;    // thinking text inserted by the policy (no logprob of its own)
   double logprob = 0;       // natural log of the chosen token's probability (0 when inserted)

@@ -92,6 +92,7 @@ function checkEntropix(tokens, n) {
     assert.match(t.state, /^(LELV|HELV|LEHV|HEHV|ADAPTIVE)$/);
     assert.equal(typeof t.action, 'string');
     assert.equal(typeof t.inserted, 'boolean');
+    assert.ok(Array.isArray(t.ids) && t.ids.length >= 1 && t.ids.every(Number.isInteger), 'entropix[].ids');
   }
 }
 

@@ -1,0 +1,74 @@
+// What the HTTP plumbing (server.cpp) hands to each family of routes
+// (routes_<family>.cpp): the state they share, a table to register their routes
+// in, and the JSON reply helpers. A new family is a new routes_<family>.cpp whose
+// register function is declared here and called once by the plumbing; the other
+// families stay as they are.
+#pragma once
+
+#include <httplib.h>
+
+#include <atomic>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "model/engine.h"
+#include "server/api.h"
+#include "server/inference_loop.h"
+#include "server/metrics.h"
+#include "server/server.h"
+
+namespace entropix::server {
+
+// The server's state, owned by the plumbing and read by the handlers on the HTTP threads.
+struct ServerContext {
+  Engine& engine;               // only the inference loop decodes with it
+  const ServerOptions& options;
+  InferenceLoop& loop;
+  Metrics& metrics;
+  std::vector<std::string> model_names;    // what a request's "model" may name: model_name, then the aliases
+  std::atomic<bool> shutting_down{false};  // new generation requests get 503
+  std::atomic<int32_t> open_responses{0};  // generation responses not yet fully sent (a shutdown waits for them)
+};
+
+// Counts a response as open while it lives (a stream: until its provider is destroyed).
+class OpenResponse {
+ public:
+  explicit OpenResponse(std::atomic<int32_t>& count) : count_(count) { ++count_; }
+  ~OpenResponse() { --count_; }
+  OpenResponse(const OpenResponse&) = delete;
+  OpenResponse& operator=(const OpenResponse&) = delete;
+
+ private:
+  std::atomic<int32_t>& count_;
+};
+
+// Registers routes with httplib and keeps their paths, which /metrics counts
+// requests under by name. Filled before the server starts, read-only after.
+class RouteTable {
+ public:
+  explicit RouteTable(httplib::Server& http) : http_(http) {}
+  void get(const std::string& path, httplib::Server::Handler handler);
+  void post(const std::string& path, httplib::Server::Handler handler);
+  // The label /metrics counts a request under: its route, else "other" (so that
+  // probing clients cannot grow the label set).
+  std::string label(const std::string& path) const;
+
+ private:
+  httplib::Server& http_;
+  std::vector<std::string> paths_;
+};
+
+// A JSON reply (as json_text: token pieces may hold part of a UTF-8 character).
+void send_json(httplib::Response& res, int status, const nlohmann::json& j);
+void send_error(httplib::Response& res, const ApiError& e);
+
+// The families (routes_status.cpp, routes_openai.cpp).
+// GET /health and GET /metrics.
+void register_status_routes(RouteTable& routes, ServerContext& ctx);
+// GET /v1/models, POST /v1/completions and POST /v1/chat/completions. Throws Error
+// when the chat template does not parse.
+void register_openai_routes(RouteTable& routes, ServerContext& ctx);
+
+}  // namespace entropix::server

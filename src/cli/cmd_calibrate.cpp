@@ -3,12 +3,12 @@
 // thresholds sit at the documented percentiles (profiles/README.md).
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
-#include <fstream>
 #include <unistd.h>
 
 #include "cli/commands.h"
 #include "cli/model_path.h"
 #include "core/error.h"
+#include "core/file_text.h"
 #include "entropix/calibrate.h"
 #include "entropix/metrics.h"
 #include "entropix/profile.h"
@@ -37,9 +37,7 @@ void add_calibrate_command(CLI::App& app) {
                   "threshold; for confident models, where HELV never occurs otherwise)")
       ->check(CLI::IsMember({"all", "uncertain"}));
   cmd->callback([] {
-    std::ifstream in(text_path, std::ios::binary);
-    if (!in) throw Error("cannot read " + text_path);
-    const std::string text((std::istreambuf_iterator<char>(in)), {});
+    const std::string text = read_file(text_path, "reference text");
     const std::string path = resolve_model_argument(model);
     Profile base = base_path.empty() ? Profile{} : load_profile(base_path);
     EngineOptions eo;

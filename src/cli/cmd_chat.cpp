@@ -4,7 +4,6 @@
 // different things, the person chooses which one to continue.
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
-#include <fstream>
 #include <iostream>
 #include <unistd.h>
 
@@ -12,7 +11,7 @@
 #include "cli/commands.h"
 #include "cli/model_path.h"
 #include "cli/sampling_flags.h"
-#include "core/error.h"
+#include "core/file_text.h"
 #include "decoding/strategy.h"
 #include "gguf/gguf.h"
 #include "model/engine.h"
@@ -21,12 +20,6 @@
 namespace entropix {
 
 namespace {
-
-std::string read_file_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot read " + path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 std::string plain_turns(const std::vector<ChatMessage>& messages) {
   std::string s;
@@ -72,7 +65,7 @@ void add_chat_command(CLI::App& app) {
     const Tokenizer& tok = engine->tokenizer();
 
     std::unique_ptr<ChatTemplate> tmpl;
-    if (!template_path.empty()) tmpl = std::make_unique<ChatTemplate>(read_file_text(template_path));
+    if (!template_path.empty()) tmpl = std::make_unique<ChatTemplate>(read_file(template_path, "chat template file"));
     else if (engine->file().has("tokenizer.chat_template"))
       tmpl = std::make_unique<ChatTemplate>(engine->file().get_string("tokenizer.chat_template"));
     if (!tmpl) {

@@ -11,6 +11,7 @@
 #include "cli/model_path.h"
 #include "cli/sampling_flags.h"
 #include "core/error.h"
+#include "core/file_text.h"
 #include "decoding/generate.h"
 #include "decoding/strategy.h"
 #include "entropix/trace.h"
@@ -31,12 +32,6 @@ const char* state_colour(State s) {
     case State::Adaptive: return "\033[36m";  // cyan
   }
   return "";
-}
-
-std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot read prompt file " + path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 }  // namespace
@@ -64,7 +59,7 @@ void add_run_command(CLI::App& app) {
   add_sampling_flags(*cmd, flags);
   cmd->callback([] {
     if (prompt.empty() == prompt_file.empty()) throw Error("give the prompt with exactly one of -p or -f");
-    const std::string text = prompt_file.empty() ? prompt : read_text_file(prompt_file);
+    const std::string text = prompt_file.empty() ? prompt : read_file(prompt_file, "prompt file");
     const std::string path = resolve_model_argument(model);
     DecodeOptions options = decode_options_from_flags(flags, path);
     options.max_tokens = n_predict;

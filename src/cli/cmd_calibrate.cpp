@@ -10,7 +10,7 @@
 #include "core/error.h"
 #include "core/file_text.h"
 #include "entropix/calibrate.h"
-#include "entropix/metrics.h"
+#include "entropix/calibrate_run.h"
 #include "entropix/profile.h"
 #include "model/engine.h"
 #include "tokenizer/tokenizer.h"
@@ -40,36 +40,15 @@ void add_calibrate_command(CLI::App& app) {
     const std::string text = read_file(text_path, "reference text");
     const std::string path = resolve_model_argument(model);
     Profile base = base_path.empty() ? Profile{} : load_profile(base_path);
-    EngineOptions eo;
-    eo.n_threads = threads;
-    eo.n_ctx = window + 1;
-    eo.max_batch = 64;
-    eo.attention_scores = true;
-    eo.attention_layer = base.attention_layer;
-    auto engine = Engine::load(path, eo);
+    auto engine = Engine::load(path, calibration_engine_options(window, base, threads));
     std::vector<int32_t> tokens = engine->tokenizer().encode(text, false, false);
     if (tokens.size() < 2) throw Error(text_path + " has too little text to calibrate on");
 
-    std::vector<TokenMetrics> samples;
-    AttentionAnalyzer analyzer;
-    const int32_t bos = engine->tokenizer().bos();
     const bool tty = isatty(STDERR_FILENO);
-    for (size_t start = 0; start < tokens.size(); start += static_cast<size_t>(window - 1)) {
-      SeqId seq = engine->new_sequence();
-      std::vector<BatchToken> batch;
-      if (bos >= 0) batch.push_back({seq, bos, true});
-      for (size_t i = start; i < std::min(tokens.size(), start + static_cast<size_t>(window - 1)); ++i) {
-        batch.push_back({seq, tokens[i], true});
-      }
-      engine->decode(batch);
-      for (size_t r = 0; r < engine->n_logit_rows(); ++r) {
-        AttentionScores s = engine->attention_scores(r);
-        AttentionMetrics attn = analyzer.compute(s.scores, s.n_head, s.n_pos);
-        samples.push_back(make_token_metrics(compute_logit_metrics(engine->logits(r)), &attn));
-      }
-      engine->free_sequence(seq);
-      if (tty) fmt::print(stderr, "\rcalibrate: {} / {} tokens", std::min(tokens.size(), start + window - 1), tokens.size());
-    }
+    const auto progress = [tty](size_t done, size_t total) {
+      if (tty) fmt::print(stderr, "\rcalibrate: {} / {} tokens", done, total);
+    };
+    const std::vector<TokenMetrics> samples = measure_text_metrics(*engine, tokens, window, progress);
     if (tty) fmt::print(stderr, "\n");
     CalibrationOptions co;
     co.low_percentile = low;

@@ -1,9 +1,8 @@
 #include "support.h"
 
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
-#include <stdexcept>
+
+#include "core/file_text.h"
 
 namespace entropix::testing {
 
@@ -20,11 +19,7 @@ std::filesystem::path source_dir() { return ENTROPIX_SOURCE_DIR; }
 std::string entropix_binary() { return ENTROPIX_BINARY; }
 
 std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot open " + path.string());
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return entropix::read_file(path, "test file");
 }
 
 }  // namespace entropix::testing

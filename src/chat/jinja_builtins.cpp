@@ -8,6 +8,7 @@
 
 #include "chat/jinja_strings.h"
 #include "core/error.h"
+#include "core/html_escape.h"
 
 namespace entropix::jinja {
 
@@ -69,21 +70,6 @@ Value attr_path(const Value& item, const std::string& path) {
 }
 
 Value ignore_case(const Value& v) { return v.is_string() ? Value(py_lower(v.as_string())) : v; }
-
-std::string html_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&#34;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
 
 // Python's int(str): optional sign, digits with single underscores, surrounding whitespace.
 std::optional<int64_t> parse_int(const std::string& text, int base) {

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <fmt/core.h>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -84,58 +85,68 @@ ParallelRun parallel_steps(Engine& engine, int n_seq, int n_prompt, int n_gen, s
   return run;
 }
 
+struct BenchOptions {
+  std::string model;
+  int n_prompt = 512;         // tokens of the pp test (0: skip)
+  int n_gen = 128;            // tokens of the tg test (0: skip)
+  int reps = 5;               // repetitions of each test
+  int batch = 256;            // tokens per forward pass
+  int parallel_prompt = 32;   // prompt tokens the --parallel forks share
+  std::vector<int> threads{2};
+  std::vector<int> parallel;  // fork counts timed together
+  bool json = false;
+  bool packed_weights = true;
+};
+
 }  // namespace
 
 void add_bench_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("bench", "Measure prompt (pp) and generation (tg) tokens/s");
-  static std::string model;
-  static int n_prompt = 512, n_gen = 128, reps = 5, batch = 256, parallel_prompt = 32;
-  static std::vector<int> threads{2};
-  static std::vector<int> parallel;
-  static bool json = false, packed_weights = true;
-  cmd->add_option("-m,--model", model, "GGUF file or cached model name")->required();
-  cmd->add_option("-p,--n-prompt", n_prompt, "Prompt tokens (0 to skip)");
-  cmd->add_option("-n,--n-gen", n_gen, "Generated tokens (0 to skip)");
-  cmd->add_option("-t,--threads", threads, "Thread counts, comma separated")->delimiter(',');
-  cmd->add_option("-r,--repetitions", reps, "Repetitions of each test")->check(CLI::PositiveNumber);
-  cmd->add_option("-b,--batch", batch, "Tokens per forward pass");
-  cmd->add_option("--parallel", parallel,
+  auto opts = std::make_shared<BenchOptions>();
+  cmd->add_option("-m,--model", opts->model, "GGUF file or cached model name")->required();
+  cmd->add_option("-p,--n-prompt", opts->n_prompt, "Prompt tokens (0 to skip)");
+  cmd->add_option("-n,--n-gen", opts->n_gen, "Generated tokens (0 to skip)");
+  cmd->add_option("-t,--threads", opts->threads, "Thread counts, comma separated")->delimiter(',');
+  cmd->add_option("-r,--repetitions", opts->reps, "Repetitions of each test")->check(CLI::PositiveNumber);
+  cmd->add_option("-b,--batch", opts->batch, "Tokens per forward pass");
+  cmd->add_option("--parallel", opts->parallel,
                   "Also time one step of this many forked sequences decoded together, comma separated (e.g. 1,2,4,8)")
       ->delimiter(',');
-  cmd->add_option("--parallel-prompt", parallel_prompt, "Prompt tokens the --parallel forks share")
+  cmd->add_option("--parallel-prompt", opts->parallel_prompt, "Prompt tokens the --parallel forks share")
       ->check(CLI::PositiveNumber);
-  cmd->add_flag("--json", json, "Print JSON instead of a table");
-  cmd->add_flag("!--no-packed-weights", packed_weights, "Use Q8_0 matrices as stored only (no packed copy)");
-  cmd->callback([] {
+  cmd->add_flag("--json", opts->json, "Print JSON instead of a table");
+  cmd->add_flag("!--no-packed-weights", opts->packed_weights, "Use Q8_0 matrices as stored only (no packed copy)");
+  cmd->callback([opts] {
+    const BenchOptions& o = *opts;
     nlohmann::json results = nlohmann::json::array();
-    const std::string path = resolve_model_argument(model);
-    if (!json) {
+    const std::string path = resolve_model_argument(o.model);
+    if (!o.json) {
       fmt::print("| {:<28} | {:>8} | {:>7} | {:>10} | {:>16} | {:>8} |\n", "model", "size GiB", "threads", "test",
                  "t/s", "GB/s");
       fmt::print("|{:-<30}|{:->10}|{:->9}|{:->12}|{:->18}|{:->10}|\n", "", "", "", "", "", "");
     }
-    for (int nt : threads) {
+    for (int nt : o.threads) {
       EngineOptions options;
       options.n_threads = nt;
-      options.packed_weights = packed_weights;
-      options.max_batch = batch;
+      options.packed_weights = o.packed_weights;
+      options.max_batch = o.batch;
       int max_par = 1;
-      for (int p : parallel) max_par = std::max(max_par, p);
-      options.n_ctx = std::max({n_prompt, n_gen, parallel_prompt + max_par * (n_gen + 16)}) + 16;
+      for (int p : o.parallel) max_par = std::max(max_par, p);
+      options.n_ctx = std::max({o.n_prompt, o.n_gen, o.parallel_prompt + max_par * (o.n_gen + 16)}) + 16;
       auto engine = Engine::load(path, options);
       std::mt19937 rng(1234);
       const double gib = double(engine->file().file_size()) / (1024.0 * 1024.0 * 1024.0);
       for (int test = 0; test < 2; ++test) {
-        int np = test == 0 ? n_prompt : 0, ng = test == 1 ? n_gen : 0;
+        int np = test == 0 ? o.n_prompt : 0, ng = test == 1 ? o.n_gen : 0;
         if (np + ng == 0) continue;
         run_once(*engine, std::min(np, 8), std::min(ng, 2), rng);  // warm-up
         std::vector<double> tps;
-        for (int r = 0; r < reps; ++r) tps.push_back(run_once(*engine, np, ng, rng));
+        for (int r = 0; r < o.reps; ++r) tps.push_back(run_once(*engine, np, ng, rng));
         Stats s = stats(tps);
         std::string name = test == 0 ? fmt::format("pp{}", np) : fmt::format("tg{}", ng);
         // Generation reads every weight once per token.
         double gbs = test == 1 ? s.mean * double(engine->weight_bytes()) / 1e9 : 0.0;
-        if (json) {
+        if (o.json) {
           results.push_back({{"model", engine->config().name.empty() ? path : engine->config().name},
                              {"model_size", static_cast<uint64_t>(engine->file().file_size())},
                              {"threads", nt},
@@ -155,27 +166,27 @@ void add_bench_command(CLI::App& app) {
       }
       // Rounds alternate the fork counts, so a load that changes during the run (another
       // job on the machine) weighs on all of them alike; each ratio is taken within a round.
-      for (int p : parallel) {
+      for (int p : o.parallel) {
         if (p < 1) throw Error("--parallel counts must be positive");
-        parallel_steps(*engine, p, parallel_prompt, 2, rng);  // warm-up
+        parallel_steps(*engine, p, o.parallel_prompt, 2, rng);  // warm-up
       }
-      std::vector<std::vector<double>> steps(parallel.size()), ratios(parallel.size());
-      std::vector<size_t> kv_bytes(parallel.size());
-      for (int r = 0; r < reps; ++r) {
-        for (size_t i = 0; i < parallel.size(); ++i) {
-          const ParallelRun run = parallel_steps(*engine, parallel[i], parallel_prompt, std::max(n_gen, 1), rng);
+      std::vector<std::vector<double>> steps(o.parallel.size()), ratios(o.parallel.size());
+      std::vector<size_t> kv_bytes(o.parallel.size());
+      for (int r = 0; r < o.reps; ++r) {
+        for (size_t i = 0; i < o.parallel.size(); ++i) {
+          const ParallelRun run = parallel_steps(*engine, o.parallel[i], o.parallel_prompt, std::max(o.n_gen, 1), rng);
           steps[i].push_back(run.step_seconds);
           ratios[i].push_back(run.step_seconds / steps[0].back());
           kv_bytes[i] = run.kv_bytes;
         }
       }
-      for (size_t i = 0; i < parallel.size(); ++i) {
-        const int p = parallel[i];
+      for (size_t i = 0; i < o.parallel.size(); ++i) {
+        const int p = o.parallel[i];
         const Stats s = stats(steps[i]), ratio = stats(ratios[i]);
         const double kv_mib = double(kv_bytes[i]) / (1024.0 * 1024.0);
-        if (json) {
+        if (o.json) {
           results.push_back({{"threads", nt}, {"test", fmt::format("parallel{}", p)}, {"n_seq", p},
-                             {"n_prompt", parallel_prompt}, {"n_gen", std::max(n_gen, 1)},
+                             {"n_prompt", o.parallel_prompt}, {"n_gen", std::max(o.n_gen, 1)},
                              {"step_ms", 1000 * s.mean}, {"stddev_ms", 1000 * s.stddev},
                              {"tokens_per_second", p / s.mean}, {"step_ratio_to_first", ratio.mean},
                              {"step_ratio_stddev", ratio.stddev}, {"kv_bytes_in_use", static_cast<uint64_t>(kv_bytes[i])}});
@@ -186,7 +197,7 @@ void add_bench_command(CLI::App& app) {
         }
       }
     }
-    if (json) fmt::print("{}\n", json_text(results, 2));
+    if (o.json) fmt::print("{}\n", json_text(results, 2));
   });
 }
 

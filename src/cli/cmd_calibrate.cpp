@@ -3,88 +3,80 @@
 // thresholds sit at the documented percentiles (profiles/README.md).
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
-#include <fstream>
+#include <memory>
 #include <unistd.h>
 
 #include "cli/commands.h"
 #include "cli/model_path.h"
 #include "core/error.h"
+#include "core/file_text.h"
 #include "entropix/calibrate.h"
-#include "entropix/metrics.h"
+#include "entropix/calibrate_run.h"
 #include "entropix/profile.h"
 #include "model/engine.h"
 #include "tokenizer/tokenizer.h"
 
 namespace entropix {
 
+namespace {
+
+struct CalibrateOptions {
+  std::string model;
+  std::string text_path;                // reference text
+  std::string out;                      // profile to write ("": beside the model)
+  std::string base_path;                // profile whose constants are kept ("": built-in defaults)
+  int threads = 0;
+  int window = 256;                     // tokens per window, BOS included
+  double low = 25, high = 75;           // percentiles of the *_low and *_high thresholds
+  std::string varentropy_over = "all";  // all, uncertain
+};
+
+}  // namespace
+
 void add_calibrate_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("calibrate", "Derive a model's entropix profile from a reference text");
-  static std::string model, text_path, out, base_path;
-  static int threads = 0, window = 256;
-  static double low = 25, high = 75;
-  static std::string varentropy_over = "all";
-  cmd->add_option("-m,--model", model, "GGUF file or cached model name")->required();
-  cmd->add_option("--text", text_path, "Reference text (plain UTF-8)")->required();
-  cmd->add_option("-o,--output", out, "Profile to write (default: beside the model, <model>.profile.json)");
-  cmd->add_option("--base", base_path, "Profile whose constants are kept (default: the built-in defaults)");
-  cmd->add_option("-t,--threads", threads, "Threads");
-  cmd->add_option("--window", window, "Tokens per window of the text (each window starts a fresh context)")
+  auto opts = std::make_shared<CalibrateOptions>();
+  cmd->add_option("-m,--model", opts->model, "GGUF file or cached model name")->required();
+  cmd->add_option("--text", opts->text_path, "Reference text (plain UTF-8)")->required();
+  cmd->add_option("-o,--output", opts->out, "Profile to write (default: beside the model, <model>.profile.json)");
+  cmd->add_option("--base", opts->base_path, "Profile whose constants are kept (default: the built-in defaults)");
+  cmd->add_option("-t,--threads", opts->threads, "Threads");
+  cmd->add_option("--window", opts->window, "Tokens per window of the text (each window starts a fresh context)")
       ->check(CLI::Range(16, 4096));
-  cmd->add_option("--low-percentile", low, "Percentile of the *_low thresholds")->check(CLI::Range(1.0, 49.0));
-  cmd->add_option("--high-percentile", high, "Percentile of the *_high thresholds")->check(CLI::Range(51.0, 99.0));
-  cmd->add_option("--varentropy-over", varentropy_over,
+  cmd->add_option("--low-percentile", opts->low, "Percentile of the *_low thresholds")->check(CLI::Range(1.0, 49.0));
+  cmd->add_option("--high-percentile", opts->high, "Percentile of the *_high thresholds")
+      ->check(CLI::Range(51.0, 99.0));
+  cmd->add_option("--varentropy-over", opts->varentropy_over,
                   "Tokens the varentropy thresholds are percentiles of: all, or uncertain (entropy above its high "
                   "threshold; for confident models, where HELV never occurs otherwise)")
       ->check(CLI::IsMember({"all", "uncertain"}));
-  cmd->callback([] {
-    std::ifstream in(text_path, std::ios::binary);
-    if (!in) throw Error("cannot read " + text_path);
-    const std::string text((std::istreambuf_iterator<char>(in)), {});
-    const std::string path = resolve_model_argument(model);
-    Profile base = base_path.empty() ? Profile{} : load_profile(base_path);
-    EngineOptions eo;
-    eo.n_threads = threads;
-    eo.n_ctx = window + 1;
-    eo.max_batch = 64;
-    eo.attention_scores = true;
-    eo.attention_layer = base.attention_layer;
-    auto engine = Engine::load(path, eo);
+  cmd->callback([opts] {
+    const CalibrateOptions& o = *opts;
+    const std::string text = read_file(o.text_path, "reference text");
+    const std::string path = resolve_model_argument(o.model);
+    Profile base = o.base_path.empty() ? Profile{} : load_profile(o.base_path);
+    auto engine = Engine::load(path, calibration_engine_options(o.window, base, o.threads));
     std::vector<int32_t> tokens = engine->tokenizer().encode(text, false, false);
-    if (tokens.size() < 2) throw Error(text_path + " has too little text to calibrate on");
+    if (tokens.size() < 2) throw Error(o.text_path + " has too little text to calibrate on");
 
-    std::vector<TokenMetrics> samples;
-    AttentionAnalyzer analyzer;
-    const int32_t bos = engine->tokenizer().bos();
     const bool tty = isatty(STDERR_FILENO);
-    for (size_t start = 0; start < tokens.size(); start += static_cast<size_t>(window - 1)) {
-      SeqId seq = engine->new_sequence();
-      std::vector<BatchToken> batch;
-      if (bos >= 0) batch.push_back({seq, bos, true});
-      for (size_t i = start; i < std::min(tokens.size(), start + static_cast<size_t>(window - 1)); ++i) {
-        batch.push_back({seq, tokens[i], true});
-      }
-      engine->decode(batch);
-      for (size_t r = 0; r < engine->n_logit_rows(); ++r) {
-        AttentionScores s = engine->attention_scores(r);
-        AttentionMetrics attn = analyzer.compute(s.scores, s.n_head, s.n_pos);
-        samples.push_back(make_token_metrics(compute_logit_metrics(engine->logits(r)), &attn));
-      }
-      engine->free_sequence(seq);
-      if (tty) fmt::print(stderr, "\rcalibrate: {} / {} tokens", std::min(tokens.size(), start + window - 1), tokens.size());
-    }
+    const auto progress = [tty](size_t done, size_t total) {
+      if (tty) fmt::print(stderr, "\rcalibrate: {} / {} tokens", done, total);
+    };
+    const std::vector<TokenMetrics> samples = measure_text_metrics(*engine, tokens, o.window, progress);
     if (tty) fmt::print(stderr, "\n");
     CalibrationOptions co;
-    co.low_percentile = low;
-    co.high_percentile = high;
-    co.varentropy_over = varentropy_over == "uncertain" ? VarentropyOver::Uncertain : VarentropyOver::All;
+    co.low_percentile = o.low;
+    co.high_percentile = o.high;
+    co.varentropy_over = o.varentropy_over == "uncertain" ? VarentropyOver::Uncertain : VarentropyOver::All;
     Profile p = calibrate_profile(samples, base, co);
     p.model = engine->config().name.empty() ? path : engine->config().name;
-    p.description = fmt::format("calibrated on {} ({} tokens): thresholds at the {:g}th/{:g}th percentiles{}", text_path,
-                                samples.size(), low, high,
+    p.description = fmt::format("calibrated on {} ({} tokens): thresholds at the {:g}th/{:g}th percentiles{}",
+                                o.text_path, samples.size(), o.low, o.high,
                                 co.varentropy_over == VarentropyOver::Uncertain
                                     ? ", varentropy over the tokens with entropy above its high threshold"
                                     : "");
-    const std::string target = out.empty() ? profile_candidates(path).front().string() : out;
+    const std::string target = o.out.empty() ? profile_candidates(path).front().string() : o.out;
     save_profile(p, target);
     fmt::print(stderr, "entropy low/high {:.3f} / {:.3f} bits, varentropy low/high {:.3f} / {:.3f}\n",
                p.thresholds.entropy_low, p.thresholds.entropy_high, p.thresholds.varentropy_low,

@@ -4,7 +4,6 @@
 // different things, the person chooses which one to continue.
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
-#include <fstream>
 #include <iostream>
 #include <unistd.h>
 
@@ -12,26 +11,17 @@
 #include "cli/commands.h"
 #include "cli/model_path.h"
 #include "cli/sampling_flags.h"
-#include "core/error.h"
+#include "cli/terminal_colour.h"
+#include "core/file_text.h"
 #include "decoding/strategy.h"
 #include "model/engine.h"
 #include "tokenizer/tokenizer.h"
 
 namespace entropix {
 
-namespace {
-
-std::string read_file_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot read " + path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-}  // namespace
-
 void add_chat_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("chat", "Talk with a model in the terminal");
-  static std::string model, system_prompt, template_path;
+  static std::string model, system_prompt, template_path, color = "auto";
   static int n_predict = 512, n_ctx = 4096, threads = 0;
   static bool branching = false;
   static double clarify_margin = 0.15;
@@ -45,8 +35,10 @@ void add_chat_command(CLI::App& app) {
   cmd->add_flag("--branching", branching, "Fork in LEHV steps and keep the best rollout");
   cmd->add_option("--clarify-margin", clarify_margin,
                   "Ask which rollout to continue when the best two score within this margin (0: never)");
+  add_color_flag(*cmd, color, "Colour inserted thinking text and the prompts");
   add_sampling_flags(*cmd, flags);
   cmd->callback([] {
+    const bool colour = colour_enabled(color);
     const std::string path = resolve_model_argument(model);
     DecodeOptions base = decode_options_from_flags(flags, path);
     base.max_tokens = n_predict;
@@ -59,15 +51,16 @@ void add_chat_command(CLI::App& app) {
     auto engine = Engine::load(path, eo);
     const Tokenizer& tok = engine->tokenizer();
 
-    const ChatFormat format(template_path.empty() ? engine->chat_template() : read_file_text(template_path));
+    const ChatFormat format(template_path.empty() ? engine->chat_template() : read_file(template_path, "chat template file"));
     if (!format.has_template()) {
       strategy.decode.stop.push_back(format.stop());
       fmt::print(stderr, "no chat template in the model: using plain User:/Assistant: turns\n");
     }
-    strategy.clarify = [](const std::vector<BranchChoice>& options) -> size_t {
-      fmt::print("\n\033[1m[the model hesitates between:]\033[0m\n");
+    strategy.clarify = [colour](const std::vector<BranchChoice>& options) -> size_t {
+      fmt::print("\n{}\n", coloured("[the model hesitates between:]", kBold, colour));
       for (size_t i = 0; i < options.size(); ++i) {
-        fmt::print("  {}) {} \033[2m(score {:.3f})\033[0m\n", i + 1, options[i].text, options[i].score);
+        fmt::print("  {}) {} {}\n", i + 1, options[i].text,
+                   coloured(fmt::format("(score {:.3f})", options[i].score), kDim, colour));
       }
       for (;;) {
         fmt::print("choose 1-{}: ", options.size());
@@ -86,7 +79,7 @@ void add_chat_command(CLI::App& app) {
     if (!system_prompt.empty()) messages.push_back({"system", system_prompt, nullptr, "", ""});
     const bool tty = isatty(STDIN_FILENO);
     for (int turn = 0;; ++turn) {
-      if (tty) fmt::print("\033[1m> \033[0m");
+      if (tty) fmt::print("{}", coloured("> ", kBold, colour));
       std::fflush(stdout);
       std::string line;
       if (!std::getline(std::cin, line)) break;
@@ -95,9 +88,8 @@ void add_chat_command(CLI::App& app) {
       messages.push_back({"user", line, nullptr, "", ""});
       std::vector<int32_t> ids = tok.encode(format.render(messages, tok), format.add_bos(), true);
       strategy.decode.seed = base.seed + static_cast<uint64_t>(turn);
-      StrategyResult r = run_strategy(*engine, ids, strategy, [](std::string_view text, State, bool inserted) {
-        if (inserted) fmt::print("\033[1;34m{}\033[0m", text);
-        else fmt::print("{}", text);
+      StrategyResult r = run_strategy(*engine, ids, strategy, [colour](std::string_view text, State, bool inserted) {
+        fmt::print("{}", coloured(text, kInsertedColour, colour && inserted));
         std::fflush(stdout);
       });
       fmt::print("\n");

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <string>
 
 #include "cli/commands.h"
@@ -10,30 +11,40 @@
 
 namespace entropix {
 
+namespace {
+
+struct GenModelOptions {
+  RandomModelOptions model;
+  std::string path;  // GGUF file to write
+};
+
+}  // namespace
+
 void add_gen_model_command(CLI::App& app) {
-  auto options = std::make_shared<RandomModelOptions>();
-  auto path = std::make_shared<std::string>();
+  auto opts = std::make_shared<GenModelOptions>();
   CLI::App* cmd = app.add_subcommand("gen-model", "Write a random-weight GGUF model in a real model's shape");
-  cmd->add_option("--shape", options->shape, "llama-1b (Llama-3.2-1B), qwen-0.5b (Qwen2.5-0.5B) or tiny")
+  cmd->add_option("--shape", opts->model.shape, "llama-1b (Llama-3.2-1B), qwen-0.5b (Qwen2.5-0.5B) or tiny")
       ->check(CLI::IsMember(random_model_shapes()))
       ->capture_default_str();
-  cmd->add_option("--arch", options->arch, "Architecture written: llama, qwen2 (qkv bias) or qwen3 (q/k norm)")
+  cmd->add_option("--arch", opts->model.arch, "Architecture written: llama, qwen2 (qkv bias) or qwen3 (q/k norm)")
       ->check(CLI::IsMember(random_model_archs()))
       ->capture_default_str();
-  cmd->add_option("--type", options->type,
+  cmd->add_option("--type", opts->model.type,
                   "Tensor type: f32, f16, bf16, q8_0, q4_0, q5_k, q6_k (all matrices) or q4_k_m (llama.cpp's mix)")
       ->check(CLI::IsMember(random_model_types()))
       ->capture_default_str();
-  cmd->add_option("-o,--output", *path, "GGUF file to write")->required();
-  cmd->add_option("-s,--seed", options->seed, "Seed of the weights (same seed, same file)")->capture_default_str();
-  cmd->add_option("-t,--threads", options->n_threads, "Threads (0: all cores)")->capture_default_str();
-  cmd->callback([options, path] {
+  cmd->add_option("-o,--output", opts->path, "GGUF file to write")->required();
+  cmd->add_option("-s,--seed", opts->model.seed, "Seed of the weights (same seed, same file)")->capture_default_str();
+  cmd->add_option("-t,--threads", opts->model.n_threads, "Threads (0: all cores)")->capture_default_str();
+  cmd->callback([opts] {
+    const RandomModelOptions& options = opts->model;
+    const std::string& path = opts->path;
     const auto start = std::chrono::steady_clock::now();
-    const RandomModelSummary s = write_random_model(*options, *path);
+    const RandomModelSummary s = write_random_model(options, path);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::printf("%s: %s %s %s, seed %llu: %.1f M params, %zu tensors (%s), %.1f MiB, %.1f s\n", path->c_str(),
-                options->shape.c_str(), options->arch.c_str(), options->type.c_str(),
-                static_cast<unsigned long long>(options->seed), static_cast<double>(s.n_params) / 1e6, s.n_tensors,
+    std::printf("%s: %s %s %s, seed %llu: %.1f M params, %zu tensors (%s), %.1f MiB, %.1f s\n", path.c_str(),
+                options.shape.c_str(), options.arch.c_str(), options.type.c_str(),
+                static_cast<unsigned long long>(options.seed), static_cast<double>(s.n_params) / 1e6, s.n_tensors,
                 s.type_counts.c_str(), static_cast<double>(s.file_bytes) / (1024.0 * 1024.0), seconds);
   });
 }

@@ -1,6 +1,7 @@
 // `entropix info -m FILE`: what a model file holds.
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
+#include <memory>
 #include <map>
 
 #include "cli/commands.h"
@@ -11,16 +12,25 @@
 
 namespace entropix {
 
+namespace {
+
+struct InfoOptions {
+  std::string model;
+};
+
+}  // namespace
+
 void add_info_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("info", "Show a model's architecture, size, tensor types and vocabulary");
-  static std::string model;
-  cmd->add_option("-m,--model", model, "GGUF file or cached model name")->required();
-  cmd->callback([] {
+  auto opts = std::make_shared<InfoOptions>();
+  cmd->add_option("-m,--model", opts->model, "GGUF file or cached model name")->required();
+  cmd->callback([opts] {
+    const InfoOptions& o = *opts;
     EngineOptions options;
     options.n_ctx = 16;
     options.n_threads = 1;
     options.max_batch = 1;
-    auto engine = Engine::load(resolve_model_argument(model), options);
+    auto engine = Engine::load(resolve_model_argument(o.model), options);
     const ModelConfig& c = engine->config();
     const GgufFile& f = engine->file();
     std::map<std::string, std::pair<int, size_t>> types;  // type -> tensors, bytes

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fmt/core.h>
+#include <memory>
 
 #include "cli/commands.h"
 #include "cli/model_path.h"
@@ -12,40 +13,52 @@
 
 namespace entropix {
 
+namespace {
+
+struct LogitsOptions {
+  std::string model;
+  std::string out;              // float32 [n_tokens][n_vocab]
+  std::string prompt;           // text to tokenize instead of tokens
+  std::vector<int32_t> tokens;
+  int threads = 0;
+  int batch = 256;              // tokens per forward pass
+};
+
+}  // namespace
+
 void add_logits_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("logits", "Write the logits of every position of a token sequence (float32)");
-  static std::string model, out, prompt;
-  static std::vector<int32_t> tokens;
-  static int threads = 0, batch = 256;
-  cmd->add_option("-m,--model", model, "GGUF file or cached model name")->required();
-  cmd->add_option("--tokens", tokens, "Token ids, comma separated")->delimiter(',');
-  cmd->add_option("-p,--prompt", prompt, "Text to tokenize instead of --tokens (BOS added as the model says)");
-  cmd->add_option("-o,--output", out, "Output file")->required();
-  cmd->add_option("-t,--threads", threads, "Threads");
-  cmd->add_option("-b,--batch", batch, "Tokens per forward pass");
-  cmd->callback([] {
+  auto opts = std::make_shared<LogitsOptions>();
+  cmd->add_option("-m,--model", opts->model, "GGUF file or cached model name")->required();
+  cmd->add_option("--tokens", opts->tokens, "Token ids, comma separated")->delimiter(',');
+  cmd->add_option("-p,--prompt", opts->prompt, "Text to tokenize instead of --tokens (BOS added as the model says)");
+  cmd->add_option("-o,--output", opts->out, "Output file")->required();
+  cmd->add_option("-t,--threads", opts->threads, "Threads");
+  cmd->add_option("-b,--batch", opts->batch, "Tokens per forward pass");
+  cmd->callback([opts] {
+    const LogitsOptions& o = *opts;
     EngineOptions options;
-    options.n_threads = threads;
-    options.max_batch = batch;
-    auto engine = Engine::load(resolve_model_argument(model), options);
-    std::vector<int32_t> ids = tokens;
-    if (!prompt.empty()) ids = engine->tokenizer().encode(prompt, true, true);
+    options.n_threads = o.threads;
+    options.max_batch = o.batch;
+    auto engine = Engine::load(resolve_model_argument(o.model), options);
+    std::vector<int32_t> ids = o.tokens;
+    if (!o.prompt.empty()) ids = engine->tokenizer().encode(o.prompt, true, true);
     if (ids.empty()) throw Error("no tokens given (use --tokens or -p)");
     SeqId seq = engine->new_sequence();
     std::vector<BatchToken> b;
     for (int32_t t : ids) b.push_back({seq, t, true});
     engine->decode(b);
-    std::FILE* f = std::fopen(out.c_str(), "wb");
-    if (!f) throw Error("cannot write " + out);
+    std::FILE* f = std::fopen(o.out.c_str(), "wb");
+    if (!f) throw Error("cannot write " + o.out);
     for (size_t i = 0; i < engine->n_logit_rows(); ++i) {
       auto row = engine->logits(i);
       if (std::fwrite(row.data(), sizeof(float), row.size(), f) != row.size()) {
         std::fclose(f);
-        throw Error("short write to " + out);
+        throw Error("short write to " + o.out);
       }
     }
-    if (std::fclose(f) != 0) throw Error("cannot close " + out);
-    fmt::print(stderr, "wrote {} x {} logits to {}\n", engine->n_logit_rows(), engine->config().n_vocab, out);
+    if (std::fclose(f) != 0) throw Error("cannot close " + o.out);
+    fmt::print(stderr, "wrote {} x {} logits to {}\n", engine->n_logit_rows(), engine->config().n_vocab, o.out);
   });
 }
 

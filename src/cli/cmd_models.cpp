@@ -84,46 +84,58 @@ void print_json(const std::vector<CachedModel>& models) {
   std::printf("%s\n", json_text(out, 2).c_str());
 }
 
+struct PullCommandOptions {
+  std::string spec;  // owner/repo[:QUANT|:FILE.gguf]
+  bool force = false;
+  bool quiet = false;
+};
+
+struct ListCommandOptions {
+  bool json = false;
+};
+
+struct RmCommandOptions {
+  std::string name;
+};
+
 }  // namespace
 
 void add_model_commands(CLI::App& app) {
   auto* pull = app.add_subcommand("pull", "Download a GGUF model from Hugging Face into the local cache");
-  auto spec = std::make_shared<std::string>();
-  auto force = std::make_shared<bool>(false);
-  auto quiet = std::make_shared<bool>(false);
-  pull->add_option("model", *spec,
+  auto pull_opts = std::make_shared<PullCommandOptions>();
+  pull->add_option("model", pull_opts->spec,
                    "owner/repo[:QUANT|:FILE.gguf], e.g. bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_M; "
                    "HF_ENDPOINT and HF_TOKEN are honoured")
       ->required();
-  pull->add_flag("-f,--force", *force, "Download again even if the cached copy matches");
-  pull->add_flag("-q,--quiet", *quiet, "No progress output");
-  pull->callback([spec, force, quiet] {
+  pull->add_flag("-f,--force", pull_opts->force, "Download again even if the cached copy matches");
+  pull->add_flag("-q,--quiet", pull_opts->quiet, "No progress output");
+  pull->callback([pull_opts] {
     run_reporting_errors([&] {
       InterruptGuard guard;
       PullOptions options;
-      options.force = *force;
-      options.progress = !*quiet;
+      options.force = pull_opts->force;
+      options.progress = !pull_opts->quiet;
       options.cancel = &g_interrupted;
-      std::printf("%s\n", pull_model(*spec, options).string().c_str());
+      std::printf("%s\n", pull_model(pull_opts->spec, options).string().c_str());
     });
   });
 
   auto* list = app.add_subcommand("list", "List the models in the local cache");
-  auto json = std::make_shared<bool>(false);
-  list->add_flag("--json", *json, "Print a JSON array");
-  list->callback([json] {
+  auto list_opts = std::make_shared<ListCommandOptions>();
+  list->add_flag("--json", list_opts->json, "Print a JSON array");
+  list->callback([list_opts] {
     run_reporting_errors([&] {
       const auto models = list_cached_models();
-      *json ? print_json(models) : print_table(models);
+      list_opts->json ? print_json(models) : print_table(models);
     });
   });
 
   auto* rm = app.add_subcommand("rm", "Remove a model from the local cache");
-  auto name = std::make_shared<std::string>();
-  rm->add_option("name", *name, "A name shown by `entropix list`, owner/repo:QUANT, or a file name")
+  auto rm_opts = std::make_shared<RmCommandOptions>();
+  rm->add_option("name", rm_opts->name, "A name shown by `entropix list`, owner/repo:QUANT, or a file name")
       ->required();
-  rm->callback([name] {
-    run_reporting_errors([&] { std::printf("removed %s\n", remove_cached_model(*name).string().c_str()); });
+  rm->callback([rm_opts] {
+    run_reporting_errors([&] { std::printf("removed %s\n", remove_cached_model(rm_opts->name).string().c_str()); });
   });
 }
 

@@ -6,12 +6,13 @@
 #include <fmt/core.h>
 #include <fstream>
 #include <optional>
-#include <unistd.h>
 
 #include "cli/commands.h"
 #include "cli/model_path.h"
 #include "cli/sampling_flags.h"
+#include "cli/terminal_colour.h"
 #include "core/error.h"
+#include "core/file_text.h"
 #include "decoding/generate.h"
 #include "decoding/strategy.h"
 #include "entropix/trace.h"
@@ -19,28 +20,6 @@
 #include "tokenizer/tokenizer.h"
 
 namespace entropix {
-
-namespace {
-
-// ANSI colour of each uncertainty state in a terminal.
-const char* state_colour(State s) {
-  switch (s) {
-    case State::LELV: return "\033[32m";      // green: confident
-    case State::HELV: return "\033[31m";      // red: lost
-    case State::LEHV: return "\033[33m";      // yellow: a fork
-    case State::HEHV: return "\033[35m";      // magenta: unsure
-    case State::Adaptive: return "\033[36m";  // cyan
-  }
-  return "";
-}
-
-std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot read prompt file " + path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-}  // namespace
 
 void add_run_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("run", "Generate text for a prompt");
@@ -56,8 +35,7 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("-t,--threads", threads, "Threads (0: all cores)");
   cmd->add_option("-b,--batch-size", batch, "Prompt tokens per forward pass");
   cmd->add_option("--trace", trace_path, "Write one JSON line per generated token to this file");
-  cmd->add_option("--color", color, "Colour tokens by uncertainty state: auto, always, never")
-      ->check(CLI::IsMember({"auto", "always", "never"}));
+  add_color_flag(*cmd, color, "Colour tokens by uncertainty state");
   cmd->add_flag("--no-bos", no_bos, "Do not add the BOS token");
   cmd->add_option("--strategy", strategy_spec,
                   "entropix-branch, cot-decoding[:k], self-consistency[:n] or best-of-n[:n] "
@@ -65,7 +43,7 @@ void add_run_command(CLI::App& app) {
   add_sampling_flags(*cmd, flags);
   cmd->callback([] {
     if (prompt.empty() == prompt_file.empty()) throw Error("give the prompt with exactly one of -p or -f");
-    const std::string text = prompt_file.empty() ? prompt : read_text_file(prompt_file);
+    const std::string text = prompt_file.empty() ? prompt : read_file(prompt_file, "prompt file");
     const std::string path = resolve_model_argument(model);
     DecodeOptions options = decode_options_from_flags(flags, path);
     options.max_tokens = n_predict;
@@ -85,14 +63,13 @@ void add_run_command(CLI::App& app) {
       trace.open(trace_path, std::ios::binary | std::ios::trunc);
       if (!trace) throw Error("cannot write trace file " + trace_path);
     }
-    const bool colour = color == "always" || (color == "auto" && isatty(STDOUT_FILENO));
+    const bool colour = colour_enabled(color);
     if (strategy) {
       if (!trace_path.empty()) throw Error("--trace records single answers; it cannot be combined with --strategy");
       const StrategyOptions& so = *strategy;
       auto start = std::chrono::steady_clock::now();
       StrategyResult r = run_strategy(*engine, tokens, so, [&](std::string_view out, State state, bool inserted) {
-        if (colour) fmt::print("{}{}\033[0m", inserted ? "\033[1;34m" : state_colour(state), out);
-        else std::fwrite(out.data(), 1, out.size(), stdout);
+        fmt::print("{}", coloured(out, token_colour(state, inserted), colour));
         std::fflush(stdout);
       });
       if (so.kind != StrategyKind::Single) std::fwrite(r.text.data(), 1, r.text.size(), stdout);
@@ -111,11 +88,7 @@ void add_run_command(CLI::App& app) {
     int64_t index = 0;
     GenerationStats stats = generate(*engine, tokens, options, [&](const TokenEvent& ev, std::string_view out) {
       if (!out.empty()) {
-        if (colour) {
-          fmt::print("{}{}{}\033[0m", ev.inserted ? "\033[1;34m" : state_colour(ev.outcome.state), out, "");
-        } else {
-          std::fwrite(out.data(), 1, out.size(), stdout);
-        }
+        fmt::print("{}", coloured(out, token_colour(ev.outcome.state, ev.inserted), colour));
         std::fflush(stdout);
       }
       if (trace.is_open()) trace << trace_line(trace_record(ev.outcome, ev.piece, index)) << '\n';

@@ -6,26 +6,14 @@
 #include <thread>
 #include <filesystem>
 #include <fmt/core.h>
-#include <fstream>
-#include <iterator>
 
 #include "cli/model_path.h"
 #include "cli/sampling_flags.h"
-#include "core/error.h"
+#include "core/file_text.h"
 #include "model/engine.h"
 #include "server/server.h"
 
 namespace entropix {
-
-namespace {
-
-std::string read_template_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot read chat template file " + path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-}  // namespace
 
 void add_serve_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("serve", "Serve a model over an OpenAI-compatible HTTP API");
@@ -65,7 +53,7 @@ void add_serve_command(CLI::App& app) {
     options.decode.max_tokens = n_predict;
     options.decode.ignore_eos = ignore_eos;
     options.model_name = std::filesystem::path(path).stem().string();
-    if (!template_path.empty()) options.chat_template = read_template_file(template_path);
+    if (!template_path.empty()) options.chat_template = read_file(template_path, "chat template file");
     EngineOptions eo;
     eo.n_ctx = n_ctx;
     eo.n_threads = threads;

@@ -1,6 +1,7 @@
 // `entropix tokenize -m FILE -p TEXT [--ids]`: tokens as llama.cpp's tokenize tool shows them.
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
+#include <memory>
 
 #include "cli/commands.h"
 #include "cli/model_path.h"
@@ -9,20 +10,32 @@
 
 namespace entropix {
 
+namespace {
+
+struct TokenizeOptions {
+  std::string model;
+  std::string prompt;
+  bool ids = false;  // only the ids, as a list
+  bool no_bos = false;
+  bool no_parse_special = false;
+};
+
+}  // namespace
+
 void add_tokenize_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("tokenize", "Show the tokens of a text");
-  static std::string model, prompt;
-  static bool ids = false, no_bos = false, no_parse_special = false;
-  cmd->add_option("-m,--model", model, "GGUF file or cached model name")->required();
-  cmd->add_option("-p,--prompt", prompt, "Text to tokenize")->required();
-  cmd->add_flag("--ids", ids, "Print only the ids, as a list");
-  cmd->add_flag("--no-bos", no_bos, "Do not add the BOS token");
-  cmd->add_flag("--no-parse-special", no_parse_special, "Treat special token texts as plain text");
-  cmd->callback([] {
-    auto file = GgufFile::open(resolve_model_argument(model));
+  auto opts = std::make_shared<TokenizeOptions>();
+  cmd->add_option("-m,--model", opts->model, "GGUF file or cached model name")->required();
+  cmd->add_option("-p,--prompt", opts->prompt, "Text to tokenize")->required();
+  cmd->add_flag("--ids", opts->ids, "Print only the ids, as a list");
+  cmd->add_flag("--no-bos", opts->no_bos, "Do not add the BOS token");
+  cmd->add_flag("--no-parse-special", opts->no_parse_special, "Treat special token texts as plain text");
+  cmd->callback([opts] {
+    const TokenizeOptions& o = *opts;
+    auto file = GgufFile::open(resolve_model_argument(o.model));
     auto tok = Tokenizer::from_gguf(*file);
-    std::vector<int32_t> tokens = tok->encode(prompt, !no_bos, !no_parse_special);
-    if (ids) {
+    std::vector<int32_t> tokens = tok->encode(o.prompt, !o.no_bos, !o.no_parse_special);
+    if (o.ids) {
       fmt::print("[");
       for (size_t i = 0; i < tokens.size(); ++i) fmt::print("{}{}", i ? ", " : "", tokens[i]);
       fmt::print("]\n");

@@ -9,6 +9,7 @@
 
 #include "core/cache_dir.h"
 #include "core/error.h"
+#include "core/file_text.h"
 
 namespace entropix {
 
@@ -252,11 +253,10 @@ Profile profile_from_json(const nlohmann::json& j, const std::string& where) {
 }
 
 Profile load_profile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("profile: cannot open " + path.string());
+  const std::string text = read_file(path, "profile");
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(in);
+    j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
     throw Error(path.string() + ": not valid JSON: " + e.what());
   }

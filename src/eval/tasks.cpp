@@ -1,16 +1,16 @@
 #include "eval/tasks.h"
 
-#include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/file_text.h"
 #include "decoding/answer.h"
 
 namespace entropix {
 
 std::vector<EvalTask> load_tasks(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error("cannot read task file " + path);
+  std::istringstream in(read_file(path, "task file"));
   std::vector<EvalTask> tasks;
   std::string line;
   for (int n = 1; std::getline(in, line); ++n) {

@@ -47,11 +47,7 @@ int hex_value(char c) {
   return -1;
 }
 
-}  // namespace
-
-std::unique_ptr<Tokenizer> Tokenizer::from_vocab(VocabData d) {
-  std::unique_ptr<Tokenizer> t(new Tokenizer());
-  Vocab& v = t->vocab_;
+void check_vocab_sizes(const VocabData& d) {
   const size_t n = d.tokens.size();
   if (n == 0) throw Error("tokenizer.ggml.tokens: expected a non-empty token list, found none");
   if (!d.scores.empty() && d.scores.size() != n)
@@ -59,25 +55,12 @@ std::unique_ptr<Tokenizer> Tokenizer::from_vocab(VocabData d) {
   if (!d.token_types.empty() && d.token_types.size() != n)
     throw Error("tokenizer.ggml.token_type: expected " + std::to_string(n) + " types, found " +
                 std::to_string(d.token_types.size()));
+}
 
-  t->model_ = d.model;
-  t->pre_ = d.pre;
-  if (d.model == "llama") {
-    t->spm_ = true;
-    t->bos_ = 1;
-    t->eos_ = 2;
-    v.unk = 0;
-    t->add_bos_ = true;
-    t->add_space_prefix_ = true;
-  } else if (d.model == "gpt2") {
-    t->pre_info_ = pre_tokenizer_from_name(d.pre);
-    t->bos_ = t->pre_info_.clear_bos ? -1 : 11;
-    t->eos_ = 11;
-    t->add_bos_ = t->pre_info_.add_bos;
-  } else {
-    throw Error("tokenizer.ggml.model: expected \"llama\" or \"gpt2\", found \"" + d.model + "\"");
-  }
-
+// Token texts (an empty one named "[EMPTY_<id>]"), scores, attributes from the token
+// types, and for BPE the merge ranks; takes the token and score lists from `d`.
+void fill_vocab(Vocab& v, VocabData& d, bool spm) {
+  const size_t n = d.tokens.size();
   v.text = std::move(d.tokens);
   v.score = d.scores.empty() ? std::vector<float>(n, 0.0f) : std::move(d.scores);
   v.attr.assign(n, kAttrNormal);
@@ -87,31 +70,112 @@ std::unique_ptr<Tokenizer> Tokenizer::from_vocab(VocabData d) {
     v.id_of[v.text[i]] = static_cast<int32_t>(i);
     if (!d.token_types.empty()) v.attr[i] = attr_of_type(d.token_types[i]);
   }
-  if (!t->spm_) {
-    v.merge_rank.reserve(d.merges.size());
-    for (size_t i = 0; i < d.merges.size(); ++i) {
-      const std::string& m = d.merges[i];
-      const size_t sp = m.find(' ', 1);
-      const std::string_view first = sp == std::string::npos ? std::string_view() : std::string_view(m).substr(0, sp);
-      const std::string_view second = sp == std::string::npos ? std::string_view() : std::string_view(m).substr(sp + 1);
-      v.merge_rank.emplace(Vocab::merge_key(first, second), static_cast<int32_t>(i));
+  if (spm) return;
+  v.merge_rank.reserve(d.merges.size());
+  for (size_t i = 0; i < d.merges.size(); ++i) {
+    const std::string& m = d.merges[i];
+    const size_t sp = m.find(' ', 1);
+    const std::string_view first = sp == std::string::npos ? std::string_view() : std::string_view(m).substr(0, sp);
+    const std::string_view second = sp == std::string::npos ? std::string_view() : std::string_view(m).substr(sp + 1);
+    v.merge_rank.emplace(Vocab::merge_key(first, second), static_cast<int32_t>(i));
+  }
+}
+
+// Per-model attributes llama.cpp sets by pre-tokenizer or model name: lstrip on
+// jina-v2's <mask>, rstrip on Phi-3's special tokens.
+void set_attributes_by_name(Vocab& v, const std::string& pre, std::string name, std::span<const int32_t> special) {
+  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+  const auto set_attr = [&](std::string_view text, uint32_t bit, bool on) {
+    const int32_t id = v.find(text);
+    if (id >= 0) v.attr[id] = on ? (v.attr[id] | bit) : (v.attr[id] & ~bit);
+  };
+  if (pre.find("jina-v2-de") != std::string::npos || pre.find("jina-v2-es") != std::string::npos ||
+      pre.find("jina-v2-code") != std::string::npos) {
+    set_attr("<mask>", kAttrLstrip, true);
+  } else if (name.find("phi-3") != std::string::npos || name.find("phi3") != std::string::npos) {
+    for (const int32_t id : special) v.attr[id] |= kAttrRstrip;
+    set_attr("</s>", kAttrRstrip, true);
+    for (const std::string_view s : {"<unk>", "<s>", "<|endoftext|>"}) set_attr(s, kAttrRstrip, false);
+  }
+}
+
+// The bytes a token stands for: special tokens as their text, SentencePiece pieces
+// with U+2581 as a space and <0xXX> tokens as that byte, byte-level BPE pieces
+// mapped back from GPT-2's byte characters; nothing for other tokens.
+std::string piece_of(const std::string& text, uint32_t attr, bool spm) {
+  std::string piece;
+  if (attr & (kAttrUnknown | kAttrControl | kAttrUserDefined)) {
+    piece = text;
+  } else if (spm && (attr & kAttrNormal)) {
+    piece = text;
+    replace_all(piece, kSpace, " ");
+  } else if (spm && (attr & kAttrByte)) {
+    if (text.size() >= 5 && hex_value(text[3]) >= 0 && hex_value(text[4]) >= 0)
+      piece = std::string(1, static_cast<char>(hex_value(text[3]) * 16 + hex_value(text[4])));
+  } else if (!spm && (attr & kAttrNormal)) {
+    for (const uint32_t cpt : unicode::decode_utf8(text)) {
+      const int b = unicode::byte_from_cpt(cpt);
+      if (b >= 0) {
+        piece += static_cast<char>(b);
+      } else {
+        unicode::append_utf8(piece, cpt);  // not a GPT-2 byte character: keep it as text
+      }
     }
   }
+  return piece;
+}
 
-  const int32_t n_vocab = static_cast<int32_t>(n);
+}  // namespace
+
+std::unique_ptr<Tokenizer> Tokenizer::from_vocab(VocabData d) {
+  check_vocab_sizes(d);
+  std::unique_ptr<Tokenizer> t(new Tokenizer());
+  t->set_type_defaults(d);
+  fill_vocab(t->vocab_, d, t->spm_);
+  t->set_special_tokens(d);
+  set_attributes_by_name(t->vocab_, d.pre, d.name, t->special_);
+  t->pieces_.resize(t->vocab_.text.size());
+  for (size_t id = 0; id < t->pieces_.size(); ++id)
+    t->pieces_[id] = piece_of(t->vocab_.text[id], t->vocab_.attr[id], t->spm_);
+  return t;
+}
+
+void Tokenizer::set_type_defaults(const VocabData& d) {
+  model_ = d.model;
+  pre_ = d.pre;
+  if (d.model == "llama") {
+    spm_ = true;
+    bos_ = 1;
+    eos_ = 2;
+    vocab_.unk = 0;
+    add_bos_ = true;
+    add_space_prefix_ = true;
+  } else if (d.model == "gpt2") {
+    pre_info_ = pre_tokenizer_from_name(d.pre);
+    bos_ = pre_info_.clear_bos ? -1 : 11;
+    eos_ = 11;
+    add_bos_ = pre_info_.add_bos;
+  } else {
+    throw Error("tokenizer.ggml.model: expected \"llama\" or \"gpt2\", found \"" + d.model + "\"");
+  }
+}
+
+void Tokenizer::set_special_tokens(const VocabData& d) {
+  Vocab& v = vocab_;
+  const int32_t n_vocab = v.n_vocab();
   const auto pick = [&](const std::optional<int32_t>& given, int32_t fallback) {
     const int32_t id = (given && *given >= 0 && *given < n_vocab) ? *given : fallback;
     return id < n_vocab ? id : -1;
   };
-  t->bos_ = pick(d.bos, t->bos_);
-  t->eos_ = pick(d.eos, t->eos_);
+  bos_ = pick(d.bos, bos_);
+  eos_ = pick(d.eos, eos_);
   v.unk = pick(d.unk, v.unk);
   int32_t eot = pick(d.eot, -1), eom = pick(d.eom, -1);
   int32_t fim_pre = pick(d.fim_pre, -1), fim_suf = pick(d.fim_suf, -1), fim_mid = pick(d.fim_mid, -1);
   int32_t fim_pad = pick(d.fim_pad, -1), fim_rep = pick(d.fim_rep, -1), fim_sep = pick(d.fim_sep, -1);
-  if (d.add_bos) t->add_bos_ = *d.add_bos;
-  if (d.add_eos) t->add_eos_ = *d.add_eos;
-  if (d.add_space_prefix) t->add_space_prefix_ = *d.add_space_prefix;
+  if (d.add_bos) add_bos_ = *d.add_bos;
+  if (d.add_eos) add_eos_ = *d.add_eos;
+  if (d.add_space_prefix) add_space_prefix_ = *d.add_space_prefix;
 
   // llama.cpp finds unset end-of-turn / fill-in-the-middle tokens by their text and
   // forces them to control type (it takes the first hit of a hash map; we take the lowest id).
@@ -133,62 +197,20 @@ std::unique_ptr<Tokenizer> Tokenizer::from_vocab(VocabData d) {
   detect(fim_rep, {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>"});
   detect(fim_sep, {"<|file_sep|>"});
 
-  for (const int32_t id : {fim_pad, fim_rep, fim_sep, t->eos_, eot, eom})
-    if (id >= 0) t->eog_.insert(id);
+  for (const int32_t id : {fim_pad, fim_rep, fim_sep, eos_, eot, eom})
+    if (id >= 0) eog_.insert(id);
   for (const std::string_view s :
        {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>"}) {
     const int32_t id = v.find(s);
     if (id < 0) continue;
-    t->eog_.insert(id);
+    eog_.insert(id);
     if (!(v.attr[id] & kAttrControl)) v.attr[id] = kAttrControl;
   }
 
   for (int32_t id = 0; id < n_vocab; ++id)
-    if (v.attr[id] & (kAttrControl | kAttrUserDefined | kAttrUnknown)) t->special_.push_back(id);
-  std::stable_sort(t->special_.begin(), t->special_.end(),
+    if (v.attr[id] & (kAttrControl | kAttrUserDefined | kAttrUnknown)) special_.push_back(id);
+  std::stable_sort(special_.begin(), special_.end(),
                    [&](int32_t a, int32_t b) { return v.text[a].size() > v.text[b].size(); });
-
-  // Per-model attributes llama.cpp sets by name.
-  std::string name = d.name;
-  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-  const auto set_attr = [&](std::string_view text, uint32_t bit, bool on) {
-    const int32_t id = v.find(text);
-    if (id >= 0) v.attr[id] = on ? (v.attr[id] | bit) : (v.attr[id] & ~bit);
-  };
-  if (d.pre.find("jina-v2-de") != std::string::npos || d.pre.find("jina-v2-es") != std::string::npos ||
-      d.pre.find("jina-v2-code") != std::string::npos) {
-    set_attr("<mask>", kAttrLstrip, true);
-  } else if (name.find("phi-3") != std::string::npos || name.find("phi3") != std::string::npos) {
-    for (const int32_t id : t->special_) v.attr[id] |= kAttrRstrip;
-    set_attr("</s>", kAttrRstrip, true);
-    for (const std::string_view s : {"<unk>", "<s>", "<|endoftext|>"}) set_attr(s, kAttrRstrip, false);
-  }
-
-  t->pieces_.resize(n);
-  for (int32_t id = 0; id < n_vocab; ++id) {
-    const std::string& text = v.text[id];
-    const uint32_t a = v.attr[id];
-    std::string& piece = t->pieces_[id];
-    if (a & (kAttrUnknown | kAttrControl | kAttrUserDefined)) {
-      piece = text;
-    } else if (t->spm_ && (a & kAttrNormal)) {
-      piece = text;
-      replace_all(piece, kSpace, " ");
-    } else if (t->spm_ && (a & kAttrByte)) {
-      if (text.size() >= 5 && hex_value(text[3]) >= 0 && hex_value(text[4]) >= 0)
-        piece = std::string(1, static_cast<char>(hex_value(text[3]) * 16 + hex_value(text[4])));
-    } else if (!t->spm_ && (a & kAttrNormal)) {
-      for (const uint32_t cpt : unicode::decode_utf8(text)) {
-        const int b = unicode::byte_from_cpt(cpt);
-        if (b >= 0) {
-          piece += static_cast<char>(b);
-        } else {
-          unicode::append_utf8(piece, cpt);  // not a GPT-2 byte character: keep it as text
-        }
-      }
-    }
-  }
-  return t;
 }
 
 std::vector<Tokenizer::Fragment> Tokenizer::partition(std::string_view text, bool parse_special) const {

@@ -73,6 +73,11 @@ class Tokenizer {
 
  private:
   Tokenizer() = default;
+  // The steps of from_vocab that set members: llama.cpp's defaults for the model
+  // type (throws for an unknown one), then the special ids given or found by text,
+  // the end-of-generation set and the special tokens in matching order.
+  void set_type_defaults(const VocabData& d);
+  void set_special_tokens(const VocabData& d);
 
   struct Fragment {
     int32_t token;  // -1 for raw text

@@ -29,8 +29,8 @@ model was made from them with train.py --init ... --decisions-only, which trains
 only the decision after each step (" Wait," or not) and the recheck, never the
 first attempt at a step (models/demo/README.md). With --confirmations RATE that
 share of the ordinary rows also gets a recheck that confirms a right step
-(" 13 + 8 = 21. Wait, 13 + 8 = 21. ..."), fully trained (tried in the third
-session, not shipped).
+(" 13 + 8 = 21. Wait, 13 + 8 = 21. ..."), fully trained (not used for the shipped
+model; models/demo/README.md, "Further variants").
 
   # training problems without a generator correction, for the model to solve
   /usr/bin/python3 tools/demo_model/self_corrections.py pool --train tools/demo_model/work/train.jsonl \\

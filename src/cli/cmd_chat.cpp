@@ -6,6 +6,7 @@
 #include <fmt/core.h>
 #include <iostream>
 #include <unistd.h>
+#include <memory>
 
 #include "chat/chat_format.h"
 #include "cli/commands.h"
@@ -19,39 +20,53 @@
 
 namespace entropix {
 
+namespace {
+
+// The command's options, bound to its flags and read by its callback.
+struct ChatOptions {
+  std::string model;
+  std::string system_prompt;
+  std::string template_path;
+  std::string color = "auto";
+  int n_predict = 512;
+  int n_ctx = 4096;
+  int threads = 0;
+  bool branching = false;
+  double clarify_margin = 0.15;
+  SamplingFlags flags;
+};
+
+}  // namespace
+
 void add_chat_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("chat", "Talk with a model in the terminal");
-  static std::string model, system_prompt, template_path, color = "auto";
-  static int n_predict = 512, n_ctx = 4096, threads = 0;
-  static bool branching = false;
-  static double clarify_margin = 0.15;
-  static SamplingFlags flags;
-  cmd->add_option("-m,--model", model, "GGUF file or cached model name")->required();
-  cmd->add_option("--system", system_prompt, "System message");
-  cmd->add_option("--chat-template", template_path, "Jinja chat template file (default: the model's own)");
-  cmd->add_option("-n,--n-predict", n_predict, "Tokens per answer at most");
-  cmd->add_option("-c,--ctx-size", n_ctx, "Context size");
-  cmd->add_option("-t,--threads", threads, "Threads");
-  cmd->add_flag("--branching", branching, "Fork in LEHV steps and keep the best rollout");
-  cmd->add_option("--clarify-margin", clarify_margin,
+  auto o = std::make_shared<ChatOptions>();
+  cmd->add_option("-m,--model", o->model, "GGUF file or cached model name")->required();
+  cmd->add_option("--system", o->system_prompt, "System message");
+  cmd->add_option("--chat-template", o->template_path, "Jinja chat template file (default: the model's own)");
+  cmd->add_option("-n,--n-predict", o->n_predict, "Tokens per answer at most");
+  cmd->add_option("-c,--ctx-size", o->n_ctx, "Context size");
+  cmd->add_option("-t,--threads", o->threads, "Threads");
+  cmd->add_flag("--branching", o->branching, "Fork in LEHV steps and keep the best rollout");
+  cmd->add_option("--clarify-margin", o->clarify_margin,
                   "Ask which rollout to continue when the best two score within this margin (0: never)");
-  add_color_flag(*cmd, color, "Colour inserted thinking text and the prompts");
-  add_sampling_flags(*cmd, flags);
-  cmd->callback([] {
-    const bool colour = colour_enabled(color);
-    const std::string path = resolve_model_argument(model);
-    DecodeOptions base = decode_options_from_flags(flags, path);
-    base.max_tokens = n_predict;
-    StrategyOptions strategy = parse_strategy(branching ? "entropix-branch" : sampler_kind_name(base.sampler), base);
-    strategy.branching.clarify_margin = clarify_margin;
+  add_color_flag(*cmd, o->color, "Colour inserted thinking text and the prompts");
+  add_sampling_flags(*cmd, o->flags);
+  cmd->callback([o] {
+    const bool colour = colour_enabled(o->color);
+    const std::string path = resolve_model_argument(o->model);
+    DecodeOptions base = decode_options_from_flags(o->flags, path);
+    base.max_tokens = o->n_predict;
+    StrategyOptions strategy = parse_strategy(o->branching ? "entropix-branch" : sampler_kind_name(base.sampler), base);
+    strategy.branching.clarify_margin = o->clarify_margin;
     EngineOptions eo;
-    eo.n_ctx = n_ctx;
-    eo.n_threads = threads;
+    eo.n_ctx = o->n_ctx;
+    eo.n_threads = o->threads;
     set_engine_needs(eo, {&strategy.decode, 1});
     auto engine = Engine::load(path, eo);
     const Tokenizer& tok = engine->tokenizer();
 
-    const ChatFormat format(template_path.empty() ? engine->chat_template() : read_file(template_path, "chat template file"));
+    const ChatFormat format(o->template_path.empty() ? engine->chat_template() : read_file(o->template_path, "chat template file"));
     if (!format.has_template()) {
       strategy.decode.stop.push_back(format.stop());
       fmt::print(stderr, "no chat template in the model: using plain User:/Assistant: turns\n");
@@ -76,7 +91,7 @@ void add_chat_command(CLI::App& app) {
     };
 
     std::vector<ChatMessage> messages;
-    if (!system_prompt.empty()) messages.push_back({"system", system_prompt, nullptr, "", ""});
+    if (!o->system_prompt.empty()) messages.push_back({"system", o->system_prompt, nullptr, "", ""});
     const bool tty = isatty(STDIN_FILENO);
     for (int turn = 0;; ++turn) {
       if (tty) fmt::print("{}", coloured("> ", kBold, colour));

@@ -6,6 +6,7 @@
 #include <fmt/core.h>
 #include <fstream>
 #include <optional>
+#include <memory>
 
 #include "cli/commands.h"
 #include "cli/model_path.h"
@@ -21,51 +22,68 @@
 
 namespace entropix {
 
+namespace {
+
+// The command's options, bound to its flags and read by its callback.
+struct RunOptions {
+  std::string model;
+  std::string prompt;
+  std::string prompt_file;
+  std::string trace_path;
+  std::string color = "auto";
+  std::string strategy_spec;
+  int n_predict = 128;
+  int n_ctx = 0;
+  int threads = 0;
+  int batch = 256;
+  bool no_bos = false;
+  SamplingFlags flags;
+};
+
+}  // namespace
+
 void add_run_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("run", "Generate text for a prompt");
-  static std::string model, prompt, prompt_file, trace_path, color = "auto", strategy_spec;
-  static int n_predict = 128, n_ctx = 0, threads = 0, batch = 256;
-  static bool no_bos = false;
-  static SamplingFlags flags;
-  cmd->add_option("-m,--model", model, "GGUF file or cached model name")->required();
-  cmd->add_option("-p,--prompt", prompt, "Prompt text");
-  cmd->add_option("-f,--file", prompt_file, "Read the prompt from a file");
-  cmd->add_option("-n,--n-predict", n_predict, "Tokens to generate")->check(CLI::PositiveNumber);
-  cmd->add_option("-c,--ctx-size", n_ctx, "Context size in tokens (0: the model's, at most 4096)");
-  cmd->add_option("-t,--threads", threads, "Threads (0: all cores)");
-  cmd->add_option("-b,--batch-size", batch, "Prompt tokens per forward pass");
-  cmd->add_option("--trace", trace_path, "Write one JSON line per generated token to this file");
-  add_color_flag(*cmd, color, "Colour tokens by uncertainty state");
-  cmd->add_flag("--no-bos", no_bos, "Do not add the BOS token");
-  cmd->add_option("--strategy", strategy_spec,
+  auto o = std::make_shared<RunOptions>();
+  cmd->add_option("-m,--model", o->model, "GGUF file or cached model name")->required();
+  cmd->add_option("-p,--prompt", o->prompt, "Prompt text");
+  cmd->add_option("-f,--file", o->prompt_file, "Read the prompt from a file");
+  cmd->add_option("-n,--n-predict", o->n_predict, "Tokens to generate")->check(CLI::PositiveNumber);
+  cmd->add_option("-c,--ctx-size", o->n_ctx, "Context size in tokens (0: the model's, at most 4096)");
+  cmd->add_option("-t,--threads", o->threads, "Threads (0: all cores)");
+  cmd->add_option("-b,--batch-size", o->batch, "Prompt tokens per forward pass");
+  cmd->add_option("--trace", o->trace_path, "Write one JSON line per generated token to this file");
+  add_color_flag(*cmd, o->color, "Colour tokens by uncertainty state");
+  cmd->add_flag("--no-bos", o->no_bos, "Do not add the BOS token");
+  cmd->add_option("--strategy", o->strategy_spec,
                   "entropix-branch, cot-decoding[:k], self-consistency[:n] or best-of-n[:n] "
                   "(default: one answer with --sampler)");
-  add_sampling_flags(*cmd, flags);
-  cmd->callback([] {
-    if (prompt.empty() == prompt_file.empty()) throw Error("give the prompt with exactly one of -p or -f");
-    const std::string text = prompt_file.empty() ? prompt : read_file(prompt_file, "prompt file");
-    const std::string path = resolve_model_argument(model);
-    DecodeOptions options = decode_options_from_flags(flags, path);
-    options.max_tokens = n_predict;
+  add_sampling_flags(*cmd, o->flags);
+  cmd->callback([o] {
+    if (o->prompt.empty() == o->prompt_file.empty()) throw Error("give the prompt with exactly one of -p or -f");
+    const std::string text = o->prompt_file.empty() ? o->prompt : read_file(o->prompt_file, "prompt file");
+    const std::string path = resolve_model_argument(o->model);
+    DecodeOptions options = decode_options_from_flags(o->flags, path);
+    options.max_tokens = o->n_predict;
 
     EngineOptions eo;
-    eo.n_ctx = n_ctx;
-    eo.n_threads = threads;
-    eo.max_batch = batch;
+    eo.n_ctx = o->n_ctx;
+    eo.n_threads = o->threads;
+    eo.max_batch = o->batch;
     std::optional<StrategyOptions> strategy;
-    if (!strategy_spec.empty()) strategy = parse_strategy(strategy_spec, options);
+    if (!o->strategy_spec.empty()) strategy = parse_strategy(o->strategy_spec, options);
     set_engine_needs(eo, {strategy ? &strategy->decode : &options, 1});
     auto engine = Engine::load(path, eo);
-    std::vector<int32_t> tokens = engine->tokenizer().encode(text, !no_bos, true);
+    std::vector<int32_t> tokens = engine->tokenizer().encode(text, !o->no_bos, true);
 
     std::ofstream trace;
-    if (!trace_path.empty()) {
-      trace.open(trace_path, std::ios::binary | std::ios::trunc);
-      if (!trace) throw Error("cannot write trace file " + trace_path);
+    if (!o->trace_path.empty()) {
+      trace.open(o->trace_path, std::ios::binary | std::ios::trunc);
+      if (!trace) throw Error("cannot write trace file " + o->trace_path);
     }
-    const bool colour = colour_enabled(color);
+    const bool colour = colour_enabled(o->color);
     if (strategy) {
-      if (!trace_path.empty()) throw Error("--trace records single answers; it cannot be combined with --strategy");
+      if (!o->trace_path.empty()) throw Error("--trace records single answers; it cannot be combined with --strategy");
       const StrategyOptions& so = *strategy;
       auto start = std::chrono::steady_clock::now();
       StrategyResult r = run_strategy(*engine, tokens, so, [&](std::string_view out, State state, bool inserted) {
@@ -97,7 +115,7 @@ void add_run_command(CLI::App& app) {
     });
     std::fputc('\n', stdout);
     std::fflush(stdout);
-    if (trace.is_open() && !trace.flush()) throw Error("cannot write trace file " + trace_path);
+    if (trace.is_open() && !trace.flush()) throw Error("cannot write trace file " + o->trace_path);
 
     const double pp = stats.n_prompt / std::max(stats.prompt_seconds, 1e-9);
     const double tg = stats.n_generated / std::max(stats.generation_seconds, 1e-9);

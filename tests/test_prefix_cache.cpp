@@ -1,16 +1,28 @@
 // The prefix cache (model/prefix_cache.h). On a bare KV cache, whose "forward pass"
 // writes a key that is a function of the tokens up to each position: the tree against
 // a reference model under random operations, the keys of every cached prefix, eviction
-// order, pinning, the budget and page accounting.
+// order, pinning, the budget and page accounting. On the engine: a prompt read through
+// the cache gives bit for bit the logits it gives read whole, on every weight type; and
+// the decoding loops give the same answers with and without a cache.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <random>
+#include <unistd.h>
 
 #include "core/error.h"
+#include "decoding/generate.h"
+#include "decoding/strategy.h"
+#include "model/engine.h"
 #include "model/kv_cache.h"
 #include "model/prefix_cache.h"
+#include "model/random_model.h"
+#include "support.h"
+#include "tokenizer/tokenizer.h"
 
 using namespace entropix;
 
@@ -444,4 +456,203 @@ TEST(PrefixCache, RandomOperationsAgreeWithAReferenceTree) {
               static_cast<long long>(total.evictions));
   EXPECT_GT(total.hits, 500);
   EXPECT_GT(total.evictions, 500);
+}
+
+// ---------------------------------------------------------------------------------------
+// On the engine.
+
+namespace {
+
+// A tiny random model in a temporary file, removed with it.
+struct TinyModel {
+  std::filesystem::path path;
+  TinyModel(const std::string& arch, const std::string& type) {
+    path = std::filesystem::temp_directory_path() /
+           ("entropix_prefix_" + arch + "_" + type + "_" + std::to_string(::getpid()) + ".gguf");
+    RandomModelOptions o;
+    o.arch = arch;
+    o.type = type;
+    o.seed = 7;
+    o.n_threads = 2;
+    write_random_model(o, path.string());
+  }
+  ~TinyModel() { std::filesystem::remove(path); }
+};
+
+std::vector<std::vector<float>> decode_rows(Engine& e, SeqId seq, std::span<const int32_t> tokens) {
+  std::vector<BatchToken> batch;
+  for (int32_t t : tokens) batch.push_back({seq, t, true});
+  e.decode(batch);
+  std::vector<std::vector<float>> rows;
+  for (size_t i = 0; i < tokens.size(); ++i) rows.emplace_back(e.logits(i).begin(), e.logits(i).end());
+  return rows;
+}
+
+}  // namespace
+
+class PrefixCacheExactness : public ::testing::TestWithParam<std::pair<const char*, const char*>> {};
+
+// A prompt P+Q read whole, against P read another way (in one batch, in chunks of 7,
+// one token at a time as generated text would be, or in batches shared with another
+// sequence), left in the cache, then P+Q matched and only Q read: every logit of Q's
+// rows is the same bit for bit.
+TEST_P(PrefixCacheExactness, ACachedPrefixGivesTheLogitsOfAWholeRead) {
+  const auto [arch, type] = GetParam();
+  TinyModel model(arch, type);
+  EngineOptions eo;
+  eo.n_ctx = 512;
+  eo.n_threads = 2;
+  eo.max_batch = 64;  // the whole read goes through the forward pass in two chunks
+  auto e = Engine::load(model.path.string(), eo);
+  PrefixCache cache(e->kv_cache());
+  std::mt19937 rng(3);
+  std::vector<int32_t> p, q, other;
+  for (int i = 0; i < 45; ++i) p.push_back(static_cast<int32_t>(rng() % 500));
+  for (int i = 0; i < 30; ++i) q.push_back(static_cast<int32_t>(rng() % 500));
+  for (int i = 0; i < 20; ++i) other.push_back(static_cast<int32_t>(rng() % 500));
+  std::vector<int32_t> pq = p;
+  pq.insert(pq.end(), q.begin(), q.end());
+
+  SeqId whole_seq = e->new_sequence();
+  const auto whole = decode_rows(*e, whole_seq, pq);
+  e->free_sequence(whole_seq);
+
+  for (const int how : {0, 1, 2, 3}) {
+    SCOPED_TRACE("P read " + std::string(how == 0 ? "in one batch" : how == 1 ? "in chunks of 7" : how == 2 ? "token by token" : "with another sequence"));
+    cache.clear();
+    SeqId seq = e->new_sequence();
+    const size_t step = how == 0 ? p.size() : how == 1 ? 7 : how == 2 ? 1 : 9;
+    SeqId mate = how == 3 ? e->new_sequence() : -1;
+    size_t mate_at = 0;
+    auto add_mate = [&](std::vector<BatchToken>& batch, int n) {
+      for (int i = 0; i < n && mate >= 0; ++i) batch.push_back({mate, other[mate_at++ % other.size()], true});
+    };
+    for (size_t at = 0; at < p.size(); at += step) {
+      std::vector<BatchToken> batch;
+      add_mate(batch, 3);
+      for (size_t i = at; i < std::min(p.size(), at + step); ++i) batch.push_back({seq, p[i], true});
+      add_mate(batch, 2);
+      e->decode(batch);
+    }
+    if (mate >= 0) e->free_sequence(mate);
+    cache.retire(p, seq);
+    PrefixMatch m = cache.match(pq);
+    ASSERT_EQ(m.n_cached, static_cast<int32_t>(p.size()));
+    const auto rows = decode_rows(*e, m.seq, q);
+    e->free_sequence(m.seq);
+    for (size_t i = 0; i < q.size(); ++i) {
+      const auto& want = whole[p.size() + i];
+      float max_diff = 0;
+      for (size_t j = 0; j < want.size(); ++j) max_diff = std::max(max_diff, std::fabs(want[j] - rows[i][j]));
+      ASSERT_EQ(std::memcmp(want.data(), rows[i].data(), want.size() * sizeof(float)), 0)
+          << "row " << i << " of Q differs, by " << max_diff << " at most";
+    }
+  }
+  cache.clear();
+  EXPECT_EQ(e->kv_bytes_in_use(), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryWeightType, PrefixCacheExactness,
+    ::testing::Values(std::pair{"llama", "f32"}, std::pair{"llama", "f16"}, std::pair{"llama", "bf16"},
+                      std::pair{"llama", "q8_0"}, std::pair{"llama", "q4_0"}, std::pair{"llama", "q4_k_m"},
+                      std::pair{"llama", "q5_k"}, std::pair{"llama", "q6_k"}, std::pair{"qwen2", "q8_0"},
+                      std::pair{"qwen3", "q4_k_m"}),
+    [](const auto& info) { return std::string(info.param.first) + "_" + info.param.second; });
+
+namespace {
+
+std::unique_ptr<Engine> load_demo(int32_t n_ctx) {
+  EngineOptions o;
+  o.n_ctx = n_ctx;
+  o.n_threads = 2;
+  o.attention_scores = true;
+  return Engine::load((entropix::testing::source_dir() / "models/demo/demo-q8_0.gguf").string(), o);
+}
+
+struct Answer {
+  std::string text;
+  std::vector<int32_t> ids;  // the tokens appended after the prompt
+  GenerationStats stats;
+};
+
+Answer answer(Engine& e, std::span<const int32_t> prompt, PrefixCache* cache) {
+  DecodeOptions o;
+  o.sampler = SamplerKind::Greedy;
+  o.max_tokens = 40;
+  Answer a;
+  a.stats = generate(e, prompt, o, [&](const TokenEvent& ev, std::string_view t) {
+    a.text += t;
+    if (!ev.end_of_text) a.ids.insert(a.ids.end(), ev.tokens.begin(), ev.tokens.end());
+    return true;
+  }, cache);
+  return a;
+}
+
+std::vector<int32_t> cat(std::vector<int32_t> a, std::span<const int32_t> b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+}  // namespace
+
+// (b) A scripted mix, on the demo model: repeated prompts, prompts sharing a beginning,
+// a conversation whose prompt grows by each answer, and strategies that fork. The cached
+// engine has a small context, so the script also runs through evictions.
+TEST(PrefixCacheDecoding, AnswersAreTheSameWithAndWithoutTheCache) {
+  auto plain = load_demo(1024);
+  auto cached = load_demo(256);
+  PrefixCache cache(cached->kv_cache());
+  const Tokenizer& tok = plain->tokenizer();
+  const auto q1 = tok.encode("Q: Tom has 3 apples and buys 4 more. How many apples does Tom have?\nA:", true, false);
+  const auto q2 = tok.encode("Q: A box holds 12 pens. Sam takes 5 pens out. How many pens are left?\nA:", true, false);
+  auto q1_more = cat(q1, tok.encode(" Tom", false, false));
+
+  auto same = [&](std::span<const int32_t> prompt, const char* what) {
+    const Answer want = answer(*plain, prompt, nullptr);
+    const Answer got = answer(*cached, prompt, &cache);
+    EXPECT_EQ(got.text, want.text) << what;
+    EXPECT_EQ(got.ids, want.ids) << what;
+    EXPECT_EQ(got.stats.n_generated, want.stats.n_generated) << what;
+    return got;
+  };
+  const Answer first = same(q1, "first read");
+  EXPECT_EQ(first.stats.n_cached, 0);
+  EXPECT_EQ(same(q1, "repeated").stats.n_cached, static_cast<int32_t>(q1.size()) - 1);
+  EXPECT_GE(same(q1_more, "shared beginning").stats.n_cached, static_cast<int32_t>(q1.size()));
+  same(q2, "another prompt");
+  // A conversation: each turn's prompt is the last one, its answer and a new question.
+  std::vector<int32_t> convo = q1;
+  Answer last = first;
+  for (const char* next : {"\nQ: He eats 2. How many now?\nA:", "\nQ: And if he buys 10 more?\nA:"}) {
+    convo = cat(cat(convo, last.ids), tok.encode(next, false, false));
+    last = same(convo, next);
+    EXPECT_GE(last.stats.n_cached, static_cast<int32_t>(convo.size()) / 2) << next;
+  }
+
+  DecodeOptions base;
+  base.max_tokens = 32;
+  base.seed = 5;
+  for (const char* spec : {"cot-decoding:3", "self-consistency:3", "entropix-branch", "entropix"}) {
+    StrategyOptions o = parse_strategy(spec, base);
+    o.decode.profile.thresholds.entropy_high = 100.0;  // LEHV at most steps: entropix-branch forks
+    o.decode.profile.thresholds.varentropy_low = 0.01;
+    o.decode.profile.thresholds.varentropy_high = 0.05;
+    o.decode.profile.thresholds.entropy_low = 0.001;
+    for (const auto* prompt : {&q2, &q1}) {
+      const StrategyResult want = run_strategy(*plain, *prompt, o);
+      const StrategyResult got = run_strategy(*cached, *prompt, o, {}, &cache);
+      EXPECT_EQ(got.text, want.text) << spec;
+      EXPECT_EQ(got.n_branch_points, want.n_branch_points) << spec;
+      ASSERT_EQ(got.paths.size(), want.paths.size()) << spec;
+      for (size_t i = 0; i < want.paths.size(); ++i) EXPECT_EQ(got.paths[i].text, want.paths[i].text) << spec;
+      EXPECT_GT(got.n_cached, 0) << spec;
+    }
+  }
+  const PrefixCacheStats s = cache.stats();
+  EXPECT_GT(s.hits, 10);
+  EXPECT_GT(s.evictions, 0);  // the small context forced some
+  EXPECT_GT(s.hit_rate(), 0.5);
+  cache.clear();
+  EXPECT_EQ(cached->kv_bytes_in_use(), 0u);
 }

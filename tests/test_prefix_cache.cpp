@@ -647,6 +647,9 @@ TEST(PrefixCacheDecoding, AnswersAreTheSameWithAndWithoutTheCache) {
       ASSERT_EQ(got.paths.size(), want.paths.size()) << spec;
       for (size_t i = 0; i < want.paths.size(); ++i) EXPECT_EQ(got.paths[i].text, want.paths[i].text) << spec;
       EXPECT_GT(got.n_cached, 0) << spec;
+      if (o.decode.profile.branching) {
+        EXPECT_GT(got.n_branch_points, 0) << spec;
+      }
     }
   }
   const PrefixCacheStats s = cache.stats();

@@ -94,3 +94,63 @@ TEST(KvCache, FullCacheAndUnknownSequencesAreErrors) {
   EXPECT_THROW(kv.length(99), Error);
   EXPECT_THROW(kv.fork(-1), Error);
 }
+
+// Pages held outside the sequences (as the prefix cache holds them): a sequence built
+// from them reads their keys and copies the partly filled last one before writing.
+TEST(KvCache, ASequenceFromHeldPagesSharesThem) {
+  KvCache kv(2, 4, 256);
+  int32_t a = kv.new_sequence();
+  for (int32_t p = 0; p < 20; ++p) write_position(kv, kv.append(a), float(p));
+  const std::vector<int32_t> held(kv.pages(a).begin(), kv.pages(a).end());
+  ASSERT_EQ(held.size(), 2u);
+  for (int32_t page : held) kv.retain_page(page);
+  kv.free_sequence(a);
+  EXPECT_EQ(kv.used_pages(), 2);
+
+  int32_t b = kv.sequence_from_pages(held, 20);
+  EXPECT_EQ(kv.length(b), 20);
+  EXPECT_EQ(kv.page_refs(held[1]), 2);
+  write_position(kv, kv.append(b), 500.0f);  // into the shared second page: b copies it
+  EXPECT_EQ(kv.used_pages(), 3);
+  for (int32_t p = 0; p < 20; ++p) EXPECT_EQ(key_at(kv, b, p), float(p));
+  EXPECT_EQ(key_at(kv, b, 20), 500.0f);
+  for (int32_t page : held) kv.release_page(page);
+  EXPECT_EQ(kv.used_pages(), 2);  // b's first page and its copy of the second
+  EXPECT_THROW(kv.release_page(held[1]), Error);  // no longer in use
+  EXPECT_THROW(kv.sequence_from_pages(held, 40), Error);  // 40 positions need three pages
+}
+
+// A reclaimer's pages count as free, and the cache asks for them before it is full.
+TEST(KvCache, AReclaimerGivesBackPagesOnDemand) {
+  struct Holder : PageReclaimer {
+    KvCache& kv;
+    std::vector<int32_t> pages;
+    explicit Holder(KvCache& k) : kv(k) {}
+    int32_t reclaimable_pages() const override { return static_cast<int32_t>(pages.size()); }
+    int32_t reclaim(int32_t n) override {
+      int32_t freed = 0;
+      for (; freed < n && !pages.empty(); ++freed) {
+        kv.release_page(pages.back());
+        pages.pop_back();
+      }
+      return freed;
+    }
+  };
+  KvCache kv(1, 2, 16);
+  Holder holder(kv);
+  kv.set_reclaimer(&holder);
+  int32_t a = kv.new_sequence();
+  for (int32_t p = 0; p < kv.n_pages() * KvCache::kPageSize; ++p) kv.append(a);
+  holder.pages.assign(kv.pages(a).begin(), kv.pages(a).end());
+  for (int32_t page : holder.pages) kv.retain_page(page);
+  kv.free_sequence(a);
+  EXPECT_EQ(kv.free_pages(), 0);
+  EXPECT_EQ(kv.free_positions(), kv.n_pages() * KvCache::kPageSize);
+  int32_t b = kv.new_sequence();
+  for (int32_t p = 0; p < kv.n_pages() * KvCache::kPageSize; ++p) ASSERT_NO_THROW(kv.append(b)) << p;
+  EXPECT_TRUE(holder.pages.empty());
+  EXPECT_THROW(kv.append(b), Error);
+  Holder other(kv);
+  EXPECT_THROW(kv.set_reclaimer(&other), Error);
+  kv.set_reclaimer(nullptr);
+}

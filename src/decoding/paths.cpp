@@ -53,6 +53,7 @@ std::vector<std::pair<Path*, TokenEvent>> PathRunner::advance(const std::vector<
     for (size_t i = 0; i < p->pending.size(); ++i) {
       batch_.push_back({p->seq, p->pending[i], i + 1 == p->pending.size()});
     }
+    p->decoded.insert(p->decoded.end(), p->pending.begin(), p->pending.end());
     p->pending.clear();
     active.push_back(p);
   }

@@ -28,6 +28,7 @@ struct Path {
   SeqId seq = -1;
   std::unique_ptr<SequenceDecoder> decoder;
   std::vector<int32_t> pending;  // appended at the next step; the last one's logits are read
+  std::vector<int32_t> decoded;  // appended so far: the sequence holds the prompt, then these
   std::vector<PathToken> tokens;
   size_t text_start = 0;         // bytes of the decoder's text that came before this path forked
 

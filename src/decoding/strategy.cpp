@@ -5,6 +5,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "decoding/generate.h"
 #include "decoding/paths.h"
 #include "decoding/step_on_row.h"
 
@@ -12,23 +13,6 @@ namespace entropix {
 
 namespace {
 
-// Prefills the prompt in a fresh sequence; returns it (its last logits row is 0).
-SeqId prefill(Engine& engine, std::span<const int32_t> prompt) {
-  if (prompt.empty()) throw Error("the prompt has no tokens");
-  if (static_cast<int32_t>(prompt.size()) >= engine.n_ctx()) {
-    throw Error("the prompt has " + std::to_string(prompt.size()) + " tokens, more than the context size of " +
-                std::to_string(engine.n_ctx()) + " allows (raise it with -c)");
-  }
-  SeqId seq = engine.new_sequence();
-  std::vector<BatchToken> batch;
-  for (size_t i = 0; i < prompt.size(); ++i) batch.push_back({seq, prompt[i], i + 1 == prompt.size()});
-  try {
-    engine.decode(batch);
-  } catch (...) {
-    engine.free_sequence(seq);
-    throw;
-  }
-  return seq;
 }
 
 void count(StrategyResult& r, const Path& p) {
@@ -43,11 +27,24 @@ PathSummary summarize(const Path& p, const AnswerExtractor& ex, double score) {
           static_cast<int32_t>(p.tokens.size())};
 }
 
+// The tokens a path's sequence holds: the prompt, then what the path decoded.
+std::vector<int32_t> kv_tokens(std::span<const int32_t> prompt, const Path& p) {
+  std::vector<int32_t> tokens(prompt.begin(), prompt.end());
+  tokens.insert(tokens.end(), p.decoded.begin(), p.decoded.end());
+  return tokens;
+}
+
+// Frees the sequences it holds when it goes, also when a step throws; at the end of a
+// strategy the finished paths go to the prefix cache instead.
 struct SequenceReleaser {
   Engine& engine;
   std::vector<SeqId> seqs;
   ~SequenceReleaser() {
     for (SeqId s : seqs) engine.free_sequence(s);
+  }
+  void retire(PrefixCache& cache, std::span<const int32_t> prompt, const Path& p) {
+    seqs.erase(std::find(seqs.begin(), seqs.end(), p.seq));
+    cache.retire(kv_tokens(prompt, p), p.seq);
   }
 };
 
@@ -61,6 +58,7 @@ void branch(Engine& engine, PathRunner& runner, Path& main, const SampleOutcome&
   for (int32_t i = 0; i < width; ++i) {
     Path& b = rollouts[static_cast<size_t>(i)];
     b.seq = engine.fork(main.seq);
+    b.decoded = main.decoded;
     b.decoder = main.decoder->fork(stream_base * 64 + static_cast<uint64_t>(i));
     b.text_start = main.decoder->text().size();
     SampleOutcome chosen = at;
@@ -99,6 +97,7 @@ void branch(Engine& engine, PathRunner& runner, Path& main, const SampleOutcome&
   main.tokens.insert(main.tokens.end(), win.tokens.begin(), win.tokens.end());
   engine.free_sequence(main.seq);
   main.seq = win.seq;
+  main.decoded = std::move(win.decoded);
   main.decoder = std::move(win.decoder);
   main.pending = win.pending;
   for (size_t i = 0; i < rollouts.size(); ++i) {
@@ -109,13 +108,15 @@ void branch(Engine& engine, PathRunner& runner, Path& main, const SampleOutcome&
 // One answer; with branching, LEHV steps fork on the top candidates, roll out each
 // for a short horizon together, and continue with the best rollout.
 StrategyResult run_single(Engine& engine, std::span<const int32_t> prompt, const StrategyOptions& o,
-                          const TextCallback& on_text) {
+                          const TextCallback& on_text, PrefixCache* cache) {
   StrategyResult r;
   PathRunner runner(engine);
   AttentionAnalyzer analyzer;
   Path main;
   main.decoder = std::make_unique<SequenceDecoder>(engine.tokenizer(), o.decode);
-  main.seq = prefill(engine, prompt);
+  const PrefixMatch read = read_prompt(engine, prompt, cache);
+  main.seq = read.seq;
+  r.n_cached = read.n_cached;
   // Frees whichever sequence the path holds at the end, also when a step throws.
   struct MainRelease {
     Engine& engine;
@@ -157,14 +158,22 @@ StrategyResult run_single(Engine& engine, std::span<const int32_t> prompt, const
   r.n_generated = main.decoder->n_generated();
   r.finish = main.decoder->finish_reason();
   r.paths.push_back(std::move(s));
+  if (cache) {
+    const SeqId seq = main.seq;
+    main.seq = -1;
+    cache->retire(kv_tokens(prompt, main), seq);
+  }
   return r;
 }
 
 // CoT-decoding: the top-k first tokens, each continued greedily; the path score is
 // the mean confidence margin over its answer tokens.
-StrategyResult run_cot(Engine& engine, std::span<const int32_t> prompt, const StrategyOptions& o) {
+StrategyResult run_cot(Engine& engine, std::span<const int32_t> prompt, const StrategyOptions& o,
+                       PrefixCache* cache) {
   StrategyResult r;
-  SeqId root = prefill(engine, prompt);
+  const PrefixMatch read = read_prompt(engine, prompt, cache);
+  const SeqId root = read.seq;
+  r.n_cached = read.n_cached;
   SequenceReleaser release{engine, {root}};
   DecodeOptions greedy = o.decode;
   greedy.sampler = SamplerKind::Greedy;
@@ -228,14 +237,20 @@ StrategyResult run_cot(Engine& engine, std::span<const int32_t> prompt, const St
   r.answer = r.paths[best].answer;
   r.n_generated = r.paths[best].n_tokens;
   r.finish = paths[best].decoder->finish_reason();
+  if (cache) {
+    for (const Path& p : paths) release.retire(*cache, prompt, p);
+  }
   return r;
 }
 
 // Self-consistency (majority vote) and best-of-N (highest mean log-probability)
 // over N sampled answers decoded together, each with its own random stream.
-StrategyResult run_samples(Engine& engine, std::span<const int32_t> prompt, const StrategyOptions& o) {
+StrategyResult run_samples(Engine& engine, std::span<const int32_t> prompt, const StrategyOptions& o,
+                           PrefixCache* cache) {
   StrategyResult r;
-  SeqId root = prefill(engine, prompt);
+  const PrefixMatch read = read_prompt(engine, prompt, cache);
+  const SeqId root = read.seq;
+  r.n_cached = read.n_cached;
   SequenceReleaser release{engine, {root}};
   const int32_t n = std::max(o.n, 1);
   std::vector<Path> paths(static_cast<size_t>(n));
@@ -284,6 +299,9 @@ StrategyResult run_samples(Engine& engine, std::span<const int32_t> prompt, cons
   r.answer = r.paths[best].answer;
   r.n_generated = r.paths[best].n_tokens;
   r.finish = paths[best].decoder->finish_reason();
+  if (cache) {
+    for (const Path& p : paths) release.retire(*cache, prompt, p);
+  }
   return r;
 }
 
@@ -332,12 +350,12 @@ StrategyOptions parse_strategy(std::string_view spec, const DecodeOptions& base)
 }
 
 StrategyResult run_strategy(Engine& engine, std::span<const int32_t> prompt, const StrategyOptions& o,
-                            const TextCallback& on_text) {
+                            const TextCallback& on_text, PrefixCache* cache) {
   switch (o.kind) {
-    case StrategyKind::Single: return run_single(engine, prompt, o, on_text);
-    case StrategyKind::CotDecoding: return run_cot(engine, prompt, o);
+    case StrategyKind::Single: return run_single(engine, prompt, o, on_text, cache);
+    case StrategyKind::CotDecoding: return run_cot(engine, prompt, o, cache);
     case StrategyKind::SelfConsistency:
-    case StrategyKind::BestOfN: return run_samples(engine, prompt, o);
+    case StrategyKind::BestOfN: return run_samples(engine, prompt, o, cache);
   }
   throw Error("unknown strategy kind");
 }

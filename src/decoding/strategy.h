@@ -16,6 +16,7 @@
 #include "decoding/decode_options.h"
 #include "decoding/sequence_decoder.h"
 #include "model/engine.h"
+#include "model/prefix_cache.h"
 
 namespace entropix {
 
@@ -59,6 +60,7 @@ struct StrategyResult {
   std::string text;                   // the chosen answer's text
   std::optional<std::string> answer;  // extracted final answer
   int64_t tokens_spent = 0;           // every token decoded for this prompt after the prompt, all branches
+  int32_t n_cached = 0;               // prompt tokens read from the prefix cache
   int32_t n_generated = 0;            // tokens of the chosen text
   int32_t n_inserted = 0;             // thinking insertions
   int32_t n_branch_points = 0;        // entropy-triggered forks
@@ -70,8 +72,11 @@ struct StrategyResult {
 // Text callback for streaming the single-answer strategy (ignored by the others).
 using TextCallback = std::function<void(std::string_view text, State state, bool inserted)>;
 
+// With a prefix cache, the prompt's longest cached prefix comes from it (every branch
+// forks from that sequence) and the final paths are left in it; the answers are the
+// same either way.
 StrategyResult run_strategy(Engine& engine, std::span<const int32_t> prompt, const StrategyOptions& options,
-                            const TextCallback& on_text = {});
+                            const TextCallback& on_text = {}, PrefixCache* cache = nullptr);
 
 // Parses "greedy", "standard", "entropix", "entropix-branch", "cot-decoding[:k]",
 // "self-consistency[:n]", "best-of-n[:n]" on top of `base` (its limits and seed).

@@ -127,6 +127,7 @@ int32_t Engine::seq_length(SeqId seq) const { return impl_->kv->length(seq); }
 void Engine::truncate(SeqId seq, int32_t length) { impl_->kv->truncate(seq, length); }
 int32_t Engine::free_positions() const { return impl_->kv->free_positions(); }
 size_t Engine::kv_bytes_in_use() const { return impl_->kv->bytes_in_use(); }
+KvCache& Engine::kv_cache() { return *impl_->kv; }
 
 std::span<const float> Engine::logits(size_t i) const {
   if (i >= impl_->n_rows) throw Error("logit row " + std::to_string(i) + " was not computed");

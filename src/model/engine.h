@@ -18,6 +18,7 @@
 namespace entropix {
 
 class GgufFile;
+class KvCache;
 class Tokenizer;
 
 using SeqId = int32_t;
@@ -68,8 +69,10 @@ class Engine {
   void free_sequence(SeqId seq);  // releases the positions no other sequence shares
   int32_t seq_length(SeqId seq) const;
   void truncate(SeqId seq, int32_t length);  // drops positions >= length
-  int32_t free_positions() const;  // positions the cache can still hold (upper bound)
+  int32_t free_positions() const;  // positions the cache can still hold (upper bound), reclaimable pages included
   size_t kv_bytes_in_use() const;  // keys and values of the pages in use; a shared page counts once
+  // The paged cache itself, for a prefix cache over it (model/prefix_cache.h).
+  KvCache& kv_cache();
 
   // Appends each token at the next position of its sequence (tokens of one sequence
   // in order) and runs the model. Throws Error when a sequence would exceed the cache.

@@ -88,7 +88,18 @@ void KvCache::truncate(int32_t seq, int32_t length) {
   s.length = length;
 }
 
+int32_t KvCache::free_positions() const {
+  const int32_t reclaimable = reclaimer_ ? reclaimer_->reclaimable_pages() : 0;
+  return (static_cast<int32_t>(free_pages_.size()) + reclaimable) * kPageSize;
+}
+
+void KvCache::set_reclaimer(PageReclaimer* reclaimer) {
+  if (reclaimer && reclaimer_ && reclaimer != reclaimer_) throw Error("the KV cache already has a page reclaimer");
+  reclaimer_ = reclaimer;
+}
+
 int32_t KvCache::alloc_page() {
+  if (free_pages_.empty() && reclaimer_) reclaimer_->reclaim(1);
   if (free_pages_.empty()) {
     throw Error("KV cache is full (" + std::to_string(capacity_) + " positions); raise the context size with -c");
   }
@@ -98,8 +109,35 @@ int32_t KvCache::alloc_page() {
   return page;
 }
 
+void KvCache::check_used(int32_t page) const {
+  if (page < 0 || page >= n_pages_ || refs_[static_cast<size_t>(page)] <= 0) {
+    throw Error("KV page " + std::to_string(page) + " is not in use (the cache has " + std::to_string(n_pages_) +
+                " pages)");
+  }
+}
+
+void KvCache::retain_page(int32_t page) {
+  check_used(page);
+  ++refs_[static_cast<size_t>(page)];
+}
+
 void KvCache::release_page(int32_t page) {
+  check_used(page);
   if (--refs_[static_cast<size_t>(page)] == 0) free_pages_.push_back(page);
+}
+
+int32_t KvCache::sequence_from_pages(std::span<const int32_t> pages, int32_t length) {
+  if (length < 0 || length > capacity_ || pages.size() != static_cast<size_t>((length + kPageSize - 1) / kPageSize)) {
+    throw Error("a sequence of " + std::to_string(length) + " positions needs " +
+                std::to_string((length + kPageSize - 1) / kPageSize) + " pages, got " + std::to_string(pages.size()));
+  }
+  for (int32_t page : pages) check_used(page);
+  int32_t id = new_sequence();
+  Sequence& s = seqs_[static_cast<size_t>(id)];
+  s.pages.assign(pages.begin(), pages.end());
+  s.length = length;
+  for (int32_t page : pages) ++refs_[static_cast<size_t>(page)];
+  return id;
 }
 
 int32_t KvCache::append(int32_t seq) {

@@ -1,14 +1,28 @@
 // Paged key/value cache. Each sequence is a list of fixed-size pages; a fork copies
 // the parent's page list and shares the pages (reference counted), so a common
 // prefix is stored once. Writing into a shared, partly filled page copies that one
-// page first (copy on write), never the prefix.
+// page first (copy on write), never the prefix. Pages may also be held outside any
+// sequence (the prefix cache, model/prefix_cache.h, keeps those of finished ones)
+// and given back on demand through a PageReclaimer.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 namespace entropix {
+
+// Holds pages that no sequence needs and frees them when the cache runs out: the
+// KV cache counts them as free and asks for them before it reports itself full.
+class PageReclaimer {
+ public:
+  virtual ~PageReclaimer() = default;
+  // Pages reclaim() would free if asked for all it has.
+  virtual int32_t reclaimable_pages() const = 0;
+  // Frees at least `pages` pages when it can, fewer when it cannot; returns the pages freed.
+  virtual int32_t reclaim(int32_t pages) = 0;
+};
 
 class KvCache {
  public:
@@ -23,7 +37,8 @@ class KvCache {
   void truncate(int32_t seq, int32_t length);
   bool is_live(int32_t seq) const;
   int32_t length(int32_t seq) const;
-  int32_t free_positions() const { return static_cast<int32_t>(free_pages_.size()) * kPageSize; }
+  // Positions new tokens can still take: free pages and those the reclaimer can free.
+  int32_t free_positions() const;
   int32_t capacity() const { return capacity_; }
 
   // Appends one position to the sequence and returns its slot (copying a shared
@@ -44,8 +59,24 @@ class KvCache {
   // Pages referenced by more than one sequence (for tests of sharing).
   int32_t shared_pages() const;
   int32_t used_pages() const { return n_pages_ - static_cast<int32_t>(free_pages_.size()); }
+  int32_t free_pages() const { return static_cast<int32_t>(free_pages_.size()); }  // unused now, reclaimable not counted
+  int32_t n_pages() const { return n_pages_; }
+  // Keys and values of one page, all layers.
+  size_t page_bytes() const { return size_t(kPageSize) * kv_dim_ * n_layer_ * 2 * sizeof(float); }
   // Keys and values of the used pages, all layers.
-  size_t bytes_in_use() const { return size_t(used_pages()) * kPageSize * kv_dim_ * n_layer_ * 2 * sizeof(float); }
+  size_t bytes_in_use() const { return size_t(used_pages()) * page_bytes(); }
+
+  // Pages by reference, for holders outside the sequences (the prefix cache).
+  // The pages of a sequence, [ceil(length / kPageSize)]: position p is in pages[p / kPageSize].
+  std::span<const int32_t> pages(int32_t seq) const { return live_seq(seq).pages; }
+  int32_t page_refs(int32_t page) const { return refs_[static_cast<size_t>(page)]; }
+  void retain_page(int32_t page);
+  void release_page(int32_t page);  // frees the page with its last reference
+  // A new sequence of `length` positions reading the given pages ([ceil(length /
+  // kPageSize)], each in use), which it shares: writing into the last one copies it.
+  int32_t sequence_from_pages(std::span<const int32_t> pages, int32_t length);
+  // At most one; null removes it, which a reclaimer does before it goes.
+  void set_reclaimer(PageReclaimer* reclaimer);
 
  private:
   struct Sequence {
@@ -56,7 +87,7 @@ class KvCache {
 
   size_t layer_offset(int32_t layer) const { return size_t(layer) * size_t(n_pages_) * kPageSize * kv_dim_; }
   int32_t alloc_page();
-  void release_page(int32_t page);
+  void check_used(int32_t page) const;
   Sequence& live_seq(int32_t seq);
   const Sequence& live_seq(int32_t seq) const;
 
@@ -66,6 +97,7 @@ class KvCache {
   std::vector<int32_t> free_pages_;
   std::vector<Sequence> seqs_;
   std::vector<int32_t> free_seq_ids_;
+  PageReclaimer* reclaimer_ = nullptr;
 };
 
 }  // namespace entropix

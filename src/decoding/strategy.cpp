@@ -13,8 +13,6 @@ namespace entropix {
 
 namespace {
 
-}
-
 void count(StrategyResult& r, const Path& p) {
   for (const auto& t : p.tokens) r.state_counts[static_cast<size_t>(t.state)] += 1;
   r.n_inserted += p.decoder->n_inserted();

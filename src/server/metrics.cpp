@@ -58,9 +58,15 @@ void Metrics::observe_request_duration(const std::string& endpoint, double secon
   durations_.try_emplace(endpoint, kDurationBounds).first->second.observe(seconds);
 }
 
-void Metrics::count_prompt_tokens(int64_t n) {
+void Metrics::count_prompt_tokens(int64_t n, int64_t n_cached) {
   std::lock_guard<std::mutex> lock(mutex_);
   prompt_tokens_ += static_cast<uint64_t>(std::max<int64_t>(n, 0));
+  cached_tokens_ += static_cast<uint64_t>(std::clamp<int64_t>(n_cached, 0, std::max<int64_t>(n, 0)));
+}
+
+void Metrics::set_prefix_cache(const PrefixCacheGauges& g) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  cache_ = g;
 }
 
 void Metrics::count_step(State state, int64_t n_tokens, Clock::time_point now) {
@@ -114,8 +120,28 @@ std::string Metrics::render(const LoopGauges& loop) const {
   header(out, "entropix_time_to_first_token_seconds", "histogram",
          "Time from queueing a generation request to its first sampled token.");
   histogram_lines(out, "entropix_time_to_first_token_seconds", "", ttft_);
-  header(out, "entropix_prompt_tokens_total", "counter", "Prompt tokens prefilled.");
+  header(out, "entropix_prompt_tokens_total", "counter", "Prompt tokens of the admitted requests.");
   out += fmt::format("entropix_prompt_tokens_total {}\n", prompt_tokens_);
+  header(out, "entropix_prompt_tokens_cached_total", "counter",
+         "Prompt tokens taken from the prefix cache instead of read.");
+  out += fmt::format("entropix_prompt_tokens_cached_total {}\n", cached_tokens_);
+  header(out, "entropix_prompt_tokens_read_total", "counter", "Prompt tokens read by the model (not cached).");
+  out += fmt::format("entropix_prompt_tokens_read_total {}\n", prompt_tokens_ - cached_tokens_);
+  header(out, "entropix_prefix_cache_hit_rate", "gauge", "Share of all prompt tokens so far taken from the prefix cache.");
+  out += fmt::format("entropix_prefix_cache_hit_rate {}\n",
+                     number(prompt_tokens_ > 0 ? double(cached_tokens_) / double(prompt_tokens_) : 0.0));
+  header(out, "entropix_prefix_cache_enabled", "gauge", "1 when the server keeps a prefix cache (no --no-prefix-cache).");
+  out += fmt::format("entropix_prefix_cache_enabled {}\n", cache_.enabled ? 1 : 0);
+  header(out, "entropix_prefix_cache_pages", "gauge", "KV cache pages the prefix cache holds.");
+  out += fmt::format("entropix_prefix_cache_pages {}\n", cache_.pages);
+  header(out, "entropix_prefix_cache_bytes", "gauge", "Keys and values of the pages the prefix cache holds.");
+  out += fmt::format("entropix_prefix_cache_bytes {}\n", cache_.bytes);
+  header(out, "entropix_prefix_cache_entries", "gauge", "Entries (radix tree nodes) of the prefix cache.");
+  out += fmt::format("entropix_prefix_cache_entries {}\n", cache_.nodes);
+  header(out, "entropix_prefix_cache_evictions_total", "counter", "Prefix cache entries evicted to make room.");
+  out += fmt::format("entropix_prefix_cache_evictions_total {}\n", cache_.evictions);
+  header(out, "entropix_prefix_cache_evicted_pages_total", "counter", "KV cache pages freed by those evictions.");
+  out += fmt::format("entropix_prefix_cache_evicted_pages_total {}\n", cache_.pages_evicted);
   header(out, "entropix_generated_tokens_total", "counter",
          "Tokens generated, inserted thinking tokens included, all choices together.");
   out += fmt::format("entropix_generated_tokens_total {}\n", generated_tokens_);

@@ -8,12 +8,15 @@ not a test). Starts the server on a random-weight Llama-3.2-1B-shape Q8_0 model
   - time to first token of a short prompt, alone and while the C clients stream;
   - the longest pause between two tokens of one stream while another client sends
     a prompt of --long-prompt tokens (chunked prefill bounds it), and that prompt's
-    time to first token; --prefill-while-decoding passes the server's budget.
+    time to first token; --prefill-while-decoding passes the server's budget;
+  - with --repeat-prompt N (alone), the time to first token of an N-token prompt
+    sent the first time and again (the prefix cache serves the repeat;
+    --no-prefix-cache passes the server's option, to compare).
 
     python3 tools/bench_server.py [--binary build/entropix] [--model FILE] [-t 1]
                                   [--clients 4] [--max-tokens 32] [--rounds 2] [--json]
                                   [--long-prompt 256] [--prefill-while-decoding N] [--gap-only]
-                                  [--no-packed-weights]
+                                  [--no-packed-weights] [--repeat-prompt 500] [--no-prefix-cache]
 
 Standard library only. Numbers are noisy on a busy machine: run it alone."""
 import argparse
@@ -38,6 +41,8 @@ def start_server(args):
         cmd += ["--prefill-while-decoding", str(args.prefill_while_decoding)]
     if args.no_packed_weights:
         cmd += ["--no-packed-weights"]
+    if args.no_prefix_cache:
+        cmd += ["--no-prefix-cache"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     for line in proc.stderr:
         m = re.search(r"on http://[^:]+:(\d+) ", line)
@@ -105,7 +110,12 @@ def concurrent(port, clients, max_tokens, probe=False):
     return sum(r[0] for r in results) / wall, ttft
 
 
-def gap_under_long_prompt(port, n_prompt):
+def token_prompt(n_prompt, salt):
+    """Exactly n_prompt token ids; a new salt makes a prompt the prefix cache has not seen."""
+    return [1000 + salt % 5000] + [1000 + (i * 7919) % 20000 for i in range(1, n_prompt)]
+
+
+def gap_under_long_prompt(port, n_prompt, salt):
     """(median gap between a stream's tokens before, longest gap while another client's
     prompt of n_prompt token ids is prefilled, that prompt's time to first token), seconds."""
     times = []
@@ -125,8 +135,7 @@ def gap_under_long_prompt(port, n_prompt):
     streamer.start()
     long_started.wait()
     start = time.perf_counter()
-    prompt = [1000 + (i * 7919) % 20000 for i in range(n_prompt)]  # token ids: exactly n_prompt of them
-    ttft = stream(port, prompt, 1)[1]
+    ttft = stream(port, token_prompt(n_prompt, salt), 1)[1]
     long_done.set()
     streamer.join()
     before = sorted(b - a for a, b in zip(times, times[1:]) if b <= start)
@@ -147,6 +156,9 @@ def main():
     ap.add_argument("--prefill-while-decoding", type=int, default=0, help="the server's option (0: its default)")
     ap.add_argument("--gap-only", action="store_true", help="only the pause measurement")
     ap.add_argument("--no-packed-weights", action="store_true", help="the server's option (compare with and without)")
+    ap.add_argument("--repeat-prompt", type=int, default=0,
+                    help="only the time to first token of a prompt of this many tokens, new and repeated")
+    ap.add_argument("--no-prefix-cache", action="store_true", help="the server's option (compare with and without)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -160,7 +172,15 @@ def main():
     try:
         stream(port, SHORT_PROMPT, 4)  # warm-up: pages in the weights
         result = {"model": os.path.basename(args.model), "threads": args.threads}
-        if not args.gap_only:
+        if args.repeat_prompt > 0:
+            new, again = [], []
+            for r in range(args.rounds):
+                prompt = token_prompt(args.repeat_prompt, 100 + r)
+                new.append(stream(port, prompt, 1)[1])
+                again.append(stream(port, prompt, 1)[1])
+            result.update({"repeat_prompt": args.repeat_prompt, "prefix_cache": not args.no_prefix_cache,
+                           "ttft_new_s": round(min(new), 3), "ttft_repeat_s": round(min(again), 3)})
+        elif not args.gap_only:
             one = max(concurrent(port, 1, args.max_tokens)[0] for _ in range(args.rounds))
             many = max(concurrent(port, args.clients, args.max_tokens)[0] for _ in range(args.rounds))
             ttft_idle = min(stream(port, SHORT_PROMPT, 1)[1] for _ in range(args.rounds))
@@ -168,10 +188,10 @@ def main():
             result.update({"max_tokens": args.max_tokens, "clients": args.clients, "tokens_per_s_1": round(one, 2),
                            "tokens_per_s_n": round(many, 2), "ratio": round(many / one, 2),
                            "ttft_idle_s": round(ttft_idle, 3), "ttft_under_load_s": round(ttft_load, 3)})
-        if args.long_prompt > 0:
-            long_ttft_idle = min(stream(port, [1000 + (i * 7919) % 20000 for i in range(args.long_prompt)], 1)[1]
-                                 for _ in range(args.rounds))
-            gaps = [gap_under_long_prompt(port, args.long_prompt) for _ in range(args.rounds)]
+        if args.long_prompt > 0 and not args.repeat_prompt:
+            # A new prompt each time: a repeat would come from the prefix cache.
+            long_ttft_idle = min(stream(port, token_prompt(args.long_prompt, r), 1)[1] for r in range(args.rounds))
+            gaps = [gap_under_long_prompt(port, args.long_prompt, args.rounds + r) for r in range(args.rounds)]
             result.update({"long_prompt": args.long_prompt, "prefill_while_decoding": args.prefill_while_decoding or None,
                            "gap_alone_s": round(min(g[0] for g in gaps), 3),
                            "max_gap_during_long_prompt_s": round(min(g[1] for g in gaps), 3),
@@ -185,6 +205,11 @@ def main():
         print(json.dumps(result))
         return
     print(f"model {result['model']}, {args.threads} thread(s), best of {args.rounds}")
+    if args.repeat_prompt > 0:
+        print(f"time to first token of a {args.repeat_prompt}-token prompt (prefix cache "
+              f"{'on' if result['prefix_cache'] else 'off'}): {result['ttft_new_s'] * 1000:.0f} ms new, "
+              f"{result['ttft_repeat_s'] * 1000:.0f} ms repeated")
+        return
     if not args.gap_only:
         print(f"1 client:  {one:7.2f} tokens/s ({args.max_tokens} tokens per client)")
         print(f"{args.clients} clients: {many:7.2f} tokens/s  ({many / one:.2f}x one client; target >= 2.5x)")

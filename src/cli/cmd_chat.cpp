@@ -1,7 +1,9 @@
 // `entropix chat`: an interactive conversation in the terminal, with the model's own
 // chat template (or plain "User:/Assistant:" turns). With --branching, LEHV steps fork
 // and, when the best rollouts score within --clarify-margin of each other but say
-// different things, the person chooses which one to continue.
+// different things, the person chooses which one to continue. The conversation's keys
+// and values stay in a prefix cache between turns, so each turn reads only the new
+// message (and the previous answer where the template writes it differently).
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 #include <iostream>
@@ -16,6 +18,7 @@
 #include "core/file_text.h"
 #include "decoding/strategy.h"
 #include "model/engine.h"
+#include "model/prefix_cache.h"
 #include "tokenizer/tokenizer.h"
 
 namespace entropix {
@@ -32,6 +35,7 @@ struct ChatOptions {
   int n_ctx = 4096;
   int threads = 0;
   bool branching = false;
+  bool verbose = false;
   double clarify_margin = 0.15;
   SamplingFlags flags;
 };
@@ -50,6 +54,7 @@ void add_chat_command(CLI::App& app) {
   cmd->add_flag("--branching", o->branching, "Fork in LEHV steps and keep the best rollout");
   cmd->add_option("--clarify-margin", o->clarify_margin,
                   "Ask which rollout to continue when the best two score within this margin (0: never)");
+  cmd->add_flag("-v,--verbose", o->verbose, "Print each turn's prompt tokens, and how many came from the cache, on stderr");
   add_color_flag(*cmd, o->color, "Colour inserted thinking text and the prompts");
   add_sampling_flags(*cmd, o->flags);
   cmd->callback([o] {
@@ -65,6 +70,7 @@ void add_chat_command(CLI::App& app) {
     set_engine_needs(eo, {&strategy.decode, 1});
     auto engine = Engine::load(path, eo);
     const Tokenizer& tok = engine->tokenizer();
+    PrefixCache cache(engine->kv_cache());  // the conversation so far; goes before the engine
 
     const ChatFormat format(o->template_path.empty() ? engine->chat_template() : read_file(o->template_path, "chat template file"));
     if (!format.has_template()) {
@@ -106,8 +112,9 @@ void add_chat_command(CLI::App& app) {
       StrategyResult r = run_strategy(*engine, ids, strategy, [colour](std::string_view text, State, bool inserted) {
         fmt::print("{}", coloured(text, kInsertedColour, colour && inserted));
         std::fflush(stdout);
-      });
+      }, &cache);
       fmt::print("\n");
+      if (o->verbose) fmt::print(stderr, "prompt: {} tokens, {} cached\n", ids.size(), r.n_cached);
       std::string answer = r.text;
       format.leading_space().apply(answer);
       messages.push_back({"assistant", answer, nullptr, "", ""});

@@ -50,6 +50,12 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--prefill-while-decoding", o->options.loop.prefill_while_decoding,
                   "Prompt tokens fed per step, all new requests together, while others stream (bounds the "
                   "pause a long prompt causes in their streams; an idle server prefills 128 per request)");
+  cmd->add_flag("!--no-prefix-cache", o->options.loop.prefix_cache,
+                "Do not keep the KV of finished requests for later ones that start with the same text");
+  cmd->add_option("--cache-ram", o->options.loop.cache_ram_mib,
+                  "MiB of keys and values the prefix cache keeps at most once requests end (default: the whole "
+                  "context, -c; what live requests need is always evicted first)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--max-queue", o->options.loop.max_queue, "Requests waiting for a slot at most (then 429)");
   cmd->add_option("--shutdown-grace", o->grace_s,
                   "Seconds that SIGINT/SIGTERM waits for requests in flight (new ones get 503)");
@@ -85,8 +91,9 @@ void add_serve_command(CLI::App& app) {
     auto engine = Engine::load(path, eo);
     server::Server srv(*engine, o->options);
     const int port = srv.start();
-    fmt::print(stderr, "serving {} on http://{}:{} ({} parallel, context {})\n", o->options.model_name, o->options.host,
-               port, o->options.loop.parallel, engine->n_ctx());
+    fmt::print(stderr, "serving {} on http://{}:{} ({} parallel, context {}, prefix cache {})\n", o->options.model_name,
+               o->options.host, port, o->options.loop.parallel, engine->n_ctx(),
+               o->options.loop.prefix_cache ? "on" : "off");
     std::thread stopper([&] {
       int sig = 0;
       sigwait(&stop_signals, &sig);

@@ -286,8 +286,11 @@ json completion_logprobs(const std::vector<TokenInfo>& tokens, size_t offset) {
   return json{{"tokens", toks}, {"token_logprobs", lps}, {"top_logprobs", tops}, {"text_offset", offsets}};
 }
 
-json usage(int32_t n_prompt, int32_t n_generated) {
-  return json{{"prompt_tokens", n_prompt}, {"completion_tokens", n_generated}, {"total_tokens", n_prompt + n_generated}};
+json usage(PromptUsage prompt, int32_t n_generated) {
+  return json{{"prompt_tokens", prompt.tokens},
+              {"completion_tokens", n_generated},
+              {"total_tokens", prompt.tokens + n_generated},
+              {"prompt_tokens_details", {{"cached_tokens", prompt.cached}}}};
 }
 
 json finish_value(FinishReason r) { return r == FinishReason::None ? json(nullptr) : json(finish_reason_name(r)); }
@@ -299,7 +302,7 @@ json envelope(const ResponseContext& ctx, const char* object) {
 }  // namespace
 
 json completion_response(const ApiRequest& req, const ResponseContext& ctx, const std::vector<Completion>& choices,
-                         int32_t n_prompt) {
+                         PromptUsage prompt) {
   const bool chat = req.endpoint == Endpoint::ChatCompletions;
   json out = json::array();
   int32_t n_generated = 0;
@@ -319,7 +322,7 @@ json completion_response(const ApiRequest& req, const ResponseContext& ctx, cons
   }
   json r = envelope(ctx, chat ? "chat.completion" : "text_completion");
   r["choices"] = std::move(out);
-  r["usage"] = usage(n_prompt, n_generated);
+  r["usage"] = usage(prompt, n_generated);
   return r;
 }
 
@@ -346,10 +349,10 @@ json chat_role_chunk(const ResponseContext& ctx, int32_t index) {
   return r;
 }
 
-json usage_chunk(const ApiRequest& req, const ResponseContext& ctx, int32_t n_prompt, int32_t n_generated) {
+json usage_chunk(const ApiRequest& req, const ResponseContext& ctx, PromptUsage prompt, int32_t n_generated) {
   json r = envelope(ctx, req.endpoint == Endpoint::ChatCompletions ? "chat.completion.chunk" : "text_completion");
   r["choices"] = json::array();
-  r["usage"] = usage(n_prompt, n_generated);
+  r["usage"] = usage(prompt, n_generated);
   return r;
 }
 

@@ -87,15 +87,22 @@ struct ResponseContext {
   int64_t created = 0;  // unix seconds
 };
 
+// The prompt's part of usage: its tokens, and how many of them the prefix cache
+// served (usage.prompt_tokens_details.cached_tokens).
+struct PromptUsage {
+  int32_t tokens = 0;
+  int32_t cached = 0;
+};
+
 // The whole response: one choice per entry of `choices` (index = position);
 // usage counts the prompt once and the tokens of every choice.
 nlohmann::json completion_response(const ApiRequest& req, const ResponseContext& ctx,
-                                   const std::vector<Completion>& choices, int32_t n_prompt);
+                                   const std::vector<Completion>& choices, PromptUsage prompt);
 // One streamed chunk for an event of choice ev.index (text and tokens, and the finish reason when done).
 nlohmann::json stream_chunk(const ApiRequest& req, const ResponseContext& ctx, const JobEvent& ev);
 // The chat stream's first chunk of a choice (delta.role).
 nlohmann::json chat_role_chunk(const ResponseContext& ctx, int32_t index);
 // The final usage-only chunk (stream_options.include_usage).
-nlohmann::json usage_chunk(const ApiRequest& req, const ResponseContext& ctx, int32_t n_prompt, int32_t n_generated);
+nlohmann::json usage_chunk(const ApiRequest& req, const ResponseContext& ctx, PromptUsage prompt, int32_t n_generated);
 
 }  // namespace entropix::server

@@ -35,7 +35,9 @@ struct InferenceLoop::Slot {
   bool forks_pending = false;    // choice 0 of a job with n > 1, before its prompt is forked
   SeqId seq = -1;
   std::unique_ptr<SequenceDecoder> decoder;
-  size_t n_fed = 0;              // prompt tokens already decoded
+  size_t n_fed = 0;              // prompt tokens already decoded (or taken from the prefix cache)
+  int32_t n_cached = 0;          // prompt tokens taken from the prefix cache
+  std::vector<int32_t> tokens;   // the tokens in seq's KV, in order: the prompt fed so far, then each decoded batch
   std::vector<int32_t> pending;  // sampled tokens still to decode
   int64_t row = -1;              // logits row in the last decode(), -1 when none
   bool ended = false;
@@ -47,6 +49,15 @@ InferenceLoop::InferenceLoop(Engine& engine, const LoopOptions& options, Metrics
   // At least one prompt token per step, so that a prompt always advances.
   options_.prefill_chunk = std::max(options_.prefill_chunk, 1);
   options_.prefill_while_decoding = std::max(options_.prefill_while_decoding, 1);
+  if (options_.prefix_cache) {
+    KvCache& kv = engine_.kv_cache();
+    PrefixCacheOptions co;
+    if (options_.cache_ram_mib > 0)  // at least one page: 0 would mean the whole pool
+      co.max_pages = static_cast<int32_t>(std::clamp<int64_t>(
+          options_.cache_ram_mib * (int64_t{1} << 20) / static_cast<int64_t>(kv.page_bytes()), 1, kv.n_pages()));
+    cache_ = std::make_unique<PrefixCache>(kv, co);
+  }
+  publish_cache_stats();
   thread_ = std::thread([this] { run(); });
 }
 
@@ -122,6 +133,7 @@ void InferenceLoop::run() {
     }
     admit(slots);
     step(slots);
+    publish_cache_stats();
     slots.erase(std::remove_if(slots.begin(), slots.end(), [](const Slot& s) { return s.ended; }), slots.end());
   }
   for (Slot& s : slots)
@@ -132,43 +144,80 @@ void InferenceLoop::run() {
 
 void InferenceLoop::admit(std::vector<Slot>& slots) {
   for (;;) {
-    std::shared_ptr<Job> job;
+    Slot slot;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (queue_.empty()) return;
-      job = queue_.front();
+      const Job& job = *queue_.front();
       // A job takes a slot per choice; the first in line waits for room (no overtaking).
-      if (!slots.empty() && static_cast<int32_t>(slots.size()) + job->n > options_.parallel) return;
-      const size_t needed = job->prompt.size() + static_cast<size_t>(job->n);
-      if (!slots.empty() && static_cast<size_t>(std::max(engine_.free_positions(), 0)) < needed) return;
+      if (!slots.empty() && static_cast<int32_t>(slots.size()) + job.n > options_.parallel) return;
+      if (!job.cancelled && !job.prompt.empty()) {
+        // The prompt's cached prefix, then room for the rest and one token per choice
+        // (a sequence whose first write copies a shared, partly filled page needs that page).
+        try {
+          if (cache_) {
+            const PrefixMatch m = cache_->match(job.prompt);
+            slot.seq = m.seq;
+            slot.n_cached = m.n_cached;
+          } else {
+            slot.seq = engine_.new_sequence();
+          }
+        } catch (const std::exception&) {
+          slot.seq = -1;  // reported below, as the room a lone request lacks
+        }
+        const int64_t partial = slot.n_cached % KvCache::kPageSize ? KvCache::kPageSize : 0;
+        const int64_t needed = static_cast<int64_t>(job.prompt.size()) - slot.n_cached + job.n + partial;
+        if (!slots.empty() && (slot.seq < 0 || engine_.free_positions() < needed)) {
+          if (slot.seq >= 0) engine_.free_sequence(slot.seq);  // the cache keeps the prefix
+          return;
+        }
+      }
+      slot.job = queue_.front();
       queue_.pop_front();
     }
-    Slot slot;
-    slot.job = std::move(job);
+    if (slot.seq >= 0) ++active_;
     slot.forks_pending = slot.job->n > 1;
     const auto& prompt = slot.job->prompt;
     if (slot.job->cancelled) {
       end(slot, FinishReason::Cancelled, "");
       continue;
     }
-    if (prompt.empty() || static_cast<int64_t>(prompt.size()) >= engine_.n_ctx() ||
-        static_cast<int64_t>(prompt.size()) + slot.job->n > engine_.free_positions()) {
+    const int64_t to_read = static_cast<int64_t>(prompt.size()) - slot.n_cached;
+    if (prompt.empty() || slot.seq < 0 || static_cast<int64_t>(prompt.size()) >= engine_.n_ctx() ||
+        to_read + slot.job->n > engine_.free_positions()) {
       end(slot, FinishReason::None,
           "the prompt has " + std::to_string(prompt.size()) + " tokens; the context holds " +
               std::to_string(engine_.n_ctx()) + " positions and needs room for at least one more per choice");
       continue;
     }
+    slot.n_fed = static_cast<size_t>(slot.n_cached);
+    slot.tokens.reserve(static_cast<size_t>(
+        std::min<int64_t>(engine_.n_ctx(), static_cast<int64_t>(prompt.size()) + std::max(slot.job->decode.max_tokens, 0))));
+    slot.tokens.assign(prompt.begin(), prompt.begin() + slot.n_cached);
     try {
       slot.decoder = std::make_unique<SequenceDecoder>(engine_.tokenizer(), slot.job->decode);
-      slot.seq = engine_.new_sequence();
-      ++active_;
     } catch (const std::exception& e) {
       end(slot, FinishReason::None, e.what());
       continue;
     }
-    if (metrics_) metrics_->count_prompt_tokens(static_cast<int64_t>(prompt.size()));
+    if (metrics_) metrics_->count_prompt_tokens(static_cast<int64_t>(prompt.size()), slot.n_cached);
     slots.push_back(std::move(slot));
   }
+}
+
+void InferenceLoop::publish_cache_stats() {
+  if (!metrics_) return;
+  PrefixCacheGauges g;
+  g.enabled = cache_ != nullptr;
+  if (cache_) {
+    const PrefixCacheStats s = cache_->stats();
+    g.pages = s.pages_held;
+    g.bytes = static_cast<int64_t>(s.pages_held) * static_cast<int64_t>(engine_.kv_cache().page_bytes());
+    g.nodes = s.nodes;
+    g.evictions = s.evictions;
+    g.pages_evicted = s.pages_evicted;
+  }
+  metrics_->set_prefix_cache(g);
 }
 
 namespace {
@@ -225,6 +274,7 @@ void InferenceLoop::step(std::vector<Slot>& slots) {
       continue;
     }
     for (int64_t i = 0; i < n; ++i) batch_.push_back({s.seq, s.pending[static_cast<size_t>(i)], i + 1 == n});
+    s.tokens.insert(s.tokens.end(), s.pending.begin(), s.pending.end());
     room -= n;
     s.row = rows++;
     ++report.decoding;
@@ -246,6 +296,7 @@ void InferenceLoop::step(std::vector<Slot>& slots) {
       for (int64_t j = 0; j < n; ++j) {
         const size_t at = s.n_fed + static_cast<size_t>(j);
         batch_.push_back({s.seq, prompt[at], at + 1 == prompt.size()});
+        s.tokens.push_back(prompt[at]);
       }
       s.n_fed += static_cast<size_t>(n);
       room -= n;
@@ -264,8 +315,10 @@ void InferenceLoop::step(std::vector<Slot>& slots) {
   try {
     engine_.decode(batch_);
   } catch (const std::exception& e) {
-    for (Slot& s : slots)
+    for (Slot& s : slots) {
+      s.tokens.clear();  // what the failed decode wrote is not to be trusted: free without caching
       if (!s.ended) end(s, FinishReason::None, std::string("decoding failed: ") + e.what());
+    }
     return;
   }
   std::vector<Slot> spawned;  // forks made this step (appended after the loop)
@@ -280,6 +333,8 @@ void InferenceLoop::step(std::vector<Slot>& slots) {
         child.job = s.job;
         child.choice = i;
         child.n_fed = s.n_fed;
+        child.n_cached = s.n_cached;
+        child.tokens = s.tokens;
         child.row = s.row;
         try {
           child.decoder = s.decoder->fork(static_cast<uint64_t>(i));
@@ -330,9 +385,15 @@ void InferenceLoop::end(Slot& slot, FinishReason reason, const std::string& erro
   ev.finish = reason;
   ev.error = error;
   ev.n_prompt = static_cast<int32_t>(job.prompt.size());
+  ev.n_cached = slot.n_cached;
   ev.n_generated = slot.decoder ? slot.decoder->n_generated() : 0;
   if (slot.seq >= 0) {
-    engine_.free_sequence(slot.seq);
+    try {
+      if (cache_) cache_->retire(slot.tokens, slot.seq);
+      else engine_.free_sequence(slot.seq);
+    } catch (const std::exception&) {
+      // retire() frees the sequence whatever happens; the answer stands without its cache entry
+    }
     slot.seq = -1;
     --active_;  // before the event: a client that sees the end sees the slot free
   }

@@ -4,7 +4,9 @@
 // kept small while others stream: see LoopOptions) into one engine.decode() call,
 // then steps each request's SequenceDecoder on its logits row and posts the result
 // to the request's channel. HTTP handlers only submit native Jobs and read their
-// channels; nothing else touches the engine.
+// channels; nothing else touches the engine. The loop also owns the engine's prefix
+// cache: a request takes the longest cached prefix of its prompt and reads the rest,
+// and each finished choice leaves the tokens in its KV (prompt and answer) there.
 #pragma once
 
 #include <atomic>
@@ -26,6 +28,7 @@
 #include "entropix/metrics.h"
 #include "entropix/policy.h"
 #include "model/engine.h"
+#include "model/prefix_cache.h"
 #include "server/metrics.h"
 
 namespace entropix::server {
@@ -55,6 +58,7 @@ struct JobEvent {
   FinishReason finish = FinishReason::None;
   std::string error;              // set when the request failed (done is then true; no more events follow)
   int32_t n_prompt = 0;           // with done: prompt tokens
+  int32_t n_cached = 0;           // with done: of them, taken from the prefix cache (not read again)
   int32_t n_generated = 0;        // with done: tokens generated for this choice (inserted thinking included)
 };
 
@@ -99,6 +103,11 @@ struct LoopOptions {
   // instead of 4.8 s, and is itself prefilled at about 80% of its idle speed
   // (tools/bench_server.py --gap-only).
   int32_t prefill_while_decoding = 8;
+  // Keep the KV of finished prompts and answers in a prefix cache (model/prefix_cache.h),
+  // so that a request starting with text already read (a system prompt, the previous
+  // turns of a chat, a repeated prompt) reads only the rest.
+  bool prefix_cache = true;
+  int64_t cache_ram_mib = 0;  // memory the prefix cache keeps at most after a request ends, MiB (0: the whole KV cache)
 };
 
 // What one iteration put into engine.decode(), for tests and tracing.
@@ -142,7 +151,9 @@ class InferenceLoop {
   void admit(std::vector<Slot>& slots);
   void step(std::vector<Slot>& slots);
   void sample(Slot& slot);  // steps the decoder on the slot's logits row, posts the result
+  // Ends a choice: its sequence goes to the prefix cache (the tokens in its KV) or is freed.
   void end(Slot& slot, FinishReason reason, const std::string& error, JobEvent ev = {});
+  void publish_cache_stats();
   void fail_queued(const std::string& error);  // with mutex_ held
 
   Engine& engine_;
@@ -157,6 +168,7 @@ class InferenceLoop {
   std::atomic<int64_t> completed_{0}, cancelled_{0};
   std::atomic<int32_t> active_{0};
   // Used by the loop thread only.
+  std::unique_ptr<PrefixCache> cache_;    // null with options.prefix_cache off; before the thread, after the engine
   AttentionAnalyzer analyzer_;
   std::vector<BatchToken> batch_;         // the tokens of one engine.decode()
   std::vector<Slot*> prefilling_;         // slots still feeding their prompt this step

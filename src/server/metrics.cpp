@@ -32,6 +32,13 @@ void histogram_lines(std::string& out, const char* name, const std::string& labe
   out += fmt::format("{}_sum{} {}\n{}_count{} {}\n", name, braces, number(h.sum), name, braces, h.count);
 }
 
+// A metric without labels: its HELP and TYPE lines and its value.
+template <typename T>
+void single(std::string& out, const char* name, const char* type, const char* help, const T& value) {
+  header(out, name, type, help);
+  out += fmt::format("{} {}\n", name, value);
+}
+
 const std::vector<double> kDurationBounds = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120};
 const std::vector<double> kFirstTokenBounds = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 
@@ -58,9 +65,15 @@ void Metrics::observe_request_duration(const std::string& endpoint, double secon
   durations_.try_emplace(endpoint, kDurationBounds).first->second.observe(seconds);
 }
 
-void Metrics::count_prompt_tokens(int64_t n) {
+void Metrics::count_prompt_tokens(int64_t n, int64_t n_cached) {
   std::lock_guard<std::mutex> lock(mutex_);
   prompt_tokens_ += static_cast<uint64_t>(std::max<int64_t>(n, 0));
+  cached_tokens_ += static_cast<uint64_t>(std::clamp<int64_t>(n_cached, 0, std::max<int64_t>(n, 0)));
+}
+
+void Metrics::set_prefix_cache(const PrefixCacheGauges& g) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  cache_ = g;
 }
 
 void Metrics::count_step(State state, int64_t n_tokens, Clock::time_point now) {
@@ -114,25 +127,39 @@ std::string Metrics::render(const LoopGauges& loop) const {
   header(out, "entropix_time_to_first_token_seconds", "histogram",
          "Time from queueing a generation request to its first sampled token.");
   histogram_lines(out, "entropix_time_to_first_token_seconds", "", ttft_);
-  header(out, "entropix_prompt_tokens_total", "counter", "Prompt tokens prefilled.");
-  out += fmt::format("entropix_prompt_tokens_total {}\n", prompt_tokens_);
-  header(out, "entropix_generated_tokens_total", "counter",
-         "Tokens generated, inserted thinking tokens included, all choices together.");
-  out += fmt::format("entropix_generated_tokens_total {}\n", generated_tokens_);
+  single(out, "entropix_prompt_tokens_total", "counter", "Prompt tokens of the admitted requests.", prompt_tokens_);
+  single(out, "entropix_prompt_tokens_cached_total", "counter",
+         "Prompt tokens taken from the prefix cache instead of read.", cached_tokens_);
+  single(out, "entropix_prompt_tokens_read_total", "counter", "Prompt tokens read by the model (not cached).",
+         prompt_tokens_ - cached_tokens_);
+  single(out, "entropix_prefix_cache_hit_rate", "gauge",
+         "Share of all prompt tokens so far taken from the prefix cache.",
+         number(prompt_tokens_ > 0 ? double(cached_tokens_) / double(prompt_tokens_) : 0.0));
+  single(out, "entropix_prefix_cache_enabled", "gauge",
+         "1 when the server keeps a prefix cache (no --no-prefix-cache).", cache_.enabled ? 1 : 0);
+  single(out, "entropix_prefix_cache_pages", "gauge", "KV cache pages the prefix cache holds.", cache_.pages);
+  single(out, "entropix_prefix_cache_bytes", "gauge", "Keys and values of the pages the prefix cache holds.",
+         cache_.bytes);
+  single(out, "entropix_prefix_cache_entries", "gauge", "Entries (radix tree nodes) of the prefix cache.",
+         cache_.nodes);
+  single(out, "entropix_prefix_cache_evictions_total", "counter", "Prefix cache entries evicted to make room.",
+         cache_.evictions);
+  single(out, "entropix_prefix_cache_evicted_pages_total", "counter", "KV cache pages freed by those evictions.",
+         cache_.pages_evicted);
+  single(out, "entropix_generated_tokens_total", "counter",
+         "Tokens generated, inserted thinking tokens included, all choices together.", generated_tokens_);
   header(out, "entropix_token_states_total", "counter", "Sampling steps by the entropix state of their distribution.");
   for (State s : kStates)
     out += fmt::format("entropix_token_states_total{{state=\"{}\"}} {}\n", state_name(s),
                        states_[static_cast<size_t>(s)]);
-  header(out, "entropix_tokens_per_second", "gauge", "Generated tokens per second over the last 10 seconds.");
-  out += fmt::format("entropix_tokens_per_second {}\n", number(rate_locked(Clock::now())));
-  header(out, "entropix_queue_length", "gauge", "Requests waiting for a free slot.");
-  out += fmt::format("entropix_queue_length {}\n", loop.queued_requests);
-  header(out, "entropix_active_sequences", "gauge", "Sequences (choices) being decoded now.");
-  out += fmt::format("entropix_active_sequences {}\n", loop.active_sequences);
-  header(out, "entropix_finished_requests_total", "counter", "Generation requests that ended, for any reason.");
-  out += fmt::format("entropix_finished_requests_total {}\n", loop.completed_requests);
-  header(out, "entropix_cancelled_requests_total", "counter", "Generation requests cancelled because the client left.");
-  out += fmt::format("entropix_cancelled_requests_total {}\n", loop.cancelled_requests);
+  single(out, "entropix_tokens_per_second", "gauge", "Generated tokens per second over the last 10 seconds.",
+         number(rate_locked(Clock::now())));
+  single(out, "entropix_queue_length", "gauge", "Requests waiting for a free slot.", loop.queued_requests);
+  single(out, "entropix_active_sequences", "gauge", "Sequences (choices) being decoded now.", loop.active_sequences);
+  single(out, "entropix_finished_requests_total", "counter", "Generation requests that ended, for any reason.",
+         loop.completed_requests);
+  single(out, "entropix_cancelled_requests_total", "counter", "Generation requests cancelled because the client left.",
+         loop.cancelled_requests);
   return out;
 }
 

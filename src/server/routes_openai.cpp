@@ -176,7 +176,7 @@ void OpenAiRoutes::reply_collected(const httplib::Request& req, httplib::Respons
   Job& job = *a.job;
   std::vector<Completion> choices(n);
   std::vector<LeadingSpace> leads(n, a.lead);
-  int32_t n_prompt = 0;
+  PromptUsage prompt;
   for (size_t open = n; open > 0;) {
     if (client.gone()) {
       job.cancelled = true;
@@ -196,12 +196,12 @@ void OpenAiRoutes::reply_collected(const httplib::Request& req, httplib::Respons
       if (ev.done) {
         choices[i].finish = ev.finish;
         choices[i].n_generated = ev.n_generated;
-        n_prompt = ev.n_prompt;
+        prompt = {ev.n_prompt, ev.n_cached};
         --open;
       }
     }
   }
-  send_json(res, 200, completion_response(*a.request, a.reply, choices, n_prompt));
+  send_json(res, 200, completion_response(*a.request, a.reply, choices, prompt));
   ctx_.metrics.observe_request_duration(req.path, seconds_since(started));
 }
 
@@ -210,7 +210,7 @@ void OpenAiRoutes::reply_streamed(const httplib::Request& req, httplib::Response
   struct Stream {
     size_t roles_sent = 0;
     size_t open = 0;          // choices not yet done
-    int32_t n_prompt = 0;
+    PromptUsage prompt;
     int32_t n_generated = 0;  // all choices
     bool finished = false;
     std::vector<LeadingSpace> leads;
@@ -250,12 +250,12 @@ void OpenAiRoutes::reply_streamed(const httplib::Request& req, httplib::Response
           if ((!ev.text.empty() || !ev.tokens.empty() || ev.done) && !send(json_text(stream_chunk(*request, reply, ev))))
             return give_up();
           if (ev.done) {
-            state->n_prompt = ev.n_prompt;
+            state->prompt = {ev.n_prompt, ev.n_cached};
             state->n_generated += ev.n_generated;
             if (--state->open > 0) continue;
             state->finished = true;
             if (request->include_usage)
-              send(json_text(usage_chunk(*request, reply, state->n_prompt, state->n_generated)));
+              send(json_text(usage_chunk(*request, reply, state->prompt, state->n_generated)));
             send("[DONE]");
             sink.done();
             return true;

@@ -133,7 +133,11 @@ test('chat: whole and streamed agree, the stream ends with usage', async () => {
   assert.equal(chunks[0].choices[0].delta.role, 'assistant');
   const text = chunks.filter((c) => c.choices.length).map((c) => c.choices[0].delta.content ?? '').join('');
   assert.equal(text, whole.choices[0].message.content);
-  assert.deepEqual(chunks.at(-1).usage, whole.usage);
+  const { prompt_tokens_details: cached, ...usage } = chunks.at(-1).usage;
+  const { prompt_tokens_details: _, ...wholeUsage } = whole.usage;
+  assert.deepEqual(usage, wholeUsage);
+  // The repeat's prompt comes from the prefix cache, all but its last token.
+  assert.equal(cached.cached_tokens, usage.prompt_tokens - 1);
   assert.equal(chunks.at(-1).choices.length, 0);
 });
 

@@ -1,7 +1,8 @@
 """`entropix chat` driven like a person in a terminal (through a pseudo-terminal):
 the prompt appears, an answer streams, and with --branching the model's hesitations
 are shown as numbered options; the option typed in is the one the answer continues
-with. Also: /exit ends the session with status 0, and end of input ends it too."""
+with. Also: /exit ends the session with status 0, end of input ends it too, and a
+second turn takes the first from the prefix cache."""
 import json
 import os
 import pty
@@ -113,6 +114,21 @@ def main():
         out = proc.stdout.decode("utf-8", errors="replace")
         check(proc.returncode == 0, f"end of input ends the chat with status 0 (got {proc.returncode})")
         check(len(out.strip()) > 0, f"a piped question gets an answer: {out.strip()[:80]!r}")
+
+        # The conversation stays cached between turns: the second turn reads only what
+        # follows the first turn's prompt (its answer as the template writes it, and the
+        # new question).
+        proc = subprocess.run([exe, "chat", "-m", model, "-n", "16", "-t", "1", "--sampler", "greedy", "-v",
+                               "--system", "You are a patient tutor who shows every step."],
+                              input=(question + "\nAnd if she finds 5 more?\n").encode(), capture_output=True,
+                              timeout=120)
+        turns = [(int(n), int(m)) for n, m in
+                 re.findall(r"^prompt: (\d+) tokens, (\d+) cached$", proc.stderr.decode(errors="replace"), re.M)]
+        check(proc.returncode == 0 and len(turns) == 2, f"-v reports each of the two turns: {turns}")
+        if len(turns) == 2:
+            check(turns[0][1] == 0, f"the first turn finds nothing cached: {turns[0]}")
+            check(turns[1][1] >= turns[0][0] - 1,
+                  f"the second turn takes at least the first turn's prompt from the cache: {turns}")
 
     sys.exit(check.status())
 

@@ -1,6 +1,9 @@
-// `entropix serve`: the OpenAI-compatible HTTP server (src/server/) on one model.
+// `entropix serve`: the OpenAI-compatible HTTP server (src/server/) on one model,
+// with the explorer's page at /; `entropix explore`: the same server, on the demo
+// model when no -m is given, announced by the page's address.
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <cstdio>
 #include <csignal>
 #include <pthread.h>
 #include <thread>
@@ -11,6 +14,7 @@
 #include "cli/model_path.h"
 #include "cli/sampling_flags.h"
 #include "core/file_text.h"
+#include "explore/session_store.h"
 #include "model/engine.h"
 #include "server/server.h"
 
@@ -29,15 +33,27 @@ struct ServeOptions {
   double grace_s = 30;
   bool ignore_eos = false;
   bool packed_weights = true;
+  bool explorer = true;
+  std::string db;
   SamplingFlags flags;
 };
 
-}  // namespace
-
-void add_serve_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("serve", "Serve a model over an OpenAI-compatible HTTP API");
+// `serve` and `explore` share their flags and their callback; `explore` differs in
+// its default model and in what it prints.
+void add_server_command(CLI::App& app, bool explore) {
+  auto* cmd = explore ? app.add_subcommand("explore",
+                                           "Open the token explorer in the browser: see, steer and keep the model's "
+                                           "alternatives (a server; without -m, on the demo model)")
+                      : app.add_subcommand("serve", "Serve a model over an OpenAI-compatible HTTP API, with the explorer at /");
   auto o = std::make_shared<ServeOptions>();
-  cmd->add_option("-m,--model", o->model, "GGUF file or cached model name")->required();
+  auto* model = cmd->add_option("-m,--model", o->model, "GGUF file or cached model name");
+  if (!explore) model->required();
+  cmd->add_option("--db", o->db,
+                  "The explorer's sessions database (default: $XDG_DATA_HOME/entropix/explore.db, else "
+                  "~/.local/share/entropix/explore.db)");
+  if (!explore) cmd->add_flag("!--no-explorer", o->explorer, "No explorer: no page at / and no /explore/v1 API");
+  cmd->add_option("--web-dir", o->options.web_dir,
+                  "Serve the explorer's page from this folder instead of the copy built in (for work on the page)");
   cmd->add_option("--host", o->options.host, "Address to listen on (default: loopback only)");
   cmd->add_option("--port", o->options.port, "Port (0: any free port)");
   cmd->add_option("--alias", o->options.model_aliases,
@@ -67,8 +83,9 @@ void add_serve_command(CLI::App& app) {
   cmd->add_flag("!--no-packed-weights", o->packed_weights,
                 "Do not keep a packed copy of Q8_0 matrices (saves their size in memory, slower batches)");
   add_sampling_flags(*cmd, o->flags);
-  cmd->callback([o] {
-    const std::string path = resolve_model_argument(o->model);
+  cmd->callback([o, explore] {
+    const std::string path = o->model.empty() ? demo_model_path() : resolve_model_argument(o->model);
+    if (o->explorer) o->options.explore_db = o->db.empty() ? explore::default_database_path() : o->db;
     o->options.decode = decode_options_from_flags(o->flags, path);
     o->options.decode.max_tokens = o->n_predict;
     o->options.decode.ignore_eos = o->ignore_eos;
@@ -94,6 +111,13 @@ void add_serve_command(CLI::App& app) {
     fmt::print(stderr, "serving {} on http://{}:{} ({} parallel, context {}, prefix cache {})\n", o->options.model_name,
                o->options.host, port, o->options.loop.parallel, engine->n_ctx(),
                o->options.loop.prefix_cache ? "on" : "off");
+    if (o->explorer) fmt::print(stderr, "explorer sessions in {}\n", o->options.explore_db);
+    if (explore) {
+      // The address on stdout, alone, for a script or a terminal that opens links.
+      const std::string host = o->options.host == "0.0.0.0" || o->options.host == "::" ? "127.0.0.1" : o->options.host;
+      fmt::print("http://{}:{}/\n", host, port);
+      std::fflush(stdout);
+    }
     std::thread stopper([&] {
       int sig = 0;
       sigwait(&stop_signals, &sig);
@@ -106,5 +130,11 @@ void add_serve_command(CLI::App& app) {
     fmt::print(stderr, "stopped\n");
   });
 }
+
+}  // namespace
+
+void add_serve_command(CLI::App& app) { add_server_command(app, false); }
+
+void add_explore_command(CLI::App& app) { add_server_command(app, true); }
 
 }  // namespace entropix

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   entropix::add_gen_model_command(app);
   entropix::add_model_commands(app);
   entropix::add_serve_command(app);
+  entropix::add_explore_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,10 +1,13 @@
 #include "decoding/sequence_decoder.h"
 
 #include <algorithm>
+#include <cmath>
+#include <string>
 #include <memory>
 #include <vector>
 
 #include "core/error.h"
+#include "entropix/metrics.h"
 
 namespace entropix {
 
@@ -69,6 +72,26 @@ bool SequenceDecoder::wants_attention() const { return options_->attention_metri
 TokenEvent SequenceDecoder::step(std::span<const float> logits, const AttentionMetrics* attention) {
   if (finished()) throw Error("step() on a finished answer");
   return accept(sampler_->step(logits, attention, rng_));
+}
+
+TokenEvent SequenceDecoder::force(std::span<const float> logits, const AttentionMetrics* attention, int32_t token) {
+  if (finished()) throw Error("force() on a finished answer");
+  if (token < 0 || token >= tokenizer_.n_vocab() || static_cast<size_t>(token) >= logits.size())
+    throw Error("a forced token id must be in [0, " + std::to_string(tokenizer_.n_vocab()) + "), got " +
+                std::to_string(token));
+  SampleOutcome o = sampler_->step(logits, attention, rng_);
+  o.insert_thinking = false;
+  o.branch = false;
+  o.token = token;
+  o.logprob = 0;
+  bool listed = false;
+  for (const Alternative& a : o.alternatives_span())
+    if (a.id == token) {
+      o.logprob = std::log(a.prob);
+      listed = true;
+    }
+  if (!listed) o.logprob = compute_logit_metrics(logits).logprob(logits, token);
+  return accept(o);
 }
 
 TokenEvent SequenceDecoder::accept(const SampleOutcome& outcome) {

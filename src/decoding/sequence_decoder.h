@@ -37,6 +37,11 @@ class SequenceDecoder {
   // One step over the logits of the last position. After it, tokens() of the event
   // are to be appended (unless finished()).
   TokenEvent step(std::span<const float> logits, const AttentionMetrics* attention);
+  // A step whose token a person chose: the sampler measures the step (metrics,
+  // alternatives, state) as step() would, then `token` is taken instead of its draw
+  // (outcome.token and logprob are the forced token's; an inserted thinking text is
+  // not inserted). Throws Error for an id outside the vocabulary.
+  TokenEvent force(std::span<const float> logits, const AttentionMetrics* attention, int32_t token);
   // Takes `outcome` as this step's result (a branch chose its token): same effects as step().
   TokenEvent accept(const SampleOutcome& outcome);
   // Text released since the last call (complete characters, no pending stop-string prefix).

@@ -13,6 +13,8 @@ namespace entropix {
 
 // Throws Error when the decoder reads attention metrics and the engine keeps no
 // attention scores (front ends load it with set_engine_needs, which asks for them).
-TokenEvent step_on_row(Engine& engine, size_t row, SequenceDecoder& decoder, AttentionAnalyzer& analyzer);
+// With `forced` >= 0 the step takes that token instead of its draw (SequenceDecoder::force).
+TokenEvent step_on_row(Engine& engine, size_t row, SequenceDecoder& decoder, AttentionAnalyzer& analyzer,
+                       int32_t forced = -1);
 
 }  // namespace entropix

@@ -179,4 +179,24 @@ std::vector<std::pair<int32_t, double>> Sampler::distribution() const {
   return out;
 }
 
+void Sampler::probabilities(std::span<const int32_t> ids, std::span<double> out) const {
+  if (out.size() != ids.size()) throw Error("sampler: probabilities() needs one output per id");
+  std::fill(out.begin(), out.end(), 0.0);
+  if (full_) {
+    for (size_t j = 0; j < ids.size(); ++j) {
+      const int32_t id = ids[j];
+      if (id >= 0 && static_cast<size_t>(id) < full_w_.size() && static_cast<size_t>(id) < logits_.size())
+        out[j] = full_w_[static_cast<size_t>(id)] / full_total_;
+    }
+    return;
+  }
+  if (cand_.empty()) throw Error("sampler: probabilities() called before prepare()");
+  double prev = 0;
+  for (size_t i = 0; i < cand_.size(); ++i) {
+    for (size_t j = 0; j < ids.size(); ++j)
+      if (ids[j] == cand_[i].id) out[j] = (cum_[i] - prev) / cum_.back();
+    prev = cum_[i];
+  }
+}
+
 }  // namespace entropix

@@ -32,6 +32,9 @@ class Sampler {
   // The prepared distribution as (id, probability), in descending probability
   // (all tokens when nothing truncates). For tests and tools; allocates.
   std::vector<std::pair<int32_t, double>> distribution() const;
+  // The prepared distribution's probability of each of `ids` (0 for a token the
+  // filters ruled out), in one pass over the kept tokens; out.size() == ids.size().
+  void probabilities(std::span<const int32_t> ids, std::span<double> out) const;
 
  private:
   static constexpr size_t kBuckets = 4096;  // top-p buckets over scaled distance [0, 104] nats

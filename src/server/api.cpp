@@ -6,6 +6,7 @@
 
 #include "entropix/profile.h"
 #include "entropix/token_sampler.h"
+#include "server/request_fields.h"
 
 namespace entropix::server {
 
@@ -20,53 +21,6 @@ json error_body(const std::string& message, const std::string& type, const std::
 }
 
 namespace {
-
-[[noreturn]] void bad(const std::string& message, const std::string& code = "invalid_value",
-                      const std::string& param = "") {
-  throw ApiError(400, message, "invalid_request_error", code, param);
-}
-
-bool present(const json& j, const char* key) { return j.contains(key) && !j.at(key).is_null(); }
-
-std::optional<bool> get_bool(const json& j, const char* key) {
-  if (!present(j, key)) return std::nullopt;
-  const json& v = j.at(key);
-  if (!v.is_boolean()) bad(std::string("'") + key + "' must be a boolean, got " + v.type_name(), "invalid_type", key);
-  return v.get<bool>();
-}
-
-std::optional<double> get_number(const json& j, const char* key, double lo, double hi) {
-  if (!present(j, key)) return std::nullopt;
-  const json& v = j.at(key);
-  if (!v.is_number()) bad(std::string("'") + key + "' must be a number, got " + v.type_name(), "invalid_type", key);
-  const double x = v.get<double>();
-  if (!std::isfinite(x) || x < lo || x > hi) {
-    bad(std::string("'") + key + "' must be between " + json(lo).dump() + " and " + json(hi).dump() + ", got " +
-        v.dump(), "invalid_value", key);
-  }
-  return x;
-}
-
-std::optional<int64_t> get_int(const json& j, const char* key, int64_t lo, int64_t hi) {
-  if (!present(j, key)) return std::nullopt;
-  const json& v = j.at(key);
-  if (!v.is_number_integer()) bad(std::string("'") + key + "' must be an integer, got " + v.dump(), "invalid_type", key);
-  if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(hi)) {
-    bad(std::string("'") + key + "' must be between " + std::to_string(lo) + " and " + std::to_string(hi) +
-        ", got " + v.dump(), "invalid_value", key);
-  }
-  const int64_t x = v.get<int64_t>();
-  if (x < lo || x > hi) {
-    bad(std::string("'") + key + "' must be between " + std::to_string(lo) + " and " + std::to_string(hi) +
-        ", got " + v.dump(), "invalid_value", key);
-  }
-  return x;
-}
-
-std::string get_string(const json& v, const std::string& what) {
-  if (!v.is_string()) bad("'" + what + "' must be a string, got " + v.type_name(), "invalid_type", what);
-  return v.get<std::string>();
-}
 
 std::vector<std::string> parse_stop(const json& v, const RequestLimits& limits) {
   std::vector<std::string> out;
@@ -85,45 +39,6 @@ std::vector<std::string> parse_stop(const json& v, const RequestLimits& limits) 
       bad("a 'stop' string has " + std::to_string(s.size()) + " bytes; at most " + std::to_string(limits.max_stop_bytes));
   }
   return out;
-}
-
-std::string message_content(const json& m, size_t i) {
-  const std::string where = "messages[" + std::to_string(i) + "].content";
-  if (!m.contains("content") || m.at("content").is_null()) return "";
-  const json& c = m.at("content");
-  if (c.is_string()) return c.get<std::string>();
-  if (!c.is_array()) bad("'" + where + "' must be a string or an array of text parts", "invalid_type");
-  std::string text;
-  for (const json& part : c) {
-    if (!part.is_object() || part.value("type", json()).get<std::string>() != "text" || !part.contains("text"))
-      bad("'" + where + "' parts must be {\"type\": \"text\", \"text\": ...}; other kinds are not supported");
-    text += get_string(part.at("text"), where + "[].text");
-  }
-  return text;
-}
-
-void parse_messages(const json& j, const RequestLimits& limits, ApiRequest& r) {
-  if (!j.contains("messages")) bad("'messages' is required", "missing_field");
-  const json& ms = j.at("messages");
-  if (!ms.is_array() || ms.empty()) bad("'messages' must be a non-empty array", "invalid_type");
-  if (static_cast<int32_t>(ms.size()) > limits.max_messages)
-    bad("'messages' holds " + std::to_string(ms.size()) + " entries; at most " + std::to_string(limits.max_messages));
-  for (size_t i = 0; i < ms.size(); ++i) {
-    const json& m = ms[i];
-    if (!m.is_object()) bad("'messages[" + std::to_string(i) + "]' must be an object", "invalid_type");
-    if (!m.contains("role")) bad("'messages[" + std::to_string(i) + "].role' is required", "missing_field");
-    ChatMessage msg;
-    msg.role = get_string(m.at("role"), "messages[" + std::to_string(i) + "].role");
-    if (msg.role != "system" && msg.role != "developer" && msg.role != "user" && msg.role != "assistant" &&
-        msg.role != "tool")
-      bad("'messages[" + std::to_string(i) + "].role' must be system, developer, user, assistant or tool, got '" +
-          msg.role + "'");
-    if (msg.role == "developer") msg.role = "system";
-    msg.content = message_content(m, i);
-    msg.tool_calls = nullptr;
-    if (m.contains("name") && !m.at("name").is_null()) msg.name = get_string(m.at("name"), "name");
-    r.messages.push_back(std::move(msg));
-  }
 }
 
 void parse_prompt(const json& j, ApiRequest& r) {
@@ -169,7 +84,7 @@ ApiRequest parse_request(const std::string& body, Endpoint endpoint, const Decod
   try {
     if (present(j, "model")) r.model = get_string(j.at("model"), "model");
     if (endpoint == Endpoint::Completions) parse_prompt(j, r);
-    else parse_messages(j, limits, r);
+    else r.messages = parse_messages(j, limits.max_messages);
 
     r.stream = get_bool(j, "stream").value_or(false);
     if (present(j, "stream_options")) {

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "decoding/step_on_row.h"
 #include "entropix/metrics.h"
+#include "entropix/sampled_probability.h"
 #include "server/prefill_share.h"
 #include "tokenizer/tokenizer.h"
 
@@ -39,7 +40,11 @@ struct InferenceLoop::Slot {
   int32_t n_cached = 0;          // prompt tokens taken from the prefix cache
   std::vector<int32_t> tokens;   // the tokens in seq's KV, in order: the prompt fed so far, then each decoded batch
   std::vector<int32_t> pending;  // sampled tokens still to decode
+  size_t n_forced = 0;           // of job->forced, taken so far
   int64_t row = -1;              // logits row in the last decode(), -1 when none
+  int64_t prompt_row = -1;       // with prompt_logprobs: the row of prompt position prompt_at in the last decode()
+  size_t prompt_at = 0;
+  size_t prompt_rows = 0;        // rows of prompt positions in the last decode()
   bool ended = false;
 };
 
@@ -155,7 +160,7 @@ void InferenceLoop::admit(std::vector<Slot>& slots) {
         // The prompt's cached prefix, then room for the rest and one token per choice
         // (a sequence whose first write copies a shared, partly filled page needs that page).
         try {
-          if (cache_) {
+          if (cache_ && !job.prompt_logprobs) {
             const PrefixMatch m = cache_->match(job.prompt);
             slot.seq = m.seq;
             slot.n_cached = m.n_cached;
@@ -222,18 +227,18 @@ void InferenceLoop::publish_cache_stats() {
 
 namespace {
 
-TokenInfo token_info(const Tokenizer& tok, const TokenEvent& ev, int32_t n_top) {
+// The step's metrics and top alternatives (and, with `explain`, their ids and the rest mass).
+TokenInfo measured_info(const Tokenizer& tok, const SampleOutcome& o, int32_t n_top, bool explain) {
   TokenInfo info;
-  info.ids = ev.tokens;
-  info.piece = ev.piece;
-  info.inserted = ev.inserted;
-  const SampleOutcome& o = ev.outcome;
-  info.logprob = ev.inserted ? 0.0 : o.logprob;
   const int32_t n = std::min(n_top, o.n_alternatives);
+  double listed = 0;
   for (int32_t i = 0; i < n; ++i) {
     const Alternative& a = o.alternatives[static_cast<size_t>(i)];
     info.top.emplace_back(tok.token_to_piece(a.id), a.prob > 0 ? std::log(a.prob) : -1e30);
+    if (explain) info.top_ids.push_back(a.id);
+    listed += a.prob;
   }
+  info.rest_mass = std::max(0.0, 1.0 - listed);
   info.entropy = o.metrics.entropy;
   info.varentropy = o.metrics.varentropy;
   info.has_attention = o.metrics.has_attention;
@@ -243,6 +248,15 @@ TokenInfo token_info(const Tokenizer& tok, const TokenEvent& ev, int32_t n_top) 
   info.interaction = o.metrics.interaction;
   info.state = o.state;
   info.action = o.action;
+  return info;
+}
+
+TokenInfo token_info(const Tokenizer& tok, const TokenEvent& ev, int32_t n_top, bool explain) {
+  TokenInfo info = measured_info(tok, ev.outcome, n_top, explain);
+  info.ids = ev.tokens;
+  info.piece = ev.piece;
+  info.inserted = ev.inserted;
+  info.logprob = ev.inserted ? 0.0 : ev.outcome.logprob;
   return info;
 }
 
@@ -293,10 +307,17 @@ void InferenceLoop::step(std::vector<Slot>& slots) {
       Slot& s = *prefilling_[i];
       const auto& prompt = s.job->prompt;
       const int64_t n = std::min(prompt_share_[i], room);
+      // With prompt logprobs every position but the last keeps its row (the last one's
+      // is the first step's, below).
+      const bool each_row = s.job->prompt_logprobs;
+      s.prompt_rows = 0;
+      if (each_row) s.prompt_row = rows, s.prompt_at = s.n_fed;
       for (int64_t j = 0; j < n; ++j) {
         const size_t at = s.n_fed + static_cast<size_t>(j);
-        batch_.push_back({s.seq, prompt[at], at + 1 == prompt.size()});
+        const bool last = at + 1 == prompt.size();
+        batch_.push_back({s.seq, prompt[at], last || each_row});
         s.tokens.push_back(prompt[at]);
+        if (each_row && !last) ++s.prompt_rows, ++rows;
       }
       s.n_fed += static_cast<size_t>(n);
       room -= n;
@@ -323,6 +344,7 @@ void InferenceLoop::step(std::vector<Slot>& slots) {
   }
   std::vector<Slot> spawned;  // forks made this step (appended after the loop)
   for (Slot& s : slots) {
+    if (!s.ended && s.prompt_rows > 0) report_prompt_rows(s);
     if (s.ended || s.row < 0) continue;
     if (s.forks_pending) {
       // The prompt is in the cache: fork it once per further choice; each samples
@@ -356,8 +378,9 @@ void InferenceLoop::step(std::vector<Slot>& slots) {
 void InferenceLoop::sample(Slot& s) {
   if (s.ended) return;
   try {
-    TokenEvent ev = step_on_row(engine_, static_cast<size_t>(s.row), *s.decoder, analyzer_);
     Job& job = *s.job;
+    const int32_t forced = s.choice == 0 && s.n_forced < job.forced.size() ? job.forced[s.n_forced++] : -1;
+    TokenEvent ev = step_on_row(engine_, static_cast<size_t>(s.row), *s.decoder, analyzer_, forced);
     if (metrics_) {
       metrics_->count_step(ev.outcome.state, static_cast<int64_t>(ev.tokens.size()));
       if (!job.first_token_seen_) {
@@ -368,7 +391,16 @@ void InferenceLoop::sample(Slot& s) {
     }
     JobEvent out;
     out.index = s.choice;
-    if (!ev.end_of_text) out.tokens.push_back(token_info(engine_.tokenizer(), ev, job.n_top));
+    if (!ev.end_of_text) {
+      TokenInfo info = token_info(engine_.tokenizer(), ev, job.n_top, job.explain);
+      info.forced = forced >= 0;
+      if (job.explain) {
+        if (auto q = sampled_probabilities(engine_.logits(static_cast<size_t>(s.row)), ev.outcome, info.top_ids,
+                                           explain_sampler_))
+          info.top_q = std::move(*q);
+      }
+      out.tokens.push_back(std::move(info));
+    }
     s.pending = std::move(ev.tokens);
     out.text = s.decoder->take_text();
     if (s.decoder->finished()) end(s, s.decoder->finish_reason(), "", std::move(out));
@@ -376,6 +408,33 @@ void InferenceLoop::sample(Slot& s) {
   } catch (const std::exception& e) {
     end(s, FinishReason::None, std::string("sampling failed: ") + e.what());
   }
+}
+
+void InferenceLoop::report_prompt_rows(Slot& s) {
+  const Job& job = *s.job;
+  const Tokenizer& tok = engine_.tokenizer();
+  JobEvent out;
+  out.index = s.choice;
+  try {
+    for (size_t i = 0; i < s.prompt_rows; ++i) {
+      const std::span<const float> logits = engine_.logits(static_cast<size_t>(s.prompt_row) + i);
+      const int32_t next = job.prompt[s.prompt_at + i + 1];  // the token this row predicts
+      SampleOutcome o;
+      const LogitMetrics lm = analyze_step(logits, nullptr, job.n_top, prompt_scratch_, o);
+      o.state = classify(o.metrics, job.decode.profile);
+      o.action = Action::Standard;
+      TokenInfo info = measured_info(tok, o, job.n_top, job.explain);
+      info.ids = {next};
+      info.piece = tok.token_to_piece(next);
+      info.logprob = lm.logprob(logits, next);
+      out.prompt.push_back(std::move(info));
+    }
+  } catch (const std::exception& e) {
+    end(s, FinishReason::None, std::string("measuring the prompt failed: ") + e.what());
+    return;
+  }
+  s.prompt_rows = 0;
+  s.job->post(std::move(out));
 }
 
 void InferenceLoop::end(Slot& slot, FinishReason reason, const std::string& error, JobEvent ev) {

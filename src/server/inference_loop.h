@@ -38,8 +38,15 @@ struct TokenInfo {
   std::vector<int32_t> ids;  // the appended token(s): the sampled one, or the inserted thinking text's
   std::string piece;        // bytes of the appended token(s); may hold part of a UTF-8 character
   bool inserted = false;    // thinking text inserted by the policy (no logprob of its own)
+  bool forced = false;      // a token the job forced (Job::forced) instead of a draw
   double logprob = 0;       // natural log of the chosen token's probability (0 when inserted)
   std::vector<std::pair<std::string, double>> top;  // most probable tokens: piece, natural logprob
+  // With Job::explain: the ids of `top`, and their probabilities under the step's
+  // draw (sampled_probabilities; empty when nothing was drawn); rest_mass is the raw
+  // probability outside `top`.
+  std::vector<int32_t> top_ids;
+  std::vector<double> top_q;
+  double rest_mass = 0;
   double entropy = 0;       // bits
   double varentropy = 0;    // bits^2
   bool has_attention = false;  // the step's attention metrics were measured (the sampler reads them)
@@ -54,6 +61,10 @@ struct JobEvent {
   int32_t index = 0;              // the choice (0..n-1)
   std::string text;               // newly released text (whole characters, no stop-string prefix)
   std::vector<TokenInfo> tokens;  // the steps that produced it
+  // With Job::prompt_logprobs, in the events before the first token (one per chunk of
+  // the prompt read): the prompt's tokens from the second on, in order, each measured
+  // on the logits of the position before it.
+  std::vector<TokenInfo> prompt;
   bool done = false;              // this choice ended
   FinishReason finish = FinishReason::None;
   std::string error;              // set when the request failed (done is then true; no more events follow)
@@ -70,6 +81,11 @@ struct Job {
   DecodeOptions decode;
   int32_t n = 1;      // choices (1..LoopOptions::parallel)
   int32_t n_top = 0;  // alternatives to report per token (0..kMaxAlternatives)
+  // Tokens taken, in order, in place of the first draws; each is still measured as
+  // a step (metrics, alternatives). decode.max_tokens counts them. Choice 0 only.
+  std::vector<int32_t> forced;
+  bool explain = false;          // TokenInfo::top_ids, top_q and rest_mass on every token
+  bool prompt_logprobs = false;  // JobEvent::prompt; the prompt is then read whole (not from the cache)
 
   std::atomic<bool> cancelled{false};  // set by the handler when the client is gone
 
@@ -151,6 +167,7 @@ class InferenceLoop {
   void admit(std::vector<Slot>& slots);
   void step(std::vector<Slot>& slots);
   void sample(Slot& slot);  // steps the decoder on the slot's logits row, posts the result
+  void report_prompt_rows(Slot& slot);  // posts the prompt positions measured in the last decode()
   // Ends a choice: its sequence goes to the prefix cache (the tokens in its KV) or is freed.
   void end(Slot& slot, FinishReason reason, const std::string& error, JobEvent ev = {});
   void publish_cache_stats();
@@ -170,6 +187,8 @@ class InferenceLoop {
   // Used by the loop thread only.
   std::unique_ptr<PrefixCache> cache_;    // null with options.prefix_cache off; before the thread, after the engine
   AttentionAnalyzer analyzer_;
+  Sampler explain_sampler_;               // scratch for Job::explain's sampler probabilities
+  std::vector<Candidate> prompt_scratch_; // scratch for the prompt's alternatives
   std::vector<BatchToken> batch_;         // the tokens of one engine.decode()
   std::vector<Slot*> prefilling_;         // slots still feeding their prompt this step
   std::vector<int64_t> prompt_left_;      // [prefilling_.size()] prompt tokens not yet fed

@@ -6,18 +6,36 @@
 
 namespace entropix::server {
 
+void RouteTable::add(const std::string& path) {
+  if (path.find_first_of("()[]\\*+?") != std::string::npos) patterns_.emplace_back(path, std::regex(path));
+  else paths_.push_back(path);
+}
+
 void RouteTable::get(const std::string& path, httplib::Server::Handler handler) {
-  paths_.push_back(path);
+  add(path);
   http_.Get(path, std::move(handler));
 }
 
 void RouteTable::post(const std::string& path, httplib::Server::Handler handler) {
-  paths_.push_back(path);
+  add(path);
   http_.Post(path, std::move(handler));
 }
 
+void RouteTable::patch(const std::string& path, httplib::Server::Handler handler) {
+  add(path);
+  http_.Patch(path, std::move(handler));
+}
+
+void RouteTable::del(const std::string& path, httplib::Server::Handler handler) {
+  add(path);
+  http_.Delete(path, std::move(handler));
+}
+
 std::string RouteTable::label(const std::string& path) const {
-  return std::find(paths_.begin(), paths_.end(), path) != paths_.end() ? path : "other";
+  if (std::find(paths_.begin(), paths_.end(), path) != paths_.end()) return path;
+  for (const auto& [name, re] : patterns_)
+    if (std::regex_match(path, re)) return name;
+  return "other";
 }
 
 void send_json(httplib::Response& res, int status, const nlohmann::json& j) {

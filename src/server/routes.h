@@ -10,9 +10,11 @@
 #include <atomic>
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <string>
 #include <vector>
 
+#include "explore/session_store.h"
 #include "model/engine.h"
 #include "server/api.h"
 #include "server/inference_loop.h"
@@ -30,6 +32,7 @@ struct ServerContext {
   std::vector<std::string> model_names;    // what a request's "model" may name: model_name, then the aliases
   std::atomic<bool> shutting_down{false};  // new generation requests get 503
   std::atomic<int32_t> open_responses{0};  // generation responses not yet fully sent (a shutdown waits for them)
+  explore::SessionStore* sessions = nullptr;  // the explorer's sessions; null when the explorer is off
 };
 
 // Counts a response as open while it lives (a stream: until its provider is destroyed).
@@ -51,13 +54,17 @@ class RouteTable {
   explicit RouteTable(httplib::Server& http) : http_(http) {}
   void get(const std::string& path, httplib::Server::Handler handler);
   void post(const std::string& path, httplib::Server::Handler handler);
-  // The label /metrics counts a request under: its route, else "other" (so that
-  // probing clients cannot grow the label set).
+  void patch(const std::string& path, httplib::Server::Handler handler);
+  void del(const std::string& path, httplib::Server::Handler handler);
+  // The label /metrics counts a request under: its route (a pattern for routes
+  // with parameters), else "other" (so that probing clients cannot grow the label set).
   std::string label(const std::string& path) const;
 
  private:
   httplib::Server& http_;
   std::vector<std::string> paths_;
+  std::vector<std::pair<std::string, std::regex>> patterns_;  // routes with parameters
+  void add(const std::string& path);
 };
 
 // A JSON reply (as json_text: token pieces may hold part of a UTF-8 character).
@@ -70,5 +77,10 @@ void register_status_routes(RouteTable& routes, ServerContext& ctx);
 // GET /v1/models, POST /v1/completions and POST /v1/chat/completions. Throws Error
 // when the chat template does not parse.
 void register_openai_routes(RouteTable& routes, ServerContext& ctx);
+// The explorer's API under /explore/v1 (docs/explorer-api.md); needs ctx.sessions.
+void register_explore_routes(RouteTable& routes, ServerContext& ctx);
+// The explorer's page: / and /ui/<file>, from the files embedded at build time or,
+// when `web_dir` is set, from that folder (for work on the page).
+void register_web_routes(RouteTable& routes, const std::string& web_dir);
 
 }  // namespace entropix::server

@@ -40,6 +40,7 @@ bool is_loopback_host(const std::string& host) {
 
 struct Server::Impl {
   ServerOptions options;
+  std::unique_ptr<explore::SessionStore> sessions;  // the explorer's; null without explore_db
   Metrics metrics;  // before the loop, whose thread records into it until the loop is destroyed
   InferenceLoop loop;
   ServerContext context;
@@ -50,11 +51,15 @@ struct Server::Impl {
 
   Impl(Engine& engine, ServerOptions o)
       : options(std::move(o)),
+        sessions(options.explore_db.empty() ? nullptr : std::make_unique<explore::SessionStore>(options.explore_db)),
         loop(engine, options.loop, &metrics),
         context{engine, options, loop, metrics, served_model_names(options)} {
+    context.sessions = sessions.get();
     set_up_http();
     register_status_routes(routes, context);
     register_openai_routes(routes, context);
+    register_explore_routes(routes, context);
+    register_web_routes(routes, options.web_dir);
   }
 
   void set_up_http();
@@ -70,7 +75,9 @@ void Server::Impl::set_up_http() {
   // With an API key every route but /health needs it (/metrics too: Prometheus
   // sends it with `authorization: {credentials: KEY}` in the scrape config).
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (options.api_key.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+    // The page itself holds nothing secret: it asks for the key and sends it with its calls.
+    const bool page = req.path == "/" || req.path.rfind("/ui/", 0) == 0;
+    if (options.api_key.empty() || req.path == "/health" || page) return httplib::Server::HandlerResponse::Unhandled;
     const std::string auth = req.get_header_value("Authorization");
     const std::string prefix = "Bearer ";
     if (auth.rfind(prefix, 0) == 0 && same_key(auth.substr(prefix.size()), options.api_key))

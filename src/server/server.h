@@ -1,6 +1,7 @@
 // The OpenAI-compatible HTTP server: GET /health, GET /metrics, GET /v1/models,
 // POST /v1/completions and POST /v1/chat/completions (streamed as SSE or not,
-// n choices as forks of one prefilled prompt).
+// n choices as forks of one prefilled prompt); the explorer's page at / and its
+// API under /explore/v1 (docs/explorer-api.md).
 // HTTP threads parse each body into an ApiRequest, tokenize it, and queue a Job
 // for the one InferenceLoop that owns the engine; they then relay the job's
 // events. A client that goes away cancels its job, streamed or not.
@@ -40,6 +41,10 @@ struct ServerOptions {
   RequestLimits limits;
   size_t max_body_bytes = 1 << 20;   // request bodies over this get 413
   int http_threads = 0;              // 0: loop.parallel + 8
+  // The explorer: its sessions' database (empty: no explorer API, /explore/v1 answers
+  // 404) and, when set, a folder to serve its page from instead of the embedded copy.
+  std::string explore_db;
+  std::string web_dir;
 };
 
 // Whether `host` names only this machine (127.0.0.0/8, ::1, localhost).

@@ -7,8 +7,22 @@
 namespace entropix::server {
 
 void RouteTable::add(const std::string& path) {
-  if (path.find_first_of("()[]\\*+?") != std::string::npos) patterns_.emplace_back(path, std::regex(path));
-  else paths_.push_back(path);
+  if (path.find_first_of("()[]\\*+?") == std::string::npos) {
+    paths_.push_back(path);
+    return;
+  }
+  // A readable label for a pattern: each group as {id} (digits) or {name}.
+  std::string name;
+  for (size_t i = 0; i < path.size();) {
+    if (path[i] != '(') {
+      name += path[i++];
+      continue;
+    }
+    const size_t close = path.find(')', i);
+    name += path.compare(i, close - i + 1, "(\\d+)") == 0 ? "{id}" : "{name}";
+    i = close + 1;
+  }
+  patterns_.emplace_back(name, std::regex(path));
 }
 
 void RouteTable::get(const std::string& path, httplib::Server::Handler handler) {

@@ -150,7 +150,7 @@ class ExploreRoutes {
   std::vector<int32_t> prompt_ids(const json& session) const;
   // The job's decode options from the session's settings and the request's overrides.
   DecodeOptions decode_options(const json& settings, uint64_t seed, int32_t max_tokens, int32_t n_top) const;
-  void check_body_size(const httplib::Request& req) const;
+  void check_body_size(const httplib::Request& req, size_t limit = 0) const;  // 0: max_body_bytes
   void submit(const std::shared_ptr<Job>& job) const;
   // Saves an event's tokens and turns it into the API's events; ends the node on done.
   std::vector<json> relay(Generation& g, JobEvent& ev);
@@ -169,11 +169,12 @@ json ExploreRoutes::load(int64_t id) const {
   return *s;
 }
 
-void ExploreRoutes::check_body_size(const httplib::Request& req) const {
-  if (req.body.size() > ctx_.options.max_body_bytes)
+void ExploreRoutes::check_body_size(const httplib::Request& req, size_t limit) const {
+  if (limit == 0) limit = ctx_.options.max_body_bytes;
+  if (req.body.size() > limit)
     throw ApiError(413,
                    "the body has " + std::to_string(req.body.size()) + " bytes; the limit is " +
-                       std::to_string(ctx_.options.max_body_bytes),
+                       std::to_string(limit),
                    "invalid_request_error", "body_too_large");
 }
 
@@ -237,7 +238,8 @@ void ExploreRoutes::info(httplib::Response& res) const {
              {"limits",
               {{"max_tokens", ctx_.options.limits.max_tokens},
                {"max_alternatives", kMaxAlternatives},
-               {"max_body_bytes", ctx_.options.max_body_bytes}}},
+               {"max_body_bytes", ctx_.options.max_body_bytes},
+               {"max_import_bytes", ctx_.options.max_import_bytes}}},
              {"database", store_.path()}});
 }
 
@@ -559,7 +561,8 @@ void ExploreRoutes::generate(int64_t id, const httplib::Request& req, httplib::R
     release(id);
     if (!error.empty()) throw ApiError(500, error, "server_error", "generation_failed");
     json n;
-    for (const json& s_node : load(id).at("nodes"))
+    const json saved = load(id);
+    for (const json& s_node : saved.at("nodes"))
       if (s_node.at("id") == g->node) n = s_node;
     send_json(res, 200, {{"node", n}, {"prompt_tokens", done.value("prompt_tokens", 0)},
                          {"cached_tokens", done.value("cached_tokens", 0)}});
@@ -705,7 +708,7 @@ void ExploreRoutes::export_session(int64_t id, const httplib::Request& req, http
 }
 
 void ExploreRoutes::import_session(const httplib::Request& req, httplib::Response& res) {
-  check_body_size(req);
+  check_body_size(req, ctx_.options.max_import_bytes);
   const json body = parse_body(req);
   // Token ids must fit this model's vocabulary: the tree is decoded from them.
   const int32_t n_vocab = ctx_.engine.tokenizer().n_vocab();

@@ -68,7 +68,8 @@ struct Server::Impl {
 };
 
 void Server::Impl::set_up_http() {
-  http.set_payload_max_length(options.max_body_bytes);
+  // Each route checks its own limit; httplib stops what no route would take.
+  http.set_payload_max_length(std::max(options.max_body_bytes, options.explore_db.empty() ? 0 : options.max_import_bytes));
   const size_t threads = static_cast<size_t>(options.http_threads > 0 ? options.http_threads : options.loop.parallel + 8);
   http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
 
@@ -97,7 +98,8 @@ void Server::Impl::set_up_http() {
     if (res.status == 404) {
       send_json(res, 404, error_body("unknown route: " + req.method + " " + req.path, "invalid_request_error", "not_found"));
     } else if (res.status == 413) {
-      send_json(res, 413, error_body("the body is over the limit of " + std::to_string(options.max_body_bytes) + " bytes",
+      send_json(res, 413, error_body("the body is over the limit of " +
+                                         std::to_string(std::max(options.max_body_bytes, options.explore_db.empty() ? 0 : options.max_import_bytes)) + " bytes",
                                      "invalid_request_error", "body_too_large"));
     } else {
       send_json(res, res.status, error_body("HTTP error " + std::to_string(res.status), "invalid_request_error", ""));

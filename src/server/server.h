@@ -40,6 +40,7 @@ struct ServerOptions {
   LoopOptions loop;
   RequestLimits limits;
   size_t max_body_bytes = 1 << 20;   // request bodies over this get 413
+  size_t max_import_bytes = size_t{256} << 20;  // an explorer import (a whole session's tree) at most
   int http_threads = 0;              // 0: loop.parallel + 8
   // The explorer: its sessions' database (empty: no explorer API, /explore/v1 answers
   // 404) and, when set, a folder to serve its page from instead of the embedded copy.

@@ -412,3 +412,33 @@ TEST(ExploreApi, WithoutADatabaseThereIsNoExplorerApi) {
   DemoServer s;  // explore_db empty
   expect_api_error(s.client().Get("/explore/v1/sessions"), 404, "not_found");
 }
+
+TEST(ExploreApi, CompletionsEchoGivesThePromptAndItsLogprobs) {
+  TempDb db;
+  DemoServer s(explore_options(db.path()));
+  const json session = create(s);  // its prompt tokens are checked against the engine above
+  const json r = s.post("/v1/completions", {{"prompt", kPrompt}, {"max_tokens", 4}, {"temperature", 0}, {"echo", true}, {"logprobs", 3}});
+  const json plain = s.post("/v1/completions", {{"prompt", kPrompt}, {"max_tokens", 4}, {"temperature", 0}});
+  const json& c = r["choices"][0];
+  EXPECT_EQ(c["text"], std::string(kPrompt) + plain["choices"][0]["text"].get<std::string>());
+  const json& pt = session["prompt_tokens"];
+  const json& lp = c["logprobs"];
+  // The BOS the tokenizer added is not echoed; every echoed token has its logprob.
+  ASSERT_EQ(lp["tokens"].size(), pt.size() - 1 + 4);
+  for (size_t i = 1; i < pt.size(); ++i) {
+    EXPECT_EQ(lp["tokens"][i - 1], pt[i]["text"]);
+    EXPECT_NEAR(lp["token_logprobs"][i - 1].get<double>(), pt[i]["logprob"].get<double>(), 1e-9);
+    EXPECT_EQ(lp["top_logprobs"][i - 1].size(), 3u);
+  }
+  // Offsets run over the echoed text.
+  size_t offset = 0;
+  for (size_t i = 0; i < lp["tokens"].size(); ++i) {
+    EXPECT_EQ(lp["text_offset"][i], offset);
+    offset += lp["tokens"][i].get<std::string>().size();
+  }
+  // Streamed: the prompt comes first, in its own chunk.
+  const SseResponse streamed = s.post_stream("/v1/completions", {{"prompt", kPrompt}, {"max_tokens", 4}, {"temperature", 0}, {"echo", true}});
+  ASSERT_FALSE(streamed.chunks.empty());
+  EXPECT_EQ(streamed.chunks[0]["choices"][0]["text"], kPrompt);
+  EXPECT_EQ(streamed.text[0], c["text"]);
+}

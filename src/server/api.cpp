@@ -111,6 +111,7 @@ ApiRequest parse_request(const std::string& body, Endpoint endpoint, const Decod
         r.logprobs = true;
         r.top_logprobs = static_cast<int32_t>(*lp);
       }
+      r.echo = get_bool(j, "echo").value_or(false);
     } else {
       r.logprobs = get_bool(j, "logprobs").value_or(false);
       if (auto t = get_int(j, "top_logprobs", 0, kMaxAlternatives)) r.top_logprobs = static_cast<int32_t>(*t);
@@ -191,7 +192,7 @@ json completion_logprobs(const std::vector<TokenInfo>& tokens, size_t offset) {
   json toks = json::array(), lps = json::array(), tops = json::array(), offsets = json::array();
   for (const TokenInfo& t : tokens) {
     toks.push_back(t.piece);
-    lps.push_back(t.logprob);
+    lps.push_back(std::isnan(t.logprob) ? json(nullptr) : json(t.logprob));
     json top = json::object();
     for (const auto& [piece, lp] : t.top) top[piece] = lp;
     tops.push_back(top);
@@ -228,8 +229,17 @@ json completion_response(const ApiRequest& req, const ResponseContext& ctx, cons
       choice["message"] = {{"role", "assistant"}, {"content", c.text}};
       choice["logprobs"] = req.logprobs ? chat_logprobs(c.tokens) : json(nullptr);
     } else {
-      choice["text"] = c.text;
-      choice["logprobs"] = req.logprobs ? completion_logprobs(c.tokens, 0) : json(nullptr);
+      // With echo the prompt comes first, and its tokens lead the logprobs.
+      std::string echoed;
+      for (const TokenInfo& t : c.echo) echoed += t.piece;
+      choice["text"] = echoed + c.text;
+      if (req.logprobs) {
+        std::vector<TokenInfo> all = c.echo;
+        all.insert(all.end(), c.tokens.begin(), c.tokens.end());
+        choice["logprobs"] = completion_logprobs(all, 0);
+      } else {
+        choice["logprobs"] = nullptr;
+      }
     }
     choice["entropix"] = entropix_tokens(c.tokens);
     out.push_back(std::move(choice));
@@ -261,6 +271,16 @@ json chat_role_chunk(const ResponseContext& ctx, int32_t index) {
   json r = envelope(ctx, "chat.completion.chunk");
   r["choices"] = json::array(
       {json{{"index", index}, {"delta", {{"role", "assistant"}, {"content", ""}}}, {"logprobs", nullptr}, {"finish_reason", nullptr}}});
+  return r;
+}
+
+json echo_chunk(const ApiRequest& req, const ResponseContext& ctx, int32_t index, const std::vector<TokenInfo>& prompt) {
+  std::string text;
+  for (const TokenInfo& t : prompt) text += t.piece;
+  json choice = {{"index", index}, {"text", text}, {"finish_reason", nullptr}};
+  choice["logprobs"] = req.logprobs ? completion_logprobs(prompt, 0) : json(nullptr);
+  json r = envelope(ctx, "text_completion");
+  r["choices"] = json::array({choice});
   return r;
 }
 

@@ -60,6 +60,7 @@ struct ApiRequest {
   bool include_usage = false;            // stream_options.include_usage
   bool logprobs = false;
   int32_t top_logprobs = 0;              // 0..kMaxAlternatives
+  bool echo = false;                     // completions: the prompt before the answer (with logprobs: its tokens' too)
 };
 
 // Checks that a request's "model" names the served model: `names` are the ids the
@@ -75,6 +76,7 @@ ApiRequest parse_request(const std::string& body, Endpoint endpoint, const Decod
 
 // Accumulated result of one choice of a non-streamed request.
 struct Completion {
+  std::vector<TokenInfo> echo;  // with echo: the prompt's tokens (logprob NaN: none, the first without BOS)
   std::string text;
   std::vector<TokenInfo> tokens;
   FinishReason finish = FinishReason::None;
@@ -102,6 +104,9 @@ nlohmann::json completion_response(const ApiRequest& req, const ResponseContext&
 nlohmann::json stream_chunk(const ApiRequest& req, const ResponseContext& ctx, const JobEvent& ev);
 // The chat stream's first chunk of a choice (delta.role).
 nlohmann::json chat_role_chunk(const ResponseContext& ctx, int32_t index);
+// With echo, a stream's first chunk of a choice: the prompt's text (and its logprobs).
+nlohmann::json echo_chunk(const ApiRequest& req, const ResponseContext& ctx, int32_t index,
+                          const std::vector<TokenInfo>& prompt);
 // The final usage-only chunk (stream_options.include_usage).
 nlohmann::json usage_chunk(const ApiRequest& req, const ResponseContext& ctx, PromptUsage prompt, int32_t n_generated);
 

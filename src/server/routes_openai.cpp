@@ -5,6 +5,7 @@
 // (reply_streamed).
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <memory>
 #include <optional>
 
@@ -36,7 +37,24 @@ struct Admitted {
   std::shared_ptr<Job> job;
   ResponseContext reply;  // id, model and time every response object carries
   LeadingSpace lead;      // for each choice's text
+  std::vector<TokenInfo> echo;  // with echo: the prompt's tokens but a leading BOS, logprobs to come
+  size_t echo_skip = 0;         // 1 when the prompt starts with BOS (not echoed)
 };
+
+// Puts the prompt measurements of an event into the echoed tokens: measurement k is
+// of prompt position k + 1.
+void fill_echo(std::vector<TokenInfo>& echo, size_t skip, size_t& measured, const std::vector<TokenInfo>& prompt) {
+  for (const TokenInfo& m : prompt) {
+    const size_t position = ++measured;
+    if (position < skip || position - skip >= echo.size()) continue;
+    TokenInfo& t = echo[position - skip];
+    std::vector<int32_t> ids = std::move(t.ids);
+    std::string piece = std::move(t.piece);
+    t = m;
+    t.ids = std::move(ids);
+    t.piece = std::move(piece);
+  }
+}
 
 class OpenAiRoutes {
  public:
@@ -120,7 +138,7 @@ std::optional<Admitted> OpenAiRoutes::admit(const httplib::Request& req, httplib
                              "invalid_request_error", "body_too_large"));
     return std::nullopt;
   }
-  Admitted a{std::make_shared<ApiRequest>(), std::make_shared<Job>(), {}, {}};
+  Admitted a{std::make_shared<ApiRequest>(), std::make_shared<Job>(), {}, {}, {}, 0};
   try {
     *a.request = parse_request(req.body, endpoint, options.decode, options.limits);
     check_model(a.request->model, ctx_.model_names);
@@ -135,6 +153,19 @@ std::optional<Admitted> OpenAiRoutes::admit(const httplib::Request& req, httplib
   a.job->decode = a.request->decode;
   a.job->n = a.request->n;
   a.job->n_top = a.request->logprobs ? a.request->top_logprobs : 0;
+  if (a.request->echo) {
+    const Tokenizer& tok = ctx_.engine.tokenizer();
+    const auto& ids = a.job->prompt;
+    a.echo_skip = !ids.empty() && ids[0] == tok.bos() ? 1 : 0;
+    for (size_t i = a.echo_skip; i < ids.size(); ++i) {
+      TokenInfo t;
+      t.ids = {ids[i]};
+      t.piece = tok.token_to_piece(ids[i]);
+      t.logprob = std::nan("");  // the first token without BOS has none; the rest are measured
+      a.echo.push_back(std::move(t));
+    }
+    a.job->prompt_logprobs = a.request->logprobs;
+  }
 
   a.reply.id = std::string(endpoint == Endpoint::ChatCompletions ? "chatcmpl-" : "cmpl-") +
                std::to_string(unix_now()) + "-" + std::to_string(next_id_++);
@@ -177,6 +208,8 @@ void OpenAiRoutes::reply_collected(const httplib::Request& req, httplib::Respons
   std::vector<Completion> choices(n);
   std::vector<LeadingSpace> leads(n, a.lead);
   PromptUsage prompt;
+  std::vector<TokenInfo> echo = a.echo;
+  size_t measured = 0;
   for (size_t open = n; open > 0;) {
     if (client.gone()) {
       job.cancelled = true;
@@ -189,6 +222,7 @@ void OpenAiRoutes::reply_collected(const httplib::Request& req, httplib::Respons
         send_error(res, ApiError(500, ev.error, "server_error", "generation_failed"));
         return;
       }
+      fill_echo(echo, a.echo_skip, measured, ev.prompt);
       const size_t i = static_cast<size_t>(ev.index);
       leads[i].apply(ev.text);
       choices[i].text += ev.text;
@@ -201,6 +235,7 @@ void OpenAiRoutes::reply_collected(const httplib::Request& req, httplib::Respons
       }
     }
   }
+  for (Completion& c : choices) c.echo = echo;
   send_json(res, 200, completion_response(*a.request, a.reply, choices, prompt));
   ctx_.metrics.observe_request_duration(req.path, seconds_since(started));
 }
@@ -214,9 +249,15 @@ void OpenAiRoutes::reply_streamed(const httplib::Request& req, httplib::Response
     int32_t n_generated = 0;  // all choices
     bool finished = false;
     std::vector<LeadingSpace> leads;
+    std::vector<TokenInfo> echo;  // with echo: sent before the first chunk of the answers
+    size_t echo_skip = 0, measured = 0;
+    bool echo_sent = true;
   };
   const size_t n = static_cast<size_t>(a.request->n);
   auto state = std::make_shared<Stream>();
+  state->echo = a.echo;
+  state->echo_skip = a.echo_skip;
+  state->echo_sent = !a.request->echo;
   state->leads.assign(n, a.lead);
   state->open = n;
   state->roles_sent = a.request->endpoint == Endpoint::ChatCompletions ? 0 : n;
@@ -245,6 +286,13 @@ void OpenAiRoutes::reply_streamed(const httplib::Request& req, httplib::Response
             send("[DONE]");
             sink.done();
             return true;
+          }
+          fill_echo(state->echo, state->echo_skip, state->measured, ev.prompt);
+          const bool answer = !ev.text.empty() || !ev.tokens.empty() || ev.done;
+          if (answer && !state->echo_sent) {  // the prompt is measured whole before the first token
+            state->echo_sent = true;
+            for (size_t i = 0; i < state->leads.size(); ++i)
+              if (!send(json_text(echo_chunk(*request, reply, static_cast<int32_t>(i), state->echo)))) return give_up();
           }
           state->leads[static_cast<size_t>(ev.index)].apply(ev.text);
           if ((!ev.text.empty() || !ev.tokens.empty() || ev.done) && !send(json_text(stream_chunk(*request, reply, ev))))

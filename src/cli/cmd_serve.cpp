@@ -106,10 +106,27 @@ void add_server_command(CLI::App& app, bool explore) {
     sigaddset(&stop_signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
     auto engine = Engine::load(path, eo);
-    server::Server srv(*engine, o->options);
+    const int n_ctx = engine->n_ctx();
+    o->options.model_path = path;
+    // The explorer's models page loads others the same way, with the same flags.
+    o->options.load_model = [o, eo](const std::string& name) {
+      server::LoadedModel m;
+      m.path = resolve_model_argument(name);
+      m.decode = decode_options_from_flags(o->flags, m.path);
+      m.decode.max_tokens = o->n_predict;
+      m.decode.ignore_eos = o->ignore_eos;
+      m.name = std::filesystem::path(m.path).stem().string();
+      EngineOptions options = eo;
+      options.attention_scores = false;  // set again from this model's profile
+      options.attention_layer = -1;
+      set_engine_needs(options, request_decode_uses(m.decode));
+      m.engine = Engine::load(m.path, options);
+      return m;
+    };
+    server::Server srv(std::move(engine), o->options);
     const int port = srv.start();
     fmt::print(stderr, "serving {} on http://{}:{} ({} parallel, context {}, prefix cache {})\n", o->options.model_name,
-               o->options.host, port, o->options.loop.parallel, engine->n_ctx(),
+               o->options.host, port, o->options.loop.parallel, n_ctx,
                o->options.loop.prefix_cache ? "on" : "off");
     if (o->explorer) fmt::print(stderr, "explorer sessions in {}\n", o->options.explore_db);
     if (explore) {

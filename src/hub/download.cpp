@@ -49,6 +49,7 @@ struct Transfer {
   std::string error;                  // why a callback stopped the transfer
   TransferProgress* progress = nullptr;
   const std::atomic<bool>* cancel = nullptr;
+  const std::function<void(std::uint64_t, std::optional<std::uint64_t>)>* on_bytes = nullptr;
 };
 
 std::size_t on_header(char* data, std::size_t size, std::size_t count, void* user) {
@@ -118,6 +119,7 @@ int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   auto* t = static_cast<Transfer*>(user);
   if (t->cancel && t->cancel->load()) return 1;
   t->progress->update(t->offset);
+  if (t->on_bytes && *t->on_bytes) (*t->on_bytes)(t->offset, t->size);
   return 0;
 }
 
@@ -198,6 +200,7 @@ DownloadResult download_resumable(const DownloadRequest& request) {
     t.size = request.size;
     t.progress = &progress;
     t.cancel = request.cancel;
+    t.on_bytes = &request.on_bytes;
     char error[CURL_ERROR_SIZE] = {};
     const std::string range = fmt::format("{}-", existing);
     CURL* h = curl.get();

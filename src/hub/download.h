@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -17,6 +18,7 @@ struct DownloadRequest {
   std::string label;                          // the file, as named in progress and errors
   bool progress = true;                       // report on stderr
   const std::atomic<bool>* cancel = nullptr;  // polled; true stops the transfer, keeping the .part
+  std::function<void(std::uint64_t, std::optional<std::uint64_t>)> on_bytes;  // bytes present, total
 };
 
 struct DownloadResult {

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,6 +36,9 @@ struct PullOptions {
   // Polled during transfers; once true the pull stops with an Error and keeps the
   // .part file for resuming. Meant to be set from a SIGINT handler.
   const std::atomic<bool>* cancel = nullptr;
+  // Called as bytes arrive (often: keep it cheap) with the bytes present and the
+  // total when known; for a progress display elsewhere than stderr.
+  std::function<void(std::uint64_t done, std::optional<std::uint64_t> total)> on_bytes;
 };
 
 struct CachedModel {

@@ -55,6 +55,7 @@ std::filesystem::path pull_model(const std::string& spec_text, const PullOptions
   request.label = file;
   request.progress = options.progress;
   request.cancel = options.cancel;
+  request.on_bytes = options.on_bytes;
   const auto result = hub::download_resumable(request);
 
   if (!remote.sha256.empty() && result.sha256 != remote.sha256) {

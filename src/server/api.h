@@ -24,12 +24,19 @@ class ApiError : public Error {
            std::string code = "", std::string param = "")
       : Error(message), status_(status), type_(std::move(type)), code_(std::move(code)), param_(std::move(param)) {}
   int status() const { return status_; }
+  // Seconds a client should wait before trying again (a Retry-After header); 0: none.
+  ApiError& retry_after(int seconds) {
+    retry_after_ = seconds;
+    return *this;
+  }
+  int retry_after() const { return retry_after_; }
   const std::string& type() const { return type_; }
   const std::string& code() const { return code_; }
   const std::string& param() const { return param_; }
 
  private:
   int status_;
+  int retry_after_ = 0;
   std::string type_, code_, param_;
 };
 

@@ -58,6 +58,7 @@ void send_json(httplib::Response& res, int status, const nlohmann::json& j) {
 }
 
 void send_error(httplib::Response& res, const ApiError& e) {
+  if (e.retry_after() > 0) res.set_header("Retry-After", std::to_string(e.retry_after()));
   send_json(res, e.status(), error_body(e.what(), e.type(), e.code(), e.param()));
 }
 

@@ -20,16 +20,15 @@
 #include "server/inference_loop.h"
 #include "server/metrics.h"
 #include "server/server.h"
+#include "server/serving_model.h"
 
 namespace entropix::server {
 
 // The server's state, owned by the plumbing and read by the handlers on the HTTP threads.
 struct ServerContext {
-  Engine& engine;               // only the inference loop decodes with it
+  ModelSlot& models;            // the model now (engine, loop, defaults); a handler holds it while it runs
   const ServerOptions& options;
-  InferenceLoop& loop;
   Metrics& metrics;
-  std::vector<std::string> model_names;    // what a request's "model" may name: model_name, then the aliases
   std::atomic<bool> shutting_down{false};  // new generation requests get 503
   std::atomic<int32_t> open_responses{0};  // generation responses not yet fully sent (a shutdown waits for them)
   explore::SessionStore* sessions = nullptr;  // the explorer's sessions; null when the explorer is off
@@ -71,6 +70,19 @@ class RouteTable {
 void send_json(httplib::Response& res, int status, const nlohmann::json& j);
 void send_error(httplib::Response& res, const ApiError& e);
 
+// Runs a handler's body, turning an ApiError into its reply and a JSON value of
+// the wrong type into a 400.
+template <typename F>
+void guarded(httplib::Response& res, F&& body) {
+  try {
+    body();
+  } catch (const ApiError& e) {
+    send_error(res, e);
+  } catch (const nlohmann::json::exception& e) {
+    send_error(res, ApiError(400, std::string("unexpected value in the request: ") + e.what()));
+  }
+}
+
 // The families (routes_status.cpp, routes_openai.cpp).
 // GET /health and GET /metrics.
 void register_status_routes(RouteTable& routes, ServerContext& ctx);
@@ -79,6 +91,8 @@ void register_status_routes(RouteTable& routes, ServerContext& ctx);
 void register_openai_routes(RouteTable& routes, ServerContext& ctx);
 // The explorer's API under /explore/v1 (docs/explorer-api.md); needs ctx.sessions.
 void register_explore_routes(RouteTable& routes, ServerContext& ctx);
+// The explorer's models page under /explore/v1/models (list, pull, remove, load); needs ctx.sessions.
+void register_model_routes(RouteTable& routes, ServerContext& ctx);
 // The explorer's page: / and /ui/<file>, from the files embedded at build time or,
 // when `web_dir` is set, from that folder (for work on the page).
 void register_web_routes(RouteTable& routes, const std::string& web_dir);

@@ -116,11 +116,7 @@ json parse_body(const httplib::Request& req) {
 
 class ExploreRoutes {
  public:
-  explicit ExploreRoutes(ServerContext& ctx)
-      : ctx_(ctx),
-        store_(*ctx.sessions),
-        format_(ctx.options.chat_template.empty() ? ctx.engine.chat_template()
-                                                  : std::optional<std::string>(ctx.options.chat_template)) {}
+  explicit ExploreRoutes(ServerContext& ctx) : ctx_(ctx), store_(*ctx.sessions) {}
 
   void info(httplib::Response& res) const;
   void list(httplib::Response& res);
@@ -143,22 +139,25 @@ class ExploreRoutes {
     int64_t first = 0;  // position (in the node's own tokens) of the next token to save
     int64_t path_at = 0;  // path position of the node's first own token
     std::shared_ptr<Job> job;
+    std::shared_ptr<ServingModel> model;  // held while it generates
     bool finished = false;
   };
 
   json load(int64_t id) const;
   std::vector<int32_t> prompt_ids(const json& session) const;
   // The job's decode options from the session's settings and the request's overrides.
-  DecodeOptions decode_options(const json& settings, uint64_t seed, int32_t max_tokens, int32_t n_top) const;
+  DecodeOptions decode_options(const ServingModel& m, const json& settings, uint64_t seed, int32_t max_tokens,
+                               int32_t n_top) const;
   void check_body_size(const httplib::Request& req, size_t limit = 0) const;  // 0: max_body_bytes
-  void submit(const std::shared_ptr<Job>& job) const;
+  void submit(ServingModel& m, const std::shared_ptr<Job>& job) const;
+  // The model, when the session was made with it (its token ids are this vocabulary's); 409 otherwise.
+  std::shared_ptr<ServingModel> model_for(const json& session) const;
   // Saves an event's tokens and turns it into the API's events; ends the node on done.
   std::vector<json> relay(Generation& g, JobEvent& ev);
   void release(int64_t session);
 
   ServerContext& ctx_;
   explore::SessionStore& store_;
-  ChatFormat format_;
   std::mutex running_mutex_;
   std::map<int64_t, std::shared_ptr<Job>> running_;  // session -> its generation
 };
@@ -185,8 +184,8 @@ std::vector<int32_t> ExploreRoutes::prompt_ids(const json& session) const {
   return ids;
 }
 
-DecodeOptions ExploreRoutes::decode_options(const json& settings, uint64_t seed, int32_t max_tokens,
-                                            int32_t n_top) const {
+DecodeOptions ExploreRoutes::decode_options(const ServingModel& m, const json& settings, uint64_t seed,
+                                            int32_t max_tokens, int32_t n_top) const {
   DecodeChoice choice;
   if (settings.contains("sampler")) choice.sampler = parse_sampler_kind(settings["sampler"].get<std::string>());
   if (settings.contains("temperature")) choice.knobs.temperature = settings["temperature"].get<double>();
@@ -196,7 +195,7 @@ DecodeOptions ExploreRoutes::decode_options(const json& settings, uint64_t seed,
   choice.alternatives = n_top;
   DecodeOptions d;
   try {
-    d = resolve_decode_options(choice, ctx_.options.decode);
+    d = resolve_decode_options(choice, m.decode);
   } catch (const Error& e) {
     bad(e.what(), "invalid_value", "settings");
   }
@@ -205,8 +204,20 @@ DecodeOptions ExploreRoutes::decode_options(const json& settings, uint64_t seed,
   return d;
 }
 
-void ExploreRoutes::submit(const std::shared_ptr<Job>& job) const {
-  switch (ctx_.loop.submit(job)) {
+std::shared_ptr<ServingModel> ExploreRoutes::model_for(const json& session) const {
+  std::shared_ptr<ServingModel> m = ctx_.models.require();
+  const std::string made_with = session.value("model", std::string());
+  if (made_with != m->names.front())
+    throw ApiError(409,
+                   "session " + std::to_string(session.at("id").get<int64_t>()) + " was made with the model " +
+                       made_with + "; this server has " + m->names.front() + " loaded (load " + made_with +
+                       " to go on with it)",
+                   "invalid_request_error", "model_mismatch");
+  return m;
+}
+
+void ExploreRoutes::submit(ServingModel& m, const std::shared_ptr<Job>& job) const {
+  switch (m.loop.submit(job)) {
     case InferenceLoop::Submit::Queued: return;
     case InferenceLoop::Submit::QueueFull:
       throw ApiError(429, "the server is busy: retry later", "rate_limit_error", "queue_full");
@@ -216,7 +227,8 @@ void ExploreRoutes::submit(const std::shared_ptr<Job>& job) const {
 }
 
 void ExploreRoutes::info(httplib::Response& res) const {
-  const DecodeOptions& d = ctx_.options.decode;
+  const std::shared_ptr<ServingModel> m = ctx_.models.require();
+  const DecodeOptions& d = m->decode;
   json defaults = {{"sampler", sampler_kind_name(d.sampler)},
                    {"temperature", d.params.temperature},
                    {"top_k", d.params.top_k},
@@ -229,10 +241,10 @@ void ExploreRoutes::info(httplib::Response& res) const {
                         {"top_p", d.profile.base.top_p},
                         {"min_p", d.profile.base.min_p}};
   send_json(res, 200,
-            {{"model", ctx_.options.model_name},
-             {"n_ctx", ctx_.engine.n_ctx()},
-             {"n_vocab", ctx_.engine.tokenizer().n_vocab()},
-             {"chat_template", format_.has_template()},
+            {{"model", m->names.front()},
+             {"n_ctx", m->engine.n_ctx()},
+             {"n_vocab", m->engine.tokenizer().n_vocab()},
+             {"chat_template", m->format.has_template()},
              {"defaults", defaults},
              {"entropix_base", entropix_base},
              {"limits",
@@ -249,33 +261,35 @@ void ExploreRoutes::create(const httplib::Request& req, httplib::Response& res) 
   check_body_size(req);
   if (ctx_.shutting_down) throw ApiError(503, "the server is shutting down", "server_error", "shutting_down");
   const json body = parse_body(req);
-  json session = {{"model", ctx_.options.model_name}};
+  const std::shared_ptr<ServingModel> m = ctx_.models.require();
+  const ChatFormat& format = m->format;
+  json session = {{"model", m->names.front()}};
   session["title"] = present(body, "title") ? get_string(body.at("title"), "title") : std::string("Untitled");
   session["settings"] = present(body, "settings") ? parse_settings(body.at("settings"), ctx_.options.limits) : json::object();
-  const Tokenizer& tok = ctx_.engine.tokenizer();
+  const Tokenizer& tok = m->engine.tokenizer();
   std::vector<int32_t> ids;
   if (present(body, "messages")) {
     if (present(body, "prompt")) bad("give 'prompt' or 'messages', not both", "invalid_value", "messages");
     const std::vector<ChatMessage> messages = parse_messages(body, ctx_.options.limits.max_messages);
     std::string text;
     try {
-      text = format_.render(messages, tok);
+      text = format.render(messages, tok);
     } catch (const Error& e) {
       bad(std::string("the chat template failed on these messages: ") + e.what(), "invalid_value", "messages");
     }
     session["mode"] = "chat";
     session["messages"] = body.at("messages");
-    ids = tok.encode(text, format_.add_bos(), true);
+    ids = tok.encode(text, format.add_bos(), true);
   } else {
     session["mode"] = "text";
     session["prompt"] = present(body, "prompt") ? get_string(body.at("prompt"), "prompt") : std::string();
     ids = tok.encode(session["prompt"].get<std::string>(), true, true);
   }
   if (ids.empty()) bad("the prompt has no tokens", "empty_prompt", "prompt");
-  if (static_cast<int64_t>(ids.size()) >= ctx_.engine.n_ctx())
+  if (static_cast<int64_t>(ids.size()) >= m->engine.n_ctx())
     throw ApiError(400,
                    "the prompt has " + std::to_string(ids.size()) + " tokens; the context holds " +
-                       std::to_string(ctx_.engine.n_ctx()),
+                       std::to_string(m->engine.n_ctx()),
                    "invalid_request_error", "context_length_exceeded", "prompt");
   // Read the prompt once, measuring each of its tokens; its keys and values stay in
   // the prefix cache for the first answer.
@@ -294,11 +308,11 @@ void ExploreRoutes::create(const httplib::Request& req, httplib::Response& res) 
   if (ids.size() > 1) {
     auto job = std::make_shared<Job>();
     job->prompt = ids;
-    job->decode = decode_options(session["settings"], 0, 1, kMaxAlternatives);
+    job->decode = decode_options(*m, session["settings"], 0, 1, kMaxAlternatives);
     job->n_top = kMaxAlternatives;
     job->explain = true;
     job->prompt_logprobs = true;
-    submit(job);
+    submit(*m, job);
     const ClientConnection client(req.local_addr, req.local_port, req.remote_addr, req.remote_port);
     for (bool done = false; !done;) {
       if (client.gone()) {
@@ -424,8 +438,9 @@ void ExploreRoutes::generate(int64_t id, const httplib::Request& req, httplib::R
   if (ctx_.shutting_down) throw ApiError(503, "the server is shutting down", "server_error", "shutting_down");
   const json body = parse_body(req);
   const json session = load(id);
+  const std::shared_ptr<ServingModel> m = model_for(session);
   const json& settings = session.at("settings");
-  const Tokenizer& tok = ctx_.engine.tokenizer();
+  const Tokenizer& tok = m->engine.tokenizer();
   const explore::SessionTree tree(session.at("nodes"));
 
   // Where the answer goes on: a new first answer, a branch, or more of a node.
@@ -498,18 +513,18 @@ void ExploreRoutes::generate(int64_t id, const httplib::Request& req, httplib::R
     const std::vector<int32_t> before = tree.path_ids(*node, *at);
     prompt.insert(prompt.end(), before.begin(), before.end());
   }
-  if (static_cast<int64_t>(prompt.size() + forced.size()) >= ctx_.engine.n_ctx())
+  if (static_cast<int64_t>(prompt.size() + forced.size()) >= m->engine.n_ctx())
     throw ApiError(400,
                    "the text up to this point has " + std::to_string(prompt.size() + forced.size()) +
-                       " tokens; the context holds " + std::to_string(ctx_.engine.n_ctx()),
+                       " tokens; the context holds " + std::to_string(m->engine.n_ctx()),
                    "invalid_request_error", "context_length_exceeded");
 
   auto job = std::make_shared<Job>();
   job->prompt = std::move(prompt);
   job->forced = forced;
-  job->decode = decode_options(settings, seed, static_cast<int32_t>(forced.size()) + max_tokens, n_top);
+  job->decode = decode_options(*m, settings, seed, static_cast<int32_t>(forced.size()) + max_tokens, n_top);
   if (session.at("mode") == "chat")
-    if (const std::string stop = format_.stop(); !stop.empty()) job->decode.stop.push_back(stop);
+    if (const std::string stop = m->format.stop(); !stop.empty()) job->decode.stop.push_back(stop);
   job->n_top = n_top;
   job->explain = true;
   {
@@ -522,6 +537,7 @@ void ExploreRoutes::generate(int64_t id, const httplib::Request& req, httplib::R
   auto g = std::make_shared<Generation>();
   g->session = id;
   g->job = job;
+  g->model = m;
   g->path_at = path_at;
   g->first = first;
   try {
@@ -531,7 +547,7 @@ void ExploreRoutes::generate(int64_t id, const httplib::Request& req, httplib::R
     } else {
       g->node = store_.add_node(id, spec);
     }
-    submit(job);
+    submit(*m, job);
   } catch (...) {
     if (g->node && !continued) store_.delete_node(id, g->node);
     release(id);
@@ -614,6 +630,7 @@ void ExploreRoutes::peek(int64_t id, const httplib::Request& req, httplib::Respo
   check_body_size(req);
   const json body = parse_body(req);
   const json session = load(id);
+  const std::shared_ptr<ServingModel> m = model_for(session);
   const json& settings = session.at("settings");
   const explore::SessionTree tree(session.at("nodes"));
   std::vector<int32_t> prompt = prompt_ids(session);
@@ -633,17 +650,17 @@ void ExploreRoutes::peek(int64_t id, const httplib::Request& req, httplib::Respo
   } else if (present(body, "at")) {
     bad("'at' needs a 'node' whose path it points into", "missing_field", "node");
   }
-  if (static_cast<int64_t>(prompt.size()) >= ctx_.engine.n_ctx())
+  if (static_cast<int64_t>(prompt.size()) >= m->engine.n_ctx())
     throw ApiError(400, "the context is full at this point", "invalid_request_error", "context_length_exceeded");
   const int32_t n_top = settings.contains("n_top") ? settings["n_top"].get<int32_t>() : kMaxAlternatives;
   auto job = std::make_shared<Job>();
   job->prompt = std::move(prompt);
   const uint64_t seed = present(body, "seed") ? static_cast<uint64_t>(*get_int(body, "seed", 0, INT64_MAX)) : random_seed();
-  job->decode = decode_options(settings, seed, 1, n_top);
+  job->decode = decode_options(*m, settings, seed, 1, n_top);
   job->decode.ignore_eos = true;  // the end of text is a choice to show, not an end
   job->n_top = n_top;
   job->explain = true;
-  submit(job);
+  submit(*m, job);
   const ClientConnection client(req.local_addr, req.local_port, req.remote_addr, req.remote_port);
   json token;
   for (bool done = false; !done;) {
@@ -711,7 +728,7 @@ void ExploreRoutes::import_session(const httplib::Request& req, httplib::Respons
   check_body_size(req, ctx_.options.max_import_bytes);
   const json body = parse_body(req);
   // Token ids must fit this model's vocabulary: the tree is decoded from them.
-  const int32_t n_vocab = ctx_.engine.tokenizer().n_vocab();
+  const int32_t n_vocab = ctx_.models.require()->engine.tokenizer().n_vocab();
   auto check_ids = [&](const json& tokens, const std::string& where) {
     if (!tokens.is_array()) bad("'" + where + "' must be an array", "invalid_type", where);
     for (size_t i = 0; i < tokens.size(); ++i) {
@@ -739,18 +756,6 @@ void ExploreRoutes::import_session(const httplib::Request& req, httplib::Respons
     bad(std::string("not a session export: ") + e.what(), "invalid_value");
   }
   send_json(res, 201, load(id));
-}
-
-// Runs a handler, turning ApiError and bad JSON values into error replies.
-template <typename F>
-void guarded(httplib::Response& res, F&& f) {
-  try {
-    f();
-  } catch (const ApiError& e) {
-    send_error(res, e);
-  } catch (const json::exception& e) {
-    send_error(res, ApiError(400, std::string("unexpected value in the request: ") + e.what()));
-  }
 }
 
 }  // namespace

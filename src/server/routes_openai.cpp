@@ -33,6 +33,7 @@ int64_t unix_now() {
 
 // A generation request queued on the inference loop.
 struct Admitted {
+  std::shared_ptr<ServingModel> model;  // held until the response is sent
   std::shared_ptr<ApiRequest> request;
   std::shared_ptr<Job> job;
   ResponseContext reply;  // id, model and time every response object carries
@@ -58,18 +59,15 @@ void fill_echo(std::vector<TokenInfo>& echo, size_t skip, size_t& measured, cons
 
 class OpenAiRoutes {
  public:
-  explicit OpenAiRoutes(ServerContext& ctx)
-      : ctx_(ctx),
-        format_(ctx.options.chat_template.empty() ? ctx.engine.chat_template()
-                                                  : std::optional<std::string>(ctx.options.chat_template)) {}
+  explicit OpenAiRoutes(ServerContext& ctx) : ctx_(ctx) {}
 
   void models(httplib::Response& res) const;
   void generate(const httplib::Request& req, httplib::Response& res, Endpoint endpoint);
 
  private:
-  // The prompt's tokens (chat messages rendered by format_); adds the stop string
+  // The prompt's tokens (chat messages rendered by the model's format); adds the stop string
   // and the leading space that plain turns need to `r` and `lead`.
-  std::vector<int32_t> tokenize(ApiRequest& r, LeadingSpace& lead) const;
+  std::vector<int32_t> tokenize(const ServingModel& m, ApiRequest& r, LeadingSpace& lead) const;
   // Parses, checks and queues a request; nullopt when it was refused (the error reply is set).
   std::optional<Admitted> admit(const httplib::Request& req, httplib::Response& res, Endpoint endpoint);
   // The whole response once every choice is done; the client's socket is watched meanwhile.
@@ -79,21 +77,22 @@ class OpenAiRoutes {
                       std::shared_ptr<OpenResponse> in_flight);
 
   ServerContext& ctx_;
-  ChatFormat format_;
   std::atomic<uint64_t> next_id_{0};
 };
 
 void OpenAiRoutes::models(httplib::Response& res) const {
   json data = json::array();
-  for (const std::string& name : ctx_.model_names) {
+  const std::shared_ptr<ServingModel> m = ctx_.models.get();
+  for (const std::string& name : m ? m->names : std::vector<std::string>{}) {
     data.push_back({{"id", name}, {"object", "model"}, {"created", 0}, {"owned_by", "entropix"},
-                    {"meta", {{"n_ctx", ctx_.engine.n_ctx()}, {"n_vocab", ctx_.engine.tokenizer().n_vocab()}}}});
+                    {"meta", {{"n_ctx", m->engine.n_ctx()}, {"n_vocab", m->engine.tokenizer().n_vocab()}}}});
   }
   send_json(res, 200, {{"object", "list"}, {"data", data}});
 }
 
-std::vector<int32_t> OpenAiRoutes::tokenize(ApiRequest& r, LeadingSpace& lead) const {
-  const Tokenizer& tok = ctx_.engine.tokenizer();
+std::vector<int32_t> OpenAiRoutes::tokenize(const ServingModel& m, ApiRequest& r, LeadingSpace& lead) const {
+  const Tokenizer& tok = m.engine.tokenizer();
+  const ChatFormat& format = m.format;
   std::vector<int32_t> ids;
   if (r.endpoint == Endpoint::Completions) {
     if (r.prompt_tokens) {
@@ -108,19 +107,19 @@ std::vector<int32_t> OpenAiRoutes::tokenize(ApiRequest& r, LeadingSpace& lead) c
   } else {
     std::string text;
     try {
-      text = format_.render(r.messages, tok);
+      text = format.render(r.messages, tok);
     } catch (const Error& e) {
       throw ApiError(400, std::string("the chat template failed on these messages: ") + e.what());
     }
-    ids = tok.encode(text, format_.add_bos(), true);
-    if (const std::string stop = format_.stop(); !stop.empty()) r.decode.stop.push_back(stop);
-    lead = format_.leading_space();
+    ids = tok.encode(text, format.add_bos(), true);
+    if (const std::string stop = format.stop(); !stop.empty()) r.decode.stop.push_back(stop);
+    lead = format.leading_space();
   }
   if (ids.empty()) throw ApiError(400, "the prompt has no tokens", "invalid_request_error", "empty_prompt");
-  if (static_cast<int64_t>(ids.size()) >= ctx_.engine.n_ctx()) {
+  if (static_cast<int64_t>(ids.size()) >= m.engine.n_ctx()) {
     throw ApiError(400,
                    "the prompt has " + std::to_string(ids.size()) + " tokens; the context holds " +
-                       std::to_string(ctx_.engine.n_ctx()) + " positions and needs room for at least one more",
+                       std::to_string(m.engine.n_ctx()) + " positions and needs room for at least one more",
                    "invalid_request_error", "context_length_exceeded");
   }
   return ids;
@@ -138,11 +137,12 @@ std::optional<Admitted> OpenAiRoutes::admit(const httplib::Request& req, httplib
                              "invalid_request_error", "body_too_large"));
     return std::nullopt;
   }
-  Admitted a{std::make_shared<ApiRequest>(), std::make_shared<Job>(), {}, {}, {}, 0};
+  Admitted a{nullptr, std::make_shared<ApiRequest>(), std::make_shared<Job>(), {}, {}, {}, 0};
   try {
-    *a.request = parse_request(req.body, endpoint, options.decode, options.limits);
-    check_model(a.request->model, ctx_.model_names);
-    a.job->prompt = tokenize(*a.request, a.lead);
+    a.model = ctx_.models.require();
+    *a.request = parse_request(req.body, endpoint, a.model->decode, options.limits);
+    check_model(a.request->model, a.model->names);
+    a.job->prompt = tokenize(*a.model, *a.request, a.lead);
   } catch (const ApiError& e) {
     send_error(res, e);
     return std::nullopt;
@@ -154,7 +154,7 @@ std::optional<Admitted> OpenAiRoutes::admit(const httplib::Request& req, httplib
   a.job->n = a.request->n;
   a.job->n_top = a.request->logprobs ? a.request->top_logprobs : 0;
   if (a.request->echo) {
-    const Tokenizer& tok = ctx_.engine.tokenizer();
+    const Tokenizer& tok = a.model->engine.tokenizer();
     const auto& ids = a.job->prompt;
     a.echo_skip = !ids.empty() && ids[0] == tok.bos() ? 1 : 0;
     for (size_t i = a.echo_skip; i < ids.size(); ++i) {
@@ -169,10 +169,10 @@ std::optional<Admitted> OpenAiRoutes::admit(const httplib::Request& req, httplib
 
   a.reply.id = std::string(endpoint == Endpoint::ChatCompletions ? "chatcmpl-" : "cmpl-") +
                std::to_string(unix_now()) + "-" + std::to_string(next_id_++);
-  a.reply.model = options.model_name;
+  a.reply.model = a.model->names.front();
   a.reply.created = unix_now();
 
-  switch (ctx_.loop.submit(a.job)) {
+  switch (a.model->loop.submit(a.job)) {
     case InferenceLoop::Submit::Queued: return a;
     case InferenceLoop::Submit::QueueFull:
       res.set_header("Retry-After", "1");
@@ -311,8 +311,8 @@ void OpenAiRoutes::reply_streamed(const httplib::Request& req, httplib::Response
         }
         return true;
       },
-      [&metrics = ctx_.metrics, job = a.job, state, route = req.path, started,
-       in_flight](bool) {  // in_flight: released with the provider
+      [&metrics = ctx_.metrics, job = a.job, state, route = req.path, started, model = a.model,
+       in_flight](bool) {  // model and in_flight: released with the provider
         if (!state->finished) job->cancelled = true;
         else metrics.observe_request_duration(route, seconds_since(started));
       });

@@ -42,23 +42,26 @@ struct Server::Impl {
   ServerOptions options;
   std::unique_ptr<explore::SessionStore> sessions;  // the explorer's; null without explore_db
   Metrics metrics;  // before the loop, whose thread records into it until the loop is destroyed
-  InferenceLoop loop;
+  ModelSlot models;
   ServerContext context;
   httplib::Server http;  // after the context, which its handlers read
   RouteTable routes{http};
   std::thread listener;
   std::mutex join_mutex;  // wait() and stop() may join the listener from two threads
 
-  Impl(Engine& engine, ServerOptions o)
+  Impl(Engine& engine, std::unique_ptr<Engine> owned, ServerOptions o)
       : options(std::move(o)),
         sessions(options.explore_db.empty() ? nullptr : std::make_unique<explore::SessionStore>(options.explore_db)),
-        loop(engine, options.loop, &metrics),
-        context{engine, options, loop, metrics, served_model_names(options)} {
+        models(std::make_shared<ServingModel>(engine, std::move(owned), options.decode, served_model_names(options),
+                                              options.model_path, options.chat_template, options.loop, metrics),
+               options.load_model, options.model_aliases, options.chat_template, options.loop, metrics),
+        context{models, options, metrics} {
     context.sessions = sessions.get();
     set_up_http();
     register_status_routes(routes, context);
     register_openai_routes(routes, context);
     register_explore_routes(routes, context);
+    register_model_routes(routes, context);
     register_web_routes(routes, options.web_dir);
   }
 
@@ -125,7 +128,15 @@ bool Server::Impl::wait_responses_sent(std::chrono::steady_clock::time_point dea
   return true;
 }
 
-Server::Server(Engine& engine, ServerOptions options) {
+Server::Server(Engine& engine, ServerOptions options) { init(engine, nullptr, std::move(options)); }
+
+Server::Server(std::unique_ptr<Engine> engine, ServerOptions options) {
+  if (!engine) throw Error("a server needs an engine");
+  Engine& e = *engine;
+  init(e, std::move(engine), std::move(options));
+}
+
+void Server::init(Engine& engine, std::unique_ptr<Engine> owned, ServerOptions options) {
   if (!is_loopback_host(options.host) && options.api_key.empty()) {
     if (!options.force_insecure) {
       throw Error("refusing to listen on " + options.host +
@@ -144,7 +155,7 @@ Server::Server(Engine& engine, ServerOptions options) {
   }
   // n choices take n of the loop's slots.
   options.limits.max_n = std::max(1, std::min(options.limits.max_n, options.loop.parallel));
-  impl_ = std::make_unique<Impl>(engine, std::move(options));
+  impl_ = std::make_unique<Impl>(engine, std::move(owned), std::move(options));
 }
 
 Server::~Server() { stop(); }
@@ -179,13 +190,16 @@ void Server::shutdown(std::chrono::milliseconds grace) {
   constexpr auto kErrorDelivery = std::chrono::seconds(2);  // for the error events after abort_all()
   begin_shutdown();
   if (!impl_->wait_responses_sent(std::chrono::steady_clock::now() + grace)) {
-    impl_->loop.abort_all();  // their clients get an error now rather than a hang
+    if (auto m = impl_->models.get()) m->loop.abort_all();  // their clients get an error now rather than a hang
     impl_->wait_responses_sent(std::chrono::steady_clock::now() + kErrorDelivery);
   }
   stop();
 }
 
-LoopStats Server::stats() const { return impl_->loop.stats(); }
+LoopStats Server::stats() const {
+  const auto m = impl_->models.get();
+  return m ? m->loop.stats() : LoopStats{};
+}
 
 const Metrics& Server::metrics() const { return impl_->metrics; }
 

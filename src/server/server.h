@@ -25,6 +25,7 @@
 #include "server/api.h"
 #include "server/inference_loop.h"
 #include "server/metrics.h"
+#include "server/serving_model.h"
 
 namespace entropix::server {
 
@@ -34,6 +35,7 @@ struct ServerOptions {
   std::string api_key;               // when set, every route but /health needs "Authorization: Bearer <key>"
   bool force_insecure = false;       // allow a non-loopback host without an API key
   std::string model_name = "model";  // the id /v1/models reports and responses echo
+  std::string model_path;            // the engine's GGUF file (what a failed model switch loads again)
   std::vector<std::string> model_aliases;  // further names a request's "model" may give (listed by /v1/models)
   std::string chat_template;         // Jinja source; empty: the model's own, else plain User:/Assistant: turns
   DecodeOptions decode;              // the defaults of every request
@@ -46,6 +48,9 @@ struct ServerOptions {
   // 404) and, when set, a folder to serve its page from instead of the embedded copy.
   std::string explore_db;
   std::string web_dir;
+  // Loads another model on request (the explorer's models page); empty: the model
+  // cannot be switched.
+  ModelLoader load_model;
 };
 
 // Whether `host` names only this machine (127.0.0.0/8, ::1, localhost).
@@ -56,6 +61,8 @@ class Server {
   // Throws Error when a non-loopback host has no API key and no force_insecure,
   // or the chat template does not parse.
   Server(Engine& engine, ServerOptions options);
+  // The same, owning the engine (so that a model switch can free it).
+  Server(std::unique_ptr<Engine> engine, ServerOptions options);
   ~Server();  // stop()
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -72,6 +79,7 @@ class Server {
   const Metrics& metrics() const;
 
  private:
+  void init(Engine& engine, std::unique_ptr<Engine> owned, ServerOptions options);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

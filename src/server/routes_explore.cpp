@@ -81,6 +81,27 @@ json token_json(const TokenInfo& t) {
   return j;
 }
 
+// Hands each event of a job to `on_event` until it is done, watching the client
+// meanwhile: false (and status 499, the job cancelled) when it went away; a
+// failed job is an ApiError 500.
+template <typename F>
+bool run_to_end(Job& job, const httplib::Request& req, httplib::Response& res, F&& on_event) {
+  const ClientConnection client(req.local_addr, req.local_port, req.remote_addr, req.remote_port);
+  for (bool done = false; !done;) {
+    if (client.gone()) {
+      job.cancelled = true;
+      res.status = 499;
+      return false;
+    }
+    for (JobEvent& ev : job.wait(kEventWait)) {
+      if (!ev.error.empty()) throw ApiError(500, ev.error, "server_error", "generation_failed");
+      on_event(ev);
+      done = done || ev.done;
+    }
+  }
+  return true;
+}
+
 // A session's settings: what the person set (null: the server's default).
 json parse_settings(const json& s, const RequestLimits& limits) {
   if (!s.is_object()) bad("'settings' must be an object", "invalid_type", "settings");
@@ -313,24 +334,15 @@ void ExploreRoutes::create(const httplib::Request& req, httplib::Response& res) 
     job->explain = true;
     job->prompt_logprobs = true;
     submit(*m, job);
-    const ClientConnection client(req.local_addr, req.local_port, req.remote_addr, req.remote_port);
-    for (bool done = false; !done;) {
-      if (client.gone()) {
-        job->cancelled = true;
-        res.status = 499;
-        return;
+    const bool answered = run_to_end(*job, req, res, [&](const JobEvent& ev) {
+      for (const TokenInfo& t : ev.prompt) {
+        json tj = token_json(t);
+        tj["action"] = nullptr;  // read, not drawn
+        for (json& a : tj["top"]) a["q"] = nullptr;
+        prompt_tokens.push_back(std::move(tj));
       }
-      for (JobEvent& ev : job->wait(kEventWait)) {
-        if (!ev.error.empty()) throw ApiError(500, ev.error, "server_error", "generation_failed");
-        for (const TokenInfo& t : ev.prompt) {
-          json tj = token_json(t);
-          tj["action"] = nullptr;  // read, not drawn
-          for (json& a : tj["top"]) a["q"] = nullptr;
-          prompt_tokens.push_back(std::move(tj));
-        }
-        done = done || ev.done;
-      }
-    }
+    });
+    if (!answered) return;
   }
   session["prompt_tokens"] = std::move(prompt_tokens);
   const int64_t id = store_.create_session(session);
@@ -661,20 +673,11 @@ void ExploreRoutes::peek(int64_t id, const httplib::Request& req, httplib::Respo
   job->n_top = n_top;
   job->explain = true;
   submit(*m, job);
-  const ClientConnection client(req.local_addr, req.local_port, req.remote_addr, req.remote_port);
   json token;
-  for (bool done = false; !done;) {
-    if (client.gone()) {
-      job->cancelled = true;
-      res.status = 499;
-      return;
-    }
-    for (JobEvent& ev : job->wait(kEventWait)) {
-      if (!ev.error.empty()) throw ApiError(500, ev.error, "server_error", "generation_failed");
-      for (const TokenInfo& t : ev.tokens) token = token_json(t);
-      done = done || ev.done;
-    }
-  }
+  const bool answered = run_to_end(*job, req, res, [&](const JobEvent& ev) {
+    for (const TokenInfo& t : ev.tokens) token = token_json(t);
+  });
+  if (!answered) return;
   send_json(res, 200, {{"index", at}, {"token", token}});
 }
 

@@ -53,29 +53,12 @@ class ModelRoutes {
   }
 
   void load(const httplib::Request& req, httplib::Response& res) {
-    const json body = parse(req);
-    if (!present(body, "model")) bad("'model' is required: a cached name or a GGUF path", "missing_field", "model");
-    const std::string name = get_string(body.at("model"), "model");
-    std::string path;
-    try {
-      path = resolve_model_path(name);
-    } catch (const Error& e) {
-      throw ApiError(404, e.what(), "invalid_request_error", "model_not_found", "model");
-    }
-    const auto m = ctx_.models.load(path);
+    const auto m = ctx_.models.load(named_model(parse(req)).second);
     send_json(res, 200, {{"loaded", {{"name", m->names.front()}, {"path", m->path}}}});
   }
 
   void remove(const httplib::Request& req, httplib::Response& res) {
-    const json body = parse(req);
-    if (!present(body, "model")) bad("'model' is required: a cached name", "missing_field", "model");
-    const std::string name = get_string(body.at("model"), "model");
-    std::string path;
-    try {
-      path = resolve_model_path(name);
-    } catch (const Error& e) {
-      throw ApiError(404, e.what(), "invalid_request_error", "model_not_found", "model");
-    }
+    const auto [name, path] = named_model(parse(req));
     if (const auto current = ctx_.models.get(); current && std::filesystem::equivalent(current->path, path))
       throw ApiError(409, name + " is the loaded model: load another first", "invalid_request_error", "model_loaded",
                      "model");
@@ -118,6 +101,17 @@ class ModelRoutes {
   }
 
  private:
+  // The body's "model" (a cached name or a GGUF path) and its file; 404 when there is none.
+  static std::pair<std::string, std::string> named_model(const json& body) {
+    if (!present(body, "model")) bad("'model' is required: a cached name or a GGUF path", "missing_field", "model");
+    const std::string name = get_string(body.at("model"), "model");
+    try {
+      return {name, resolve_model_path(name)};
+    } catch (const Error& e) {
+      throw ApiError(404, e.what(), "invalid_request_error", "model_not_found", "model");
+    }
+  }
+
   static json parse(const httplib::Request& req) {
     json j = json::parse(req.body.empty() ? "{}" : req.body, nullptr, false);
     if (j.is_discarded()) bad("the body is not valid JSON", "invalid_json");

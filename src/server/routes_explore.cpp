@@ -175,7 +175,8 @@ class ExploreRoutes {
   std::shared_ptr<ServingModel> model_for(const json& session) const;
   // Saves an event's tokens and turns it into the API's events; ends the node on done.
   std::vector<json> relay(Generation& g, JobEvent& ev);
-  void release(int64_t session);
+  // Ends the session's generation `job` (a later one of the same session is left alone).
+  void release(int64_t session, const std::shared_ptr<Job>& job);
 
   ServerContext& ctx_;
   explore::SessionStore& store_;
@@ -410,9 +411,10 @@ void ExploreRoutes::stop(int64_t id, httplib::Response& res) {
   send_json(res, 200, {{"stopped", it != running_.end()}});
 }
 
-void ExploreRoutes::release(int64_t session) {
+void ExploreRoutes::release(int64_t session, const std::shared_ptr<Job>& job) {
   std::lock_guard<std::mutex> lock(running_mutex_);
-  running_.erase(session);
+  const auto it = running_.find(session);
+  if (it != running_.end() && it->second == job) running_.erase(it);
 }
 
 std::vector<json> ExploreRoutes::relay(Generation& g, JobEvent& ev) {
@@ -562,7 +564,7 @@ void ExploreRoutes::generate(int64_t id, const httplib::Request& req, httplib::R
     submit(*m, job);
   } catch (...) {
     if (g->node && !continued) store_.delete_node(id, g->node);
-    release(id);
+    release(id, job);
     throw;
   }
   json node_json = *store_.node(id, g->node);
@@ -576,7 +578,7 @@ void ExploreRoutes::generate(int64_t id, const httplib::Request& req, httplib::R
       if (client.gone()) {
         job->cancelled = true;
         store_.finish_node(g->node, "stopped", "cancelled");
-        release(id);
+        release(id, job);
         res.status = 499;
         return;
       }
@@ -586,7 +588,7 @@ void ExploreRoutes::generate(int64_t id, const httplib::Request& req, httplib::R
           if (e["type"] == "error") error = e["message"].get<std::string>();
         }
     }
-    release(id);
+    release(id, job);
     if (!error.empty()) throw ApiError(500, error, "server_error", "generation_failed");
     json n;
     const json saved = load(id);
@@ -623,7 +625,7 @@ void ExploreRoutes::generate(int64_t id, const httplib::Request& req, httplib::R
           if (!send(e)) return false;
         pending->clear();
         if (g->finished) {
-          release(g->session);
+          release(g->session, g->job);
           sink.done();
         }
         return true;
@@ -634,7 +636,7 @@ void ExploreRoutes::generate(int64_t id, const httplib::Request& req, httplib::R
           store_.finish_node(g->node, "stopped", "cancelled");
           g->finished = true;
         }
-        release(g->session);
+        release(g->session, g->job);
       });
 }
 

@@ -78,6 +78,19 @@ TEST(ExploreStore, SessionsNodesAndTokensRoundTrip) {
   EXPECT_EQ(got["nodes"][1]["origin"], "pick");
   EXPECT_EQ(got["nodes"][1]["tokens"][0], token(13, " the"));
 
+  // The skeleton is the same tree with only the ids of each token.
+  const json skeleton = *store.skeleton(s);
+  ASSERT_EQ(skeleton["nodes"].size(), got["nodes"].size());
+  for (size_t i = 0; i < got["nodes"].size(); ++i) {
+    EXPECT_EQ(skeleton["nodes"][i]["parent"], got["nodes"][i]["parent"]);
+    EXPECT_EQ(skeleton["nodes"][i]["at"], got["nodes"][i]["at"]);
+    ASSERT_EQ(skeleton["nodes"][i]["tokens"].size(), got["nodes"][i]["tokens"].size());
+    for (size_t t = 0; t < got["nodes"][i]["tokens"].size(); ++t)
+      EXPECT_EQ(skeleton["nodes"][i]["tokens"][t], json({{"ids", got["nodes"][i]["tokens"][t]["ids"]}}));
+  }
+  EXPECT_EQ(skeleton["prompt_tokens"], json::array({{{"ids", {1}}}}));
+  EXPECT_FALSE(store.skeleton(s + 100).has_value());
+
   const auto list = store.list_sessions();
   ASSERT_EQ(list.size(), 1u);
   EXPECT_EQ(list[0]["n_nodes"], 2);

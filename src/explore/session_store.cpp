@@ -22,6 +22,17 @@ int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+// A token's ids as the `ids` column keeps them, "1,2,3": the tree's shape is read
+// from these without parsing every token's JSON.
+std::string ids_text(const json& token) {
+  std::string out;
+  for (const json& id : token.at("ids")) {
+    if (!out.empty()) out += ',';
+    out += std::to_string(id.get<int64_t>());
+  }
+  return out;
+}
+
 // Text of a JSON value for a column, "" for null.
 std::string dump_or_empty(const json& v) { return v.is_null() ? std::string() : json_text(v); }
 
@@ -113,7 +124,8 @@ SessionStore::SessionStore(const std::string& path) : path_(path) {
         " at INTEGER NOT NULL, origin TEXT NOT NULL, status TEXT NOT NULL, finish TEXT NOT NULL, created INTEGER NOT NULL,"
         " seed INTEGER NOT NULL);"
         "CREATE INDEX IF NOT EXISTS nodes_by_session ON nodes(session);"
-        "CREATE TABLE IF NOT EXISTS tokens(node INTEGER NOT NULL, idx INTEGER NOT NULL, data TEXT NOT NULL,"
+        "CREATE TABLE IF NOT EXISTS tokens(node INTEGER NOT NULL, idx INTEGER NOT NULL, ids TEXT NOT NULL,"
+        " data TEXT NOT NULL,"
         " PRIMARY KEY(node, idx)) WITHOUT ROWID;");
     Statement version(db_, "SELECT value FROM meta WHERE key = 'schema'");
     if (version.step()) {
@@ -219,6 +231,46 @@ std::vector<json> SessionStore::list_sessions() {
     out.push_back(std::move(j));
   }
   return out;
+}
+
+std::optional<json> SessionStore::skeleton(int64_t session) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Statement ss(db_, "SELECT settings, prompt_tokens, mode, model FROM sessions WHERE id = ?1");
+  ss.bind(1, session);
+  if (!ss.step()) return std::nullopt;
+  json j = {{"id", session}, {"settings", ss.json_column(0)}, {"mode", ss.text(2)}, {"model", ss.text(3)}};
+  json prompt = json::array();
+  for (const json& t : ss.json_column(1)) prompt.push_back({{"ids", t.at("ids")}});
+  j["prompt_tokens"] = std::move(prompt);
+  json nodes = json::array();
+  std::map<int64_t, size_t> index;
+  Statement st(db_, "SELECT id, parent, at FROM nodes WHERE session = ?1 ORDER BY id");
+  st.bind(1, session);
+  while (st.step()) {
+    index[st.integer(0)] = nodes.size();
+    nodes.push_back({{"id", st.integer(0)},
+                     {"parent", st.is_null(1) ? json() : json(st.integer(1))},
+                     {"at", st.integer(2)},
+                     {"tokens", json::array()}});
+  }
+  Statement tk(db_,
+               "SELECT t.node, t.ids FROM tokens t JOIN nodes n ON t.node = n.id WHERE n.session = ?1"
+               " ORDER BY t.node, t.idx");
+  tk.bind(1, session);
+  while (tk.step()) {
+    json ids = json::array();
+    const std::string text = tk.text(1);
+    for (size_t at = 0; at < text.size();) {
+      size_t end = text.find(',', at);
+      if (end == std::string::npos) end = text.size();
+      ids.push_back(std::stoll(text.substr(at, end - at)));
+      at = end + 1;
+    }
+    const auto it = index.find(tk.integer(0));
+    if (it != index.end()) nodes[it->second]["tokens"].push_back({{"ids", std::move(ids)}});
+  }
+  j["nodes"] = std::move(nodes);
+  return j;
 }
 
 json SessionStore::read_nodes(int64_t session) {
@@ -331,9 +383,12 @@ void SessionStore::append_tokens(int64_t node, int64_t first, const std::vector<
   if (tokens.empty()) return;
   std::lock_guard<std::mutex> lock(mutex_);
   Transaction tx(db_);
-  Statement st(db_, "INSERT OR REPLACE INTO tokens(node, idx, data) VALUES (?1, ?2, ?3)");
+  Statement st(db_, "INSERT OR REPLACE INTO tokens(node, idx, ids, data) VALUES (?1, ?2, ?3, ?4)");
   for (size_t i = 0; i < tokens.size(); ++i) {
-    st.bind(1, node).bind(2, first + static_cast<int64_t>(i)).bind(3, json_text(tokens[i]));
+    st.bind(1, node)
+        .bind(2, first + static_cast<int64_t>(i))
+        .bind(3, ids_text(tokens[i]))
+        .bind(4, json_text(tokens[i]));
     st.run();
     st.reset();
   }
@@ -415,7 +470,7 @@ int64_t SessionStore::import_session(const json& e) {
   Statement sn(db_,
                "INSERT INTO nodes(session, parent, at, origin, status, finish, created, seed)"
                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
-  Statement st(db_, "INSERT INTO tokens(node, idx, data) VALUES (?1, ?2, ?3)");
+  Statement st(db_, "INSERT INTO tokens(node, idx, ids, data) VALUES (?1, ?2, ?3, ?4)");
   for (size_t i = 0; i < nodes.size(); ++i) {
     const json& n = nodes[i];
     const std::string where = "nodes[" + std::to_string(i) + "]";
@@ -452,7 +507,7 @@ int64_t SessionStore::import_session(const json& e) {
     new_id[old_id] = id;
     path_end[id] = at + static_cast<int64_t>(tokens.size());
     for (size_t t = 0; t < tokens.size(); ++t) {
-      st.bind(1, id).bind(2, static_cast<int64_t>(t)).bind(3, json_text(tokens[t]));
+      st.bind(1, id).bind(2, static_cast<int64_t>(t)).bind(3, ids_text(tokens[t])).bind(4, json_text(tokens[t]));
       st.run();
       st.reset();
     }

@@ -47,6 +47,10 @@ class SessionStore {
   std::vector<nlohmann::json> list_sessions();
   // The whole session (with `nodes`, each with its `tokens`); nullopt when unknown.
   std::optional<nlohmann::json> session(int64_t id);
+  // What a generation needs of a session, without the tokens' alternatives: id,
+  // settings, mode, model, prompt_tokens and nodes (id, parent, at) with tokens
+  // holding only their "ids". Cheap on a large tree; nullopt when unknown.
+  std::optional<nlohmann::json> skeleton(int64_t id);
   // Sets title, settings and selected where `patch` has them; false when unknown.
   bool update_session(int64_t id, const nlohmann::json& patch);
   bool delete_session(int64_t id);

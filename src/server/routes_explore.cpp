@@ -165,6 +165,7 @@ class ExploreRoutes {
   };
 
   json load(int64_t id) const;
+  json load_skeleton(int64_t id) const;  // what a generation needs (SessionStore::skeleton)
   std::vector<int32_t> prompt_ids(const json& session) const;
   // The job's decode options from the session's settings and the request's overrides.
   DecodeOptions decode_options(const ServingModel& m, const json& settings, uint64_t seed, int32_t max_tokens,
@@ -197,6 +198,12 @@ void ExploreRoutes::check_body_size(const httplib::Request& req, size_t limit) c
                    "the body has " + std::to_string(req.body.size()) + " bytes; the limit is " +
                        std::to_string(limit),
                    "invalid_request_error", "body_too_large");
+}
+
+json ExploreRoutes::load_skeleton(int64_t id) const {
+  std::optional<json> s = store_.skeleton(id);
+  if (!s) not_found("no session " + std::to_string(id));
+  return *s;
 }
 
 std::vector<int32_t> ExploreRoutes::prompt_ids(const json& session) const {
@@ -451,7 +458,7 @@ void ExploreRoutes::generate(int64_t id, const httplib::Request& req, httplib::R
   check_body_size(req);
   if (ctx_.shutting_down) throw ApiError(503, "the server is shutting down", "server_error", "shutting_down");
   const json body = parse_body(req);
-  const json session = load(id);
+  const json session = load_skeleton(id);
   const std::shared_ptr<ServingModel> m = model_for(session);
   const json& settings = session.at("settings");
   const Tokenizer& tok = m->engine.tokenizer();
@@ -643,7 +650,7 @@ void ExploreRoutes::generate(int64_t id, const httplib::Request& req, httplib::R
 void ExploreRoutes::peek(int64_t id, const httplib::Request& req, httplib::Response& res) {
   check_body_size(req);
   const json body = parse_body(req);
-  const json session = load(id);
+  const json session = load_skeleton(id);
   const std::shared_ptr<ServingModel> m = model_for(session);
   const json& settings = session.at("settings");
   const explore::SessionTree tree(session.at("nodes"));

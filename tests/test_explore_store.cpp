@@ -78,6 +78,11 @@ TEST(ExploreStore, SessionsNodesAndTokensRoundTrip) {
   EXPECT_EQ(got["nodes"][1]["origin"], "pick");
   EXPECT_EQ(got["nodes"][1]["tokens"][0], token(13, " the"));
 
+  // The session as text is the same object; a node's tokens alone are its own.
+  EXPECT_EQ(json::parse(*store.session_text(s)), got);
+  EXPECT_EQ(json::parse(*store.session_text(s, {{"format", "x"}}))["format"], "x");
+  EXPECT_EQ(store.tokens(root), got["nodes"][0]["tokens"]);
+  EXPECT_FALSE(store.session_text(s + 100).has_value());
   // The skeleton is the same tree with only the ids of each token.
   const json skeleton = *store.skeleton(s);
   ASSERT_EQ(skeleton["nodes"].size(), got["nodes"].size());

@@ -304,8 +304,7 @@ json SessionStore::read_nodes(int64_t session) {
   return nodes;
 }
 
-std::optional<json> SessionStore::session(int64_t id) {
-  std::lock_guard<std::mutex> lock(mutex_);
+std::optional<json> SessionStore::read_head(int64_t id) {
   Statement st(db_,
                "SELECT title, created, updated, model, mode, prompt, messages, settings, prompt_tokens, selected"
                " FROM sessions WHERE id = ?1");
@@ -320,8 +319,65 @@ std::optional<json> SessionStore::session(int64_t id) {
   j["settings"] = st.json_column(7);
   j["prompt_tokens"] = st.json_column(8);
   j["selected"] = st.is_null(9) ? json() : json(st.integer(9));
-  j["nodes"] = read_nodes(id);
   return j;
+}
+
+std::optional<json> SessionStore::session(int64_t id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::optional<json> j = read_head(id);
+  if (j) (*j)["nodes"] = read_nodes(id);
+  return j;
+}
+
+std::optional<std::string> SessionStore::session_text(int64_t id, const json& extra) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::optional<json> head = read_head(id);
+  if (!head) return std::nullopt;
+  for (const auto& [key, value] : extra.items()) (*head)[key] = value;
+  // The tokens go out as stored: no parse and dump of each one.
+  std::vector<std::pair<int64_t, std::string>> nodes;  // id, its object's text up to its tokens
+  std::map<int64_t, size_t> index;
+  Statement st(db_,
+               "SELECT id, parent, at, origin, status, finish, created, seed FROM nodes WHERE session = ?1 ORDER BY id");
+  st.bind(1, id);
+  while (st.step()) {
+    json n = {{"id", st.integer(0)},
+              {"parent", st.is_null(1) ? json() : json(st.integer(1))},
+              {"at", st.integer(2)},
+              {"origin", st.text(3)},
+              {"status", st.text(4)},
+              {"finish", st.text(5).empty() ? json() : json(st.text(5))},
+              {"created", st.integer(6)},
+              {"seed", static_cast<uint64_t>(st.integer(7))}};
+    std::string text = json_text(n);
+    text.back() = ',';
+    text += "\"tokens\":[";
+    index[st.integer(0)] = nodes.size();
+    nodes.emplace_back(st.integer(0), std::move(text));
+  }
+  std::vector<bool> any(nodes.size(), false);
+  Statement tk(db_,
+               "SELECT t.node, t.data FROM tokens t JOIN nodes n ON t.node = n.id WHERE n.session = ?1"
+               " ORDER BY t.node, t.idx");
+  tk.bind(1, id);
+  while (tk.step()) {
+    const auto it = index.find(tk.integer(0));
+    if (it == index.end()) continue;
+    std::string& text = nodes[it->second].second;
+    if (any[it->second]) text += ',';
+    any[it->second] = true;
+    text += tk.text(1);
+  }
+  std::string out = json_text(*head);
+  out.back() = ',';
+  out += "\"nodes\":[";
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (i) out += ',';
+    out += nodes[i].second;
+    out += "]}";
+  }
+  out += "]}";
+  return out;
 }
 
 void SessionStore::touch(int64_t session) {
@@ -420,6 +476,15 @@ bool SessionStore::delete_node(int64_t session, int64_t node) {
   touch(session);
   tx.commit();
   return true;
+}
+
+json SessionStore::tokens(int64_t node) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  json out = json::array();
+  Statement st(db_, "SELECT data FROM tokens WHERE node = ?1 ORDER BY idx");
+  st.bind(1, node);
+  while (st.step()) out.push_back(st.json_column(0));
+  return out;
 }
 
 std::optional<json> SessionStore::node(int64_t session, int64_t node) {

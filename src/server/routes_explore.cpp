@@ -357,7 +357,12 @@ void ExploreRoutes::create(const httplib::Request& req, httplib::Response& res) 
   send_json(res, 201, load(id));
 }
 
-void ExploreRoutes::get(int64_t id, httplib::Response& res) { send_json(res, 200, load(id)); }
+void ExploreRoutes::get(int64_t id, httplib::Response& res) {
+  std::optional<std::string> text = store_.session_text(id);
+  if (!text) not_found("no session " + std::to_string(id));
+  res.status = 200;
+  res.set_content(*text, "application/json");
+}
 
 void ExploreRoutes::update(int64_t id, const httplib::Request& req, httplib::Response& res) {
   check_body_size(req);
@@ -597,10 +602,8 @@ void ExploreRoutes::generate(int64_t id, const httplib::Request& req, httplib::R
     }
     release(id, job);
     if (!error.empty()) throw ApiError(500, error, "server_error", "generation_failed");
-    json n;
-    const json saved = load(id);
-    for (const json& s_node : saved.at("nodes"))
-      if (s_node.at("id") == g->node) n = s_node;
+    json n = *store_.node(id, g->node);
+    n["tokens"] = store_.tokens(g->node);
     send_json(res, 200, {{"node", n}, {"prompt_tokens", done.value("prompt_tokens", 0)},
                          {"cached_tokens", done.value("cached_tokens", 0)}});
     return;
@@ -691,16 +694,17 @@ void ExploreRoutes::peek(int64_t id, const httplib::Request& req, httplib::Respo
 }
 
 void ExploreRoutes::export_session(int64_t id, const httplib::Request& req, httplib::Response& res) {
-  json s = load(id);
   const std::string format = req.has_param("format") ? req.get_param_value("format") : "json";
   if (format == "json") {
-    s["format"] = "entropix-explore";
-    s["version"] = 1;
+    std::optional<std::string> text = store_.session_text(id, {{"format", "entropix-explore"}, {"version", 1}});
+    if (!text) not_found("no session " + std::to_string(id));
     res.set_header("Content-Disposition", "attachment; filename=\"session-" + std::to_string(id) + ".json\"");
-    send_json(res, 200, s);
+    res.status = 200;
+    res.set_content(*text, "application/json");
     return;
   }
   if (format != "markdown") bad("'format' must be json or markdown, got '" + format + "'", "invalid_value", "format");
+  json s = load(id);
   std::optional<int64_t> node;
   if (req.has_param("node")) {
     try {

@@ -100,6 +100,11 @@ void Server::Impl::set_up_http() {
     if (!res.body.empty()) return;
     if (res.status == 404) {
       send_json(res, 404, error_body("unknown route: " + req.method + " " + req.path, "invalid_request_error", "not_found"));
+    } else if (res.status == 413 && req.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0) {
+      // httplib takes at most 8 KiB of a form body, whatever the limit (curl -d sends one).
+      send_json(res, 413, error_body("a form-encoded body is limited to " + std::to_string(CPPHTTPLIB_FORM_URL_ENCODED_PAYLOAD_MAX_LENGTH) +
+                                         " bytes: send it with Content-Type: application/json",
+                                     "invalid_request_error", "body_too_large"));
     } else if (res.status == 413) {
       send_json(res, 413, error_body("the body is over the limit of " +
                                          std::to_string(std::max(options.max_body_bytes, options.explore_db.empty() ? 0 : options.max_import_bytes)) + " bytes",

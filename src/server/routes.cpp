@@ -1,10 +1,38 @@
 #include "server/routes.h"
 
 #include <algorithm>
+#include <cctype>
 
 #include "core/json_text.h"
 
 namespace entropix::server {
+
+namespace {
+
+// Whether `path` fits a route's label: literal characters, {id} for one or more
+// digits, {name} for one or more of [A-Za-z0-9_.-] (the groups routes use).
+bool matches_label(const std::string& label, const std::string& path) {
+  size_t p = 0;
+  for (size_t l = 0; l < label.size();) {
+    if (label[l] == '{') {
+      const bool digits = label.compare(l, 4, "{id}") == 0;
+      const size_t start = p;
+      while (p < path.size() && (digits ? std::isdigit(static_cast<unsigned char>(path[p]))
+                                        : std::isalnum(static_cast<unsigned char>(path[p])) || path[p] == '_' ||
+                                              path[p] == '.' || path[p] == '-'))
+        ++p;
+      if (p == start) return false;
+      l = label.find('}', l) + 1;
+    } else if (p < path.size() && path[p] == label[l]) {
+      ++p, ++l;
+    } else {
+      return false;
+    }
+  }
+  return p == path.size();
+}
+
+}  // namespace
 
 void RouteTable::add(const std::string& path) {
   if (path.find_first_of("()[]\\*+?") == std::string::npos) {
@@ -22,7 +50,7 @@ void RouteTable::add(const std::string& path) {
     name += path.compare(i, close - i + 1, "(\\d+)") == 0 ? "{id}" : "{name}";
     i = close + 1;
   }
-  patterns_.emplace_back(name, std::regex(path));
+  patterns_.push_back(name);
 }
 
 void RouteTable::get(const std::string& path, httplib::Server::Handler handler) {
@@ -47,8 +75,8 @@ void RouteTable::del(const std::string& path, httplib::Server::Handler handler) 
 
 std::string RouteTable::label(const std::string& path) const {
   if (std::find(paths_.begin(), paths_.end(), path) != paths_.end()) return path;
-  for (const auto& [name, re] : patterns_)
-    if (std::regex_match(path, re)) return name;
+  for (const std::string& name : patterns_)
+    if (matches_label(name, path)) return name;
   return "other";
 }
 

@@ -10,7 +10,6 @@
 #include <atomic>
 #include <cstdint>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -62,7 +61,7 @@ class RouteTable {
  private:
   httplib::Server& http_;
   std::vector<std::string> paths_;
-  std::vector<std::pair<std::string, std::regex>> patterns_;  // routes with parameters
+  std::vector<std::string> patterns_;  // labels of routes with parameters: {id}, {name} for their groups
   void add(const std::string& path);
 };
 

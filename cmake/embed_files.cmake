@@ -1,7 +1,8 @@
-# Writes OUTPUT, a C++ source that holds every file of FILES (a ;-list) as bytes,
+# Writes OUTPUT, a C++ source that holds every file of FILES (paths joined by |) as bytes,
 # for server/web_assets.h: the explorer's page is compiled into the binary, so it
 # needs no files beside it and nothing from the network.
-#   cmake -DOUTPUT=web_assets.cpp -DFILES="a.html;b.js" -P embed_files.cmake
+#   cmake -DOUTPUT=web_assets.cpp -DFILES="a.html|b.js" -P embed_files.cmake
+string(REPLACE "|" ";" FILES "${FILES}")
 set(body "")
 set(table "")
 set(i 0)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building, running and testing entropix needs on Debian 12, by
-# package name, then the Node packages of the server's client tests (tests/node,
-# `npm ci`). Does nothing when everything is already there.
+# package name, then the Node packages of the server's client and browser tests
+# (tests/node, `npm ci`: the openai client and playwright-core, which drives
+# Debian's Chromium; it downloads no browser of its own). Does nothing when
+# everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +15,7 @@ packages=(
   libsqlite3-dev libicu-dev                   # storage, Unicode categories
   python3 python3-numpy python3-jinja2        # independent reference implementations in tests
   curl                                        # the server's curl-driven test
+  chromium                                    # the explorer's page in a real browser (tests/node, playwright-core)
 )
 # The server's tests with the official openai client; Debian's node (18) is
 # enough, a newer one already installed is kept.

@@ -151,13 +151,17 @@ test("a token's alternatives sum with 'others' to 1 and match the saved step", a
     chosen: tr.classList.contains('chosen'), excluded: tr.classList.contains('excluded') })));
   const sum = rows.reduce((a, r) => a + r.p, 0);
   assert.ok(Math.abs(sum - 1) < 1e-6, `p of the listed tokens and others sum to ${sum}`);
-  assert.equal(rows.filter((r) => r.id != null).length, 20);
+  assert.equal(rows.filter((r) => r.id != null).length, 10, 'the popover lists the top 10');
   const s = (await api('GET', '/explore/v1/sessions')).sessions[0];
   const step = (await api('GET', `/explore/v1/sessions/${s.id}`)).nodes[0].tokens[1];
-  assert.deepEqual(rows.filter((r) => r.id != null).map((r) => r.id), step.top.map((a) => a.id));
+  assert.deepEqual(rows.filter((r) => r.id != null).map((r) => r.id), step.top.slice(0, 10).map((a) => a.id));
+  const panel = await page.$$eval('#panel tr.alt, #panel tr.others', (trs) => trs.map((tr) => ({
+    id: tr.dataset.id ? Number(tr.dataset.id) : null, p: Number(tr.dataset.p) })));
+  assert.deepEqual(panel.filter((r) => r.id != null).map((r) => r.id), step.top.map((a) => a.id), 'the panel lists all 20');
+  assert.ok(Math.abs(panel.reduce((a, r) => a + r.p, 0) - 1) < 1e-6);
   assert.equal(rows.find((r) => r.chosen).id, step.ids[0], 'the chosen token is highlighted');
   // Greedy: the sampler kept only the argmax; the others are greyed in place.
-  assert.deepEqual(rows.filter((r) => r.id != null).map((r) => r.excluded), step.top.map((a) => a.q === 0));
+  assert.deepEqual(rows.filter((r) => r.id != null).map((r) => r.excluded), step.top.slice(0, 10).map((a) => a.q === 0));
   assert.match(await page.textContent('#popover .metrics'), /entropy/);
   assert.equal(await page.isVisible('#panel'), true, 'the side panel shows the same token');
 });
@@ -168,7 +172,7 @@ test('the min-p filter hides alternatives and folds their mass into others', asy
   const rows = await page.$$eval('#popover tr.alt, #popover tr.others', (trs) => trs.map((tr) => Number(tr.dataset.p)));
   const alts = await page.$$eval('#popover tr.alt', (trs) => trs.map((tr) => ({ p: Number(tr.dataset.p), chosen: tr.classList.contains('chosen') })));
   assert.ok(alts.every((a) => a.p >= 0.01 || a.chosen), 'only alternatives of at least 0.01 (and the chosen one) stay');
-  assert.ok(alts.length < 20);
+  assert.ok(alts.length < 10);
   assert.ok(Math.abs(rows.reduce((a, b) => a + b, 0) - 1) < 1e-6, 'still summing to 1');
   await page.fill('#min-p', '0');
   await page.dispatchEvent('#min-p', 'input');

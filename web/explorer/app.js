@@ -8,6 +8,7 @@ import { alternatives, colour, legend, visibleText } from './tokens.js';
 import { ModelsPage } from './models.js';
 
 const $ = (id) => document.getElementById(id);
+const POPOVER_ROWS = 10;  // the popover stays small; the side panel lists all 20
 
 const state = {
   info: null,
@@ -81,7 +82,6 @@ function showEmpty() {
   $('new-form').hidden = true;
   $('empty-view').hidden = false;
   $('panel').hidden = true;
-  $('explore-view').classList.add('no-panel');
   $('tree').replaceChildren();
 }
 
@@ -182,8 +182,15 @@ function openAlternatives(kind, i, pin) {
     pick: steer ? (id) => pick(i, id) : null,
     actions: steer ? { resample: () => resample(i), edit: () => edit(i) } : null,
   };
+  // The side panel first: opening it narrows the document, which moves the token.
+  const panel = $('panel');
+  panel.replaceChildren();
+  const h = document.createElement('h2');
+  h.textContent = `${kind === 'p' ? 'Prompt' : 'Answer'} token ${i}`;
+  panel.append(h, alternatives(t, { ...opts, limit: 20 }));
+  panel.hidden = false;
   const pop = $('popover');
-  pop.replaceChildren(alternatives(t, opts));
+  pop.replaceChildren(alternatives(t, { ...opts, limit: POPOVER_ROWS }));
   const forks = kind === 'a' ? state.forks.get(i) : null;
   if (forks) {
     const f = document.createElement('div');
@@ -198,20 +205,18 @@ function openAlternatives(kind, i, pin) {
     pop.append(f);
   }
   pop.hidden = false;
+  // Fixed in the window: below the token when it fits, else above, else as tall as the window allows.
   const r = el.getBoundingClientRect();
-  const w = pop.offsetWidth;
-  pop.style.left = `${Math.max(4, Math.min(window.scrollX + r.left, window.scrollX + document.documentElement.clientWidth - w - 4))}px`;
-  pop.style.top = `${window.scrollY + r.bottom + 4}px`;
+  const vw = document.documentElement.clientWidth;
+  const vh = window.innerHeight;
+  pop.style.maxHeight = `${vh - 16}px`;
+  const pw = pop.offsetWidth;
+  const ph = pop.offsetHeight;
+  pop.style.left = `${Math.max(4, Math.min(r.left, vw - pw - 4))}px`;
+  pop.style.top = `${r.bottom + 4 + ph <= vh ? r.bottom + 4 : r.top - 4 - ph >= 0 ? r.top - 4 - ph : Math.max(8, vh - ph - 8)}px`;
   state.pinned = pin;
   pop.classList.toggle('transient', !pin);
   state.altCursor = -1;
-  const panel = $('panel');
-  panel.replaceChildren();
-  const h = document.createElement('h2');
-  h.textContent = `${kind === 'p' ? 'Prompt' : 'Answer'} token ${i}`;
-  panel.append(h, alternatives(t, { ...opts, minP: 0 }));
-  panel.hidden = false;
-  $('explore-view').classList.remove('no-panel');
 }
 
 function moveAltCursor(delta) {
@@ -229,6 +234,8 @@ $('doc').addEventListener('click', (e) => {
   const el = e.target.closest('.t');
   if (el) openAlternatives(el.dataset.k, Number(el.dataset.i), true);
 });
+// The popover is fixed in the window: when the text scrolls away from it, it goes.
+document.querySelector('.main').addEventListener('scroll', () => { if (!$('popover').hidden) hidePopover(); }, { passive: true });
 document.addEventListener('click', (e) => {
   if (!e.target.closest('#popover') && !e.target.closest('.t') && state.pinned) hidePopover();
 });

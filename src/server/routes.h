@@ -65,6 +65,8 @@ class RouteTable {
   void add(const std::string& path);
 };
 
+// The type of every JSON reply (see send_json).
+inline constexpr const char* kJsonContentType = "application/json; charset=utf-8";
 // A JSON reply (as json_text: token pieces may hold part of a UTF-8 character).
 void send_json(httplib::Response& res, int status, const nlohmann::json& j);
 void send_error(httplib::Response& res, const ApiError& e);

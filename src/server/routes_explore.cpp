@@ -165,6 +165,8 @@ class ExploreRoutes {
   };
 
   json load(int64_t id) const;
+  // The whole session as stored (SessionStore::session_text); 404 when unknown.
+  void send_session(httplib::Response& res, int status, int64_t id, const json& extra = json::object()) const;
   json load_skeleton(int64_t id) const;  // what a generation needs (SessionStore::skeleton)
   std::vector<int32_t> prompt_ids(const json& session) const;
   // The job's decode options from the session's settings and the request's overrides.
@@ -354,15 +356,17 @@ void ExploreRoutes::create(const httplib::Request& req, httplib::Response& res) 
   }
   session["prompt_tokens"] = std::move(prompt_tokens);
   const int64_t id = store_.create_session(session);
-  send_json(res, 201, load(id));
+  send_session(res, 201, id);
 }
 
-void ExploreRoutes::get(int64_t id, httplib::Response& res) {
-  std::optional<std::string> text = store_.session_text(id);
+void ExploreRoutes::send_session(httplib::Response& res, int status, int64_t id, const json& extra) const {
+  std::optional<std::string> text = store_.session_text(id, extra);
   if (!text) not_found("no session " + std::to_string(id));
-  res.status = 200;
-  res.set_content(*text, "application/json");
+  res.status = status;
+  res.set_content(*text, kJsonContentType);
 }
+
+void ExploreRoutes::get(int64_t id, httplib::Response& res) { send_session(res, 200, id); }
 
 void ExploreRoutes::update(int64_t id, const httplib::Request& req, httplib::Response& res) {
   check_body_size(req);
@@ -696,11 +700,8 @@ void ExploreRoutes::peek(int64_t id, const httplib::Request& req, httplib::Respo
 void ExploreRoutes::export_session(int64_t id, const httplib::Request& req, httplib::Response& res) {
   const std::string format = req.has_param("format") ? req.get_param_value("format") : "json";
   if (format == "json") {
-    std::optional<std::string> text = store_.session_text(id, {{"format", "entropix-explore"}, {"version", 1}});
-    if (!text) not_found("no session " + std::to_string(id));
+    send_session(res, 200, id, {{"format", "entropix-explore"}, {"version", 1}});
     res.set_header("Content-Disposition", "attachment; filename=\"session-" + std::to_string(id) + ".json\"");
-    res.status = 200;
-    res.set_content(*text, "application/json");
     return;
   }
   if (format != "markdown") bad("'format' must be json or markdown, got '" + format + "'", "invalid_value", "format");
@@ -771,7 +772,7 @@ void ExploreRoutes::import_session(const httplib::Request& req, httplib::Respons
   } catch (const Error& e) {
     bad(std::string("not a session export: ") + e.what(), "invalid_value");
   }
-  send_json(res, 201, load(id));
+  send_session(res, 201, id);
 }
 
 }  // namespace

@@ -121,20 +121,43 @@ function span(t, kind, i) {
   return s;
 }
 
-// Shows node `id`'s path: the whole document is built once, in one fragment.
+// Shows node `id`'s path. Switching between branches keeps the spans of the part
+// they share and rebuilds only the rest (a long shared prefix costs nothing).
 function show(id, persist = true) {
   const s = state.session;
+  const old = state.rendered === s ? state.path : null;
+  const oldForks = state.forks;
   state.shown = id;
   state.path = id == null ? [] : state.tree.path(id);
   state.forks = id == null ? new Map(state.tree.roots.length ? [[0, state.tree.roots]] : []) : state.tree.forks(id);
+  const doc = $('doc');
+  let common = 0;
+  if (old) {
+    while (common < old.length && common < state.path.length && old[common].node === state.path[common].node &&
+           old[common].own === state.path[common].own) common++;
+    const spans = doc.querySelectorAll('.t[data-k="a"]');
+    for (let k = spans.length - 1; k >= common; k--) spans[k].remove();
+    // Branch marks in the kept part follow the new tree.
+    for (const i of new Set([...oldForks.keys(), ...state.forks.keys()])) {
+      if (i >= common) continue;
+      const el = spans[i];
+      const f = state.forks.get(i);
+      el.classList.toggle('fork', !!f);
+      if (f) el.dataset.forks = f.length; else delete el.dataset.forks;
+    }
+  } else {
+    const head = document.createDocumentFragment();
+    s.prompt_tokens.forEach((t, i) => head.append(span(t, 'p', i)));
+    const sep = document.createElement('span');
+    sep.className = 'sep';
+    head.append(sep);
+    doc.replaceChildren(head);
+    state.rendered = s;
+  }
   const frag = document.createDocumentFragment();
-  s.prompt_tokens.forEach((t, i) => frag.append(span(t, 'p', i)));
-  const sep = document.createElement('span');
-  sep.className = 'sep';
-  frag.append(sep);
-  state.path.forEach((p, i) => frag.append(span(p.token, 'a', i)));
-  $('doc').replaceChildren(frag);
-  treeView.render(state.tree, id);
+  for (let i = common; i < state.path.length; i++) frag.append(span(state.path[i].token, 'a', i));
+  doc.append(frag);
+  if (treeView.tree === state.tree) treeView.setShown(id); else treeView.render(state.tree, id);
   legend($('legend'), state.measure);
   $('export-json').href = api.exportUrl(s.id, 'json');
   $('export-json').setAttribute('download', `session-${s.id}.json`);

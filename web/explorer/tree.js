@@ -145,6 +145,13 @@ export class TreeView {
     this.root.replaceChildren(frag);
   }
 
+  // Marks another node as shown, without building the view again.
+  setShown(id) {
+    this.shown = id;
+    for (const el of this.root.querySelectorAll('.node.shown')) el.classList.remove('shown');
+    this.root.querySelector(`.node[data-id="${id}"]`)?.classList.add('shown');
+  }
+
   toggle(id) {
     if (this.folded.has(id)) this.folded.delete(id); else this.folded.add(id);
     this.render(this.tree, this.shown);

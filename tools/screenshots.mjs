@@ -81,7 +81,6 @@ try {
     await page.locator(`#doc .t[data-k="a"][data-i="${at}"]`).dispatchEvent("click");
   };
   await shoot('alternatives', { setup: showRootWithAlternatives });
-  await shoot('alternatives-dark', { dark: true, setup: showRootWithAlternatives });
   await shoot('compare', {
     setup: async (page) => {
       const ids = await page.evaluate(() => window.explorer.state.session.nodes.map((n) => n.id));
@@ -98,7 +97,7 @@ try {
     },
   });
   await shoot('phone', {
-    width: 390, height: 800,
+    width: 390, height: 800, dark: true,
     setup: async (page) => {
       await page.evaluate((id) => window.explorer.show(id, false), rootNode.id);
       await page.locator(`#doc .t[data-k="a"][data-i="${at}"]`).dispatchEvent("click");

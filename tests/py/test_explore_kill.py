@@ -2,7 +2,8 @@
 database opens again, the session and every node finished before are intact,
 the interrupted node is marked stopped and holds a prefix of its tokens (as many
 as were streamed, or more), and the explorer works on from there. Also checks
-that `entropix explore` prints its page's address on stdout."""
+that `entropix explore`, without -m, opens the demo model and prints its page's
+address on stdout."""
 import json
 import os
 import re
@@ -84,8 +85,8 @@ with tempfile.TemporaryDirectory() as tmp:
         check(more["status"] == "done" and len(more["tokens"]) == 3, "a branch from it works after the restart")
     again.stop()
 
-    # `entropix explore` prints the page's address alone on stdout.
-    proc = subprocess.Popen([engine_cli.binary(TEST), "explore", "-m", demo_model(), "--port", "0", "--db", db, "-t", "1"],
+    # `entropix explore` without -m opens the demo model and prints the page's address alone on stdout.
+    proc = subprocess.Popen([engine_cli.binary(TEST), "explore", "--port", "0", "--db", db, "-t", "1"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = proc.stdout.readline().strip()
     check(re.fullmatch(r"http://127\.0\.0\.1:\d+/", line) is not None, f"explore prints its address ({line!r})")

@@ -7,17 +7,11 @@
 //
 //   python3 tools/make_explore_session.py -o /tmp/big.json
 //   node tools/bench_explore_page.mjs --session /tmp/big.json [--binary build/entropix] [--rounds 30]
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { launchChromium, root, startExplore } from './explorer_harness.mjs';
 
-const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
-const require = createRequire(path.join(root, 'tests', 'node', 'package.json'));
-const { chromium } = require('playwright-core');
 const { values: args } = parseArgs({
   options: {
     binary: { type: 'string', default: path.join(root, 'build', 'entropix') },
@@ -28,19 +22,7 @@ const { values: args } = parseArgs({
 });
 if (!args.session) throw new Error('--session FILE (from tools/make_explore_session.py) is required');
 const rounds = Number(args.rounds);
-const tmp = mkdtempSync(path.join(os.tmpdir(), 'entropix-bench-page-'));
-
-const server = await new Promise((resolve, reject) => {
-  const proc = spawn(args.binary, ['explore', '-m', args.model, '--port', '0', '--db', path.join(tmp, 'explore.db'), '-t', '1'],
-    { stdio: ['ignore', 'pipe', 'ignore'] });
-  let out = '';
-  proc.stdout.on('data', (d) => {
-    out += d;
-    const m = out.match(/^(http:\/\/\S+\/)$/m);
-    if (m) resolve({ proc, url: m[1] });
-  });
-  proc.on('exit', (code) => reject(new Error(`entropix explore exited with ${code}`)));
-});
+const server = await startExplore(args.binary, args.model);
 
 const stats = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -57,9 +39,7 @@ try {
   const importMs = performance.now() - t0;
   const nTokens = imported.nodes.reduce((a, n) => a + n.tokens.length, 0);
 
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'] });
+  const browser = await launchChromium();
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   const l0 = performance.now();
   await page.goto(server.url);
@@ -95,6 +75,5 @@ try {
   console.log(`open alternatives: median ${a.median.toFixed(1)} ms, p95 ${a.p95.toFixed(1)} ms, max ${a.max.toFixed(1)} ms (${rounds} rounds)`);
   console.log(`switch branch:     median ${s.median.toFixed(1)} ms, p95 ${s.p95.toFixed(1)} ms, max ${s.max.toFixed(1)} ms (${rounds} rounds)`);
 } finally {
-  server.proc.kill('SIGTERM');
-  rmSync(tmp, { recursive: true, force: true });
+  server.stop();
 }

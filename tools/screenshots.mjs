@@ -4,17 +4,9 @@
 // the same in dark mode, step mode, and a phone-width window.
 //
 //   node tools/screenshots.mjs [--binary build/entropix] [--model models/demo/demo-q8_0.gguf] [--out docs]
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-
-const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
-const require = createRequire(path.join(root, 'tests', 'node', 'package.json'));
-const { chromium } = require('playwright-core');
+import { launchChromium, root, startExplore } from './explorer_harness.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -26,22 +18,6 @@ const { values: args } = parseArgs({
 
 const PROMPT = 'Q: A baker has 47 rolls. She sells 18 in the morning, bakes 25 more, then sells 31. ' +
   'How many rolls does she have?\nA:';
-const tmp = mkdtempSync(path.join(os.tmpdir(), 'entropix-shots-'));
-
-function start() {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(args.binary, ['explore', '-m', args.model, '--port', '0', '--db', path.join(tmp, 'explore.db'), '-t', '2'],
-      { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    proc.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/^(http:\/\/\S+\/)$/m);
-      if (m) resolve({ proc, url: m[1] });
-    });
-    proc.on('exit', (code) => reject(new Error(`entropix explore exited with ${code}`)));
-  });
-}
-
 async function call(url, method, p, body) {
   const res = await fetch(new URL(p, url), { method, headers: { 'Content-Type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body) });
@@ -49,7 +25,7 @@ async function call(url, method, p, body) {
   return res.json();
 }
 
-const server = await start();
+const server = await startExplore(args.binary, args.model, 2);
 try {
   // A session with a first answer under the entropix sampler and two branches.
   const s = await call(server.url, 'POST', '/explore/v1/sessions',
@@ -62,9 +38,7 @@ try {
   await call(server.url, 'POST', `${base}/generate`, { node: rootNode.id, at, token: rootNode.tokens[at].top[1].id, stream: false });
   await call(server.url, 'POST', `${base}/generate`, { node: rootNode.id, at: Math.max(1, at - 4), stream: false, seed: 3 });
 
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'] });
+  const browser = await launchChromium();
   const shoot = async (name, { width = 1400, height = 820, dark = false, setup }) => {
     const page = await browser.newPage({ viewport: { width, height }, colorScheme: dark ? 'dark' : 'light' });
     await page.goto(server.url);
@@ -105,6 +79,5 @@ try {
   });
   await browser.close();
 } finally {
-  server.proc.kill('SIGTERM');
-  rmSync(tmp, { recursive: true, force: true });
+  server.stop();
 }

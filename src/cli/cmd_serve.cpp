@@ -109,12 +109,14 @@ void add_server_command(CLI::App& app, bool explore) {
     const int n_ctx = engine->n_ctx();
     o->options.model_path = path;
     // The explorer's models page loads others the same way, with the same flags.
-    o->options.load_model = [o, eo](const std::string& name) {
+    // (Copies, not `o`: the loader lives in o->options, and would keep `o` alive.)
+    o->options.load_model = [flags = o->flags, n_predict = o->n_predict, ignore_eos = o->ignore_eos,
+                             eo](const std::string& name) {
       server::LoadedModel m;
       m.path = resolve_model_argument(name);
-      m.decode = decode_options_from_flags(o->flags, m.path);
-      m.decode.max_tokens = o->n_predict;
-      m.decode.ignore_eos = o->ignore_eos;
+      m.decode = decode_options_from_flags(flags, m.path);
+      m.decode.max_tokens = n_predict;
+      m.decode.ignore_eos = ignore_eos;
       m.name = std::filesystem::path(m.path).stem().string();
       EngineOptions options = eo;
       options.attention_scores = false;  // set again from this model's profile

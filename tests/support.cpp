@@ -1,6 +1,8 @@
 #include "support.h"
 
 #include <cstdlib>
+#include <stdexcept>
+#include <system_error>
 
 #include "core/file_text.h"
 
@@ -20,6 +22,17 @@ std::string entropix_binary() { return ENTROPIX_BINARY; }
 
 std::string read_file(const std::filesystem::path& path) {
   return entropix::read_file(path, "test file");
+}
+
+TempDir::TempDir() {
+  char pattern[] = "/tmp/entropix-test-XXXXXX";
+  if (!mkdtemp(pattern)) throw std::runtime_error("cannot make a folder under /tmp");
+  path = pattern;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
 }
 
 }  // namespace entropix::testing

@@ -14,6 +14,15 @@ std::filesystem::path source_dir();
 std::string entropix_binary();
 std::string read_file(const std::filesystem::path& path);
 
+// A new empty folder under /tmp, removed with everything in it at the end of the scope.
+struct TempDir {
+  std::filesystem::path path;
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+};
+
 }  // namespace entropix::testing
 
 // Skips the current test, by name, when ../shared/testdata is absent.

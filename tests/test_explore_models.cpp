@@ -36,14 +36,6 @@ class ScopedEnv {
   std::optional<std::string> old_;
 };
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/entropix-models-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 fs::path demo(const char* file) { return source_dir() / "models/demo" / file; }
 

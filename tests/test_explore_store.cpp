@@ -17,6 +17,7 @@
 
 #include "core/error.h"
 #include "explore/session_store.h"
+#include "support.h"
 
 using nlohmann::json;
 using entropix::Error;
@@ -25,15 +26,9 @@ using entropix::explore::SessionStore;
 
 namespace {
 
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/entropix-store-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string db() const { return (path / "explore.db").string(); }
-};
+using entropix::testing::TempDir;
+
+std::string db_path(const TempDir& dir) { return (dir.path / "explore.db").string(); }
 
 json token(int32_t id, const std::string& text) {
   return {{"ids", {id}}, {"text", text}, {"logprob", -0.5}, {"top", json::array({{{"id", id}, {"p", 0.6}}})},
@@ -53,7 +48,7 @@ json new_session() {
 
 TEST(ExploreStore, SessionsNodesAndTokensRoundTrip) {
   TempDir dir;
-  SessionStore store(dir.db());
+  SessionStore store(db_path(dir));
   const int64_t s = store.create_session(new_session());
   const int64_t root = store.add_node(s, {std::nullopt, 0, "root", 7});
   store.append_tokens(root, 0, {token(10, " upon"), token(11, " a")});
@@ -114,7 +109,7 @@ TEST(ExploreStore, SessionsNodesAndTokensRoundTrip) {
 
 TEST(ExploreStore, DeletingANodeTakesItsSubtreeOnly) {
   TempDir dir;
-  SessionStore store(dir.db());
+  SessionStore store(db_path(dir));
   const int64_t s = store.create_session(new_session());
   const int64_t root = store.add_node(s, {std::nullopt, 0, "root", 1});
   store.append_tokens(root, 0, {token(10, "a"), token(11, "b"), token(12, "c")});
@@ -144,14 +139,14 @@ TEST(ExploreStore, ReopeningShowsTheSameTreeAndStopsCutGenerations) {
   json before;
   int64_t s = 0, node = 0;
   {
-    SessionStore store(dir.db());
+    SessionStore store(db_path(dir));
     s = store.create_session(new_session());
     node = store.add_node(s, {std::nullopt, 0, "root", 1});
     store.append_tokens(node, 0, {token(10, "a")});
     before = *store.session(s);
     EXPECT_EQ(before["nodes"][0]["status"], "generating");
   }
-  SessionStore again(dir.db());
+  SessionStore again(db_path(dir));
   json after = *again.session(s);
   EXPECT_EQ(after["nodes"][0]["status"], "stopped");
   EXPECT_EQ(after["nodes"][0]["finish"], "cancelled");
@@ -164,14 +159,14 @@ TEST(ExploreStore, AKilledWriterLeavesASoundDatabaseWithAPrefixOfItsTokens) {
   TempDir dir;
   int64_t s = 0, node = 0;
   {
-    SessionStore store(dir.db());
+    SessionStore store(db_path(dir));
     s = store.create_session(new_session());
     node = store.add_node(s, {std::nullopt, 0, "root", 1});
   }
   const pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
-    SessionStore store(dir.db());
+    SessionStore store(db_path(dir));
     for (int64_t i = 0;; ++i) store.append_tokens(node, i, {token(static_cast<int32_t>(i % 500), std::to_string(i))});
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -181,7 +176,7 @@ TEST(ExploreStore, AKilledWriterLeavesASoundDatabaseWithAPrefixOfItsTokens) {
   ASSERT_TRUE(WIFSIGNALED(status));
 
   sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(dir.db().c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_open(db_path(dir).c_str(), &db), SQLITE_OK);
   sqlite3_stmt* st = nullptr;
   ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, nullptr), SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
@@ -189,7 +184,7 @@ TEST(ExploreStore, AKilledWriterLeavesASoundDatabaseWithAPrefixOfItsTokens) {
   sqlite3_finalize(st);
   sqlite3_close(db);
 
-  SessionStore store(dir.db());
+  SessionStore store(db_path(dir));
   const json got = *store.session(s);
   const json& tokens = got["nodes"][0]["tokens"];
   EXPECT_GT(tokens.size(), 0u);
@@ -199,7 +194,7 @@ TEST(ExploreStore, AKilledWriterLeavesASoundDatabaseWithAPrefixOfItsTokens) {
 
 TEST(ExploreStore, ImportGivesNewIdsAndRefusesMalformedTreesWhole) {
   TempDir dir;
-  SessionStore store(dir.db());
+  SessionStore store(db_path(dir));
   const int64_t s = store.create_session(new_session());
   const int64_t root = store.add_node(s, {std::nullopt, 0, "root", 1});
   store.append_tokens(root, 0, {token(10, "a"), token(11, "b")});
@@ -254,14 +249,14 @@ TEST(ExploreStore, RefusesFilesThatAreNotItsDatabase) {
   EXPECT_THROW(SessionStore(dir.path.string()), Error);  // a folder
   // Another program's SQLite database with a newer schema of ours: refused, untouched.
   {
-    SessionStore store(dir.db());
+    SessionStore store(db_path(dir));
   }
   sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(dir.db().c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_open(db_path(dir).c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db, "UPDATE meta SET value = '99' WHERE key = 'schema'", nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(db);
   try {
-    SessionStore store(dir.db());
+    SessionStore store(db_path(dir));
     FAIL() << "a newer schema was opened";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("schema version 99"), std::string::npos) << e.what();

@@ -19,14 +19,10 @@ using namespace entropix::testing;
 
 namespace {
 
+// The explorer's database in a temporary folder.
 struct TempDb {
-  std::filesystem::path dir;
-  TempDb() {
-    char tmpl[] = "/tmp/entropix-explore-XXXXXX";
-    dir = mkdtemp(tmpl);
-  }
-  ~TempDb() { std::filesystem::remove_all(dir); }
-  std::string path() const { return (dir / "explore.db").string(); }
+  TempDir dir;
+  std::string path() const { return (dir.path / "explore.db").string(); }
 };
 
 server::ServerOptions explore_options(const std::string& db) {

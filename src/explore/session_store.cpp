@@ -181,18 +181,23 @@ class Transaction {
 
 int64_t SessionStore::create_session(const json& s) {
   std::lock_guard<std::mutex> lock(mutex_);
+  return insert_session(s, "Untitled");
+}
+
+int64_t SessionStore::insert_session(const json& s, const std::string& default_title) {
   const int64_t now = unix_now();
   Statement st(db_,
                "INSERT INTO sessions(title, created, updated, model, mode, prompt, messages, settings, prompt_tokens,"
-               " selected) VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL)");
-  st.bind(1, s.value("title", std::string("Untitled")))
+               " selected) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL)");
+  st.bind(1, s.value("title", default_title))
       .bind(2, s.contains("created") && s["created"].is_number_integer() ? s["created"].get<int64_t>() : now)
-      .bind(3, s.value("model", std::string()))
-      .bind(4, s.value("mode", std::string("text")))
-      .bind(5, s.contains("prompt") && s["prompt"].is_string() ? s["prompt"].get<std::string>() : std::string())
-      .bind(6, dump_or_empty(s.value("messages", json())))
-      .bind(7, json_text(s.value("settings", json::object())))
-      .bind(8, json_text(s.value("prompt_tokens", json::array())));
+      .bind(3, now)
+      .bind(4, s.value("model", std::string()))
+      .bind(5, s.value("mode", std::string("text")))
+      .bind(6, s.contains("prompt") && s["prompt"].is_string() ? s["prompt"].get<std::string>() : std::string())
+      .bind(7, dump_or_empty(s.value("messages", json())))
+      .bind(8, json_text(s.value("settings", json::object())))
+      .bind(9, json_text(s.value("prompt_tokens", json::array())));
   st.run();
   return sqlite3_last_insert_rowid(db_);
 }
@@ -516,20 +521,7 @@ int64_t SessionStore::import_session(const json& e) {
   std::lock_guard<std::mutex> lock(mutex_);
   Transaction tx(db_);
   const int64_t now = unix_now();
-  Statement ss(db_,
-               "INSERT INTO sessions(title, created, updated, model, mode, prompt, messages, settings, prompt_tokens,"
-               " selected) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL)");
-  ss.bind(1, e.value("title", std::string("Imported")))
-      .bind(2, e.contains("created") && e["created"].is_number_integer() ? e["created"].get<int64_t>() : now)
-      .bind(3, now)
-      .bind(4, e.value("model", std::string()))
-      .bind(5, e.value("mode", std::string("text")))
-      .bind(6, e.contains("prompt") && e["prompt"].is_string() ? e["prompt"].get<std::string>() : std::string())
-      .bind(7, dump_or_empty(e.value("messages", json())))
-      .bind(8, json_text(e.value("settings", json::object())))
-      .bind(9, json_text(e.value("prompt_tokens", json::array())));
-  ss.run();
-  const int64_t session = sqlite3_last_insert_rowid(db_);
+  const int64_t session = insert_session(e, "Imported");
   std::map<int64_t, int64_t> new_id;   // export id -> new id
   std::map<int64_t, int64_t> path_end; // new id -> length of its path
   Statement sn(db_,

@@ -83,6 +83,8 @@ class SessionStore {
   nlohmann::json read_nodes(int64_t session);
   std::optional<nlohmann::json> read_head(int64_t session);  // the session's fields but its nodes
   void touch(int64_t session);
+  // The sessions row of a session object (or an export); its id. With the lock held.
+  int64_t insert_session(const nlohmann::json& session, const std::string& default_title);
 
   std::string path_;
   sqlite3* db_ = nullptr;

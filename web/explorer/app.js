@@ -4,7 +4,7 @@
 // streams into it.
 import { api, ApiError, onKeyNeeded } from './api.js';
 import { Tree, TreeView } from './tree.js';
-import { alternatives, colour, legend, visibleText } from './tokens.js';
+import { alternatives, colour, legend, pct, visibleText } from './tokens.js';
 import { ModelsPage } from './models.js';
 
 const $ = (id) => document.getElementById(id);
@@ -363,7 +363,7 @@ async function peek() {
     for (const a of t.top) {
       if (a.p < state.minP) continue;
       const b = document.createElement('button');
-      b.textContent = `${visibleText(a.text, true)}  ${(100 * a.p).toFixed(1)}%${a.q != null ? ` / ${(100 * a.q).toFixed(1)}%` : ''}`;
+      b.textContent = `${visibleText(a.text, true)}  ${pct(a.p)}${a.q != null ? ` / ${pct(a.q)}` : ''}`;
       if (a.q === 0) b.style.opacity = 0.5;
       b.dataset.id = a.id;
       b.addEventListener('click', () => append(a.id));

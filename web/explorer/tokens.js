@@ -55,7 +55,7 @@ export function legend(el, measure) {
 }
 
 const fmt = (x, d = 3) => (x == null ? '–' : Number(x).toFixed(d));
-const pct = (x) => (x == null ? '–' : x >= 0.9995 ? '100%' : x < 0.0005 && x > 0 ? '<0.1%' : `${(100 * x).toFixed(1)}%`);
+export const pct = (x) => (x == null ? '–' : x >= 0.9995 ? '100%' : x < 0.0005 && x > 0 ? '<0.1%' : `${(100 * x).toFixed(1)}%`);
 
 // The alternatives and metrics of a step, as an element. `pick(id)` for a row;
 // actions: {resample, edit} for the buttons (absent for prompt tokens).

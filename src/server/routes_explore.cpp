@@ -486,8 +486,8 @@ void ExploreRoutes::generate(int64_t id, const httplib::Request& req, httplib::R
     if (!node) bad("'at' needs a 'node' whose path it points into", "missing_field", "node");
     at = *get_int(body, "at", 0, INT64_MAX);
     if (*at > tree.path_length(*node))
-      bad("'at' is " + std::to_string(*at) + "; node " + std::to_string(*node) + "'s path has " +
-              std::to_string(tree.path_length(*node)) + " positions",
+      bad("'at' is " + std::to_string(*at) + "; it must be 0 to " + std::to_string(tree.path_length(*node)) +
+              ", the length of node " + std::to_string(*node) + "'s path",
           "invalid_value", "at");
   }
   std::optional<int32_t> token;
@@ -670,8 +670,8 @@ void ExploreRoutes::peek(int64_t id, const httplib::Request& req, httplib::Respo
                      "invalid_request_error", "not_found", "node");
     at = get_int(body, "at", 0, INT64_MAX).value_or(tree.path_length(node));
     if (at > tree.path_length(node))
-      bad("'at' is " + std::to_string(at) + "; node " + std::to_string(node) + "'s path has " +
-              std::to_string(tree.path_length(node)) + " positions",
+      bad("'at' is " + std::to_string(at) + "; it must be 0 to " + std::to_string(tree.path_length(node)) +
+              ", the length of node " + std::to_string(node) + "'s path",
           "invalid_value", "at");
     const std::vector<int32_t> before = tree.path_ids(node, at);
     prompt.insert(prompt.end(), before.begin(), before.end());

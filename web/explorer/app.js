@@ -273,22 +273,21 @@ async function run(body) {
   $('stop').hidden = false;
   hidePopover();
   let node = null;
-  let pending = [];
   let flush = 0;
   const doc = $('doc');
-  // Tokens arrive faster than frames: they are added once per frame.
+  // Tokens arrive faster than frames: once per frame, the node's tokens not yet shown
+  // are added (a switch away and back has shown some of them already).
   const draw = () => {
     flush = 0;
     if (!node || state.shown !== node.id) return;
     const frag = document.createDocumentFragment();
-    for (const t of pending) {
+    for (let own = state.path.length - node.at; own < node.tokens.length; own++) {
       const i = state.path.length;
-      state.path.push({ token: t, node: node.id, own: node.tokens.indexOf(t) });
-      const el = span(t, 'a', i);
+      state.path.push({ token: node.tokens[own], node: node.id, own });
+      const el = span(node.tokens[own], 'a', i);
       el.classList.add('live');
       frag.append(el);
     }
-    pending = [];
     doc.append(frag);
   };
   try {
@@ -301,7 +300,6 @@ async function run(body) {
         show(node.id, false);
       } else if (ev.type === 'token') {
         node.tokens.push(ev.token);
-        pending.push(ev.token);
         if (!flush) flush = requestAnimationFrame(draw);
         say(`generating: ${node.tokens.length} tokens`);
       } else if (ev.type === 'done') {

@@ -119,6 +119,7 @@ test('the page asks for the API key once and keeps it', async () => {
   await page.waitForSelector('#key-dialog[open]');
   await page.fill('#key-input', KEY);
   await page.click('#key-dialog button');
+  // The empty view shows once the page has read the server with the key (it is hidden before).
   await page.waitForSelector('#empty-view:not([hidden])');
   assert.equal(await page.textContent('#model-name'), 'demo-q8_0');
   await page.reload();

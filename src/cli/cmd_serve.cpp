@@ -31,6 +31,8 @@ struct ServeOptions {
   int threads = 0;
   int n_predict = 256;
   double grace_s = 30;
+  double header_timeout_s = 10;
+  double body_timeout_s = 60;
   bool ignore_eos = false;
   bool packed_weights = true;
   bool explorer = true;
@@ -73,6 +75,17 @@ void add_server_command(CLI::App& app, bool explore) {
                   "context, -c; what live requests need is always evicted first)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--max-queue", o->options.loop.max_queue, "Requests waiting for a slot at most (then 429)");
+  cmd->add_option("--max-connections", o->options.max_connections,
+                  "Connections open at once, all clients together (then 503 with Retry-After)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-connections-per-client", o->options.max_connections_per_client,
+                  "Connections open at once from one address (then 429 with Retry-After)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--header-timeout", o->header_timeout_s,
+                  "Seconds a request's line and headers may take to arrive (then 408 and the connection closes)")
+      ->check(CLI::Range(0.1, 3600.0));
+  cmd->add_option("--body-timeout", o->body_timeout_s, "Seconds a request's body may take to arrive after its headers")
+      ->check(CLI::Range(0.1, 3600.0));
   cmd->add_option("--shutdown-grace", o->grace_s,
                   "Seconds that SIGINT/SIGTERM waits for requests in flight (new ones get 503)");
   cmd->add_option("-c,--ctx-size", o->n_ctx, "Context size (positions, all requests together)");
@@ -86,6 +99,8 @@ void add_server_command(CLI::App& app, bool explore) {
   cmd->callback([o, explore] {
     const std::string path = o->model.empty() ? demo_model_path() : resolve_model_argument(o->model);
     if (o->explorer) o->options.explore_db = o->db.empty() ? explore::default_database_path() : o->db;
+    o->options.header_timeout = std::chrono::milliseconds(static_cast<int64_t>(o->header_timeout_s * 1000));
+    o->options.body_timeout = std::chrono::milliseconds(static_cast<int64_t>(o->body_timeout_s * 1000));
     o->options.decode = decode_options_from_flags(o->flags, path);
     o->options.decode.max_tokens = o->n_predict;
     o->options.decode.ignore_eos = o->ignore_eos;

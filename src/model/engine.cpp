@@ -169,9 +169,7 @@ void Engine::Impl::check_capacity(std::span<const BatchToken> batch) const {
       throw Error("sequence of " + std::to_string(len + n) + " tokens exceeds the context size of " +
                   std::to_string(kv->capacity()) + " (raise it with -c)");
     }
-    const int32_t P = KvCache::kPageSize;
-    pages_needed += (len + n + P - 1) / P - (len + P - 1) / P;
-    if (len % P != 0) ++pages_needed;  // a possible copy of a shared last page
+    pages_needed += kv->pages_to_append(seq, n);
   }
   if (pages_needed * KvCache::kPageSize > kv->free_positions()) {
     throw Error("KV cache is full: " + std::to_string(kv->free_positions()) + " free positions for " +

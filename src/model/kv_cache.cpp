@@ -164,6 +164,14 @@ int32_t KvCache::append(int32_t seq) {
   return s.pages[page_index] * kPageSize + offset;
 }
 
+int32_t KvCache::pages_to_append(int32_t seq, int32_t n) const {
+  const Sequence& s = live_seq(seq);
+  if (n <= 0) return 0;
+  const int32_t fresh = (s.length + n + kPageSize - 1) / kPageSize - (s.length + kPageSize - 1) / kPageSize;
+  const bool copies_last = s.length % kPageSize != 0 && refs_[static_cast<size_t>(s.pages.back())] > 1;
+  return fresh + (copies_last ? 1 : 0);
+}
+
 int32_t KvCache::shared_pages() const {
   return static_cast<int32_t>(std::count_if(refs_.begin(), refs_.end(), [](int32_t r) { return r > 1; }));
 }

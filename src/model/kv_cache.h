@@ -41,6 +41,9 @@ class KvCache {
   int32_t free_positions() const;
   int32_t capacity() const { return capacity_; }
 
+  // Pages that appending n positions to the sequence takes from the free ones: new
+  // pages, and a copy of its last page when that is partly filled and shared.
+  int32_t pages_to_append(int32_t seq, int32_t n) const;
   // Appends one position to the sequence and returns its slot (copying a shared
   // last page first). Throws Error when the cache is full.
   int32_t append(int32_t seq);

@@ -70,13 +70,7 @@ void check_model(const std::string& model, const std::vector<std::string>& names
 
 ApiRequest parse_request(const std::string& body, Endpoint endpoint, const DecodeOptions& defaults,
                          const RequestLimits& limits) {
-  json j;
-  try {
-    j = json::parse(body);
-  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e400
-    bad(std::string("the body is not valid JSON: ") + e.what(), "invalid_json");
-  }
-  if (!j.is_object()) bad("the body must be a JSON object", "invalid_json");
+  const json j = parse_json_object(body);
 
   ApiRequest r;
   r.endpoint = endpoint;

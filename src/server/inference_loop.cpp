@@ -45,7 +45,13 @@ struct InferenceLoop::Slot {
   int64_t prompt_row = -1;       // with prompt_logprobs: the row of prompt position prompt_at in the last decode()
   size_t prompt_at = 0;
   size_t prompt_rows = 0;        // rows of prompt positions in the last decode()
+  // Pre-empted when the KV cache ran short: its sequence went to the prefix cache (or
+  // was freed) and `tokens` is read again, from where the cache still holds it, once
+  // there is room (vLLM's recompute pre-emption). The decoder's state is kept.
+  bool preempted = false;
+  std::vector<int32_t> replay;   // tokens to read again before it goes on
   bool ended = false;
+  bool holds_kv() const { return seq >= 0 && !ended; }
 };
 
 InferenceLoop::InferenceLoop(Engine& engine, const LoopOptions& options, Metrics* metrics, StepObserver observer)
@@ -96,6 +102,7 @@ LoopStats InferenceLoop::stats() const {
   s.completed = completed_.load();
   s.cancelled = cancelled_.load();
   s.active = active_.load();
+  s.preemptions = preemptions_.load();
   std::lock_guard<std::mutex> lock(mutex_);
   s.queued = static_cast<int32_t>(queue_.size());
   return s;
@@ -153,6 +160,8 @@ void InferenceLoop::admit(std::vector<Slot>& slots) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (queue_.empty()) return;
+      // Those pre-empted go on first: a newcomer would take the room they wait for.
+      if (std::any_of(slots.begin(), slots.end(), [](const Slot& s) { return s.preempted; })) return;
       const Job& job = *queue_.front();
       // A job takes a slot per choice; the first in line waits for room (no overtaking).
       if (!slots.empty() && static_cast<int32_t>(slots.size()) + job.n > options_.parallel) return;
@@ -262,36 +271,146 @@ TokenInfo token_info(const Tokenizer& tok, const TokenEvent& ev, int32_t n_top, 
 
 }  // namespace
 
+namespace {
+
+// Positions a sequence can append within `pages` free pages: the rest of its last
+// page (unless that is shared, and so copied first) and whole pages after it.
+int64_t positions_within(const KvCache& kv, SeqId seq, int64_t pages) {
+  constexpr int32_t P = KvCache::kPageSize;
+  const int32_t len = kv.length(seq);
+  const int64_t tail = len % P ? P - len % P : 0;
+  const int64_t copy = kv.pages_to_append(seq, 1) - (len % P == 0 ? 1 : 0);
+  if (pages < copy) return 0;
+  return (pages - copy) * P + tail;
+}
+
+}  // namespace
+
+void InferenceLoop::preempt(Slot& s) {
+  if (!s.holds_kv() || s.tokens.empty()) return;  // a sequence without tokens holds no page
+  try {
+    if (cache_) cache_->retire(s.tokens, s.seq);
+    else engine_.free_sequence(s.seq);
+  } catch (const std::exception&) {
+    // retire() frees the sequence whatever happens; the tokens are read again in full
+  }
+  s.seq = -1;
+  --active_;
+  free_pages_ = -1;
+  s.replay.insert(s.replay.begin(), s.tokens.begin(), s.tokens.end());
+  s.tokens.clear();
+  s.preempted = true;
+  s.row = -1;
+  ++preemptions_;
+}
+
+bool InferenceLoop::resume(Slot& s, bool alone) {
+  // Room for what it reads again and what it has sampled, and a page to grow into,
+  // or it would be pre-empted again at once; a slot that runs alone takes what there is.
+  const int64_t needed = static_cast<int64_t>(s.replay.size() + s.pending.size()) + 2 * KvCache::kPageSize;
+  if (!alone && engine_.free_positions() < needed) return false;
+  PrefixMatch m;
+  try {
+    if (cache_ && !s.replay.empty()) m = cache_->match(s.replay);
+    else m.seq = engine_.new_sequence();
+  } catch (const std::exception&) {
+    return false;
+  }
+  s.seq = m.seq;
+  ++active_;
+  s.tokens.assign(s.replay.begin(), s.replay.begin() + m.n_cached);
+  s.replay.erase(s.replay.begin(), s.replay.begin() + m.n_cached);
+  s.preempted = false;
+  return true;
+}
+
+// Makes room for `pages` pages by pre-empting the youngest slots after `from` that
+// hold KV (the oldest keep going: first come, first served). Returns whether there is.
+bool InferenceLoop::make_room(std::vector<Slot>& slots, size_t from, int64_t pages) {
+  for (size_t i = slots.size(); i-- > from + 1;) {
+    if (engine_.free_positions() / KvCache::kPageSize >= pages) return true;
+    if (slots[i].holds_kv() && slots[i].row < 0) preempt(slots[i]);
+  }
+  return engine_.free_positions() / KvCache::kPageSize >= pages;
+}
+
 void InferenceLoop::step(std::vector<Slot>& slots) {
   batch_.clear();
   prefilling_.clear();
   int64_t rows = 0;
-  int64_t room = std::max(engine_.free_positions(), 0);  // positions the cache can still take
-  // Decoding sequences first: each feeds the tokens it sampled, every step.
+  KvCache& kv = engine_.kv_cache();
   StepReport report;
+  for (Slot& s : slots) s.row = -1;
+  // Those pre-empted come back, oldest first, when there is room; with none holding
+  // KV the oldest comes back whatever the room, so that something always advances.
+  const bool none_hold = std::none_of(slots.begin(), slots.end(), [](const Slot& s) { return s.holds_kv(); });
+  bool first = true;
   for (Slot& s : slots) {
-    s.row = -1;
+    if (!s.preempted || s.ended || s.job->cancelled) continue;
+    if (!resume(s, none_hold && first)) break;
+    first = false;
+  }
+  // Pages the cache can still give this step; each sequence takes its share in slot
+  // order. Read afresh each time: a sequence that ends or is pre-empted gives pages back.
+  int64_t taken = 0;
+  free_pages_ = -1;
+  const auto room = [&] {
+    if (free_pages_ < 0) free_pages_ = std::max(engine_.free_positions(), 0) / KvCache::kPageSize;  // scans the cache
+    return free_pages_ - taken;
+  };
+  // Decoding sequences first: each feeds the tokens it sampled, every step (or reads
+  // again what a pre-emption dropped).
+  for (size_t i = 0; i < slots.size(); ++i) {
+    Slot& s = slots[i];
+    if (s.ended) continue;
     if (s.job->cancelled) {
       end(s, FinishReason::Cancelled, "");
       continue;
     }
-    if (s.n_fed < s.job->prompt.size()) {
+    if (s.preempted) continue;
+    const bool replaying = !s.replay.empty();
+    if (!replaying && s.n_fed < s.job->prompt.size()) {
       prefilling_.push_back(&s);
       continue;
     }
-    const int64_t n = static_cast<int64_t>(s.pending.size());
-    if (n > room || engine_.seq_length(s.seq) + n > engine_.n_ctx()) {
-      s.decoder->finish(FinishReason::Length);  // the context is full
+    const std::vector<int32_t>& feed = replaying ? s.replay : s.pending;
+    const int64_t n = replaying ? std::min<int64_t>(static_cast<int64_t>(feed.size()), options_.prefill_chunk)
+                                : static_cast<int64_t>(feed.size());
+    if (engine_.seq_length(s.seq) + n > engine_.n_ctx()) {
+      s.decoder->finish(FinishReason::Length);  // the sequence fills the whole context
       JobEvent ev;
       ev.text = s.decoder->take_text();
       end(s, FinishReason::Length, "", std::move(ev));
       continue;
     }
-    for (int64_t i = 0; i < n; ++i) batch_.push_back({s.seq, s.pending[static_cast<size_t>(i)], i + 1 == n});
-    s.tokens.insert(s.tokens.end(), s.pending.begin(), s.pending.end());
-    room -= n;
-    s.row = rows++;
-    ++report.decoding;
+    const int64_t need = kv.pages_to_append(s.seq, static_cast<int32_t>(n));
+    if (need > room()) {
+      make_room(slots, i, need + taken);
+      if (need > room()) {
+        if (batch_.empty() && std::none_of(slots.begin(), slots.end(),
+                                           [&](const Slot& o) { return &o != &s && o.holds_kv(); })) {
+          // Alone and still no room: the context is full for it.
+          s.decoder->finish(FinishReason::Length);
+          JobEvent ev;
+          ev.text = s.decoder->take_text();
+          end(s, FinishReason::Length, "", std::move(ev));
+        } else {
+          preempt(s);  // older sequences take the room; this one waits for it
+        }
+        continue;
+      }
+    }
+    for (int64_t j = 0; j < n; ++j)
+      batch_.push_back({s.seq, feed[static_cast<size_t>(j)], !replaying && j + 1 == n});
+    s.tokens.insert(s.tokens.end(), feed.begin(), feed.begin() + n);
+    taken += need;
+    if (replaying) {
+      s.replay.erase(s.replay.begin(), s.replay.begin() + n);
+      report.prompt_tokens += static_cast<int32_t>(n);
+    } else {
+      s.row = rows++;
+      ++report.decoding;
+    }
   }
   // Then the prompts, sharing the step's budget; the cache's room goes in slot order
   // (first come, first served), so that the earliest prompt can always complete.
@@ -306,7 +425,9 @@ void InferenceLoop::step(std::vector<Slot>& slots) {
     for (size_t i = 0; i < k; ++i) {
       Slot& s = *prefilling_[i];
       const auto& prompt = s.job->prompt;
-      const int64_t n = std::min(prompt_share_[i], room);
+      const int64_t n = std::min(prompt_share_[i], positions_within(kv, s.seq, room()));
+      if (n <= 0) continue;
+      taken += kv.pages_to_append(s.seq, static_cast<int32_t>(n));
       // With prompt logprobs every position but the last keeps its row (the last one's
       // is the first step's, below).
       const bool each_row = s.job->prompt_logprobs;
@@ -320,14 +441,24 @@ void InferenceLoop::step(std::vector<Slot>& slots) {
         if (each_row && !last) ++s.prompt_rows, ++rows;
       }
       s.n_fed += static_cast<size_t>(n);
-      room -= n;
       report.prompt_tokens += static_cast<int32_t>(n);
-      if (n > 0) ++report.prefilling;
-      if (n > 0 && s.n_fed == prompt.size()) s.row = rows++;
+      ++report.prefilling;
+      if (s.n_fed == prompt.size()) s.row = rows++;
     }
   }
   if (batch_.empty()) {
-    // Only prompts that found no room are left and nothing else can free it.
+    // Prompts that found no room: the youngest of those holding KV gives it up for the
+    // oldest, which can always complete alone.
+    Slot* youngest = nullptr;
+    int holders = 0;
+    for (Slot& s : slots)
+      if (s.holds_kv() && !s.tokens.empty()) ++holders, youngest = &s;
+    if (holders > 1) {
+      preempt(*youngest);
+      return;
+    }
+    if (std::any_of(slots.begin(), slots.end(), [](const Slot& s) { return s.preempted && !s.ended; }) && holders == 0)
+      return;  // they come back next step
     for (Slot& s : slots)
       if (!s.ended) end(s, FinishReason::None, "the context is full: no room for the prompt");
     return;
@@ -455,6 +586,7 @@ void InferenceLoop::end(Slot& slot, FinishReason reason, const std::string& erro
     }
     slot.seq = -1;
     --active_;  // before the event: a client that sees the end sees the slot free
+    free_pages_ = -1;
   }
   slot.ended = true;
   // A first choice that ends before its prompt was forked ends the choices never born.

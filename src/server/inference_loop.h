@@ -139,6 +139,7 @@ struct LoopStats {
   int64_t cancelled = 0;  // requests dropped because the client went away
   int32_t active = 0;     // sequences being decoded now (a request with n choices holds n)
   int32_t queued = 0;     // requests waiting for a slot
+  int64_t preemptions = 0;  // sequences that gave up their KV for older ones and read it again later
 };
 
 class InferenceLoop {
@@ -166,6 +167,11 @@ class InferenceLoop {
   void run();
   void admit(std::vector<Slot>& slots);
   void step(std::vector<Slot>& slots);
+  // Gives up the slot's KV (to the prefix cache) to read its tokens again later.
+  void preempt(Slot& slot);
+  // Takes a pre-empted slot back when there is room (whatever there is when `alone`).
+  bool resume(Slot& slot, bool alone);
+  bool make_room(std::vector<Slot>& slots, size_t from, int64_t pages);
   void sample(Slot& slot);  // steps the decoder on the slot's logits row, posts the result
   void report_prompt_rows(Slot& slot);  // posts the prompt positions measured in the last decode()
   // Ends a choice: its sequence goes to the prefix cache (the tokens in its KV) or is freed.
@@ -184,6 +190,7 @@ class InferenceLoop {
   bool aborting_ = false;  // abort_all() was called
   std::atomic<int64_t> completed_{0}, cancelled_{0};
   std::atomic<int32_t> active_{0};
+  std::atomic<int64_t> preemptions_{0};
   // Used by the loop thread only.
   std::unique_ptr<PrefixCache> cache_;    // null with options.prefix_cache off; before the thread, after the engine
   AttentionAnalyzer analyzer_;
@@ -193,6 +200,7 @@ class InferenceLoop {
   std::vector<Slot*> prefilling_;         // slots still feeding their prompt this step
   std::vector<int64_t> prompt_left_;      // [prefilling_.size()] prompt tokens not yet fed
   std::vector<int64_t> prompt_share_;     // [prefilling_.size()] prompt tokens fed this step
+  int64_t free_pages_ = -1;               // step(): pages free now, -1 once a sequence gave some back
   size_t prefill_turn_ = 0;               // rotates the first in line for tokens an even split leaves over
   std::thread thread_;
 };

@@ -1,5 +1,6 @@
 #include "server/request_fields.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "server/api.h"
@@ -10,6 +11,67 @@ using nlohmann::json;
 
 [[noreturn]] void bad(const std::string& message, const std::string& code, const std::string& param) {
   throw ApiError(400, message, "invalid_request_error", code, param);
+}
+
+std::string quote_value(const json& v) {
+  constexpr size_t kMaxQuoted = 40;
+  switch (v.type()) {
+    case json::value_t::array:
+      return "an array of " + std::to_string(v.size()) + (v.size() == 1 ? " element" : " elements");
+    case json::value_t::object:
+      return "an object of " + std::to_string(v.size()) + (v.size() == 1 ? " key" : " keys");
+    case json::value_t::string: {
+      const std::string& s = v.get_ref<const std::string&>();
+      if (s.size() <= kMaxQuoted) return json(s).dump(-1, ' ', false, json::error_handler_t::replace);
+      size_t cut = kMaxQuoted;
+      while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;  // not inside a UTF-8 sequence
+      return json(s.substr(0, cut)).dump(-1, ' ', false, json::error_handler_t::replace) + "... (" +
+             std::to_string(s.size()) + " bytes)";
+    }
+    default:
+      return v.dump();  // a number, a boolean or null: short and flat
+  }
+}
+
+size_t json_nesting_depth(std::string_view text) {
+  size_t depth = 0, deepest = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+json parse_json_object(const std::string& body, bool empty_is_object) {
+  if (body.empty() && empty_is_object) return json::object();
+  if (json_nesting_depth(body) > kMaxJsonDepth)
+    bad("the body nests arrays and objects more than " + std::to_string(kMaxJsonDepth) + " deep", "invalid_json");
+  json j;
+  try {
+    j = json::parse(body);
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e400
+    // The parser quotes the token at fault whole (a number of 50,000 digits, say): cut it.
+    constexpr size_t kMaxParserMessage = 160;
+    std::string what = e.what();
+    if (what.size() > kMaxParserMessage) {
+      size_t cut = kMaxParserMessage;
+      while (cut > 0 && (static_cast<unsigned char>(what[cut]) & 0xC0) == 0x80) --cut;
+      what = what.substr(0, cut) + "...";
+    }
+    bad("the body is not valid JSON: " + what, "invalid_json");
+  }
+  if (!j.is_object()) bad("the body must be a JSON object", "invalid_json");
+  return j;
 }
 
 bool present(const json& j, const char* key) { return j.contains(key) && !j.at(key).is_null(); }
@@ -28,7 +90,7 @@ std::optional<double> get_number(const json& j, const char* key, double lo, doub
   const double x = v.get<double>();
   if (!std::isfinite(x) || x < lo || x > hi) {
     bad(std::string("'") + key + "' must be between " + json(lo).dump() + " and " + json(hi).dump() + ", got " +
-        v.dump(), "invalid_value", key);
+        quote_value(v), "invalid_value", key);
   }
   return x;
 }
@@ -36,15 +98,15 @@ std::optional<double> get_number(const json& j, const char* key, double lo, doub
 std::optional<int64_t> get_int(const json& j, const char* key, int64_t lo, int64_t hi) {
   if (!present(j, key)) return std::nullopt;
   const json& v = j.at(key);
-  if (!v.is_number_integer()) bad(std::string("'") + key + "' must be an integer, got " + v.dump(), "invalid_type", key);
+  if (!v.is_number_integer()) bad(std::string("'") + key + "' must be an integer, got " + quote_value(v), "invalid_type", key);
   if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(hi)) {
     bad(std::string("'") + key + "' must be between " + std::to_string(lo) + " and " + std::to_string(hi) +
-        ", got " + v.dump(), "invalid_value", key);
+        ", got " + quote_value(v), "invalid_value", key);
   }
   const int64_t x = v.get<int64_t>();
   if (x < lo || x > hi) {
     bad(std::string("'") + key + "' must be between " + std::to_string(lo) + " and " + std::to_string(hi) +
-        ", got " + v.dump(), "invalid_value", key);
+        ", got " + quote_value(v), "invalid_value", key);
   }
   return x;
 }

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "chat/chat_template.h"
@@ -16,6 +17,18 @@ namespace entropix::server {
 // Throws ApiError 400 invalid_request_error with this code and field.
 [[noreturn]] void bad(const std::string& message, const std::string& code = "invalid_value",
                       const std::string& param = "");
+// Deeper request bodies are refused before they are parsed: no request needs more,
+// and code that walks a value recursively (serialising it, say) stays bounded.
+inline constexpr size_t kMaxJsonDepth = 64;
+// The deepest nesting of arrays and objects in JSON text (brackets inside strings
+// do not count); the text need not be valid.
+size_t json_nesting_depth(std::string_view text);
+// `body` as a JSON object; 400 (invalid_json) when it is not one, is not JSON or
+// nests deeper than kMaxJsonDepth. An empty body is {} when empty_is_object.
+nlohmann::json parse_json_object(const std::string& body, bool empty_is_object = false);
+// A value as an error message may quote it: short and flat. Arrays and objects
+// are named with their size, never serialised; long strings are cut.
+std::string quote_value(const nlohmann::json& v);
 // The key is there and not null.
 bool present(const nlohmann::json& j, const char* key);
 // nullopt when absent or null.

@@ -127,13 +127,7 @@ json parse_settings(const json& s, const RequestLimits& limits) {
 }
 
 // A body as a JSON object; 400 otherwise.
-json parse_body(const httplib::Request& req) {
-  if (req.body.empty()) return json::object();
-  json j = json::parse(req.body, nullptr, false);
-  if (j.is_discarded()) bad("the body is not valid JSON", "invalid_json");
-  if (!j.is_object()) bad("the body must be a JSON object", "invalid_type");
-  return j;
-}
+json parse_body(const httplib::Request& req) { return parse_json_object(req.body, true); }
 
 class ExploreRoutes {
  public:

@@ -113,10 +113,7 @@ class ModelRoutes {
   }
 
   static json parse(const httplib::Request& req) {
-    json j = json::parse(req.body.empty() ? "{}" : req.body, nullptr, false);
-    if (j.is_discarded()) bad("the body is not valid JSON", "invalid_json");
-    if (!j.is_object()) bad("the body must be a JSON object", "invalid_type");
-    return j;
+    return parse_json_object(req.body, true);
   }
 
   void run(const std::string& spec) {

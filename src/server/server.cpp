@@ -6,11 +6,14 @@
 #include <httplib.h>
 
 #include <algorithm>
+#include <cctype>
+#include <string_view>
 #include <chrono>
 #include <cstdio>
 #include <mutex>
 #include <thread>
 
+#include "server/guarded_http_server.h"
 #include "server/routes.h"
 
 namespace entropix::server {
@@ -34,8 +37,31 @@ std::vector<std::string> served_model_names(const ServerOptions& o) {
 
 }  // namespace
 
+std::string bearer_credentials(const std::string& authorization) {
+  // The scheme's name is case-insensitive (RFC 9110 11.1); spaces may follow it.
+  constexpr std::string_view scheme = "bearer";
+  if (authorization.size() <= scheme.size() || authorization[scheme.size()] != ' ') return "";
+  for (size_t i = 0; i < scheme.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(authorization[i])) != scheme[i]) return "";
+  const size_t start = authorization.find_first_not_of(' ', scheme.size());
+  return start == std::string::npos ? "" : authorization.substr(start);
+}
+
 bool is_loopback_host(const std::string& host) {
   return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
+}
+
+ConnectionLimits connection_limits(const ServerOptions& o) {
+  ConnectionLimits l;
+  l.max_connections = o.max_connections;
+  l.max_per_client = o.max_connections_per_client;
+  l.threads_kept_ready = static_cast<size_t>(o.http_threads > 0 ? o.http_threads : o.loop.parallel + 8);
+  l.stream.header_timeout = o.header_timeout;
+  l.stream.body_timeout = o.body_timeout;
+  // Chunked framing adds bytes to a body: twice the limit on the wire, and the routes check the body itself.
+  const size_t largest = std::max(o.max_body_bytes, o.explore_db.empty() ? 0 : o.max_import_bytes);
+  l.stream.max_body_wire_bytes = 2 * largest + 65536;
+  return l;
 }
 
 struct Server::Impl {
@@ -44,7 +70,7 @@ struct Server::Impl {
   Metrics metrics;  // before the loop, whose thread records into it until the loop is destroyed
   ModelSlot models;
   ServerContext context;
-  httplib::Server http;  // after the context, which its handlers read
+  GuardedHttpServer http;  // after the context, which its handlers read
   RouteTable routes{http};
   std::thread listener;
   std::mutex join_mutex;  // wait() and stop() may join the listener from two threads
@@ -55,7 +81,8 @@ struct Server::Impl {
         models(std::make_shared<ServingModel>(engine, std::move(owned), options.decode, served_model_names(options),
                                               options.model_path, options.chat_template, options.loop, metrics),
                options.load_model, options.model_aliases, options.chat_template, options.loop, metrics),
-        context{models, options, metrics} {
+        context{models, options, metrics},
+        http(connection_limits(options)) {
     context.sessions = sessions.get();
     set_up_http();
     register_status_routes(routes, context);
@@ -73,8 +100,6 @@ struct Server::Impl {
 void Server::Impl::set_up_http() {
   // Each route checks its own limit; httplib stops what no route would take.
   http.set_payload_max_length(std::max(options.max_body_bytes, options.explore_db.empty() ? 0 : options.max_import_bytes));
-  const size_t threads = static_cast<size_t>(options.http_threads > 0 ? options.http_threads : options.loop.parallel + 8);
-  http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
 
   // With an API key every route but /health needs it (/metrics too: Prometheus
   // sends it with `authorization: {credentials: KEY}` in the scrape config).
@@ -83,9 +108,7 @@ void Server::Impl::set_up_http() {
     const bool page = req.path == "/" || req.path.rfind("/ui/", 0) == 0;
     if (options.api_key.empty() || req.path == "/health" || page) return httplib::Server::HandlerResponse::Unhandled;
     const std::string auth = req.get_header_value("Authorization");
-    const std::string prefix = "Bearer ";
-    if (auth.rfind(prefix, 0) == 0 && same_key(auth.substr(prefix.size()), options.api_key))
-      return httplib::Server::HandlerResponse::Unhandled;
+    if (same_key(bearer_credentials(auth), options.api_key)) return httplib::Server::HandlerResponse::Unhandled;
     send_json(res, 401,
               error_body(auth.empty() ? "no API key given: send \"Authorization: Bearer <key>\"" : "the API key is wrong",
                          "invalid_request_error", "invalid_api_key"));
@@ -98,7 +121,14 @@ void Server::Impl::set_up_http() {
 
   http.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
-    if (res.status == 404) {
+    if (res.status == 400 && GuardedHttpServer::body_over_limit_on_this_thread()) res.status = 413;  // chunked, cut off
+    if (res.status == 400 && GuardedHttpServer::timed_out_on_this_thread()) {
+      res.set_header("Connection", "close");
+      send_json(res, 408, error_body("the request did not arrive in time: its headers must come within " +
+                                         std::to_string(options.header_timeout.count()) + " ms and its body within " +
+                                         std::to_string(options.body_timeout.count()) + " ms more",
+                                     "invalid_request_error", "request_timeout"));
+    } else if (res.status == 404) {
       send_json(res, 404, error_body("unknown route: " + req.method + " " + req.path, "invalid_request_error", "not_found"));
     } else if (res.status == 413 && req.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0) {
       // httplib takes at most 8 KiB of a form body, whatever the limit (curl -d sends one).
@@ -171,6 +201,7 @@ int Server::start() {
   if (port == 0) port = s.http.bind_to_any_port(s.options.host);
   else if (!s.http.bind_to_port(s.options.host, port)) port = -1;
   if (port <= 0) throw Error("cannot listen on " + s.options.host + ":" + std::to_string(s.options.port));
+  s.http.widen_backlog(static_cast<int>(std::min<size_t>(s.options.max_connections, 4096)));
   s.listener = std::thread([&s] { s.http.listen_after_bind(); });
   // stop() only reaches a server that runs: wait until it does.
   for (int i = 0; i < 5000 && !s.http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));

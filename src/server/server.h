@@ -43,7 +43,15 @@ struct ServerOptions {
   RequestLimits limits;
   size_t max_body_bytes = 1 << 20;   // request bodies over this get 413
   size_t max_import_bytes = size_t{256} << 20;  // an explorer import (a whole session's tree) at most
-  int http_threads = 0;              // 0: loop.parallel + 8
+  int http_threads = 0;              // threads kept ready for connections; 0: loop.parallel + 8
+  // Connections: more are started as needed up to max_connections (then 503), at
+  // most max_connections_per_client from one address (then 429). A request's line
+  // and headers must arrive within header_timeout, its body within body_timeout
+  // after them (then 408 and the connection is closed).
+  size_t max_connections = 512;
+  size_t max_connections_per_client = 128;
+  std::chrono::milliseconds header_timeout{10000};
+  std::chrono::milliseconds body_timeout{60000};
   // The explorer: its sessions' database (empty: no explorer API, /explore/v1 answers
   // 404) and, when set, a folder to serve its page from instead of the embedded copy.
   std::string explore_db;
@@ -52,6 +60,10 @@ struct ServerOptions {
   // cannot be switched.
   ModelLoader load_model;
 };
+
+// The credentials of an "Authorization: Bearer <token>" header, the scheme in any
+// letter case; empty for another scheme.
+std::string bearer_credentials(const std::string& authorization);
 
 // Whether `host` names only this machine (127.0.0.0/8, ::1, localhost).
 bool is_loopback_host(const std::string& host);

@@ -27,7 +27,8 @@ class ServerRequests : public ::testing::Test {
     EXPECT_TRUE(r) << "no response";
     if (!r) return {};
     expect_api_error(r, 400);
-    return json::parse(r->body)["error"];
+    const json j = json::parse(r->body, nullptr, false);
+    return j.contains("error") ? j["error"] : json{{"param", nullptr}, {"message", ""}};
   }
   static std::unique_ptr<DemoServer> server_;
 };

@@ -21,9 +21,9 @@ cores = os.cpu_count() or 1
 def expect_error(args, *needles):
     what = " ".join(args[:1] + args[3:])
     try:
-        proc = subprocess.run([exe] + args, capture_output=True, timeout=120)
+        proc = subprocess.run([exe] + args, capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
     except subprocess.TimeoutExpired:
-        check(False, f"{what}: ends with an error (it ran on for 120 s)")
+        check(False, f"{what}: ends with an error (it ran on for 60 s)")
         return
     err = proc.stderr.decode("utf-8", errors="replace")
     # 1: the command's own error; CLI11's validation errors have their own status. Never a signal.

@@ -36,10 +36,11 @@ text = tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False)
 text.write("Q: Mia has 12 apples. She buys 7 more. How many apples does Mia have now?\nA: 19\n")
 text.close()
 run = ["run", "-m", model, "-p", "Q:"]
-for command in (run, ["chat", "-m", model], ["serve", "-m", model, "--port", "0"],
+for command in (run, ["chat", "-m", model], ["serve", "-m", model, "--port", "0"], ["bench", "-m", model, "-p", "0"],
                 ["calibrate", "-m", model, "--text", text.name, "-o", text.name + ".json"]):
     for threads in ("-1", str(4 * cores + 1), "100000"):
         expect_error(command + ["-t", threads], "--threads", "threads must be 0 (one per core) or 1 to")
+expect_error(["bench", "-m", model, "-p", "0", "-t", "1,-1"], "--threads", "got -1")  # each count of the list
 for command in (run, ["chat", "-m", model], ["serve", "-m", model, "--port", "0"]):
     expect_error(command + ["-c", "-5"], "--ctx-size", "the context size must be a number of positions")
     expect_error(command + ["-n", "0"], "--n-predict", "the number of tokens to generate must be at least 1, got 0")

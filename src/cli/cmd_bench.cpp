@@ -12,6 +12,7 @@
 #include <random>
 
 #include "cli/commands.h"
+#include "cli/flag_checks.h"
 #include "cli/model_path.h"
 #include "core/error.h"
 #include "core/json_text.h"
@@ -106,7 +107,9 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("-m,--model", opts->model, "GGUF file or cached model name")->required();
   cmd->add_option("-p,--n-prompt", opts->n_prompt, "Prompt tokens (0 to skip)");
   cmd->add_option("-n,--n-gen", opts->n_gen, "Generated tokens (0 to skip)");
-  cmd->add_option("-t,--threads", opts->threads, "Thread counts, comma separated")->delimiter(',');
+  cmd->add_option("-t,--threads", opts->threads, "Thread counts, comma separated (0: one per core)")
+      ->delimiter(',')
+      ->check(thread_count_check());
   cmd->add_option("-r,--repetitions", opts->reps, "Repetitions of each test")->check(CLI::PositiveNumber);
   cmd->add_option("-b,--batch", opts->batch, "Tokens per forward pass");
   cmd->add_option("--parallel", opts->parallel,

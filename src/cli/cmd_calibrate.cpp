@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/flag_checks.h"
 #include "cli/model_path.h"
 #include "core/error.h"
 #include "core/file_text.h"
@@ -40,7 +41,7 @@ void add_calibrate_command(CLI::App& app) {
   cmd->add_option("--text", opts->text_path, "Reference text (plain UTF-8)")->required();
   cmd->add_option("-o,--output", opts->out, "Profile to write (default: beside the model, <model>.profile.json)");
   cmd->add_option("--base", opts->base_path, "Profile whose constants are kept (default: the built-in defaults)");
-  cmd->add_option("-t,--threads", opts->threads, "Threads");
+  cmd->add_option("-t,--threads", opts->threads, "Threads (0: one per core)")->check(thread_count_check());
   cmd->add_option("--window", opts->window, "Tokens per window of the text (each window starts a fresh context)")
       ->check(CLI::Range(16, 4096));
   cmd->add_option("--low-percentile", opts->low, "Percentile of the *_low thresholds")->check(CLI::Range(1.0, 49.0));

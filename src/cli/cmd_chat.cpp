@@ -5,16 +5,20 @@
 // and values stay in a prefix cache between turns, so each turn reads only the new
 // message (and the previous answer where the template writes it differently).
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <fmt/core.h>
 #include <iostream>
 #include <unistd.h>
 #include <memory>
 
 #include "chat/chat_format.h"
+#include "chat/jinja_strings.h"
 #include "cli/commands.h"
+#include "cli/flag_checks.h"
 #include "cli/model_path.h"
 #include "cli/sampling_flags.h"
 #include "cli/terminal_colour.h"
+#include "core/error.h"
 #include "core/file_text.h"
 #include "decoding/strategy.h"
 #include "model/engine.h"
@@ -48,9 +52,10 @@ void add_chat_command(CLI::App& app) {
   cmd->add_option("-m,--model", o->model, "GGUF file or cached model name")->required();
   cmd->add_option("--system", o->system_prompt, "System message");
   cmd->add_option("--chat-template", o->template_path, "Jinja chat template file (default: the model's own)");
-  cmd->add_option("-n,--n-predict", o->n_predict, "Tokens per answer at most");
-  cmd->add_option("-c,--ctx-size", o->n_ctx, "Context size");
-  cmd->add_option("-t,--threads", o->threads, "Threads");
+  cmd->add_option("-n,--n-predict", o->n_predict, "Tokens per answer at most")->check(token_count_check());
+  cmd->add_option("-c,--ctx-size", o->n_ctx, "Context size (the oldest turns are dropped when the conversation outgrows it)")
+      ->check(context_size_check());
+  cmd->add_option("-t,--threads", o->threads, "Threads (0: one per core)")->check(thread_count_check());
   cmd->add_flag("--branching", o->branching, "Fork in LEHV steps and keep the best rollout");
   cmd->add_option("--clarify-margin", o->clarify_margin,
                   "Ask which rollout to continue when the best two score within this margin (0: never)");
@@ -98,6 +103,11 @@ void add_chat_command(CLI::App& app) {
 
     std::vector<ChatMessage> messages;
     if (!o->system_prompt.empty()) messages.push_back({"system", o->system_prompt, nullptr, "", ""});
+    const size_t first_turn = messages.size();  // the system prompt before it is never dropped
+    // Room kept for an answer: -n tokens, but at most half the context, so that a short
+    // context still holds some conversation.
+    const size_t answer_room = static_cast<size_t>(std::min(o->n_predict, engine->n_ctx() / 2));
+    const size_t n_ctx = static_cast<size_t>(engine->n_ctx());
     const bool tty = isatty(STDIN_FILENO);
     for (int turn = 0;; ++turn) {
       if (tty) fmt::print("{}", coloured("> ", kBold, colour));
@@ -106,8 +116,38 @@ void add_chat_command(CLI::App& app) {
       if (!std::getline(std::cin, line)) break;
       if (line.empty()) continue;
       if (line == "/exit" || line == "/quit") break;
+      // A line that is not text is refused alone (a template would fail on it, and end the session).
+      if (!jinja::valid_utf8(line)) {
+        fmt::print(stderr, "that line is not valid UTF-8 text: not sent (the conversation goes on)\n");
+        continue;
+      }
       messages.push_back({"user", line, nullptr, "", ""});
-      std::vector<int32_t> ids = tok.encode(format.render(messages, tok), format.add_bos(), true);
+      std::vector<int32_t> ids;
+      try {
+        ids = tok.encode(format.render(messages, tok), format.add_bos(), true);
+        // Too long for the context with room for an answer: the oldest exchanges go first.
+        size_t dropped = 0;
+        while (ids.size() + answer_room > n_ctx && messages.size() > first_turn + 1) {
+          const size_t exchange = messages.size() > first_turn + 2 ? 2 : 1;  // a user turn and its answer
+          messages.erase(messages.begin() + static_cast<long>(first_turn),
+                         messages.begin() + static_cast<long>(first_turn + exchange));
+          ++dropped;
+          ids = tok.encode(format.render(messages, tok), format.add_bos(), true);
+        }
+        if (dropped > 0)
+          fmt::print(stderr, "the conversation outgrew the context ({} positions): dropped its {} oldest exchange{}\n",
+                     n_ctx, dropped, dropped == 1 ? "" : "s");
+      } catch (const Error& e) {
+        fmt::print(stderr, "that message cannot be put to the model: {} (not sent)\n", e.what());
+        messages.pop_back();
+        continue;
+      }
+      if (ids.size() >= n_ctx) {
+        fmt::print(stderr, "that message takes {} tokens; the context holds {} positions (-c): not sent\n", ids.size(),
+                   n_ctx);
+        messages.pop_back();
+        continue;
+      }
       strategy.decode.seed = base.seed + static_cast<uint64_t>(turn);
       StrategyResult r = run_strategy(*engine, ids, strategy, [colour](std::string_view text, State, bool inserted) {
         fmt::print("{}", coloured(text, kInsertedColour, colour && inserted));

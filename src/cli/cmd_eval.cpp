@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/flag_checks.h"
 #include "cli/model_path.h"
 #include "cli/sampling_flags.h"
 #include "core/error.h"
@@ -51,11 +52,12 @@ void add_eval_command(CLI::App& app) {
                   "self-consistency[:n], best-of-n[:n]")
       ->delimiter(',');
   cmd->add_option("--limit", o->limit, "Use only the first N tasks");
-  cmd->add_option("-n,--n-predict", o->n_predict, "Tokens per answer at most");
+  cmd->add_option("-n,--n-predict", o->n_predict, "Tokens per answer at most")->check(token_count_check());
   cmd->add_option("--answer-regex", o->answer_regex, "Regex whose first group is the answer (else the last integer)");
   cmd->add_option("-o,--output", o->out_dir, "Directory for results.json and report.html");
-  cmd->add_option("-t,--threads", o->threads, "Threads");
-  cmd->add_option("-c,--ctx-size", o->n_ctx, "KV cache positions shared by all branches of a problem");
+  cmd->add_option("-t,--threads", o->threads, "Threads (0: one per core)")->check(thread_count_check());
+  cmd->add_option("-c,--ctx-size", o->n_ctx, "KV cache positions shared by all branches of a problem")
+      ->check(context_size_check());
   add_sampling_flags(*cmd, o->flags);
   cmd->callback([o] {
     const std::string path = resolve_model_argument(o->model);

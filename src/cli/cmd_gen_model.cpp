@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/flag_checks.h"
 #include "model/random_model.h"
 
 namespace entropix {
@@ -35,7 +36,9 @@ void add_gen_model_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("-o,--output", opts->path, "GGUF file to write")->required();
   cmd->add_option("-s,--seed", opts->model.seed, "Seed of the weights (same seed, same file)")->capture_default_str();
-  cmd->add_option("-t,--threads", opts->model.n_threads, "Threads (0: all cores)")->capture_default_str();
+  cmd->add_option("-t,--threads", opts->model.n_threads, "Threads (0: one per core)")
+      ->check(thread_count_check())
+      ->capture_default_str();
   cmd->callback([opts] {
     const RandomModelOptions& options = opts->model;
     const std::string& path = opts->path;

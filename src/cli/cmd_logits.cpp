@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/flag_checks.h"
 #include "cli/model_path.h"
 #include "core/error.h"
 #include "model/engine.h"
@@ -33,7 +34,7 @@ void add_logits_command(CLI::App& app) {
   cmd->add_option("--tokens", opts->tokens, "Token ids, comma separated")->delimiter(',');
   cmd->add_option("-p,--prompt", opts->prompt, "Text to tokenize instead of --tokens (BOS added as the model says)");
   cmd->add_option("-o,--output", opts->out, "Output file")->required();
-  cmd->add_option("-t,--threads", opts->threads, "Threads");
+  cmd->add_option("-t,--threads", opts->threads, "Threads (0: one per core)")->check(thread_count_check());
   cmd->add_option("-b,--batch", opts->batch, "Tokens per forward pass");
   cmd->callback([opts] {
     const LogitsOptions& o = *opts;

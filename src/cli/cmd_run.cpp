@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/flag_checks.h"
 #include "cli/model_path.h"
 #include "cli/sampling_flags.h"
 #include "cli/terminal_colour.h"
@@ -48,9 +49,10 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("-m,--model", o->model, "GGUF file or cached model name")->required();
   cmd->add_option("-p,--prompt", o->prompt, "Prompt text");
   cmd->add_option("-f,--file", o->prompt_file, "Read the prompt from a file");
-  cmd->add_option("-n,--n-predict", o->n_predict, "Tokens to generate")->check(CLI::PositiveNumber);
-  cmd->add_option("-c,--ctx-size", o->n_ctx, "Context size in tokens (0: the model's, at most 4096)");
-  cmd->add_option("-t,--threads", o->threads, "Threads (0: all cores)");
+  cmd->add_option("-n,--n-predict", o->n_predict, "Tokens to generate")->check(token_count_check());
+  cmd->add_option("-c,--ctx-size", o->n_ctx, "Context size in tokens (0: the model's, at most 4096)")
+      ->check(context_size_check());
+  cmd->add_option("-t,--threads", o->threads, "Threads (0: one per core)")->check(thread_count_check());
   cmd->add_option("-b,--batch-size", o->batch, "Prompt tokens per forward pass");
   cmd->add_option("--trace", o->trace_path, "Write one JSON line per generated token to this file");
   add_color_flag(*cmd, o->color, "Colour tokens by uncertainty state");

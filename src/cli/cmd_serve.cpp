@@ -11,11 +11,13 @@
 #include <fmt/core.h>
 #include <memory>
 
+#include "cli/flag_checks.h"
 #include "cli/model_path.h"
 #include "cli/sampling_flags.h"
 #include "core/file_text.h"
 #include "explore/session_store.h"
 #include "model/engine.h"
+#include "sampling/logit_bias.h"
 #include "server/server.h"
 
 namespace entropix {
@@ -88,9 +90,10 @@ void add_server_command(CLI::App& app, bool explore) {
       ->check(CLI::Range(0.1, 3600.0));
   cmd->add_option("--shutdown-grace", o->grace_s,
                   "Seconds that SIGINT/SIGTERM waits for requests in flight (new ones get 503)");
-  cmd->add_option("-c,--ctx-size", o->n_ctx, "Context size (positions, all requests together)");
-  cmd->add_option("-t,--threads", o->threads, "Threads");
-  cmd->add_option("-n,--n-predict", o->n_predict, "Default max_tokens of a request");
+  cmd->add_option("-c,--ctx-size", o->n_ctx, "Context size (positions, all requests together)")
+      ->check(context_size_check());
+  cmd->add_option("-t,--threads", o->threads, "Threads (0: one per core)")->check(thread_count_check());
+  cmd->add_option("-n,--n-predict", o->n_predict, "Default max_tokens of a request")->check(token_count_check());
   cmd->add_flag("--ignore-eos", o->ignore_eos, "Generate past end-of-text tokens (benchmarks: every answer runs to max_tokens)");
   cmd->add_option("--chat-template", o->template_path, "Jinja chat template file (default: the model's own)");
   cmd->add_flag("!--no-packed-weights", o->packed_weights,
@@ -121,6 +124,7 @@ void add_server_command(CLI::App& app, bool explore) {
     sigaddset(&stop_signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
     auto engine = Engine::load(path, eo);
+    check_logit_bias(o->options.decode.logit_bias, engine->tokenizer().n_vocab());  // at start, not per request
     const int n_ctx = engine->n_ctx();
     o->options.model_path = path;
     // The explorer's models page loads others the same way, with the same flags.
@@ -138,6 +142,7 @@ void add_server_command(CLI::App& app, bool explore) {
       options.attention_layer = -1;
       set_engine_needs(options, request_decode_uses(m.decode));
       m.engine = Engine::load(m.path, options);
+      check_logit_bias(m.decode.logit_bias, m.engine->tokenizer().n_vocab());
       return m;
     };
     server::Server srv(std::move(engine), o->options);

@@ -4,6 +4,7 @@
 #include <fmt/core.h>
 
 #include "entropix/profile.h"
+#include "sampling/logit_bias.h"
 
 namespace entropix {
 
@@ -17,6 +18,8 @@ void add_sampling_flags(CLI::App& cmd, SamplingFlags& f) {
   cmd.add_option("-s,--seed", f.seed, "Random seed (same seed, same text)");
   cmd.add_option("--profile", f.profile, "Entropix profile (JSON); default: the model's own, if any");
   cmd.add_flag("--attn-metrics", f.attn_metrics, "Measure attention metrics even when the sampler does not need them");
+  cmd.add_option("--logit-bias", f.logit_bias,
+                 "ID=BIAS: add BIAS (-100 to 100; -100 bans) to token ID's logit at every step (repeatable)");
 }
 
 DecodeOptions decode_options_from_flags(const SamplingFlags& f, const std::string& model_path) {
@@ -29,6 +32,7 @@ DecodeOptions decode_options_from_flags(const SamplingFlags& f, const std::strin
   }
   defaults.seed = f.seed;
   defaults.attention_metrics = f.attn_metrics;
+  for (const std::string& spec : f.logit_bias) defaults.logit_bias.push_back(parse_token_bias(spec));
   DecodeChoice choice;
   if (!f.sampler.empty()) choice.sampler = parse_sampler_kind(f.sampler);
   choice.knobs = {f.temperature, f.top_p, f.min_p, f.top_k};

@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "decoding/decode_options.h"
 
@@ -21,6 +22,7 @@ struct SamplingFlags {
   uint64_t seed = 0;
   std::string profile;  // explicit profile file
   bool attn_metrics = false;
+  std::vector<std::string> logit_bias;  // "ID=BIAS" each
 };
 
 void add_sampling_flags(CLI::App& cmd, SamplingFlags& flags);

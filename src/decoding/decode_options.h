@@ -13,6 +13,7 @@
 #include "entropix/profile.h"
 #include "entropix/token_sampler.h"
 #include "model/engine.h"
+#include "sampling/logit_bias.h"
 #include "sampling/sampling_params.h"
 
 namespace entropix {
@@ -26,6 +27,7 @@ struct DecodeOptions {
   std::vector<std::string> stop;  // stop strings (not included in the text)
   bool ignore_eos = false;
   bool attention_metrics = false;  // measure them even when the sampler does not need them
+  LogitBias logit_bias;         // added to every step's logits before the sampler reads them
 };
 
 // The four plain sampling knobs as a user gave them; unset ones keep their value.

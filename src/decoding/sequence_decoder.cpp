@@ -42,6 +42,7 @@ SequenceDecoder::SequenceDecoder(const Tokenizer& tokenizer, const DecodeOptions
                                   step_ends_for(tokenizer, options))),
       rng_(options.seed),
       stream_(tokenizer) {
+  check_logit_bias(options.logit_bias, tokenizer.n_vocab());
   if (options.sampler == SamplerKind::Entropix) {
     // The thinking text in the model's own vocabulary, never a fixed id.
     thinking_tokens_ = tokenizer.encode(options.profile.helv.thinking_text, false, false);
@@ -69,9 +70,17 @@ std::unique_ptr<SequenceDecoder> SequenceDecoder::fork(uint64_t stream) const {
 
 bool SequenceDecoder::wants_attention() const { return options_->attention_metrics || sampler_->wants_attention(); }
 
+// The bias goes in before the sampler, so the metrics, the state, the policy's
+// decision, the alternatives and the log-probabilities all describe the biased
+// distribution, the one a token is drawn from (OpenAI's semantics): a banned token
+// is never drawn, and its mass no longer makes a step look uncertain.
+std::span<const float> SequenceDecoder::biased(std::span<const float> logits) {
+  return apply_logit_bias(logits, options_->logit_bias, biased_logits_);
+}
+
 TokenEvent SequenceDecoder::step(std::span<const float> logits, const AttentionMetrics* attention) {
   if (finished()) throw Error("step() on a finished answer");
-  return accept(sampler_->step(logits, attention, rng_));
+  return accept(sampler_->step(biased(logits), attention, rng_));
 }
 
 TokenEvent SequenceDecoder::force(std::span<const float> logits, const AttentionMetrics* attention, int32_t token) {
@@ -79,6 +88,7 @@ TokenEvent SequenceDecoder::force(std::span<const float> logits, const Attention
   if (token < 0 || token >= tokenizer_.n_vocab() || static_cast<size_t>(token) >= logits.size())
     throw Error("a forced token id must be in [0, " + std::to_string(tokenizer_.n_vocab()) + "), got " +
                 std::to_string(token));
+  logits = biased(logits);
   SampleOutcome o = sampler_->step(logits, attention, rng_);
   o.insert_thinking = false;
   o.branch = false;

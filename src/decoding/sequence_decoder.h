@@ -61,12 +61,15 @@ class SequenceDecoder {
 
  private:
   SequenceDecoder(const SequenceDecoder& other, uint64_t stream);
+  // The step's logits with the options' logit bias added (the row itself without one).
+  std::span<const float> biased(std::span<const float> logits);
   void append_text(const std::string& bytes);
   void update_visible();
 
   const Tokenizer& tokenizer_;
   std::shared_ptr<const DecodeOptions> options_;  // read only, shared with forks
   std::unique_ptr<TokenSampler> sampler_;
+  std::vector<float> biased_logits_;  // [n_vocab] scratch of biased(), allocated at the first biased step
   Rng rng_;
   TokenStreamDecoder stream_;
   std::vector<int32_t> thinking_tokens_;

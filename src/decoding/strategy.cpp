@@ -175,8 +175,10 @@ StrategyResult run_cot(Engine& engine, std::span<const int32_t> prompt, const St
   SequenceReleaser release{engine, {root}};
   DecodeOptions greedy = o.decode;
   greedy.sampler = SamplerKind::Greedy;
-  // The k most probable first tokens, from the raw distribution.
-  std::vector<float> logits(engine.logits(0).begin(), engine.logits(0).end());
+  // The k most probable first tokens, from the raw distribution with the logit bias added.
+  std::vector<float> biased_scratch;
+  const std::span<const float> first_row = apply_logit_bias(engine.logits(0), o.decode.logit_bias, biased_scratch);
+  std::vector<float> logits(first_row.begin(), first_row.end());
   std::vector<int32_t> ids(logits.size());
   for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(i);
   const size_t k = std::min<size_t>(static_cast<size_t>(std::max(o.k, 1)), ids.size());

@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <fmt/core.h>
+#include <fstream>
 #include <functional>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -49,6 +52,24 @@ struct Engine::Impl {
   void check_capacity(std::span<const BatchToken> batch) const;
 };
 
+namespace {
+
+// MemAvailable of /proc/meminfo in bytes; nullopt where there is none.
+std::optional<uint64_t> available_memory_bytes() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  uint64_t kib = 0;
+  std::string unit;
+  while (meminfo >> key >> kib >> unit) {
+    if (key == "MemAvailable:") return kib * 1024;
+  }
+  return std::nullopt;
+}
+
+std::string gib(uint64_t bytes) { return fmt::format("{:.1f} GiB", double(bytes) / double(1ull << 30)); }
+
+}  // namespace
+
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Engine::~Engine() = default;
 
@@ -77,9 +98,23 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
     throw Error("attention layer " + std::to_string(m->opt.attention_layer) + " does not exist (the model has " +
                 std::to_string(c.n_layer) + " layers)");
   }
+  // The context's keys and values (and the per-thread attention scores) are checked
+  // against the memory there is before anything is allocated: an allocation the system
+  // overcommits would otherwise end the process later, with no word of why.
+  const uint64_t context_bytes = KvCache::bytes_for(c.n_layer, c.n_head_kv * c.head_dim, m->opt.n_ctx) +
+                                 uint64_t(m->opt.n_threads) * uint64_t(m->opt.n_ctx) * sizeof(float);
+  const std::string context_needs = "a context of " + std::to_string(m->opt.n_ctx) + " positions needs " +
+                                    gib(context_bytes) + " for its keys and values";
+  if (const auto available = available_memory_bytes(); available && context_bytes > *available)
+    throw Error(context_needs + ", and " + gib(*available) + " of memory is available: give a smaller context size (-c)");
   m->pool = std::make_unique<ThreadPool>(m->opt.n_threads);
   if (m->opt.packed_weights && dot_backend().q8_0x8) pack_weights(m->w, *m->file, *m->pool);
-  m->kv = std::make_unique<KvCache>(c.n_layer, c.n_head_kv * c.head_dim, m->opt.n_ctx);
+  try {
+    m->kv = std::make_unique<KvCache>(c.n_layer, c.n_head_kv * c.head_dim, m->opt.n_ctx);
+    m->thread_scores.resize(size_t(m->opt.n_threads) * m->opt.n_ctx);
+  } catch (const std::bad_alloc&) {
+    throw Error(context_needs + ", which could not be allocated: give a smaller context size (-c)");
+  }
 
   const int32_t half = c.n_rot / 2;
   m->inv_freq.resize(static_cast<size_t>(half));
@@ -105,7 +140,6 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
   m->slot.resize(B);
   m->pos.resize(B);
   m->logit_row.resize(B);
-  m->thread_scores.resize(size_t(m->opt.n_threads) * m->opt.n_ctx);
   return std::unique_ptr<Engine>(new Engine(std::move(m)));
 }
 

@@ -8,11 +8,25 @@
 
 namespace entropix {
 
+namespace {
+
+// Slack pages absorb the copies made when forks write into a shared last page.
+constexpr int32_t kSlackPages = 16;
+
+int32_t pages_for(int32_t capacity) {
+  return static_cast<int32_t>((int64_t{capacity} + KvCache::kPageSize - 1) / KvCache::kPageSize) + kSlackPages;
+}
+
+}  // namespace
+
+uint64_t KvCache::bytes_for(int32_t n_layer, int32_t kv_dim, int32_t capacity) {
+  return uint64_t(pages_for(capacity)) * kPageSize * uint64_t(kv_dim) * uint64_t(n_layer) * 2 * sizeof(float);
+}
+
 KvCache::KvCache(int32_t n_layer, int32_t kv_dim, int32_t capacity)
     : n_layer_(n_layer), kv_dim_(kv_dim), capacity_(capacity) {
   if (capacity <= 0) throw Error("KV cache capacity must be positive, got " + std::to_string(capacity));
-  // Slack pages absorb the copies made when forks write into a shared last page.
-  n_pages_ = (capacity + kPageSize - 1) / kPageSize + 16;
+  n_pages_ = pages_for(capacity);
   size_t floats = size_t(n_layer) * size_t(n_pages_) * kPageSize * size_t(kv_dim);
   k_.assign(floats, 0.0f);
   v_.assign(floats, 0.0f);

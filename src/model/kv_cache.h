@@ -30,6 +30,8 @@ class KvCache {
 
   // capacity: positions for all sequences together; kv_dim = n_head_kv * head_dim.
   KvCache(int32_t n_layer, int32_t kv_dim, int32_t capacity);
+  // Bytes the keys and values of a cache of `capacity` positions take (slack pages included).
+  static uint64_t bytes_for(int32_t n_layer, int32_t kv_dim, int32_t capacity);
 
   int32_t new_sequence();
   int32_t fork(int32_t parent);

@@ -27,22 +27,27 @@ std::vector<std::string> parse_stop(const json& v, const RequestLimits& limits) 
   if (v.is_string()) {
     out.push_back(v.get<std::string>());
   } else if (v.is_array()) {
-    for (const json& s : v) out.push_back(get_string(s, "stop[]"));
+    for (const json& s : v) {
+      if (!s.is_string()) bad(std::string("'stop' strings must be strings, got ") + s.type_name(), "invalid_type", "stop");
+      out.push_back(s.get<std::string>());
+    }
   } else {
-    bad(std::string("'stop' must be a string or an array of strings, got ") + v.type_name(), "invalid_type");
+    bad(std::string("'stop' must be a string or an array of strings, got ") + v.type_name(), "invalid_type", "stop");
   }
   if (static_cast<int32_t>(out.size()) > limits.max_stop)
-    bad("'stop' holds " + std::to_string(out.size()) + " strings; at most " + std::to_string(limits.max_stop));
+    bad("'stop' holds " + std::to_string(out.size()) + " strings; at most " + std::to_string(limits.max_stop),
+        "invalid_value", "stop");
   for (const std::string& s : out) {
-    if (s.empty()) bad("'stop' strings must not be empty");
+    if (s.empty()) bad("'stop' strings must not be empty", "invalid_value", "stop");
     if (static_cast<int32_t>(s.size()) > limits.max_stop_bytes)
-      bad("a 'stop' string has " + std::to_string(s.size()) + " bytes; at most " + std::to_string(limits.max_stop_bytes));
+      bad("a 'stop' string has " + std::to_string(s.size()) + " bytes; at most " + std::to_string(limits.max_stop_bytes),
+          "invalid_value", "stop");
   }
   return out;
 }
 
 void parse_prompt(const json& j, ApiRequest& r) {
-  if (!present(j, "prompt")) bad("'prompt' is required", "missing_field");
+  if (!present(j, "prompt")) bad("'prompt' is required", "missing_field", "prompt");
   const json& p = j.at("prompt");
   if (p.is_string()) {
     r.prompt = p.get<std::string>();
@@ -52,12 +57,57 @@ void parse_prompt(const json& j, ApiRequest& r) {
     std::vector<int32_t> ids;
     for (const json& t : p) {
       if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() > INT32_MAX)
-        bad("'prompt' must be a string, an array of one string, or an array of token ids");
+        bad("'prompt' must be a string, an array of one string, or an array of token ids", "invalid_value", "prompt");
       ids.push_back(static_cast<int32_t>(t.get<int64_t>()));
     }
     r.prompt_tokens = std::move(ids);
   } else {
-    bad("'prompt' must be a string, an array of one string, or an array of token ids", "invalid_type");
+    bad("'prompt' must be a string, an array of one string, or an array of token ids", "invalid_type", "prompt");
+  }
+}
+
+// {"token id": bias, ...}; the ids are checked against the vocabulary once the
+// model is known (check_request_vocabulary).
+LogitBias parse_logit_bias(const json& v, const RequestLimits& limits) {
+  const char* param = "logit_bias";
+  if (!v.is_object())
+    bad(std::string("'logit_bias' must be an object mapping token ids to biases, got ") + v.type_name(),
+        "invalid_type", param);
+  if (v.size() > static_cast<size_t>(limits.max_logit_bias))
+    bad("'logit_bias' holds " + std::to_string(v.size()) + " tokens; at most " + std::to_string(limits.max_logit_bias),
+        "invalid_value", param);
+  LogitBias out;
+  for (const auto& [key, bias] : v.items()) {
+    const bool digits = !key.empty() && key.size() <= 10 &&
+                        std::all_of(key.begin(), key.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (!digits || std::stoll(key) > INT32_MAX)
+      bad("'logit_bias' keys must be token ids (decimal integers), got \"" + key + "\"", "invalid_value", param);
+    if (!bias.is_number() || !std::isfinite(bias.get<double>()) || std::fabs(bias.get<double>()) > kMaxLogitBias)
+      bad("'logit_bias' values must be numbers in [-100, 100], got " + bias.dump() + " for token " + key,
+          "invalid_value", param);
+    out.push_back({static_cast<int32_t>(std::stoll(key)), static_cast<float>(bias.get<double>())});
+  }
+  return out;
+}
+
+// Fields of OpenAI's API that this server does not implement yet: refused, not
+// silently ignored (a client would take a plain text answer for a considered one).
+// Their "nothing" values (no tools, tool_choice "none", a text response_format) are accepted.
+void refuse_unsupported(const json& j) {
+  const auto refuse = [](const std::string& field, const std::string& what) {
+    bad("'" + field + "' is not supported yet: this server answers with plain text only (" + what + ")",
+        "unsupported_parameter", field);
+  };
+  for (const char* field : {"tools", "functions"}) {
+    if (present(j, field) && !(j.at(field).is_array() && j.at(field).empty())) refuse(field, "no function calling");
+  }
+  for (const char* field : {"tool_choice", "function_call"}) {
+    if (present(j, field) && j.at(field) != "none") refuse(field, "no function calling");
+  }
+  if (present(j, "response_format")) {
+    const json& f = j.at("response_format");
+    if (!f.is_object() || f.value("type", json()) != "text")
+      refuse("response_format", "only {\"type\": \"text\"}; no JSON mode or JSON schema");
   }
 }
 
@@ -66,6 +116,15 @@ void parse_prompt(const json& j, ApiRequest& r) {
 void check_model(const std::string& model, const std::vector<std::string>& names) {
   if (model.empty() || std::find(names.begin(), names.end(), model) != names.end()) return;
   throw ApiError(404, "The model `" + model + "` does not exist", "invalid_request_error", "model_not_found", "model");
+}
+
+void check_request_vocabulary(const ApiRequest& request, int32_t n_vocab) {
+  for (const TokenBias& b : request.decode.logit_bias) {
+    if (b.token >= n_vocab)
+      bad("'logit_bias' names token " + std::to_string(b.token) + "; the model's vocabulary has ids 0 to " +
+              std::to_string(n_vocab - 1),
+          "invalid_value", "logit_bias");
+  }
 }
 
 ApiRequest parse_request(const std::string& body, Endpoint endpoint, const DecodeOptions& defaults,
@@ -79,17 +138,19 @@ ApiRequest parse_request(const std::string& body, Endpoint endpoint, const Decod
     if (present(j, "model")) r.model = get_string(j.at("model"), "model");
     if (endpoint == Endpoint::Completions) parse_prompt(j, r);
     else r.messages = parse_messages(j, limits.max_messages);
+    refuse_unsupported(j);
 
     r.stream = get_bool(j, "stream").value_or(false);
     if (present(j, "stream_options")) {
       const json& so = j.at("stream_options");
-      if (!so.is_object()) bad("'stream_options' must be an object", "invalid_type");
-      r.include_usage = get_bool(so, "include_usage").value_or(false);
+      if (!so.is_object()) bad("'stream_options' must be an object", "invalid_type", "stream_options");
+      r.include_usage = get_bool(so, "include_usage", "stream_options.include_usage").value_or(false);
     }
     if (auto n = get_int(j, "n", 1, INT32_MAX)) {
       if (*n > limits.max_n)
         bad("'n' is " + std::to_string(*n) + "; this server decodes at most " + std::to_string(limits.max_n) +
-            " choices per request (n is limited to --parallel and to 16)");
+            " choices per request (n is limited to --parallel and to 16)",
+            "invalid_value", "n");
       r.n = static_cast<int32_t>(*n);
     }
     const char* max_key = endpoint == Endpoint::ChatCompletions && present(j, "max_completion_tokens")
@@ -97,6 +158,7 @@ ApiRequest parse_request(const std::string& body, Endpoint endpoint, const Decod
                               : "max_tokens";
     if (auto m = get_int(j, max_key, 1, limits.max_tokens)) r.decode.max_tokens = static_cast<int32_t>(*m);
     if (present(j, "stop")) r.decode.stop = parse_stop(j.at("stop"), limits);
+    if (present(j, "logit_bias")) r.decode.logit_bias = parse_logit_bias(j.at("logit_bias"), limits);
     if (auto s = get_int(j, "seed", INT64_MIN, INT64_MAX)) r.decode.seed = static_cast<uint64_t>(*s);
     else r.decode.seed = (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
 
@@ -245,7 +307,13 @@ json completion_response(const ApiRequest& req, const ResponseContext& ctx, cons
   return r;
 }
 
-json stream_chunk(const ApiRequest& req, const ResponseContext& ctx, const JobEvent& ev) {
+size_t pieces_size(const std::vector<TokenInfo>& tokens) {
+  size_t n = 0;
+  for (const TokenInfo& t : tokens) n += t.piece.size();
+  return n;
+}
+
+json stream_chunk(const ApiRequest& req, const ResponseContext& ctx, const JobEvent& ev, size_t text_offset) {
   json choice = {{"index", ev.index}, {"finish_reason", ev.done ? finish_value(ev.finish) : json(nullptr)}};
   const bool chat = req.endpoint == Endpoint::ChatCompletions;
   if (chat) {
@@ -253,7 +321,7 @@ json stream_chunk(const ApiRequest& req, const ResponseContext& ctx, const JobEv
     choice["logprobs"] = req.logprobs ? chat_logprobs(ev.tokens) : json(nullptr);
   } else {
     choice["text"] = ev.text;
-    choice["logprobs"] = req.logprobs ? completion_logprobs(ev.tokens, 0) : json(nullptr);
+    choice["logprobs"] = req.logprobs ? completion_logprobs(ev.tokens, text_offset) : json(nullptr);
   }
   choice["entropix"] = entropix_tokens(ev.tokens);
   json r = envelope(ctx, chat ? "chat.completion.chunk" : "text_completion");

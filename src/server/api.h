@@ -12,6 +12,7 @@
 #include "chat/chat_template.h"
 #include "core/error.h"
 #include "decoding/decode_options.h"
+#include "sampling/logit_bias.h"
 #include "server/inference_loop.h"
 
 namespace entropix::server {
@@ -53,6 +54,7 @@ struct RequestLimits {
   int32_t max_stop_bytes = 256;  // bytes per stop string at most
   int32_t max_messages = 1024;   // chat messages at most
   int32_t max_n = 16;            // choices per request at most (the server lowers it to --parallel)
+  int32_t max_logit_bias = static_cast<int32_t>(kMaxLogitBiasEntries);  // logit_bias entries at most
 };
 
 struct ApiRequest {
@@ -81,6 +83,10 @@ void check_model(const std::string& model, const std::vector<std::string>& names
 ApiRequest parse_request(const std::string& body, Endpoint endpoint, const DecodeOptions& defaults,
                          const RequestLimits& limits);
 
+// Checks what parse_request cannot without the model: the ids of logit_bias are
+// in the vocabulary. Throws ApiError 400 naming the field.
+void check_request_vocabulary(const ApiRequest& request, int32_t n_vocab);
+
 // Accumulated result of one choice of a non-streamed request.
 struct Completion {
   std::vector<TokenInfo> echo;  // with echo: the prompt's tokens (logprob NaN: none, the first without BOS)
@@ -108,7 +114,11 @@ struct PromptUsage {
 nlohmann::json completion_response(const ApiRequest& req, const ResponseContext& ctx,
                                    const std::vector<Completion>& choices, PromptUsage prompt);
 // One streamed chunk for an event of choice ev.index (text and tokens, and the finish reason when done).
-nlohmann::json stream_chunk(const ApiRequest& req, const ResponseContext& ctx, const JobEvent& ev);
+// `text_offset`: where the event's first token starts in the choice's whole text, the
+// echoed prompt included (the legacy logprobs' text_offset count from there, as unstreamed).
+nlohmann::json stream_chunk(const ApiRequest& req, const ResponseContext& ctx, const JobEvent& ev, size_t text_offset);
+// Bytes the tokens' pieces take in the text (to advance a stream's text offset).
+size_t pieces_size(const std::vector<TokenInfo>& tokens);
 // The chat stream's first chunk of a choice (delta.role).
 nlohmann::json chat_role_chunk(const ResponseContext& ctx, int32_t index);
 // With echo, a stream's first chunk of a choice: the prompt's text (and its logprobs).

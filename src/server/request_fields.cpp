@@ -76,10 +76,11 @@ json parse_json_object(const std::string& body, bool empty_is_object) {
 
 bool present(const json& j, const char* key) { return j.contains(key) && !j.at(key).is_null(); }
 
-std::optional<bool> get_bool(const json& j, const char* key) {
+std::optional<bool> get_bool(const json& j, const char* key, const char* name) {
   if (!present(j, key)) return std::nullopt;
   const json& v = j.at(key);
-  if (!v.is_boolean()) bad(std::string("'") + key + "' must be a boolean, got " + v.type_name(), "invalid_type", key);
+  const std::string field = name ? name : key;
+  if (!v.is_boolean()) bad("'" + field + "' must be a boolean, got " + v.type_name(), "invalid_type", field);
   return v.get<bool>();
 }
 
@@ -121,11 +122,12 @@ std::string message_content(const json& m, size_t i) {
   if (!m.contains("content") || m.at("content").is_null()) return "";
   const json& c = m.at("content");
   if (c.is_string()) return c.get<std::string>();
-  if (!c.is_array()) bad("'" + where + "' must be a string or an array of text parts", "invalid_type");
+  if (!c.is_array()) bad("'" + where + "' must be a string or an array of text parts", "invalid_type", where);
   std::string text;
   for (const json& part : c) {
     if (!part.is_object() || part.value("type", json()).get<std::string>() != "text" || !part.contains("text"))
-      bad("'" + where + "' parts must be {\"type\": \"text\", \"text\": ...}; other kinds are not supported");
+      bad("'" + where + "' parts must be {\"type\": \"text\", \"text\": ...}; other kinds are not supported",
+          "invalid_value", where);
     text += get_string(part.at("text"), where + "[].text");
   }
   return text;
@@ -133,25 +135,27 @@ std::string message_content(const json& m, size_t i) {
 
 std::vector<ChatMessage> parse_messages(const json& j, int32_t max_messages) {
   std::vector<ChatMessage> out;
-  if (!j.contains("messages")) bad("'messages' is required", "missing_field");
+  if (!j.contains("messages")) bad("'messages' is required", "missing_field", "messages");
   const json& ms = j.at("messages");
-  if (!ms.is_array() || ms.empty()) bad("'messages' must be a non-empty array", "invalid_type");
+  if (!ms.is_array() || ms.empty()) bad("'messages' must be a non-empty array", "invalid_type", "messages");
   if (static_cast<int32_t>(ms.size()) > max_messages)
-    bad("'messages' holds " + std::to_string(ms.size()) + " entries; at most " + std::to_string(max_messages));
+    bad("'messages' holds " + std::to_string(ms.size()) + " entries; at most " + std::to_string(max_messages),
+        "invalid_value", "messages");
   for (size_t i = 0; i < ms.size(); ++i) {
     const json& m = ms[i];
-    if (!m.is_object()) bad("'messages[" + std::to_string(i) + "]' must be an object", "invalid_type");
-    if (!m.contains("role")) bad("'messages[" + std::to_string(i) + "].role' is required", "missing_field");
+    const std::string at = "messages[" + std::to_string(i) + "]";
+    if (!m.is_object()) bad("'" + at + "' must be an object", "invalid_type", at);
+    if (!m.contains("role")) bad("'" + at + ".role' is required", "missing_field", at + ".role");
     ChatMessage msg;
-    msg.role = get_string(m.at("role"), "messages[" + std::to_string(i) + "].role");
+    msg.role = get_string(m.at("role"), at + ".role");
     if (msg.role != "system" && msg.role != "developer" && msg.role != "user" && msg.role != "assistant" &&
         msg.role != "tool")
-      bad("'messages[" + std::to_string(i) + "].role' must be system, developer, user, assistant or tool, got '" +
-          msg.role + "'");
+      bad("'" + at + ".role' must be system, developer, user, assistant or tool, got '" + msg.role + "'",
+          "invalid_value", at + ".role");
     if (msg.role == "developer") msg.role = "system";
     msg.content = message_content(m, i);
     msg.tool_calls = nullptr;
-    if (m.contains("name") && !m.at("name").is_null()) msg.name = get_string(m.at("name"), "name");
+    if (m.contains("name") && !m.at("name").is_null()) msg.name = get_string(m.at("name"), at + ".name");
     out.push_back(std::move(msg));
   }
   return out;

@@ -31,8 +31,9 @@ nlohmann::json parse_json_object(const std::string& body, bool empty_is_object =
 std::string quote_value(const nlohmann::json& v);
 // The key is there and not null.
 bool present(const nlohmann::json& j, const char* key);
-// nullopt when absent or null.
-std::optional<bool> get_bool(const nlohmann::json& j, const char* key);
+// nullopt when absent or null. Errors name the field `name` (default: the key), for
+// a key inside another object ("stream_options.include_usage").
+std::optional<bool> get_bool(const nlohmann::json& j, const char* key, const char* name = nullptr);
 std::optional<double> get_number(const nlohmann::json& j, const char* key, double lo, double hi);
 std::optional<int64_t> get_int(const nlohmann::json& j, const char* key, int64_t lo, int64_t hi);
 // `what` names the value in the error.

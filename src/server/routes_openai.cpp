@@ -100,7 +100,8 @@ std::vector<int32_t> OpenAiRoutes::tokenize(const ServingModel& m, ApiRequest& r
       for (int32_t id : ids)
         if (id >= tok.n_vocab())
           throw ApiError(400, "'prompt' holds token id " + std::to_string(id) + "; the vocabulary has " +
-                                  std::to_string(tok.n_vocab()) + " tokens");
+                                  std::to_string(tok.n_vocab()) + " tokens",
+                         "invalid_request_error", "invalid_value", "prompt");
     } else {
       ids = tok.encode(r.prompt, true, true);
     }
@@ -109,18 +110,20 @@ std::vector<int32_t> OpenAiRoutes::tokenize(const ServingModel& m, ApiRequest& r
     try {
       text = format.render(r.messages, tok);
     } catch (const Error& e) {
-      throw ApiError(400, std::string("the chat template failed on these messages: ") + e.what());
+      throw ApiError(400, std::string("the chat template failed on these messages: ") + e.what(),
+                     "invalid_request_error", "", "messages");
     }
     ids = tok.encode(text, format.add_bos(), true);
     if (const std::string stop = format.stop(); !stop.empty()) r.decode.stop.push_back(stop);
     lead = format.leading_space();
   }
-  if (ids.empty()) throw ApiError(400, "the prompt has no tokens", "invalid_request_error", "empty_prompt");
+  const char* prompt_field = r.endpoint == Endpoint::Completions ? "prompt" : "messages";
+  if (ids.empty()) throw ApiError(400, "the prompt has no tokens", "invalid_request_error", "empty_prompt", prompt_field);
   if (static_cast<int64_t>(ids.size()) >= m.engine.n_ctx()) {
     throw ApiError(400,
                    "the prompt has " + std::to_string(ids.size()) + " tokens; the context holds " +
                        std::to_string(m.engine.n_ctx()) + " positions and needs room for at least one more",
-                   "invalid_request_error", "context_length_exceeded");
+                   "invalid_request_error", "context_length_exceeded", prompt_field);
   }
   return ids;
 }
@@ -142,6 +145,7 @@ std::optional<Admitted> OpenAiRoutes::admit(const httplib::Request& req, httplib
     a.model = ctx_.models.require();
     *a.request = parse_request(req.body, endpoint, a.model->decode, options.limits);
     check_model(a.request->model, a.model->names);
+    check_request_vocabulary(*a.request, a.model->engine.tokenizer().n_vocab());
     a.job->prompt = tokenize(*a.model, *a.request, a.lead);
   } catch (const ApiError& e) {
     send_error(res, e);
@@ -250,6 +254,7 @@ void OpenAiRoutes::reply_streamed(const httplib::Request& req, httplib::Response
     bool finished = false;
     std::vector<LeadingSpace> leads;
     std::vector<TokenInfo> echo;  // with echo: sent before the first chunk of the answers
+    std::vector<size_t> text_offsets;  // per choice: bytes of its text sent so far, the echo included
     size_t echo_skip = 0, measured = 0;
     bool echo_sent = true;
   };
@@ -259,6 +264,7 @@ void OpenAiRoutes::reply_streamed(const httplib::Request& req, httplib::Response
   state->echo_skip = a.echo_skip;
   state->echo_sent = !a.request->echo;
   state->leads.assign(n, a.lead);
+  state->text_offsets.assign(n, 0);
   state->open = n;
   state->roles_sent = a.request->endpoint == Endpoint::ChatCompletions ? 0 : n;
   res.set_header("Cache-Control", "no-cache");
@@ -291,12 +297,15 @@ void OpenAiRoutes::reply_streamed(const httplib::Request& req, httplib::Response
           const bool answer = !ev.text.empty() || !ev.tokens.empty() || ev.done;
           if (answer && !state->echo_sent) {  // the prompt is measured whole before the first token
             state->echo_sent = true;
-            for (size_t i = 0; i < state->leads.size(); ++i)
+            for (size_t i = 0; i < state->leads.size(); ++i) {
               if (!send(json_text(echo_chunk(*request, reply, static_cast<int32_t>(i), state->echo)))) return give_up();
+              state->text_offsets[i] = pieces_size(state->echo);
+            }
           }
           state->leads[static_cast<size_t>(ev.index)].apply(ev.text);
-          if ((!ev.text.empty() || !ev.tokens.empty() || ev.done) && !send(json_text(stream_chunk(*request, reply, ev))))
-            return give_up();
+          size_t& text_offset = state->text_offsets[static_cast<size_t>(ev.index)];
+          if (answer && !send(json_text(stream_chunk(*request, reply, ev, text_offset)))) return give_up();
+          text_offset += pieces_size(ev.tokens);
           if (ev.done) {
             state->prompt = {ev.n_prompt, ev.n_cached};
             state->n_generated += ev.n_generated;

@@ -65,7 +65,8 @@ struct ServerOptions {
 // letter case; empty for another scheme.
 std::string bearer_credentials(const std::string& authorization);
 
-// Whether `host` names only this machine (127.0.0.0/8, ::1, localhost).
+// Whether `host` names only this machine: it resolves, and every address it resolves
+// to is loopback (127.0.0.0/8, ::1).
 bool is_loopback_host(const std::string& host);
 
 class Server {

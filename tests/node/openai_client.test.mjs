@@ -231,21 +231,52 @@ test('a wrong key is an AuthenticationError (401)', async () => {
 
 test('bad parameters are a BadRequestError (400) naming the field', async () => {
   const cases = [
-    [{ model: MODEL, prompt: 'x', temperature: 5 }, 'temperature'],
-    [{ model: MODEL, prompt: 'x', max_tokens: 0 }, 'max_tokens'],
-    [{ model: MODEL, prompt: 'x', n: 64 }, "'n'"],
-    [{ model: MODEL, prompt: 'x', stop: 7 }, 'stop'],
+    [{ model: MODEL, prompt: 'x', temperature: 5 }, 'temperature', 'temperature'],
+    [{ model: MODEL, prompt: 'x', max_tokens: 0 }, 'max_tokens', 'max_tokens'],
+    [{ model: MODEL, prompt: 'x', n: 64 }, "'n'", 'n'],
+    [{ model: MODEL, prompt: 'x', stop: 7 }, 'stop', 'stop'],
+    [{ model: MODEL, prompt: 'x', logit_bias: { 99999: -100 } }, 'logit_bias', 'logit_bias'],
   ];
-  for (const [params, field] of cases) {
+  for (const [params, field, param] of cases) {
     await assert.rejects(client.completions.create(params), (e) => {
       assert.ok(e instanceof OpenAI.BadRequestError, `${JSON.stringify(params)}: ${e.constructor.name}`);
       assert.equal(e.status, 400);
       assert.ok(e.message.includes(field), e.message);
+      assert.equal(e.param, param, e.message);
       return true;
     });
   }
   await assert.rejects(client.chat.completions.create({ model: MODEL, messages: [] }),
-    (e) => e instanceof OpenAI.BadRequestError && e.status === 400);
+    (e) => e instanceof OpenAI.BadRequestError && e.status === 400 && e.param === 'messages');
+});
+
+test('tools and a JSON response_format are refused by name, not ignored', async () => {
+  const tools = [{ type: 'function', function: { name: 'add', parameters: { type: 'object', properties: {} } } }];
+  const cases = [
+    [{ tools }, 'tools'],
+    [{ tool_choice: 'required' }, 'tool_choice'],
+    [{ response_format: { type: 'json_object' } }, 'response_format'],
+  ];
+  for (const [extra, param] of cases) {
+    await assert.rejects(client.chat.completions.create({ model: MODEL, messages: CHAT, max_tokens: 4, ...extra }),
+      (e) => {
+        assert.ok(e instanceof OpenAI.BadRequestError, `${param}: ${e.constructor.name}`);
+        assert.equal(e.param, param);
+        assert.ok(e.message.includes('not supported'), e.message);
+        return true;
+      });
+  }
+});
+
+test('logit_bias bans a token and favours another', async () => {
+  const ids = (r) => r.choices[0].entropix.flatMap((t) => t.ids);
+  const base = { model: MODEL, prompt: PROMPT, max_tokens: 3, temperature: 0 };
+  const first = ids(await client.completions.create(base))[0];
+  const banned = ids(await client.completions.create({ ...base, logit_bias: { [first]: -100 } }));
+  assert.notEqual(banned[0], first);
+  const favoured = ids(await client.completions.create({ ...base, temperature: 1, seed: 4,
+    logit_bias: { [banned[0]]: 100 } }));
+  assert.deepEqual(favoured, [banned[0], banned[0], banned[0]]);
 });
 
 test('an unknown route is a NotFoundError (404)', async () => {

@@ -52,7 +52,7 @@ size_t json_nesting_depth(std::string_view text) {
   return deepest;
 }
 
-json parse_json_object(const std::string& body, bool empty_is_object) {
+json parse_json_object(const std::string& body, bool empty_is_object, const std::string& not_object_code) {
   if (body.empty() && empty_is_object) return json::object();
   if (json_nesting_depth(body) > kMaxJsonDepth)
     bad("the body nests arrays and objects more than " + std::to_string(kMaxJsonDepth) + " deep", "invalid_json");
@@ -70,7 +70,7 @@ json parse_json_object(const std::string& body, bool empty_is_object) {
     }
     bad("the body is not valid JSON: " + what, "invalid_json");
   }
-  if (!j.is_object()) bad("the body must be a JSON object", "invalid_json");
+  if (!j.is_object()) bad("the body must be a JSON object", not_object_code);
   return j;
 }
 

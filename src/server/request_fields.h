@@ -24,8 +24,10 @@ inline constexpr size_t kMaxJsonDepth = 64;
 // do not count); the text need not be valid.
 size_t json_nesting_depth(std::string_view text);
 // `body` as a JSON object; 400 (invalid_json) when it is not one, is not JSON or
-// nests deeper than kMaxJsonDepth. An empty body is {} when empty_is_object.
-nlohmann::json parse_json_object(const std::string& body, bool empty_is_object = false);
+// nests deeper than kMaxJsonDepth. An empty body is {} when empty_is_object; JSON that
+// is not an object gets not_object_code.
+nlohmann::json parse_json_object(const std::string& body, bool empty_is_object = false,
+                                 const std::string& not_object_code = "invalid_json");
 // A value as an error message may quote it: short and flat. Arrays and objects
 // are named with their size, never serialised; long strings are cut.
 std::string quote_value(const nlohmann::json& v);

@@ -127,7 +127,7 @@ json parse_settings(const json& s, const RequestLimits& limits) {
 }
 
 // A body as a JSON object; 400 otherwise.
-json parse_body(const httplib::Request& req) { return parse_json_object(req.body, true); }
+json parse_body(const httplib::Request& req) { return parse_json_object(req.body, true, "invalid_type"); }
 
 class ExploreRoutes {
  public:

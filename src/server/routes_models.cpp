@@ -113,7 +113,7 @@ class ModelRoutes {
   }
 
   static json parse(const httplib::Request& req) {
-    return parse_json_object(req.body, true);
+    return parse_json_object(req.body, true, "invalid_type");
   }
 
   void run(const std::string& spec) {

@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <system_error>
 
+#include "server/guarded_http_server.h"
+
 namespace entropix::server {
 
 namespace {
@@ -45,6 +47,12 @@ bool matches(int fd, const std::string& local_addr, int local_port, const std::s
 ClientConnection::ClientConnection(const std::string& local_addr, int local_port, const std::string& remote_addr,
                                    int remote_port) {
   if (local_port < 0 || remote_port < 0) return;
+  // The handler runs on its connection's thread, which knows the socket: no search.
+  if (const int own = GuardedHttpServer::socket_on_this_thread();
+      own >= 0 && matches(own, local_addr, local_port, remote_addr, remote_port)) {
+    fd_ = own;
+    return;
+  }
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
     int fd = -1;

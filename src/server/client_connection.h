@@ -1,8 +1,9 @@
 // Whether the client of a request that is still being worked on has gone away.
 // cpp-httplib 0.11 (Debian 12) hands a handler no socket and writes nothing of a
 // non-streamed response before the handler returns, so a closed connection is
-// only noticed at the end. This finds the accepted socket by the request's
-// address pair (in /proc/self/fd) and peeks at it: an orderly close or a reset
+// only noticed at the end. This takes the socket of the connection the handler
+// runs for (GuardedHttpServer knows it), or else finds the accepted socket by the
+// request's address pair (in /proc/self/fd), and peeks at it: an orderly close or a reset
 // means the client left.
 #pragma once
 

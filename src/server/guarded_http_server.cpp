@@ -51,6 +51,8 @@ bool GuardedHttpServer::widen_backlog(int backlog) {
 
 bool GuardedHttpServer::body_over_limit_on_this_thread() { return t_stream && t_stream->body_over_limit(); }
 
+int GuardedHttpServer::socket_on_this_thread() { return t_stream ? t_stream->socket() : -1; }
+
 bool GuardedHttpServer::timed_out_on_this_thread() { return t_stream && t_stream->timed_out(); }
 
 GuardedHttpServer::Admission GuardedHttpServer::admit(const std::string& client) {

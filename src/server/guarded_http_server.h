@@ -30,6 +30,8 @@ class GuardedHttpServer : public httplib::Server {
   // Whether the request being handled on this thread ran its body past the limit
   // on the wire (httplib reports that read as a 400; the error handler makes it 413).
   static bool body_over_limit_on_this_thread();
+  // The socket of the connection handled on this thread; -1 on another thread.
+  static int socket_on_this_thread();
   // Whether it ran past its header or body deadline.
   static bool timed_out_on_this_thread();
 

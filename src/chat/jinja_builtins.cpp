@@ -1,6 +1,7 @@
 #include "chat/jinja_builtins.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -63,8 +64,12 @@ std::optional<std::string> opt_string(const Value* v, const std::string& what) {
 Value attr_path(const Value& item, const std::string& path) {
   Value v = item;
   for (const std::string& part : py_split(path, std::string("."), -1)) {
+    int64_t index = 0;
+    const auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), index);
     const bool digits = !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit);
-    v = get_item(v, digits ? Value(static_cast<int64_t>(std::stoll(part))) : Value(part));
+    // Digits past 64 bits index nothing a template can hold: the lookup finds no item.
+    if (digits && ec == std::errc::result_out_of_range) return Value::undefined("no item " + part);
+    v = get_item(v, digits && end == part.data() + part.size() ? Value(index) : Value(part));
   }
   return v;
 }
@@ -615,16 +620,21 @@ bool mul_overflow(int64_t a, int64_t b, int64_t* r) { return __builtin_mul_overf
 
 Value repeat(const Value& seq, int64_t n) {
   if (n <= 0) return seq.is_string() ? Value("") : Value::list({}, seq.as_list().is_tuple);
+  const auto count = static_cast<uint64_t>(n);
   if (seq.is_string()) {
-    check_size(seq.as_string().size() * static_cast<size_t>(n));
+    const size_t unit = seq.as_string().size();
+    check_size(unit != 0 && count > Limits::kMaxStringBytes / unit ? Limits::kMaxStringBytes + 1 : unit * count);
     std::string out;
-    for (int64_t i = 0; i < n; ++i) out += seq.as_string();
+    for (uint64_t i = 0; i < count && unit != 0; ++i) out += seq.as_string();
     return Value(out);
   }
   const auto& items = seq.as_list().items;
-  check_size(items.size() * static_cast<size_t>(n));
+  // The render's budget is checked before the items are copied, not after.
+  const size_t max_items = Limits::kMaxRenderBytes / sizeof(Value);
+  check_room(!items.empty() && count > max_items / items.size() ? Limits::kMaxRenderBytes + 1
+                                                                 : items.size() * count * sizeof(Value));
   std::vector<Value> out;
-  for (int64_t i = 0; i < n; ++i) out.insert(out.end(), items.begin(), items.end());
+  for (uint64_t i = 0; i < count && !items.empty(); ++i) out.insert(out.end(), items.begin(), items.end());
   return Value::list(std::move(out), seq.as_list().is_tuple);
 }
 
@@ -741,9 +751,9 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
       return Value(a.as_string() + b.as_string());
     }
     if (a.is_list() && b.is_list() && a.as_list().is_tuple == b.as_list().is_tuple) {
+      check_room((a.as_list().items.size() + b.as_list().items.size()) * sizeof(Value));
       std::vector<Value> out = a.as_list().items;
       out.insert(out.end(), b.as_list().items.begin(), b.as_list().items.end());
-      check_size(out.size());
       return Value::list(std::move(out), a.as_list().is_tuple);
     }
   } else if (op == "-") {
@@ -857,11 +867,18 @@ Dict make_globals(const std::optional<std::tm>& now) {
             stop = to_int_arg(*p.get(0), "range");
           }
           if (step == 0) throw Error("range(): expected a non-zero step, found 0");
+          // Python's len(range(...)), in unsigned arithmetic that cannot overflow.
+          uint64_t count = 0;
+          if (step > 0 && start < stop)
+            count = (static_cast<uint64_t>(stop) - static_cast<uint64_t>(start) - 1) / static_cast<uint64_t>(step) + 1;
+          if (step < 0 && start > stop)
+            count = (static_cast<uint64_t>(start) - static_cast<uint64_t>(stop) - 1) / (0 - static_cast<uint64_t>(step)) + 1;
+          check_room(count > Limits::kMaxRenderBytes / sizeof(Value) ? Limits::kMaxRenderBytes + 1
+                                                                     : count * sizeof(Value));
           std::vector<Value> out;
-          for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
-            out.emplace_back(i);
-            check_size(out.size() * 16);
-          }
+          out.reserve(count);
+          for (uint64_t i = 0; i < count; ++i)
+            out.emplace_back(static_cast<int64_t>(static_cast<uint64_t>(start) + i * static_cast<uint64_t>(step)));
           return Value::list(std::move(out));
         }));
   auto make_dict = [](CallArgs& a, bool ns) {

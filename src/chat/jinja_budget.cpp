@@ -20,7 +20,15 @@ RenderBudget::RenderBudget(size_t max_bytes, std::chrono::milliseconds max_time)
   active_budget = this;
 }
 
-RenderBudget::~RenderBudget() { active_budget = previous_; }
+RenderBudget::~RenderBudget() {
+  for (const auto& release : at_end_) release();
+  active_budget = previous_;
+}
+
+void RenderBudget::at_end(std::function<void()> release) {
+  charge(sizeof(release));
+  at_end_.push_back(std::move(release));
+}
 
 RenderBudget* RenderBudget::active() { return active_budget; }
 

@@ -9,7 +9,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <utility>
+#include <vector>
 
 namespace entropix::jinja {
 
@@ -18,6 +20,7 @@ class RenderBudget {
   // Installs itself as the thread's budget until destroyed; every value made under it must
   // be freed before it is.
   RenderBudget(size_t max_bytes, std::chrono::milliseconds max_time);
+  // Runs the releases given to at_end(), then restores the thread's previous budget.
   ~RenderBudget();
   RenderBudget(const RenderBudget&) = delete;
   RenderBudget& operator=(const RenderBudget&) = delete;
@@ -33,6 +36,10 @@ class RenderBudget {
   void check_room(size_t bytes) const;
   // Throws Error past the deadline.
   void check_clock() const;
+  // Runs release when the render ends. A namespace, the one value a template can change, may
+  // come to hold itself, and shared pointers never free such a cycle: each namespace made
+  // in a render registers here to be emptied at its end. Charges the entry.
+  void at_end(std::function<void()> release);
   // check_clock() every so many calls, for loops whose single steps are cheap.
   void tick() {
     if (++ticks_ % kTicksPerClockCheck == 0) check_clock();
@@ -45,6 +52,7 @@ class RenderBudget {
   std::chrono::milliseconds max_time_;
   std::chrono::steady_clock::time_point deadline_;
   uint32_t ticks_ = 0;
+  std::vector<std::function<void()>> at_end_;
   RenderBudget* previous_;
 };
 

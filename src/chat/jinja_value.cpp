@@ -278,8 +278,19 @@ Value Value::dict(Dict d) {
   d.depth = depth + 1;
   check_depth(d.depth);
   d.charge.add(sizeof(Dict));
+  auto shared = std::make_shared<Dict>(std::move(d));
+  if (RenderBudget* budget = RenderBudget::active(); budget && shared->is_namespace) {
+    budget->at_end([weak = std::weak_ptr<Dict>(shared)] {
+      if (const std::shared_ptr<Dict> ns = weak.lock()) {
+        // Moved out first: freeing the items may free what holds ns.
+        const auto items = std::move(ns->items);
+        ns->items.clear();
+        ns->index.clear();
+      }
+    });
+  }
   Value v;
-  v.v_ = std::make_shared<Dict>(std::move(d));
+  v.v_ = std::move(shared);
   return v;
 }
 

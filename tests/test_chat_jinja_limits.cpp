@@ -192,6 +192,17 @@ TEST(ChatJinjaLimits, RealTemplatesRenderTheLargestConversationTheServerTakes) {
   EXPECT_GT(rendered, 0);
 }
 
+TEST(ChatJinjaLimits, RegressionTemplatesEndWithinTheLimits) {
+  int ran = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(entropix::testing::source_dir() / "tests" / "data" / "jinja")) {
+    if (entry.path().extension() != ".jinja") continue;
+    const Outcome o = run(entropix::testing::read_file(entry.path()));
+    EXPECT_LT(o.seconds, kBoundedSeconds) << entry.path();
+    ++ran;
+  }
+  EXPECT_GT(ran, 0);
+}
+
 TEST(ChatJinjaLimits, ErrorsNameTheTemplate) {
   try {
     ChatTemplate("{{ 1" + repeat(" + 1", 20000) + " }}", "the --chat-template file");

@@ -1,11 +1,23 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets with clang-14 (ASan + UBSan) in build-fuzz and runs
-# fuzz_gguf for the given number of seconds (default 60) on a corpus seeded with
-# small valid GGUF files and the regression files in tests/data/gguf.
-#   scripts/fuzz.sh [seconds] [extra libFuzzer flags...]
-# Findings land in build-fuzz/artifacts/; turn each into a file in tests/data/gguf.
+# Builds the libFuzzer targets with clang-14 (ASan + UBSan) in build-fuzz and runs one of
+# them for the given number of seconds (default 60), on its own corpus in
+# build-fuzz/corpus/<target>:
+#   gguf   the GGUF reader; seeds: small valid files from make_gguf_seeds and the
+#          regression files in tests/data/gguf
+#   jinja  the chat-template interpreter; seeds: the real templates in
+#          $ENTROPIX_TESTDATA/chat-templates (default ../shared/testdata) and the
+#          regression templates in tests/data/jinja
+#   scripts/fuzz.sh [target] [seconds] [extra libFuzzer flags...]   (target: gguf when left out)
+# Findings land in build-fuzz/artifacts/<target>/; turn each into a regression file
+# (tests/data/gguf, tests/data/jinja) and a test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+target=gguf
+case "${1:-}" in
+  gguf | jinja) target="$1"; shift ;;
+  "" | [0-9]*) ;;  # seconds first: the gguf target, as before targets were named
+  *) echo "usage: scripts/fuzz.sh [gguf|jinja] [seconds] [libFuzzer flags...]" >&2; exit 2 ;;
+esac
 seconds="${1:-60}"
 shift || true
 build=build-fuzz
@@ -14,13 +26,26 @@ if [ ! -f "$build/CMakeCache.txt" ]; then
   CC=clang-14 CXX=clang++-14 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DENTROPIX_FUZZ=ON -DENTROPIX_TESTS=OFF
 fi
-cmake --build "$build" --target fuzz_gguf make_gguf_seeds -j"${FUZZ_JOBS:-2}"
 
-corpus="$build/corpus/gguf"
-mkdir -p "$corpus" "$build/artifacts"
-"$build/tests/fuzz/make_gguf_seeds" "$corpus"
-cp tests/data/gguf/*.gguf "$corpus"/ 2>/dev/null || true
+corpus="$build/corpus/$target"
+artifacts="$build/artifacts/$target"
+mkdir -p "$corpus" "$artifacts"
+case "$target" in
+  gguf)
+    cmake --build "$build" --target fuzz_gguf make_gguf_seeds -j"${FUZZ_JOBS:-2}"
+    "$build/tests/fuzz/make_gguf_seeds" "$corpus"
+    cp tests/data/gguf/*.gguf "$corpus"/ 2>/dev/null || true
+    flags=(-dict=tests/fuzz/gguf.dict -max_len=8192)
+    ;;
+  jinja)
+    cmake --build "$build" --target fuzz_jinja -j"${FUZZ_JOBS:-2}"
+    cp "${ENTROPIX_TESTDATA:-../shared/testdata}"/chat-templates/*.jinja "$corpus"/ 2>/dev/null || true
+    cp tests/data/jinja/*.jinja "$corpus"/ 2>/dev/null || true
+    # Real templates run to 7 KB; a render may take up to its 1 s limit.
+    flags=(-dict=tests/fuzz/jinja.dict -max_len=16384)
+    ;;
+esac
 
-"$build/tests/fuzz/fuzz_gguf" "$corpus" -dict=tests/fuzz/gguf.dict -max_len=8192 -timeout=10 \
+"$build/tests/fuzz/fuzz_$target" "$corpus" "${flags[@]}" -timeout=10 \
   -rss_limit_mb=2048 -max_total_time="$seconds" -print_final_stats=1 \
-  -artifact_prefix="$build/artifacts/" "$@"
+  -artifact_prefix="$artifacts/" "$@"

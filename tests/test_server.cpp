@@ -357,6 +357,28 @@ TEST(ServerChat, TemplateOverride) {
   EXPECT_EQ(json::parse(a->body)["choices"][0]["message"]["content"], json::parse(b->body)["choices"][0]["text"]);
 }
 
+// A template that runs away on a chat request fails that request, naming the template, and
+// the server goes on serving.
+TEST(ServerChat, RunawayTemplateIsABadRequestNamingTheTemplate) {
+  auto engine = load_demo_engine();
+  ServerOptions o = demo_server_options();
+  o.chat_template = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}";
+  Server server(*engine, o);
+  httplib::Client c("127.0.0.1", server.start());
+  c.set_bearer_token_auth(kServerKey);
+  c.set_read_timeout(60, 0);
+  const json chat = {{"messages", {{{"role", "user"}, {"content", "hi"}}}}, {"max_tokens", 2}};
+  auto a = c.Post("/v1/chat/completions", chat.dump(), "application/json");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->status, 400) << a->body;
+  const std::string message = json::parse(a->body)["error"]["message"];
+  EXPECT_NE(message.find("the --chat-template file"), std::string::npos) << message;
+  EXPECT_NE(message.find("ms"), std::string::npos) << message;
+  auto b = c.Post("/v1/completions", json{{"prompt", "x"}, {"max_tokens", 2}}.dump(), "application/json");
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->status, 200) << b->body;
+}
+
 // Thinking text the policy inserts carries the ids it inserted (the demo model's
 // profile inserts " Wait," after an uncertain step, about once per answer).
 TEST(ServerTokenIds, InsertedThinkingCarriesItsIds) {

@@ -24,8 +24,8 @@ void LeadingSpace::apply(std::string& text) {
   active = text.empty();
 }
 
-ChatFormat::ChatFormat(const std::optional<std::string>& template_source) {
-  if (template_source) tmpl_ = std::make_unique<ChatTemplate>(*template_source);
+ChatFormat::ChatFormat(const std::optional<std::string>& template_source, const std::string& origin) {
+  if (template_source) tmpl_ = std::make_unique<ChatTemplate>(*template_source, origin);
 }
 
 std::string ChatFormat::render(const std::vector<ChatMessage>& messages, const Tokenizer& tokenizer) const {

@@ -29,9 +29,9 @@ struct LeadingSpace {
 
 class ChatFormat {
  public:
-  // template_source: Jinja source, or nullopt for plain turns. Throws Error when
-  // the template does not parse.
-  explicit ChatFormat(const std::optional<std::string>& template_source);
+  // template_source: Jinja source, or nullopt for plain turns; origin: where it came
+  // from, named by every error. Throws Error when the template does not parse.
+  explicit ChatFormat(const std::optional<std::string>& template_source, const std::string& origin = "");
 
   bool has_template() const { return tmpl_ != nullptr; }
   // The conversation, ending where the assistant's answer starts. Throws Error when

@@ -35,12 +35,26 @@ std::tm parse_now(const std::string& text) {
   return out;
 }
 
+// Runs f; an Error it throws names the template's origin, when there is one.
+template <typename F>
+auto naming(const std::string& origin, F&& f) {
+  if (origin.empty()) return f();
+  try {
+    return f();
+  } catch (const Error& e) {
+    throw Error(origin + ": " + e.what());
+  }
+}
+
 }  // namespace
 
-ChatTemplate::ChatTemplate(std::string source) : source_(std::move(source)) {
-  auto body = std::make_shared<jinja::Body>(jinja::parse_template(source_));
-  jinja::check_names(*body);
-  body_ = std::move(body);
+ChatTemplate::ChatTemplate(std::string source, std::string origin)
+    : source_(std::move(source)), origin_(std::move(origin)) {
+  body_ = naming(origin_, [&] {
+    auto body = std::make_shared<jinja::Body>(jinja::parse_template(source_));
+    jinja::check_names(*body);
+    return std::shared_ptr<const jinja::Body>(std::move(body));
+  });
 }
 
 std::string ChatTemplate::render(const nlohmann::json& context) const {
@@ -55,9 +69,11 @@ std::string ChatTemplate::render(const nlohmann::json& context) const {
 
 std::string ChatTemplate::render(const nlohmann::ordered_json& context) const {
   if (!context.is_object()) throw Error("chat template context: expected a JSON object, found " + std::string(context.type_name()));
-  std::optional<std::tm> now;
-  if (auto it = context.find("now"); it != context.end() && it->is_string()) now = parse_now(it->get<std::string>());
-  return jinja::render(*body_, jinja::Value::from_json(context), now);
+  return naming(origin_, [&] {
+    std::optional<std::tm> now;
+    if (auto it = context.find("now"); it != context.end() && it->is_string()) now = parse_now(it->get<std::string>());
+    return jinja::render(*body_, jinja::Value::from_json(context), now);
+  });
 }
 
 std::string ChatTemplate::apply(const std::vector<ChatMessage>& messages, bool add_generation_prompt,

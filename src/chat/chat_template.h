@@ -3,7 +3,7 @@
 // apply_chat_template renders them with jinja2 (trim_blocks, lstrip_blocks, its tojson,
 // raise_exception and strftime_now).
 //
-//   ChatTemplate t(source);                     // parses; throws Error on what it cannot handle
+//   ChatTemplate t(source, "tokenizer.chat_template");  // parses; throws Error on what it cannot handle
 //   std::string prompt = t.apply(messages, true, "<s>", "</s>");
 //   std::string custom = t.render({{"messages", ...}, {"enable_thinking", false}, ...});
 #pragma once
@@ -30,8 +30,9 @@ struct ChatMessage {
 class ChatTemplate {
  public:
   // Parses the template and checks that every filter and test it names exists; throws
-  // Error with the line and column of the first construct it cannot handle.
-  explicit ChatTemplate(std::string source);
+  // Error with the line and column of the first construct it cannot handle. origin names
+  // where the source came from ("the --chat-template file"); every Error then starts with it.
+  explicit ChatTemplate(std::string source, std::string origin = "");
 
   // context: a JSON object of template variables: messages, add_generation_prompt,
   // bos_token, eos_token and any others (tools, documents, date_string, enable_thinking...).
@@ -39,7 +40,8 @@ class ChatTemplate {
   // formats; without it strftime_now() uses the current local time, as transformers does.
   // Object keys keep their order with ordered_json (tojson output follows it); plain json
   // sorts them. Throws Error (with the template line and column) when rendering fails,
-  // including the template's own raise_exception().
+  // including the template's own raise_exception(), and when the render passes one of
+  // jinja::Limits (nesting, memory held, time taken).
   std::string render(const nlohmann::json& context) const;
   std::string render(const nlohmann::ordered_json& context) const;
 
@@ -52,6 +54,7 @@ class ChatTemplate {
 
  private:
   std::string source_;
+  std::string origin_;  // empty: errors name no origin
   std::shared_ptr<const std::vector<std::unique_ptr<jinja::Node>>> body_;
 };
 

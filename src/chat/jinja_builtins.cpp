@@ -1,6 +1,7 @@
 #include "chat/jinja_builtins.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -63,8 +64,12 @@ std::optional<std::string> opt_string(const Value* v, const std::string& what) {
 Value attr_path(const Value& item, const std::string& path) {
   Value v = item;
   for (const std::string& part : py_split(path, std::string("."), -1)) {
+    int64_t index = 0;
+    const auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), index);
     const bool digits = !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit);
-    v = get_item(v, digits ? Value(static_cast<int64_t>(std::stoll(part))) : Value(part));
+    // Digits past 64 bits index nothing a template can hold: the lookup finds no item.
+    if (digits && ec == std::errc::result_out_of_range) return Value::undefined("no item " + part);
+    v = get_item(v, digits && end == part.data() + part.size() ? Value(index) : Value(part));
   }
   return v;
 }
@@ -497,24 +502,29 @@ bool prefix_match(const std::string& s, const Value& arg, bool suffix, const cha
   return one(arg);
 }
 
-Value string_method(const std::string& self, const std::string& name) {
+// The methods hold the string's value, which shares its bytes: a method of a 60 MB string
+// copies nothing.
+Value string_method(const Value& self_value, const std::string& name) {
   using F = std::function<Value(CallArgs&)>;
   F fn;
   if (name == "startswith" || name == "endswith") {
     const bool suffix = name == "endswith";
-    fn = [self, suffix, name](CallArgs& a) {
+    fn = [self_value, suffix, name](CallArgs& a) {
+      const std::string& self = self_value.as_string();
       Params p(name, a, {"prefix"});
       if (!p.get(0)) throw Error(name + "(): expected one argument");
       return Value(prefix_match(self, *p.get(0), suffix, name.c_str()));
     };
   } else if (name == "strip" || name == "lstrip" || name == "rstrip") {
     const StripSide side = name == "strip" ? StripSide::Both : name == "lstrip" ? StripSide::Left : StripSide::Right;
-    fn = [self, side, name](CallArgs& a) {
+    fn = [self_value, side, name](CallArgs& a) {
+      const std::string& self = self_value.as_string();
       Params p(name, a, {"chars"});
       return Value(py_strip(self, side, opt_string(p.get(0), name)));
     };
   } else if (name == "split") {
-    fn = [self](CallArgs& a) {
+    fn = [self_value](CallArgs& a) {
+      const std::string& self = self_value.as_string();
       Params p("split", a, {"sep", "maxsplit"});
       std::vector<Value> parts;
       for (auto& s : py_split(self, opt_string(p.get(0), "split"), to_int_arg(p.get_or(1, Value(-1)), "split maxsplit")))
@@ -522,7 +532,8 @@ Value string_method(const std::string& self, const std::string& name) {
       return Value::list(std::move(parts));
     };
   } else if (name == "replace") {
-    fn = [self](CallArgs& a) {
+    fn = [self_value](CallArgs& a) {
+      const std::string& self = self_value.as_string();
       Params p("replace", a, {"old", "new", "count"});
       if (!p.get(0) || !p.get(1) || !p.get(0)->is_string() || !p.get(1)->is_string())
         throw Error("replace(): expected two strings");
@@ -532,12 +543,14 @@ Value string_method(const std::string& self, const std::string& name) {
       return Value(std::move(out));
     };
   } else if (name == "upper" || name == "lower" || name == "capitalize") {
-    fn = [self, name](CallArgs& a) {
+    fn = [self_value, name](CallArgs& a) {
+      const std::string& self = self_value.as_string();
       Params p(name, a, {});
       return Value(name == "upper" ? py_upper(self) : name == "lower" ? py_lower(self) : py_capitalize(self));
     };
   } else if (name == "find" || name == "count") {
-    fn = [self, name](CallArgs& a) -> Value {
+    fn = [self_value, name](CallArgs& a) -> Value {
+      const std::string& self = self_value.as_string();
       Params p(name, a, {"sub"});
       if (!p.get(0) || !p.get(0)->is_string()) throw Error(name + "(): expected a string");
       const std::string& sub = p.get(0)->as_string();
@@ -551,7 +564,8 @@ Value string_method(const std::string& self, const std::string& name) {
       return Value(n);
     };
   } else if (name == "join") {
-    fn = [self](CallArgs& a) {
+    fn = [self_value](CallArgs& a) {
+      const std::string& self = self_value.as_string();
       Params p("join", a, {"iterable"});
       if (!p.get(0)) throw Error("join(): expected one argument");
       std::string out;
@@ -615,16 +629,24 @@ bool mul_overflow(int64_t a, int64_t b, int64_t* r) { return __builtin_mul_overf
 
 Value repeat(const Value& seq, int64_t n) {
   if (n <= 0) return seq.is_string() ? Value("") : Value::list({}, seq.as_list().is_tuple);
+  const auto count = static_cast<uint64_t>(n);
   if (seq.is_string()) {
-    check_size(seq.as_string().size() * static_cast<size_t>(n));
-    std::string out;
-    for (int64_t i = 0; i < n; ++i) out += seq.as_string();
-    return Value(out);
+    const size_t unit = seq.as_string().size();
+    check_size(unit != 0 && count > Limits::kMaxStringBytes / unit ? Limits::kMaxStringBytes + 1 : unit * count);
+    // By doubling: 'x' * 60000000 takes 26 appends, not 60 million.
+    const size_t total = unit * count;
+    std::string out = seq.as_string();
+    out.reserve(total);
+    while (out.size() < total) out.append(out, 0, std::min(out.size(), total - out.size()));
+    return Value(std::move(out));
   }
   const auto& items = seq.as_list().items;
-  check_size(items.size() * static_cast<size_t>(n));
+  // The render's budget is checked before the items are copied, not after.
+  const size_t max_items = Limits::kMaxRenderBytes / sizeof(Value);
+  check_room(!items.empty() && count > max_items / items.size() ? Limits::kMaxRenderBytes + 1
+                                                                 : items.size() * count * sizeof(Value));
   std::vector<Value> out;
-  for (int64_t i = 0; i < n; ++i) out.insert(out.end(), items.begin(), items.end());
+  for (uint64_t i = 0; i < count && !items.empty(); ++i) out.insert(out.end(), items.begin(), items.end());
   return Value::list(std::move(out), seq.as_list().is_tuple);
 }
 
@@ -667,7 +689,7 @@ Value get_attr(const Value& obj, const std::string& name) {
       if (const Value* v = obj.as_dict().find(name)) return *v;
       return Value::undefined("'" + obj.type_name() + " object' has no attribute '" + name + "'");
     }
-    case Value::Kind::String: return string_method(obj.as_string(), name);
+    case Value::Kind::String: return string_method(obj, name);
     default:
       return Value::undefined("'" + obj.type_name() + " object' has no attribute '" + name + "'");
   }
@@ -741,9 +763,9 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
       return Value(a.as_string() + b.as_string());
     }
     if (a.is_list() && b.is_list() && a.as_list().is_tuple == b.as_list().is_tuple) {
+      check_room((a.as_list().items.size() + b.as_list().items.size()) * sizeof(Value));
       std::vector<Value> out = a.as_list().items;
       out.insert(out.end(), b.as_list().items.begin(), b.as_list().items.end());
-      check_size(out.size());
       return Value::list(std::move(out), a.as_list().is_tuple);
     }
   } else if (op == "-") {
@@ -857,11 +879,18 @@ Dict make_globals(const std::optional<std::tm>& now) {
             stop = to_int_arg(*p.get(0), "range");
           }
           if (step == 0) throw Error("range(): expected a non-zero step, found 0");
+          // Python's len(range(...)), in unsigned arithmetic that cannot overflow.
+          uint64_t count = 0;
+          if (step > 0 && start < stop)
+            count = (static_cast<uint64_t>(stop) - static_cast<uint64_t>(start) - 1) / static_cast<uint64_t>(step) + 1;
+          if (step < 0 && start > stop)
+            count = (static_cast<uint64_t>(start) - static_cast<uint64_t>(stop) - 1) / (0 - static_cast<uint64_t>(step)) + 1;
+          check_room(count > Limits::kMaxRenderBytes / sizeof(Value) ? Limits::kMaxRenderBytes + 1
+                                                                     : count * sizeof(Value));
           std::vector<Value> out;
-          for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
-            out.emplace_back(i);
-            check_size(out.size() * 16);
-          }
+          out.reserve(count);
+          for (uint64_t i = 0; i < count; ++i)
+            out.emplace_back(static_cast<int64_t>(static_cast<uint64_t>(start) + i * static_cast<uint64_t>(step)));
           return Value::list(std::move(out));
         }));
   auto make_dict = [](CallArgs& a, bool ns) {

@@ -55,12 +55,33 @@ class Interpreter {
   Scope root_;
   uint64_t steps_ = 0;
   int call_depth_ = 0;
+  int depth_ = 0;  // statements and expressions being evaluated, one inside the other
 
   void step(const SourcePos& pos) {
     if (++steps_ > Limits::kMaxSteps)
       fail_at(pos, "expected at most " + std::to_string(Limits::kMaxSteps) +
                        " loop iterations and calls, found more (runaway template)");
+    try {
+      RenderBudget::active()->check_clock();
+    } catch (const Error& e) {
+      fail_at(pos, e.what());
+    }
   }
+
+  // The parser bounds how deep one expression or block nests; macro calls stack them, and
+  // this bounds the whole so that the render stays within the thread's stack.
+  struct DepthGuard {
+    Interpreter& in;
+    DepthGuard(Interpreter& interpreter, const SourcePos& pos) : in(interpreter) {
+      if (in.depth_ >= Limits::kMaxRenderDepth)
+        fail_at(pos, "expected evaluation nested at most " + std::to_string(Limits::kMaxRenderDepth) +
+                         " deep, found deeper (recursion through macros?)");
+      ++in.depth_;
+    }
+    ~DepthGuard() { --in.depth_; }
+    DepthGuard(const DepthGuard&) = delete;
+    DepthGuard& operator=(const DepthGuard&) = delete;
+  };
 
   static void append(std::string& out, const std::string& s, const SourcePos& pos) {
     out += s;
@@ -79,6 +100,7 @@ class Interpreter {
   }
 
   Flow exec(const Node& n, Scope& scope, std::string& out) {
+    const DepthGuard guard(*this, n.pos);
     try {
       return exec_inner(n, scope, out);
     } catch (const PositionedError&) {
@@ -194,6 +216,7 @@ class Interpreter {
     } catch (const Error& e) {
       fail_at(n.expr->pos, std::string("for loop: ") + e.what());
     }
+    const Charge copied_items(items.size() * sizeof(Value));
     if (n.condition) {
       std::vector<Value> kept;
       for (const Value& item : items) {
@@ -261,6 +284,7 @@ class Interpreter {
   // ---- expressions -----------------------------------------------------------------------
 
   Value eval(const Expr& e, Scope& scope) {
+    const DepthGuard guard(*this, e.pos);
     try {
       return eval_inner(e, scope);
     } catch (const PositionedError&) {
@@ -412,6 +436,8 @@ void check_body(const Body& body) {
 void check_names(const Body& body) { check_body(body); }
 
 std::string render(const Body& body, const Value& context, const std::optional<std::tm>& now) {
+  // Declared first: every value the interpreter makes is freed before the budget is.
+  RenderBudget budget(Limits::kMaxRenderBytes, std::chrono::milliseconds(Limits::kMaxRenderMilliseconds));
   return Interpreter(now).run(body, context);
 }
 

@@ -34,6 +34,24 @@ class Parser {
     ~DepthGuard() { --p.depth_; }
   };
 
+  // Each link of a chain (a + b + c, a.b[0](), a|f|g) wraps what came before in one more
+  // node, so the tree grows as deep as the chain is long, and checking, evaluating and
+  // freeing it recurse that deep: each link counts as one level of nesting.
+  struct ChainDepth {
+    Parser& p;
+    int links = 0;
+    explicit ChainDepth(Parser& parser) : p(parser) {}
+    void link() {
+      ++links;
+      if (++p.depth_ > Limits::kMaxParseDepth)
+        p.fail("expected expressions and blocks nested at most " + std::to_string(Limits::kMaxParseDepth) +
+               " deep, found a longer chain of operators, attributes or filters");
+    }
+    ~ChainDepth() { p.depth_ -= links; }
+    ChainDepth(const ChainDepth&) = delete;
+    ChainDepth& operator=(const ChainDepth&) = delete;
+  };
+
   const Token& cur() const { return toks_[i_]; }
   const Token& peek(size_t k = 1) const { return toks_[std::min(i_ + k, toks_.size() - 1)]; }
   void advance() {
@@ -292,8 +310,12 @@ class Parser {
   NodePtr parse_filter_block(const SourcePos& pos) {
     auto n = make_node(Node::Kind::FilterBlock, pos);
     ExprPtr chain;
+    ChainDepth chain_depth(*this);
     do {
-      if (chain) advance();
+      if (chain) {
+        advance();
+        chain_depth.link();
+      }
       chain = parse_filter(std::move(chain));
     } while (is_op("|"));
     n->expr = std::move(chain);
@@ -356,8 +378,10 @@ class Parser {
     DepthGuard guard(*this);
     if (!with_condexpr) return parse_or();
     ExprPtr expr = parse_or();
+    ChainDepth chain(*this);
     while (is_name("if")) {
       const SourcePos pos = cur().pos;
+      chain.link();
       advance();
       auto c = make(Expr::Kind::Cond, pos);
       ExprPtr test = parse_or();
@@ -384,7 +408,9 @@ class Parser {
 
   ExprPtr parse_or() {
     ExprPtr left = parse_and();
+    ChainDepth chain(*this);
     while (is_name("or")) {
+      chain.link();
       const SourcePos pos = cur().pos;
       advance();
       left = binary("or", std::move(left), parse_and(), pos);
@@ -394,7 +420,9 @@ class Parser {
 
   ExprPtr parse_and() {
     ExprPtr left = parse_not();
+    ChainDepth chain(*this);
     while (is_name("and")) {
+      chain.link();
       const SourcePos pos = cur().pos;
       advance();
       left = binary("and", std::move(left), parse_not(), pos);
@@ -447,7 +475,9 @@ class Parser {
 
   ExprPtr parse_math1() {
     ExprPtr left = parse_concat();
+    ChainDepth chain(*this);
     while (is_op("+") || is_op("-")) {
+      chain.link();
       const std::string op = cur().text;
       const SourcePos pos = cur().pos;
       advance();
@@ -458,7 +488,9 @@ class Parser {
 
   ExprPtr parse_concat() {
     ExprPtr left = parse_math2();
+    ChainDepth chain(*this);
     while (is_op("~")) {
+      chain.link();
       const SourcePos pos = cur().pos;
       advance();
       left = binary("~", std::move(left), parse_math2(), pos);
@@ -468,7 +500,9 @@ class Parser {
 
   ExprPtr parse_math2() {
     ExprPtr left = parse_pow();
+    ChainDepth chain(*this);
     while (is_op("*") || is_op("/") || is_op("//") || is_op("%")) {
+      chain.link();
       const std::string op = cur().text;
       const SourcePos pos = cur().pos;
       advance();
@@ -479,7 +513,9 @@ class Parser {
 
   ExprPtr parse_pow() {
     ExprPtr left = parse_unary(true);
+    ChainDepth chain(*this);
     while (is_op("**")) {
+      chain.link();
       const SourcePos pos = cur().pos;
       advance();
       left = binary("**", std::move(left), parse_unary(true), pos);
@@ -577,7 +613,9 @@ class Parser {
   }
 
   ExprPtr parse_postfix(ExprPtr node) {
+    ChainDepth chain(*this);
     while (true) {
+      if (is_op(".") || is_op("[") || is_op("(")) chain.link();
       if (is_op(".")) {
         const SourcePos pos = cur().pos;
         advance();
@@ -697,7 +735,9 @@ class Parser {
   }
 
   ExprPtr parse_filter_expr(ExprPtr node) {
+    ChainDepth chain(*this);
     while (true) {
+      if (is_op("|") || is_name("is") || is_op("(")) chain.link();
       if (is_op("|")) {
         advance();
         node = parse_filter(std::move(node));

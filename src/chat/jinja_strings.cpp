@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "chat/jinja_budget.h"
 #include "core/error.h"
 
 namespace entropix::jinja {
@@ -172,6 +173,7 @@ std::vector<std::string> py_split(std::string_view text, const std::optional<std
     while (maxsplit < 0 || static_cast<int64_t>(out.size()) < maxsplit) {
       const size_t at = text.find(*sep, start);
       if (at == std::string_view::npos) break;
+      check_room((out.size() + 1) * sizeof(std::string));  // "," * 60000000 splits into 60 million parts
       out.emplace_back(text.substr(start, at - start));
       start = at + sep->size();
     }
@@ -192,6 +194,7 @@ std::vector<std::string> py_split(std::string_view text, const std::optional<std
     }
     size_t j = i;
     while (j < cps.size() && !py_isspace(cps[j])) ++j;
+    check_room((out.size() + 1) * sizeof(std::string));
     out.push_back(encode_utf8({cps.begin() + static_cast<std::ptrdiff_t>(i),
                                cps.begin() + static_cast<std::ptrdiff_t>(j)}));
     i = j;

@@ -14,10 +14,20 @@ namespace entropix::jinja {
 
 namespace {
 
+// What a value holds beyond its characters and items, roughly, for the render's budget.
+constexpr size_t kStringOverhead = sizeof(StringData) + 16;  // the shared block's counts
+constexpr size_t kEntryOverhead = sizeof(std::pair<std::string, Value>) + 48;  // item and index node
+
 void check_depth(int depth) {
   if (depth > Limits::kMaxValueDepth)
     throw Error("template value: expected lists/dicts nested at most " +
                 std::to_string(Limits::kMaxValueDepth) + " deep, found deeper nesting");
+}
+
+void check_length(size_t bytes, const char* what) {
+  if (bytes > Limits::kMaxStringBytes)
+    throw Error(std::string(what) + ": expected output under " + std::to_string(Limits::kMaxStringBytes) +
+                " bytes, found more");
 }
 
 bool py_isprintable(char32_t cp) {
@@ -102,6 +112,9 @@ struct JsonWriter {
   }
 
   void write(const Value& v, int level) {
+    // A namespace may hold itself: its walk ends at the depth limit.
+    check_depth(level + 1);
+    tick();
     switch (v.kind()) {
       case Value::Kind::None: out += "null"; break;
       case Value::Kind::Bool: out += v.as_bool() ? "true" : "false"; break;
@@ -156,8 +169,65 @@ struct JsonWriter {
         throw Error("tojson: expected JSON data, found a value of type '" + v.type_name() +
                     "' (not JSON serializable)");
     }
-    if (out.size() > Limits::kMaxStringBytes)
-      throw Error("tojson: output larger than " + std::to_string(Limits::kMaxStringBytes) + " bytes");
+    check_length(out.size(), "tojson");
+  }
+};
+
+// Python's repr(), appended to one string so that the limit on its length is checked as it
+// grows (a list holding one list twice, 60 levels deep, would print 2^60 bytes).
+struct ReprWriter {
+  std::string out;
+  std::vector<const void*> open;  // the lists and dicts being printed, outermost first
+
+  void write(const Value& v) {
+    tick();
+    switch (v.kind()) {
+      case Value::Kind::String: out += string_repr(v.as_string()); break;
+      case Value::Kind::List: write_list(v.as_list()); break;
+      case Value::Kind::Dict: write_dict(v.as_dict()); break;
+      default: out += v.repr(); break;
+    }
+    check_length(out.size(), "repr");
+  }
+
+  // Python prints a container it meets inside itself as [...] or {...}.
+  bool enter(const void* container) {
+    if (std::find(open.begin(), open.end(), container) != open.end()) return false;
+    check_depth(static_cast<int>(open.size()) + 1);
+    open.push_back(container);
+    return true;
+  }
+
+  void write_list(const List& l) {
+    if (!enter(&l)) {
+      out += l.is_tuple ? "(...)" : "[...]";
+      return;
+    }
+    out += l.is_tuple ? '(' : '[';
+    for (size_t i = 0; i < l.items.size(); ++i) {
+      if (i) out += ", ";
+      write(l.items[i]);
+    }
+    if (l.is_tuple && l.items.size() == 1) out += ',';
+    out += l.is_tuple ? ')' : ']';
+    open.pop_back();
+  }
+
+  void write_dict(const Dict& d) {
+    if (d.is_namespace) out += "<Namespace ";
+    if (!enter(&d)) {
+      out += d.is_namespace ? "{...}>" : "{...}";
+      return;
+    }
+    out += '{';
+    for (size_t i = 0; i < d.items.size(); ++i) {
+      if (i) out += ", ";
+      out += string_repr(d.items[i].first);
+      out += ": ";
+      write(d.items[i].second);
+    }
+    out += d.is_namespace ? "}>" : "}";
+    open.pop_back();
   }
 };
 
@@ -175,9 +245,17 @@ void Dict::set(const std::string& key, Value value) {
   if (it != index.end()) {
     items[it->second].second = std::move(value);
   } else {
+    charge.add(key.size() + kEntryOverhead);
     index.emplace(key, items.size());
     items.emplace_back(key, std::move(value));
   }
+}
+
+Value::Value(std::string s) {
+  auto data = std::make_shared<StringData>();
+  data->charge.add(kStringOverhead + s.size());
+  data->text = std::move(s);
+  v_ = std::shared_ptr<const StringData>(std::move(data));
 }
 
 Value Value::list(std::vector<Value> items, bool is_tuple) {
@@ -186,6 +264,7 @@ Value Value::list(std::vector<Value> items, bool is_tuple) {
   for (const auto& v : items) d = std::max(d, v.depth());
   l->depth = d + 1;
   check_depth(l->depth);
+  l->charge.add(sizeof(List) + items.size() * sizeof(Value));
   l->items = std::move(items);
   l->is_tuple = is_tuple;
   Value v;
@@ -198,8 +277,20 @@ Value Value::dict(Dict d) {
   for (const auto& kv : d.items) depth = std::max(depth, kv.second.depth());
   d.depth = depth + 1;
   check_depth(d.depth);
+  d.charge.add(sizeof(Dict));
+  auto shared = std::make_shared<Dict>(std::move(d));
+  if (RenderBudget* budget = RenderBudget::active(); budget && shared->is_namespace) {
+    budget->at_end([weak = std::weak_ptr<Dict>(shared)] {
+      if (const std::shared_ptr<Dict> ns = weak.lock()) {
+        // Moved out first: freeing the items may free what holds ns.
+        const auto items = std::move(ns->items);
+        ns->items.clear();
+        ns->index.clear();
+      }
+    });
+  }
   Value v;
-  v.v_ = std::make_shared<Dict>(std::move(d));
+  v.v_ = std::move(shared);
   return v;
 }
 
@@ -313,34 +404,23 @@ std::string Value::repr() const {
     case Kind::Int: return std::to_string(as_int());
     case Kind::Float: return python_float_repr(as_double());
     case Kind::String: return string_repr(as_string());
-    case Kind::List: {
-      const auto& l = as_list();
-      std::string out(1, l.is_tuple ? '(' : '[');
-      for (size_t i = 0; i < l.items.size(); ++i) {
-        if (i) out += ", ";
-        out += l.items[i].repr();
-      }
-      if (l.is_tuple && l.items.size() == 1) out += ',';
-      out += l.is_tuple ? ')' : ']';
-      return out;
-    }
+    case Kind::List:
     case Kind::Dict: {
-      const auto& d = as_dict();
-      std::string out = d.is_namespace ? "<Namespace {" : "{";
-      for (size_t i = 0; i < d.items.size(); ++i) {
-        if (i) out += ", ";
-        out += string_repr(d.items[i].first) + ": " + d.items[i].second.repr();
-      }
-      out += d.is_namespace ? "}>" : "}";
-      return out;
+      ReprWriter w;
+      w.write(*this);
+      return std::move(w.out);
     }
     case Kind::Function: return "<function " + as_function().name + ">";
   }
   return "";
 }
 
-bool equals(const Value& a, const Value& b) {
+namespace {
+
+bool equals_at(const Value& a, const Value& b, int depth) {
   using K = Value::Kind;
+  // Lists holding one list twice, 60 deep, take 2^60 steps: the clock stops them.
+  tick();
   if (a.is_number() && b.is_number()) {
     if (a.is_float() || b.is_float()) return a.as_double() == b.as_double();
     return a.as_int() == b.as_int();
@@ -352,17 +432,19 @@ bool equals(const Value& a, const Value& b) {
     case K::List: {
       const auto &x = a.as_list(), &y = b.as_list();
       if (x.is_tuple != y.is_tuple || x.items.size() != y.items.size()) return false;
+      check_depth(depth + 1);
       for (size_t i = 0; i < x.items.size(); ++i)
-        if (!equals(x.items[i], y.items[i])) return false;
+        if (!equals_at(x.items[i], y.items[i], depth + 1)) return false;
       return true;
     }
     case K::Dict: {
       const auto &x = a.as_dict(), &y = b.as_dict();
       if (&x == &y) return true;
       if (x.is_namespace || y.is_namespace || x.items.size() != y.items.size()) return false;
+      check_depth(depth + 1);
       for (const auto& [k, v] : x.items) {
         const Value* o = y.find(k);
-        if (!o || !equals(v, *o)) return false;
+        if (!o || !equals_at(v, *o, depth + 1)) return false;
       }
       return true;
     }
@@ -371,7 +453,8 @@ bool equals(const Value& a, const Value& b) {
   }
 }
 
-int compare(const Value& a, const Value& b) {
+int compare_at(const Value& a, const Value& b, int depth) {
+  tick();
   if (a.is_number() && b.is_number()) {
     if (a.is_float() || b.is_float()) {
       const double x = a.as_double(), y = b.as_double();
@@ -386,14 +469,21 @@ int compare(const Value& a, const Value& b) {
   }
   if (a.is_list() && b.is_list() && a.as_list().is_tuple == b.as_list().is_tuple) {
     const auto &x = a.as_list().items, &y = b.as_list().items;
+    check_depth(depth + 1);
     for (size_t i = 0; i < x.size() && i < y.size(); ++i) {
-      if (!equals(x[i], y[i])) return compare(x[i], y[i]);
+      if (!equals_at(x[i], y[i], depth + 1)) return compare_at(x[i], y[i], depth + 1);
     }
     return x.size() < y.size() ? -1 : x.size() > y.size() ? 1 : 0;
   }
   throw Error("comparison: expected two numbers, two strings or two lists, found '" +
               a.type_name() + "' and '" + b.type_name() + "'");
 }
+
+}  // namespace
+
+bool equals(const Value& a, const Value& b) { return equals_at(a, b, 0); }
+
+int compare(const Value& a, const Value& b) { return compare_at(a, b, 0); }
 
 std::string to_json_text(const Value& v, int indent, bool sort_keys,
                          const std::string* item_separator, const std::string* key_separator) {

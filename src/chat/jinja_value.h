@@ -13,15 +13,22 @@
 #include <variant>
 #include <vector>
 
+#include "chat/jinja_budget.h"
+
 namespace entropix::jinja {
 
-// Named limits that keep a hostile template or input from exhausting the stack or memory.
+// Named limits that keep a hostile template or input from exhausting the stack, memory or
+// time. Real chat templates stay far inside each.
 struct Limits {
-  static constexpr int kMaxValueDepth = 256;          // nesting of lists/dicts
-  static constexpr int kMaxParseDepth = 128;          // nesting of expressions and blocks
-  static constexpr int kMaxCallDepth = 64;            // nested macro calls
+  static constexpr int kMaxValueDepth = 256;   // nesting of lists/dicts, also when printed or compared
+  static constexpr int kMaxParseDepth = 128;   // nesting of expressions and blocks; each link of a
+                                               // chain (a + b + c, a.b.c, a|f|g) nests one deeper
+  static constexpr int kMaxRenderDepth = 1024;  // evaluation nested within evaluation, through macros
+  static constexpr int kMaxCallDepth = 64;     // nested macro calls
   static constexpr size_t kMaxStringBytes = 64u << 20;  // any string, the output included
-  static constexpr uint64_t kMaxSteps = 50'000'000;   // loop iterations and calls, all together
+  static constexpr size_t kMaxRenderBytes = 64u << 20;  // all values one render holds at once
+  static constexpr int kMaxRenderMilliseconds = 1000;   // wall clock of one render: a chat request waits on it
+  static constexpr uint64_t kMaxSteps = 50'000'000;     // loop iterations and calls, all together
 };
 
 class Value;
@@ -30,13 +37,16 @@ struct List {
   std::vector<Value> items;
   bool is_tuple = false;  // only changes repr(): (a, b) instead of [a, b]
   int depth = 1;          // 1 + the deepest item's depth
+  Charge charge;          // the items, against the render's budget
 };
 
 struct Dict {
   std::vector<std::pair<std::string, Value>> items;  // in insertion order
   std::unordered_map<std::string, size_t> index;    // key -> position in items
   bool is_namespace = false;                         // a namespace() accepts `set ns.attr = ...`
-  int depth = 1;                                     // 1 + the deepest value's depth
+  int depth = 1;                                     // 1 + the deepest value's depth (as stored:
+                                                     // a namespace changed later may be deeper)
+  Charge charge;                                     // the entries, against the render's budget
 
   const Value* find(const std::string& key) const;
   // Inserts or replaces; throws Error when the value would nest deeper than the limit.
@@ -54,6 +64,12 @@ struct Function {
   std::function<Value(CallArgs&)> call;
 };
 
+// A string value's bytes, shared by its copies as Python's str objects are.
+struct StringData {
+  std::string text;
+  Charge charge;  // text, against the render's budget
+};
+
 struct Undefined {
   std::string hint;  // what was looked up, for errors: "'x' is undefined"
 };
@@ -69,8 +85,9 @@ class Value {
   Value(int64_t i) : v_(i) {}
   Value(int i) : v_(int64_t{i}) {}
   Value(double d) : v_(d) {}
-  Value(std::string s) : v_(std::move(s)) {}
-  Value(const char* s) : v_(std::string(s)) {}
+  Value(std::string s);  // charges the render's budget; throws Error past it
+  Value(const char* s) : Value(std::string(s)) {}
+  // Both charge the render's budget and throw Error past it or past Limits::kMaxValueDepth.
   static Value list(std::vector<Value> items, bool is_tuple = false);
   static Value dict(Dict d);
   static Value function(std::string name, std::function<Value(CallArgs&)> fn);
@@ -94,7 +111,7 @@ class Value {
   bool as_bool() const { return std::get<bool>(v_); }
   int64_t as_int() const;    // Int or Bool
   double as_double() const;  // Int, Bool or Float
-  const std::string& as_string() const { return std::get<std::string>(v_); }
+  const std::string& as_string() const { return std::get<std::shared_ptr<const StringData>>(v_)->text; }
   const std::string& undefined_hint() const { return std::get<Undefined>(v_).hint; }
   const List& as_list() const { return *std::get<std::shared_ptr<List>>(v_); }
   const Dict& as_dict() const { return *std::get<std::shared_ptr<Dict>>(v_); }
@@ -105,11 +122,13 @@ class Value {
 
   bool truthy() const;
   std::string type_name() const;  // Python's name: 'str', 'dict', 'list', 'int', ...
-  std::string str() const;        // Python str()
-  std::string repr() const;       // Python repr()
+  // Python str() and repr(); a value met again inside itself prints as [...] or {...}. Throw
+  // Error past Limits::kMaxValueDepth or Limits::kMaxStringBytes.
+  std::string str() const;
+  std::string repr() const;
 
  private:
-  using Storage = std::variant<Undefined, std::nullptr_t, bool, int64_t, double, std::string,
+  using Storage = std::variant<Undefined, std::nullptr_t, bool, int64_t, double, std::shared_ptr<const StringData>,
                                std::shared_ptr<List>, std::shared_ptr<Dict>,
                                std::shared_ptr<Function>>;
   explicit Value(Undefined u) : v_(std::move(u)) {}

@@ -77,7 +77,8 @@ void add_chat_command(CLI::App& app) {
     const Tokenizer& tok = engine->tokenizer();
     PrefixCache cache(engine->kv_cache());  // the conversation so far; goes before the engine
 
-    const ChatFormat format(o->template_path.empty() ? engine->chat_template() : read_file(o->template_path, "chat template file"));
+    const ChatFormat format(o->template_path.empty() ? engine->chat_template() : read_file(o->template_path, "chat template file"),
+                            o->template_path.empty() ? "the model's tokenizer.chat_template" : o->template_path);
     if (!format.has_template()) {
       strategy.decode.stop.push_back(format.stop());
       fmt::print(stderr, "no chat template in the model: using plain User:/Assistant: turns\n");

@@ -13,6 +13,11 @@ std::optional<std::string> template_for(const Engine& engine, const std::string&
   return chat_template.empty() ? engine.chat_template() : std::optional<std::string>(chat_template);
 }
 
+// What the template's errors name as its source.
+std::string template_origin(const std::string& chat_template) {
+  return chat_template.empty() ? "the model's tokenizer.chat_template" : "the --chat-template file";
+}
+
 constexpr int kLoadingRetrySeconds = 2;
 
 }  // namespace
@@ -23,7 +28,7 @@ ServingModel::ServingModel(Engine& e, std::unique_ptr<Engine> own, DecodeOptions
     : owned(std::move(own)),
       engine(e),
       decode(std::move(d)),
-      format(template_for(e, chat_template)),
+      format(template_for(e, chat_template), template_origin(chat_template)),
       names(std::move(n)),
       path(std::move(p)),
       loop(e, loop_options, &metrics) {}

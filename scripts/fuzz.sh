@@ -2,21 +2,27 @@
 # Builds the libFuzzer targets with clang-14 (ASan + UBSan) in build-fuzz and runs one of
 # them for the given number of seconds (default 60), on its own corpus in
 # build-fuzz/corpus/<target>:
-#   gguf   the GGUF reader; seeds: small valid files from make_gguf_seeds and the
-#          regression files in tests/data/gguf
-#   jinja  the chat-template interpreter; seeds: the real templates in
-#          $ENTROPIX_TESTDATA/chat-templates (default ../shared/testdata) and the
-#          regression templates in tests/data/jinja
+#   gguf       the GGUF reader; seeds: small valid files from make_gguf_seeds and the
+#              regression files in tests/data/gguf
+#   jinja      the chat-template interpreter; seeds: the real templates in
+#              $ENTROPIX_TESTDATA/chat-templates (default ../shared/testdata) and the
+#              regression templates in tests/data/jinja
+#   request    the OpenAI request parser (the first byte picks the endpoint: odd for chat
+#              completions, even for completions); seeds: tests/data/request
+#   tokenizer  the pre-tokenizers and the BPE and SentencePiece tokenizers, synthetic and
+#              the real vocabularies in $ENTROPIX_TESTDATA/vocab; seeds: tests/data/tokenizer
 #   scripts/fuzz.sh [target] [seconds] [extra libFuzzer flags...]   (target: gguf when left out)
 # Findings land in build-fuzz/artifacts/<target>/; turn each into a regression file
-# (tests/data/gguf, tests/data/jinja) and a test.
+# (tests/data/<target>) and a test. To fold what a run found into the kept seeds (only
+# inputs that add coverage are copied; keep a few dozen files at most):
+#   build-fuzz/tests/fuzz/fuzz_<target> -merge=1 tests/data/<target> build-fuzz/corpus/<target>
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=gguf
 case "${1:-}" in
-  gguf | jinja) target="$1"; shift ;;
+  gguf | jinja | request | tokenizer) target="$1"; shift ;;
   "" | [0-9]*) ;;  # seconds first: the gguf target, as before targets were named
-  *) echo "usage: scripts/fuzz.sh [gguf|jinja] [seconds] [libFuzzer flags...]" >&2; exit 2 ;;
+  *) echo "usage: scripts/fuzz.sh [gguf|jinja|request|tokenizer] [seconds] [libFuzzer flags...]" >&2; exit 2 ;;
 esac
 seconds="${1:-60}"
 shift || true
@@ -43,6 +49,18 @@ case "$target" in
     cp tests/data/jinja/*.jinja "$corpus"/ 2>/dev/null || true
     # Real templates run to 7 KB; a render may take up to its 1 s limit.
     flags=(-dict=tests/fuzz/jinja.dict -max_len=16384)
+    ;;
+  request)
+    cmake --build "$build" --target fuzz_request -j"${FUZZ_JOBS:-2}"
+    cp tests/data/request/* "$corpus"/
+    flags=(-dict=tests/fuzz/request.dict -max_len=4096)
+    ;;
+  tokenizer)
+    cmake --build "$build" --target fuzz_tokenizer -j"${FUZZ_JOBS:-2}"
+    cp tests/data/tokenizer/* "$corpus"/
+    export ENTROPIX_TESTDATA="${ENTROPIX_TESTDATA:-../shared/testdata}"
+    # Every input goes through 20-odd tokenizers: short texts keep the rate up.
+    flags=(-dict=tests/fuzz/tokenizer.dict -max_len=1024)
     ;;
 esac
 

@@ -125,7 +125,8 @@ std::string message_content(const json& m, size_t i) {
   if (!c.is_array()) bad("'" + where + "' must be a string or an array of text parts", "invalid_type", where);
   std::string text;
   for (const json& part : c) {
-    if (!part.is_object() || part.value("type", json()).get<std::string>() != "text" || !part.contains("text"))
+    // Compared as JSON: a "type" left out or not a string is this error, not a type_error naming no field.
+    if (!part.is_object() || part.value("type", json()) != "text" || !part.contains("text"))
       bad("'" + where + "' parts must be {\"type\": \"text\", \"text\": ...}; other kinds are not supported",
           "invalid_value", where);
     text += get_string(part.at("text"), where + "[].text");

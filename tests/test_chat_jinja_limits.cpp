@@ -58,7 +58,7 @@ const std::string kTooDeep = "nested at most";
 const std::string kTooBig = std::to_string(Limits::kMaxRenderBytes >> 20) + " MiB";
 const std::string kTooLong = std::to_string(Limits::kMaxRenderMilliseconds) + " ms";
 // Long enough for the slowest machine to reach the time limit and stop.
-constexpr double kBoundedSeconds = 5.0;
+constexpr double kBoundedSeconds = 5.0 * entropix::jinja::kInstrumentedSlowdown;
 
 TEST(ChatJinjaLimits, LongLeftLeaningChainsStopAtTheParseDepth) {
   for (const std::string& src : {"{{ 1" + repeat(" + 1", 20000) + " }}",                // a 20,000-term sum
@@ -109,6 +109,8 @@ size_t resident_bytes() {
 }
 
 TEST(ChatJinjaLimits, ValuesThatHoldThemselvesAreFreedWhenTheRenderEnds) {
+  if (entropix::jinja::kInstrumentedSlowdown > 1)  // freed memory waits in ASan's quarantine; LeakSanitizer checks this build at exit
+    GTEST_SKIP() << "resident memory does not fall under AddressSanitizer";
   // Shared pointers never free a cycle by themselves: 10 renders would keep 200 MB.
   const ChatTemplate t("{% set ns = namespace(a=1) %}{% set ns.a = ns %}{% set ns.s = 'x' * 20000000 %}"
                        "{% set ns.f = ns.get %}{{ ns.s|length }}");

@@ -17,6 +17,19 @@
 
 namespace entropix::jinja {
 
+// AddressSanitizer builds run several times slower: the wall-clock limit stretches with them.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr int kInstrumentedSlowdown = 10;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr int kInstrumentedSlowdown = 10;
+#else
+inline constexpr int kInstrumentedSlowdown = 1;
+#endif
+#else
+inline constexpr int kInstrumentedSlowdown = 1;
+#endif
+
 // Named limits that keep a hostile template or input from exhausting the stack, memory or
 // time. Real chat templates stay far inside each.
 struct Limits {
@@ -27,7 +40,7 @@ struct Limits {
   static constexpr int kMaxCallDepth = 64;     // nested macro calls
   static constexpr size_t kMaxStringBytes = 64u << 20;  // any string, the output included
   static constexpr size_t kMaxRenderBytes = 64u << 20;  // all values one render holds at once
-  static constexpr int kMaxRenderMilliseconds = 1000;   // wall clock of one render: a chat request waits on it
+  static constexpr int kMaxRenderMilliseconds = 1000 * kInstrumentedSlowdown;  // wall clock of one render: a chat request waits on it
   static constexpr uint64_t kMaxSteps = 50'000'000;     // loop iterations and calls, all together
 };
 

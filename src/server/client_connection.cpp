@@ -1,6 +1,5 @@
 #include "server/client_connection.h"
 
-#include <netdb.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -10,36 +9,19 @@
 #include <system_error>
 
 #include "server/guarded_http_server.h"
+#include "server/socket_address.h"
 
 namespace entropix::server {
 
 namespace {
 
-// The numeric host and port of an address, as cpp-httplib writes them into a Request.
-bool host_port(const sockaddr_storage& addr, socklen_t len, std::string& host, int& port) {
-  char h[NI_MAXHOST];
-  char p[NI_MAXSERV];
-  if (getnameinfo(reinterpret_cast<const sockaddr*>(&addr), len, h, sizeof h, p, sizeof p,
-                  NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-    return false;
-  host = h;
-  port = std::atoi(p);
-  return true;
-}
-
 bool matches(int fd, const std::string& local_addr, int local_port, const std::string& remote_addr, int remote_port) {
   struct stat st {};
   if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) return false;
-  sockaddr_storage addr{};
-  socklen_t len = sizeof addr;
   std::string host;
   int port = -1;
-  if (getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0 || !host_port(addr, len, host, port) ||
-      port != remote_port || host != remote_addr)
-    return false;
-  len = sizeof addr;
-  if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0 || !host_port(addr, len, host, port)) return false;
-  return port == local_port && host == local_addr;
+  if (!peer_address(fd, host, port) || port != remote_port || host != remote_addr) return false;
+  return local_address(fd, host, port) && port == local_port && host == local_addr;
 }
 
 }  // namespace

@@ -1,12 +1,13 @@
 #include "server/deadline_socket_stream.h"
 
-#include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+
+#include "server/socket_address.h"
 
 namespace entropix::server {
 
@@ -19,16 +20,6 @@ bool wait_for(int sock, short events, std::chrono::milliseconds ms) {
     const int r = ::poll(&p, 1, static_cast<int>(std::max<std::chrono::milliseconds::rep>(ms.count(), 0)));
     if (r < 0 && errno == EINTR) continue;
     return r > 0 && (p.revents & (events | POLLHUP | POLLERR)) != 0;
-  }
-}
-
-void numeric_address(const sockaddr_storage& addr, socklen_t len, std::string& ip, int& port) {
-  char host[NI_MAXHOST];
-  char serv[NI_MAXSERV];
-  if (getnameinfo(reinterpret_cast<const sockaddr*>(&addr), len, host, sizeof host, serv, sizeof serv,
-                  NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
-    ip = host;
-    port = std::atoi(serv);
   }
 }
 
@@ -110,15 +101,11 @@ ssize_t DeadlineSocketStream::write(const char* ptr, size_t size) {
 }
 
 void DeadlineSocketStream::get_remote_ip_and_port(std::string& ip, int& port) const {
-  sockaddr_storage addr{};
-  socklen_t len = sizeof addr;
-  if (getpeername(sock_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) numeric_address(addr, len, ip, port);
+  peer_address(sock_, ip, port);
 }
 
 void DeadlineSocketStream::get_local_ip_and_port(std::string& ip, int& port) const {
-  sockaddr_storage addr{};
-  socklen_t len = sizeof addr;
-  if (getsockname(sock_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) numeric_address(addr, len, ip, port);
+  local_address(sock_, ip, port);
 }
 
 }  // namespace entropix::server

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "server/elastic_thread_pool.h"
+#include "server/socket_address.h"
 
 namespace entropix::server {
 
@@ -17,10 +18,9 @@ thread_local const DeadlineSocketStream* t_stream = nullptr;
 
 // The client's address without its port: the unit of the per-client cap.
 std::string client_address(int sock) {
-  DeadlineSocketStream probe(sock, StreamLimits{});
   std::string ip;
   int port = -1;
-  probe.get_remote_ip_and_port(ip, port);
+  peer_address(sock, ip, port);
   return ip;
 }
 

@@ -325,13 +325,12 @@ bool InferenceLoop::resume(Slot& s, bool alone) {
 }
 
 // Makes room for `pages` pages by pre-empting the youngest slots after `from` that
-// hold KV (the oldest keep going: first come, first served). Returns whether there is.
-bool InferenceLoop::make_room(std::vector<Slot>& slots, size_t from, int64_t pages) {
+// hold KV (the oldest keep going: first come, first served), as far as they can.
+void InferenceLoop::make_room(std::vector<Slot>& slots, size_t from, int64_t pages) {
   for (size_t i = slots.size(); i-- > from + 1;) {
-    if (engine_.free_positions() / KvCache::kPageSize >= pages) return true;
+    if (engine_.free_positions() / KvCache::kPageSize >= pages) return;
     if (slots[i].holds_kv() && slots[i].row < 0) preempt(slots[i]);
   }
-  return engine_.free_positions() / KvCache::kPageSize >= pages;
 }
 
 void InferenceLoop::step(std::vector<Slot>& slots) {

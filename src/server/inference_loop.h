@@ -171,7 +171,7 @@ class InferenceLoop {
   void preempt(Slot& slot);
   // Takes a pre-empted slot back when there is room (whatever there is when `alone`).
   bool resume(Slot& slot, bool alone);
-  bool make_room(std::vector<Slot>& slots, size_t from, int64_t pages);
+  void make_room(std::vector<Slot>& slots, size_t from, int64_t pages);
   void sample(Slot& slot);  // steps the decoder on the slot's logits row, posts the result
   void report_prompt_rows(Slot& slot);  // posts the prompt positions measured in the last decode()
   // Ends a choice: its sequence goes to the prefix cache (the tokens in its KV) or is freed.

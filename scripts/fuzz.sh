@@ -64,6 +64,7 @@ case "$target" in
     ;;
 esac
 
-"$build/tests/fuzz/fuzz_$target" "$corpus" "${flags[@]}" -timeout=10 \
+# 30 s per input: a chat template may use its whole render limit, 10 s under ASan.
+"$build/tests/fuzz/fuzz_$target" "$corpus" "${flags[@]}" -timeout=30 \
   -rss_limit_mb=2048 -max_total_time="$seconds" -print_final_stats=1 \
   -artifact_prefix="$artifacts/" "$@"

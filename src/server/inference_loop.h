@@ -150,8 +150,8 @@ struct StepReport {
 using StepObserver = std::function<void(const StepReport&)>;
 
 struct LoopStats {
-  int64_t completed = 0;  // requests that ended (any reason, errors included)
-  int64_t cancelled = 0;  // requests dropped because the client went away
+  int64_t completed = 0;  // jobs that ended (any reason, errors included): a request, or a prompt of an array
+  int64_t cancelled = 0;  // jobs dropped because the client went away
   int32_t active = 0;     // sequences being decoded now (a request with n choices holds n)
   int32_t queued = 0;     // requests waiting for a slot
   int64_t preemptions = 0;  // sequences that gave up their KV for older ones and read it again later

@@ -167,6 +167,10 @@ TEST_F(ServerRequests, EachErrorNamesItsField) {
       {"/v1/completions", {{"prompt", 7}}, "prompt"},
       {"/v1/completions", {{"prompt", json::array({1, 99999})}}, "prompt"},           // beyond the vocabulary
       {"/v1/completions", {{"prompt", std::vector<int>(2100, 65)}}, "prompt"},        // beyond the context
+      {"/v1/completions", {{"prompt", "x"}, {"max_tokens", 2048}}, "prompt"},          // with the prompt, beyond it
+      {"/v1/completions", {{"prompt", json::array({"x", 7})}}, "prompt"},
+      {"/v1/completions", {{"prompt", json::array({json::array({1}), json::array({1, 99999})})}}, "prompt"},
+      {"/v1/completions", {{"prompt", "x"}, {"top_p", 0}, {"entropix", {{"sampler", "entropix"}}}}, "top_p"},
       {"/v1/completions", {{"prompt", "x"}, {"stop", 7}}, "stop"},
       {"/v1/completions", {{"prompt", "x"}, {"stop", json::array({1})}}, "stop"},
       {"/v1/completions", {{"prompt", "x"}, {"stop", json::array({""})}}, "stop"},
@@ -187,6 +191,7 @@ TEST_F(ServerRequests, EachErrorNamesItsField) {
        "messages[0].content"},
       {"/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", "x"}, {"name", 3}}}}}, "messages[0].name"},
       {"/v1/chat/completions", {{"messages", user}, {"top_logprobs", 21}}, "top_logprobs"},
+      {"/v1/chat/completions", {{"messages", user}, {"max_completion_tokens", 2048}}, "messages"},  // beyond the context
   };
   for (const auto& [path, body, param] : cases) {
     const json e = error_of(path, body);

@@ -18,6 +18,7 @@
 #include "model/engine.h"
 #include "server/inference_loop.h"
 #include "server/metrics.h"
+#include "server/model_identity.h"
 
 namespace entropix::server {
 
@@ -43,6 +44,7 @@ struct ServingModel {
   ChatFormat format;               // --chat-template, else the model's own
   std::vector<std::string> names;  // what a request's "model" may name: the model's name, then the aliases
   std::string path;                // the GGUF file
+  ModelIdentity identity;          // /v1/models' "created", the responses' system_fingerprint
   InferenceLoop loop;              // last: its thread decodes on the engine until it is destroyed
 };
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace entropix::testing {
@@ -22,6 +23,19 @@ struct TempDir {
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
 };
+
+// Chat templates rendered by Debian's python3-jinja2 set up as transformers sets it up
+// (tests/py/render_jinja.py --cases): the reference our interpreter is compared with.
+struct Jinja2Reference {
+  bool available = false;
+  std::string why_not;             // when not available (no python3, no jinja2)
+  nlohmann::ordered_json results;  // [{"name", "ok", "output" | "error"}], one per case
+};
+// cases: a JSON file [{"name", "context"}]. Throws when the renderer itself fails.
+Jinja2Reference render_with_jinja2(const std::filesystem::path& template_path, const std::filesystem::path& cases);
+
+// Where two renderings part, with some text around it from each, for a failure message.
+std::string first_difference(const std::string& ours, const std::string& jinja2);
 
 }  // namespace entropix::testing
 

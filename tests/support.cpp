@@ -1,5 +1,6 @@
 #include "support.h"
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 
 #include <array>
@@ -8,6 +9,8 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "chat/chat_template.h"
+#include "core/error.h"
 #include "core/file_text.h"
 
 namespace entropix::testing {
@@ -68,6 +71,9 @@ Jinja2Reference render_with_jinja2(const std::filesystem::path& template_path, c
   return ref;
 }
 
+namespace {
+
+// Where two renderings part, with some text around it from each, for a failure message.
 std::string first_difference(const std::string& a, const std::string& b) {
   size_t i = 0;
   while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
@@ -76,6 +82,40 @@ std::string first_difference(const std::string& a, const std::string& b) {
          nlohmann::json(a.substr(from, 100)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
          "\n  jinja2: ..." +
          nlohmann::json(b.substr(from, 100)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
+RenderTally expect_renders_like_jinja2(const ChatTemplate& chat, const nlohmann::ordered_json& cases,
+                                       const Jinja2Reference& ref) {
+  RenderTally tally;
+  EXPECT_EQ(cases.size(), ref.results.size());
+  for (size_t i = 0; i < cases.size() && i < ref.results.size(); ++i) {
+    const std::string name = cases[i]["name"];
+    const nlohmann::ordered_json& r = ref.results[i];
+    EXPECT_EQ(r["name"], name);
+    std::string ours, our_error;
+    bool ok = true;
+    try {
+      ours = chat.render(cases[i]["context"]);
+    } catch (const Error& e) {
+      ok = false;
+      our_error = e.what();
+    }
+    if (r["ok"].get<bool>()) {
+      ++tally.rendered;
+      const std::string expected = r["output"];
+      EXPECT_TRUE(ok) << name << ": jinja2 rendered it, we failed: " << our_error;
+      if (ok) {
+        EXPECT_TRUE(ours == expected) << name << ": " << first_difference(ours, expected);
+      }
+    } else {
+      ++tally.refused;
+      EXPECT_FALSE(ok) << name << ": jinja2 failed (" << r["error"].get<std::string>() << ") but we rendered:\n"
+                       << ours;
+    }
+  }
+  return tally;
 }
 
 }  // namespace entropix::testing

@@ -5,6 +5,10 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+namespace entropix {
+class ChatTemplate;
+}
+
 namespace entropix::testing {
 
 // ../shared/testdata unless ENTROPIX_TESTDATA says otherwise.
@@ -34,8 +38,14 @@ struct Jinja2Reference {
 // cases: a JSON file [{"name", "context"}]. Throws when the renderer itself fails.
 Jinja2Reference render_with_jinja2(const std::filesystem::path& template_path, const std::filesystem::path& cases);
 
-// Where two renderings part, with some text around it from each, for a failure message.
-std::string first_difference(const std::string& ours, const std::string& jinja2);
+// Renders each case ([{"name", "context"}], as given to render_with_jinja2) with chat and
+// expects what jinja2 did with it: the same text, or a refusal. Failures name the case.
+struct RenderTally {
+  int rendered = 0;  // by both, identically or not
+  int refused = 0;   // by jinja2
+};
+RenderTally expect_renders_like_jinja2(const ChatTemplate& chat, const nlohmann::ordered_json& cases,
+                                       const Jinja2Reference& ref);
 
 }  // namespace entropix::testing
 

@@ -15,7 +15,7 @@
 namespace {
 
 namespace fs = std::filesystem;
-using entropix::testing::first_difference;
+using entropix::testing::expect_renders_like_jinja2;
 using entropix::testing::Jinja2Reference;
 using entropix::testing::read_file;
 using entropix::testing::render_with_jinja2;
@@ -51,32 +51,7 @@ TEST_P(ChatTemplateVsJinja2, RendersByteForByte) {
   const auto cases = nlohmann::ordered_json::parse(read_file(cases_path()));
   ASSERT_EQ(cases.size(), ref.results.size());
   ASSERT_GE(cases.size(), 10u);
-  int rendered = 0, errors = 0;
-  for (size_t i = 0; i < cases.size(); ++i) {
-    const std::string name = cases[i]["name"];
-    const auto& r = ref.results[i];
-    ASSERT_EQ(r["name"], name);
-    std::string ours, our_error;
-    bool ok = true;
-    try {
-      ours = chat.render(cases[i]["context"]);
-    } catch (const entropix::Error& e) {
-      ok = false;
-      our_error = e.what();
-    }
-    if (r["ok"].get<bool>()) {
-      ++rendered;
-      const std::string expected = r["output"];
-      EXPECT_TRUE(ok) << name << ": jinja2 rendered it, we failed: " << our_error;
-      if (ok) {
-        EXPECT_TRUE(ours == expected) << name << ": " << first_difference(ours, expected);
-      }
-    } else {
-      ++errors;
-      EXPECT_FALSE(ok) << name << ": jinja2 failed (" << r["error"].get<std::string>()
-                       << ") but we rendered:\n" << ours;
-    }
-  }
+  const auto [rendered, errors] = expect_renders_like_jinja2(chat, cases, ref);
   std::printf("%s: %d conversations rendered identically, %d rejected by both\n", GetParam(), rendered, errors);
   EXPECT_GE(rendered, 6) << "too few conversations render for this template to be a meaningful check";
 }

@@ -125,32 +125,7 @@ TEST_P(ToolConversationVsJinja2, RendersByteForByte) {
   if (!ref.available) GTEST_SKIP() << ref.why_not;
 
   const entropix::ChatTemplate chat(source);
-  ASSERT_EQ(ref.results.size(), cases.size());
-  int rendered = 0, errors = 0;
-  for (size_t i = 0; i < cases.size(); ++i) {
-    const std::string name = cases[i]["name"];
-    const ordered_json& r = ref.results[i];
-    std::string ours, our_error;
-    bool ok = true;
-    try {
-      ours = chat.render(cases[i]["context"]);
-    } catch (const entropix::Error& e) {
-      ok = false;
-      our_error = e.what();
-    }
-    if (r["ok"].get<bool>()) {
-      ++rendered;
-      EXPECT_TRUE(ok) << name << ": jinja2 rendered it, we failed: " << our_error;
-      if (ok) {
-        const std::string expected = r["output"];
-        EXPECT_TRUE(ours == expected) << name << ": " << entropix::testing::first_difference(ours, expected);
-      }
-    } else {
-      ++errors;
-      EXPECT_FALSE(ok) << name << ": jinja2 failed (" << r["error"].get<std::string>() << ") but we rendered:\n"
-                       << ours;
-    }
-  }
+  const auto [rendered, errors] = entropix::testing::expect_renders_like_jinja2(chat, cases, ref);
   std::printf("%s: %d tool conversations rendered identically, %d rejected by both\n", GetParam().first, rendered,
               errors);
   // Templates with a tool syntax must render every tool conversation; the others may refuse some.

@@ -491,10 +491,46 @@ class Converter {
     std::vector<std::string> literals;
     const std::string keyword = schema.contains("enum") ? "enum" : "const";
     for (const Json& v : values) {
-      const std::string literal = gbnf_literal(compact_json(v, keyword, at.pointer));
+      const std::string literal = fixed_value(v, keyword, at.pointer);
       if (std::find(literals.begin(), literals.end(), literal) == literals.end()) literals.push_back(literal);
     }
     return join(literals, " | ");
+  }
+
+  // One JSON value as a sequence of literals, with the same optional space after ':'
+  // and ',' as everywhere else (a model that writes `{"a": 1}` writes it here too).
+  std::string fixed_value(const Json& value, const std::string& keyword, const std::string& pointer) {
+    std::vector<std::string> pieces;  // JSON text, or "" where a space may go
+    const std::function<void(const Json&)> write = [&](const Json& v) {
+      if (v.is_object() || v.is_array()) {
+        pieces.push_back(v.is_object() ? "{" : "[");
+        bool first = true;
+        for (const auto& [key, item] : v.items()) {
+          if (!first) pieces.insert(pieces.end(), {",", ""});
+          first = false;
+          if (v.is_object()) pieces.insert(pieces.end(), {compact_json(Json(key), keyword, pointer) + ":", ""});
+          write(item);
+        }
+        pieces.push_back(v.is_object() ? "}" : "]");
+      } else {
+        pieces.push_back(compact_json(v, keyword, pointer));
+      }
+    };
+    write(value);
+    std::vector<std::string> parts;
+    std::string text;
+    for (const std::string& piece : pieces) {
+      if (!piece.empty()) {
+        text += piece;
+        continue;
+      }
+      if (ws_.empty()) continue;
+      parts.push_back(gbnf_literal(text));
+      parts.push_back(ws_.substr(1));
+      text.clear();
+    }
+    parts.push_back(gbnf_literal(text));
+    return join(parts, " ");
   }
 
   // ---- strings ------------------------------------------------------------------------

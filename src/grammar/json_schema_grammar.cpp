@@ -313,7 +313,8 @@ class Converter {
   // ---- $ref ---------------------------------------------------------------------------
 
   std::string ref(const Json& target, const At& at) {
-    return ref_rule(local_target(target, at.pointer), target.get<std::string>(), at);
+    const std::string pointer = local_target(target, at.pointer);
+    return ref_rule(pointer, target.get<std::string>(), at);
   }
 
   // The JSON pointer a `$ref` value names: only references inside the schema.

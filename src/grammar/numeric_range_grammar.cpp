@@ -88,6 +88,16 @@ void trim_trailing_zeros(std::string& digits) {
   while (!digits.empty() && digits.back() == '0') digits.pop_back();
 }
 
+// Digit strings of 1..budget digits with a non-zero one: its leading zeros, the first
+// non-zero digit, then any digits up to the budget.
+std::string nonzero_digits(uint64_t budget) {
+  std::string out = "[1-9]";
+  for (uint64_t zeros = 1; zeros < budget; ++zeros) {
+    out = fmt::format("[1-9] {} | \"0\" ({})", gbnf_repeat("[0-9]", 0, zeros), out);
+  }
+  return out;
+}
+
 FractionSet fractions(std::optional<FractionBound> lo, std::optional<FractionBound> hi, uint64_t budget) {
   if (lo) trim_trailing_zeros(lo->digits);
   if (hi) trim_trailing_zeros(hi->digits);
@@ -105,8 +115,8 @@ FractionSet fractions(std::optional<FractionBound> lo, std::optional<FractionBou
     out.alternatives.push_back(gbnf_repeat("[0-9]", 1, budget));
     return out;
   }
-  if (lo && lo->digits.empty() && !hi) {  // "> 0": a non-zero digit somewhere; written ending on it
-    out.alternatives.push_back((budget > 1 ? gbnf_repeat("[0-9]", 0, budget - 1) + " " : "") + "[1-9]");
+  if (lo && lo->digits.empty() && !hi) {  // "> 0": a non-zero digit somewhere
+    out.alternatives.push_back(nonzero_digits(budget));
     return out;
   }
   // First digit d: what it leaves of each bound for the digits after it.

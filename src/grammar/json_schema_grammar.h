@@ -23,6 +23,16 @@
 // Without `additionalProperties` an object with `properties` gets no others; one
 // without `properties` takes any members. Strict mode (OpenAI's `strict: true`)
 // requires `additionalProperties: false` and every property in `required`.
+//
+// Every text the grammar allows is valid; some valid texts are left out, so each
+// value has few spellings: integers of at most 19 digits; numbers with at most 16
+// fractional digits and a 2-digit exponent, and bounded ones without exponent and
+// with at most 15 significant digits (so a reader's double keeps them inside an
+// exclusive bound); no \u escapes of surrogates (characters beyond U+FFFF are
+// written as they are); an additional key spells its characters plainly (no \u, no
+// "\/") until it differs from every declared name; UUIDs in lowercase; times with
+// upper-case 'T' and 'Z' and at most 9 fractional digits of a second; enum and
+// const values compact, with the same optional spaces.
 #pragma once
 
 #include <cstddef>

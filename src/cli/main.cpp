@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   entropix::add_model_commands(app);
   entropix::add_serve_command(app);
   entropix::add_explore_command(app);
+  entropix::add_grammar_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

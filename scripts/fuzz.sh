@@ -71,6 +71,6 @@ case "$target" in
     ;;
 esac
 
-"$build/tests/fuzz/fuzz_$target" "$corpus" "${flags[@]}" -timeout=10 \
+"$build/tests/fuzz/fuzz_$target" "$corpus" "${flags[@]}" -timeout=30 \
   -rss_limit_mb=2048 -max_total_time="$seconds" -print_final_stats=1 \
   -artifact_prefix="$artifacts/" "$@"

@@ -84,6 +84,17 @@ TEST(Gbnf, ClassesEscapesAndAnyCharacter) {
   EXPECT_TRUE(m.accepting());
   EXPECT_FALSE(matches(g, "A!\xFF\xC3\xA9\t]"));
   EXPECT_FALSE(matches(g, "A!\xC0\x80\xC3\xA9\t]"));  // overlong
+  // The first byte of a character already says which code points it can be: a lead
+  // byte of a three-byte character cannot start an ASCII one.
+  const auto brace = std::make_shared<const Grammar>(parse_gbnf("root ::= \"{\" [^\\x00]*\n"));
+  GrammarMatcher start(brace);
+  EXPECT_FALSE(start.accept("\xE0"));
+  EXPECT_FALSE(start.accept("\xF0"));
+  EXPECT_FALSE(start.accept("\xC2"));
+  EXPECT_TRUE(start.accept("{\xE0"));         // U+0800 and up may follow
+  EXPECT_FALSE(start.accept("\x80"));         // E0 80 could only be overlong
+  EXPECT_TRUE(start.accept("\xA0\x80"));     // E0 A0 80 is U+0800
+  EXPECT_FALSE(matches(brace, "{\xF4\x90\x80\x80"));  // past U+10FFFF
 }
 
 TEST(Gbnf, MalformedGrammarsAreRefusedWithTheirPlace) {

@@ -96,9 +96,12 @@ bool StackStepper::advance_byte(const StackSet& in, const PartialChar& p, uint8_
   }
   // Part of a character: keep the stacks whose next element may take some code point
   // that starts with these bytes.
+  // The code points a character of this length may hold: shorter forms are overlong.
+  static constexpr uint32_t kLowest[] = {0, 0, 0x80, 0x800, 0x10000};
   const unsigned shift = 6u * p_out.left;
-  const uint32_t lo = p_out.bits << shift;
-  const uint32_t hi = lo | ((1u << shift) - 1);
+  const uint32_t lo = std::max(p_out.bits << shift, kLowest[p_out.len]);
+  const uint32_t hi = std::min((p_out.bits << shift) | ((1u << shift) - 1), uint32_t{0x10FFFF});
+  if (lo > hi) return false;
   out.clear();
   for (size_t i = 0; i < in.size(); ++i) {
     const std::span<const uint32_t> s = in[i];

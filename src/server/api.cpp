@@ -6,6 +6,7 @@
 
 #include "entropix/profile.h"
 #include "entropix/token_sampler.h"
+#include "grammar/json_schema_grammar.h"
 #include "server/request_fields.h"
 
 namespace entropix::server {
@@ -133,10 +134,57 @@ void refuse_unsupported(const json& j) {
   for (const char* field : {"tool_choice", "function_call"}) {
     if (present(j, field) && j.at(field) != "none") refuse(field, "no function calling");
   }
+}
+
+// response_format (text, json_object or json_schema) and the grammar field (GBNF, as
+// llama.cpp's server takes it) into r.grammar. The schema is read again from the body
+// with its keys in the client's order: properties are generated in declaration order.
+void parse_structured_output(const json& j, const std::string& body, ApiRequest& r) {
   if (present(j, "response_format")) {
-    const json& f = j.at("response_format");
-    if (!f.is_object() || f.value("type", json()) != "text")
-      refuse("response_format", "only {\"type\": \"text\"}; no JSON mode or JSON schema");
+    const char* param = "response_format";
+    const json& f = j.at(param);
+    if (!f.is_object() || !f.contains("type") || !f.at("type").is_string())
+      bad("'response_format' must be an object with a 'type': text, json_object or json_schema", "invalid_type", param);
+    const std::string type = f.at("type").get<std::string>();
+    if (type == "json_object") {
+      r.grammar = json_object_gbnf();
+      r.json_output = true;
+    } else if (type == "json_schema") {
+      const char* sparam = "response_format.json_schema";
+      if (!f.contains("json_schema") || !f.at("json_schema").is_object())
+        bad("'response_format.json_schema' must be an object holding the 'schema'", "invalid_type", sparam);
+      const json& js = f.at("json_schema");
+      if (js.contains("name") && !js.at("name").is_string())
+        bad("'response_format.json_schema.name' must be a string", "invalid_type", "response_format.json_schema.name");
+      JsonSchemaOptions options;
+      if (js.contains("strict") && !js.at("strict").is_null()) {
+        if (!js.at("strict").is_boolean())
+          bad("'response_format.json_schema.strict' must be a boolean", "invalid_type", "response_format.json_schema.strict");
+        options.strict = js.at("strict").get<bool>();
+      }
+      if (!js.contains("schema") || !(js.at("schema").is_object() || js.at("schema").is_boolean()))
+        bad("'response_format.json_schema.schema' must be a JSON Schema (an object)", "invalid_type",
+            "response_format.json_schema.schema");
+      const auto ordered = nlohmann::ordered_json::parse(body);
+      try {
+        r.grammar = json_schema_to_gbnf(ordered.at("response_format").at("json_schema").at("schema"), options);
+      } catch (const JsonSchemaError& e) {
+        bad(std::string("'response_format.json_schema.schema': ") + e.what(), "unsupported_schema",
+            "response_format.json_schema.schema");
+      }
+      r.json_output = true;
+    } else if (type != "text") {
+      bad("'response_format.type' must be text, json_object or json_schema, got " + quote_value(f.at("type")),
+          "invalid_value", "response_format.type");
+    }
+    if (!r.grammar.empty()) r.grammar_param = param;
+  }
+  if (present(j, "grammar")) {
+    if (!r.grammar.empty())
+      bad("give at most one of 'grammar' and a JSON 'response_format'", "invalid_value", "grammar");
+    r.grammar = get_string(j.at("grammar"), "grammar");
+    r.grammar_param = "grammar";
+    if (r.grammar.empty()) bad("'grammar' is empty", "invalid_value", "grammar");
   }
 }
 
@@ -190,6 +238,7 @@ ApiRequest parse_request(const std::string& body, Endpoint endpoint, const Decod
     if (endpoint == Endpoint::Completions) parse_prompt(j, r, limits);
     else r.messages = parse_messages(j, limits.max_messages);
     refuse_unsupported(j);
+    parse_structured_output(j, body, r);
 
     r.stream = get_bool(j, "stream").value_or(false);
     if (present(j, "stream_options")) {

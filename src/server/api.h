@@ -80,6 +80,12 @@ struct ApiRequest {
   bool logprobs = false;
   int32_t top_logprobs = 0;              // 0..kMaxAlternatives
   bool echo = false;                     // completions: the prompt before the answer (with logprobs: its tokens' too)
+  // Structured output: the GBNF grammar every answer must match (from response_format's
+  // JSON schema or JSON object, or the grammar field); empty: free text. Compiled for
+  // the model's vocabulary by the server (decode.grammar), errors naming grammar_param.
+  std::string grammar;
+  std::string grammar_param;
+  bool json_output = false;              // response_format json_object or json_schema
 };
 
 // Checks that a request's "model" names the served model: `names` are the ids the

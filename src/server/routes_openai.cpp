@@ -11,6 +11,7 @@
 
 #include "chat/chat_format.h"
 #include "core/json_text.h"
+#include "grammar/gbnf_parser.h"
 #include "server/client_connection.h"
 #include "server/routes.h"
 #include "tokenizer/tokenizer.h"
@@ -187,6 +188,14 @@ std::optional<Admitted> OpenAiRoutes::admit(const httplib::Request& req, httplib
     *a.request = parse_request(req.body, endpoint, a.model->decode, options.limits);
     check_model(r.model, a.model->names);
     check_request_vocabulary(r, a.model->engine.tokenizer().n_vocab());
+    if (!r.grammar.empty()) {
+      try {
+        a.request->decode.grammar =
+            a.model->grammars.get(r.grammar, a.model->engine.tokenizer(), "'" + r.grammar_param + "'");
+      } catch (const grammar::GrammarError& e) {
+        throw ApiError(400, e.what(), "invalid_request_error", "invalid_grammar", r.grammar_param);
+      }
+    }
     std::vector<std::vector<int32_t>> prompts = tokenize(*a.model, *a.request, a.lead);
     for (size_t p = 0; p < prompts.size(); ++p) {
       auto job = std::make_shared<Job>();

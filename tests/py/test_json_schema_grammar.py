@@ -297,5 +297,5 @@ rc, _, err = grammar_of("[" * 100000 + "]" * 100000)
 check(rc == 1 and "deeper than" in err, f"JSON nested 100000 deep is refused, no crash ({err.strip()[:120]!r})")
 
 elapsed = time.time() - started
-check(elapsed < 60, f"the test ran in {elapsed:.1f} s")
+print(f"{TEST}: {elapsed:.1f} s")  # speed is not a test: sanitizer builds run this too
 sys.exit(check.status())

@@ -9,6 +9,8 @@
 #              regression templates in tests/data/jinja
 #   request    the OpenAI request parser (the first byte picks the endpoint: odd for chat
 #              completions, even for completions); seeds: tests/data/request
+#   tool_calls the tool-call reader, whole answers against streamed ones (the first byte
+#              picks the format, the second how the answer is cut); seeds: tests/data/tool_calls
 #   tokenizer  the pre-tokenizers and the BPE and SentencePiece tokenizers, synthetic and
 #              the real vocabularies in $ENTROPIX_TESTDATA/vocab; seeds: tests/data/tokenizer
 #   scripts/fuzz.sh [target] [seconds] [extra libFuzzer flags...]   (target: gguf when left out)
@@ -20,9 +22,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 target=gguf
 case "${1:-}" in
-  gguf | jinja | request | tokenizer) target="$1"; shift ;;
+  gguf | jinja | request | tool_calls | tokenizer) target="$1"; shift ;;
   "" | [0-9]*) ;;  # seconds first: the gguf target, as before targets were named
-  *) echo "usage: scripts/fuzz.sh [gguf|jinja|request|tokenizer] [seconds] [libFuzzer flags...]" >&2; exit 2 ;;
+  *) echo "usage: scripts/fuzz.sh [gguf|jinja|request|tool_calls|tokenizer] [seconds] [libFuzzer flags...]" >&2; exit 2 ;;
 esac
 seconds="${1:-60}"
 shift || true
@@ -54,6 +56,11 @@ case "$target" in
     cmake --build "$build" --target fuzz_request -j"${FUZZ_JOBS:-2}"
     cp tests/data/request/* "$corpus"/
     flags=(-dict=tests/fuzz/request.dict -max_len=4096)
+    ;;
+  tool_calls)
+    cmake --build "$build" --target fuzz_tool_calls -j"${FUZZ_JOBS:-2}"
+    cp tests/data/tool_calls/* "$corpus"/
+    flags=(-dict=tests/fuzz/tool_calls.dict -max_len=2048)
     ;;
   tokenizer)
     cmake --build "$build" --target fuzz_tokenizer -j"${FUZZ_JOBS:-2}"

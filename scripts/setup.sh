@@ -14,6 +14,7 @@ packages=(
   libcpp-httplib-dev libcurl4-openssl-dev     # HTTP server and client
   libsqlite3-dev libicu-dev                   # storage, Unicode categories
   python3 python3-numpy python3-jinja2        # independent reference implementations in tests
+  python3-jsonschema                          # validating what the JSON Schema grammars write (tests)
   curl                                        # the server's curl-driven test
   chromium                                    # the explorer's page in a real browser (tests/node, playwright-core)
 )

@@ -2,7 +2,12 @@
 #pragma once
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
+
+namespace entropix {
+class ChatTemplate;
+}
 
 namespace entropix::testing {
 
@@ -22,6 +27,25 @@ struct TempDir {
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
 };
+
+// Chat templates rendered by Debian's python3-jinja2 set up as transformers sets it up
+// (tests/py/render_jinja.py --cases): the reference our interpreter is compared with.
+struct Jinja2Reference {
+  bool available = false;
+  std::string why_not;             // when not available (no python3, no jinja2)
+  nlohmann::ordered_json results;  // [{"name", "ok", "output" | "error"}], one per case
+};
+// cases: a JSON file [{"name", "context"}]. Throws when the renderer itself fails.
+Jinja2Reference render_with_jinja2(const std::filesystem::path& template_path, const std::filesystem::path& cases);
+
+// Renders each case ([{"name", "context"}], as given to render_with_jinja2) with chat and
+// expects what jinja2 did with it: the same text, or a refusal. Failures name the case.
+struct RenderTally {
+  int rendered = 0;  // by both, identically or not
+  int refused = 0;   // by jinja2
+};
+RenderTally expect_renders_like_jinja2(const ChatTemplate& chat, const nlohmann::ordered_json& cases,
+                                       const Jinja2Reference& ref);
 
 }  // namespace entropix::testing
 

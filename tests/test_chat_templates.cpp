@@ -2,9 +2,7 @@
 // Debian's python3-jinja2 set up as transformers' apply_chat_template sets it up
 // (tests/py/render_jinja.py), over the conversations in tests/data/chat/conversations.json.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -17,11 +15,12 @@
 namespace {
 
 namespace fs = std::filesystem;
+using entropix::testing::expect_renders_like_jinja2;
+using entropix::testing::Jinja2Reference;
 using entropix::testing::read_file;
+using entropix::testing::render_with_jinja2;
 using entropix::testing::source_dir;
 using entropix::testing::testdata_dir;
-
-const char* const kPython = "/usr/bin/python3";
 
 const char* const kTemplates[] = {
     "meta-llama-Llama-3.1-8B-Instruct",
@@ -39,90 +38,20 @@ const char* const kTemplates[] = {
 fs::path template_path(const std::string& name) { return testdata_dir() / "chat-templates" / (name + ".jinja"); }
 fs::path cases_path() { return source_dir() / "tests" / "data" / "chat" / "conversations.json"; }
 
-struct Reference {
-  bool available = false;
-  std::string why_not;            // when not available
-  nlohmann::ordered_json results;  // [{"name", "ok", "output" | "error"}]
-};
-
-// Runs tests/py/render_jinja.py --cases over all conversations for one template.
-Reference run_reference(const fs::path& tpl) {
-  Reference ref;
-  if (!fs::exists(kPython)) {
-    ref.why_not = std::string(kPython) + " not found";
-    return ref;
-  }
-  const std::string cmd = std::string(kPython) + " '" + (source_dir() / "tests" / "py" / "render_jinja.py").string() +
-                          "' --cases '" + tpl.string() + "' '" + cases_path().string() + "' 2>/dev/null";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) {
-    ref.why_not = "cannot start " + cmd;
-    return ref;
-  }
-  std::string out;
-  std::array<char, 65536> buf;
-  while (size_t n = std::fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
-  const int status = pclose(pipe);
-  const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  if (code == 77) {
-    ref.why_not = "python3-jinja2 is not importable by " + std::string(kPython);
-    return ref;
-  }
-  if (code != 0) throw std::runtime_error("reference renderer failed (exit " + std::to_string(code) + "): " + cmd);
-  ref.results = nlohmann::ordered_json::parse(out);
-  ref.available = true;
-  return ref;
-}
-
-std::string first_difference(const std::string& a, const std::string& b) {
-  size_t i = 0;
-  while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
-  const size_t from = i < 40 ? 0 : i - 40;
-  return "first difference at byte " + std::to_string(i) + "\n  ours:   ..." +
-         nlohmann::json(a.substr(from, 100)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
-         "\n  jinja2: ..." +
-         nlohmann::json(b.substr(from, 100)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
 class ChatTemplateVsJinja2 : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(ChatTemplateVsJinja2, RendersByteForByte) {
   const fs::path tpl = template_path(GetParam());
   if (!fs::exists(tpl))
     GTEST_SKIP() << "external chat template not found at " << tpl << " (set ENTROPIX_TESTDATA)";
-  const Reference ref = run_reference(tpl);
+  const Jinja2Reference ref = render_with_jinja2(tpl, cases_path());
   if (!ref.available) GTEST_SKIP() << ref.why_not;
 
   const entropix::ChatTemplate chat(read_file(tpl));
   const auto cases = nlohmann::ordered_json::parse(read_file(cases_path()));
   ASSERT_EQ(cases.size(), ref.results.size());
   ASSERT_GE(cases.size(), 10u);
-  int rendered = 0, errors = 0;
-  for (size_t i = 0; i < cases.size(); ++i) {
-    const std::string name = cases[i]["name"];
-    const auto& r = ref.results[i];
-    ASSERT_EQ(r["name"], name);
-    std::string ours, our_error;
-    bool ok = true;
-    try {
-      ours = chat.render(cases[i]["context"]);
-    } catch (const entropix::Error& e) {
-      ok = false;
-      our_error = e.what();
-    }
-    if (r["ok"].get<bool>()) {
-      ++rendered;
-      const std::string expected = r["output"];
-      EXPECT_TRUE(ok) << name << ": jinja2 rendered it, we failed: " << our_error;
-      if (ok) {
-        EXPECT_TRUE(ours == expected) << name << ": " << first_difference(ours, expected);
-      }
-    } else {
-      ++errors;
-      EXPECT_FALSE(ok) << name << ": jinja2 failed (" << r["error"].get<std::string>()
-                       << ") but we rendered:\n" << ours;
-    }
-  }
+  const auto [rendered, errors] = expect_renders_like_jinja2(chat, cases, ref);
   std::printf("%s: %d conversations rendered identically, %d rejected by both\n", GetParam(), rendered, errors);
   EXPECT_GE(rendered, 6) << "too few conversations render for this template to be a meaningful check";
 }
@@ -140,7 +69,7 @@ INSTANTIATE_TEST_SUITE_P(RealTemplates, ChatTemplateVsJinja2, ::testing::ValuesI
 TEST(ChatTemplateApply, MatchesReferenceContext) {
   const fs::path tpl = template_path("Qwen-Qwen2.5-7B-Instruct");
   if (!fs::exists(tpl)) GTEST_SKIP() << "external chat template not found at " << tpl << " (set ENTROPIX_TESTDATA)";
-  const Reference ref = run_reference(tpl);
+  const Jinja2Reference ref = render_with_jinja2(tpl, cases_path());
   if (!ref.available) GTEST_SKIP() << ref.why_not;
   const entropix::ChatTemplate chat(read_file(tpl));
   entropix::ChatMessage system, user;

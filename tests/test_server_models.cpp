@@ -1,13 +1,18 @@
 // The "model" field of a request: the id /v1/models lists and the --alias names
 // are served (and listed), a missing field is served, any other name is a 404
-// model_not_found in OpenAI's error shape.
+// model_not_found in OpenAI's error shape. GET /v1/models/{id} retrieves one entry;
+// "created" is the model file's time and system_fingerprint names file and build.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
+#include <cstdio>
+#include <ctime>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "server/api.h"
+#include "server/model_identity.h"
 #include "server_fixture.h"
 
 using nlohmann::json;
@@ -17,11 +22,14 @@ using namespace entropix::testing;
 
 namespace {
 
+std::string demo_model_path() { return (source_dir() / "models/demo/demo-q8_0.gguf").string(); }
+
 class ServerModels : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     ServerOptions o = demo_server_options();
-    o.model_aliases = {"demo-latest", "gpt-4o-mini"};
+    o.model_aliases = {"demo-latest", "gpt-4o-mini", "org/demo:q8_0"};
+    o.model_path = demo_model_path();
     server_ = std::make_unique<DemoServer>(o);
   }
   static void TearDownTestSuite() { server_.reset(); }
@@ -48,7 +56,81 @@ TEST_F(ServerModels, ListsTheIdThenTheAliases) {
     ids.push_back(m["id"]);
     EXPECT_EQ(m["object"], "model");
   }
-  EXPECT_EQ(ids, (std::vector<std::string>{"demo", "demo-latest", "gpt-4o-mini"}));
+  EXPECT_EQ(ids, (std::vector<std::string>{"demo", "demo-latest", "gpt-4o-mini", "org/demo:q8_0"}));
+}
+
+TEST_F(ServerModels, RetrievesEachListedModel) {
+  auto list = server_->client().Get("/v1/models");
+  ASSERT_TRUE(list);
+  struct stat st {};
+  ASSERT_EQ(::stat(demo_model_path().c_str(), &st), 0);
+  for (const json& listed : json::parse(list->body)["data"]) {
+    EXPECT_EQ(listed["created"], static_cast<int64_t>(st.st_mtim.tv_sec)) << "created is the file's time";
+    const std::string id = listed["id"];
+    // As sent raw and as the openai clients send it (each path segment percent-encoded).
+    std::string encoded;
+    for (char c : id) encoded += c == '/' ? std::string("%2F") : c == ':' ? std::string("%3A") : std::string(1, c);
+    for (const std::string& path : {"/v1/models/" + id, "/v1/models/" + encoded}) {
+      auto r = server_->client().Get(path);
+      ASSERT_TRUE(r);
+      ASSERT_EQ(r->status, 200) << path << " " << r->body;
+      EXPECT_EQ(json::parse(r->body), listed) << path;
+    }
+  }
+}
+
+TEST_F(ServerModels, RetrievingAnUnknownModelIs404) {
+  for (const std::string id : {"gpt-4", "Demo", "org/demo", "demo%20", "org%2Fdemo%3Aq8"}) {
+    auto r = server_->client().Get("/v1/models/" + id);
+    expect_api_error(r, 404, "model_not_found");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(json::parse(r->body)["error"]["param"], "model") << id;
+  }
+  expect_api_error(server_->client(false).Get("/v1/models/demo"), 401, "invalid_api_key");  // behind the key too
+  expect_api_error(server_->client().Get("/v1/models/"), 404, "not_found");                // no id: no route
+}
+
+TEST_F(ServerModels, ResponsesCarryTheSystemFingerprint) {
+  const json whole = server_->post("/v1/completions", kCompletion);
+  const std::string fingerprint = whole["system_fingerprint"];
+  EXPECT_EQ(fingerprint.rfind("entropix-0.1.0-", 0), 0u) << fingerprint;
+  EXPECT_EQ(fingerprint.size(), std::string("entropix-0.1.0-").size() + 10);
+  EXPECT_EQ(server_->post("/v1/chat/completions", kChat)["system_fingerprint"], fingerprint);
+  for (const char* path : {"/v1/completions", "/v1/chat/completions"}) {
+    json body = std::string(path) == "/v1/completions" ? kCompletion : kChat;
+    body["stream_options"] = {{"include_usage", true}};
+    const SseResponse s = server_->post_stream(path, body);
+    ASSERT_GE(s.chunks.size(), 2u);
+    for (const json& chunk : s.chunks) EXPECT_EQ(chunk["system_fingerprint"], fingerprint) << chunk;
+  }
+}
+
+// The fingerprint follows the model file: another file (or the same one changed)
+// gives another, the same file the same one.
+TEST(ModelIdentity, FollowsTheFile) {
+  const TempDir dir;
+  const std::string a = (dir.path / "a.gguf").string(), b = (dir.path / "b.gguf").string();
+  for (const std::string& path : {a, b}) {
+    FILE* f = std::fopen(path.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    std::fputs("GGUF", f);
+    std::fclose(f);
+  }
+  const ModelIdentity first = model_identity(a, "a");
+  EXPECT_EQ(model_identity(a, "other name").fingerprint, first.fingerprint);  // the file, not the name
+  EXPECT_NE(model_identity(b, "a").fingerprint, first.fingerprint);
+  struct stat st {};
+  ASSERT_EQ(::stat(a.c_str(), &st), 0);
+  EXPECT_EQ(first.created, static_cast<int64_t>(st.st_mtim.tv_sec));
+  FILE* f = std::fopen(a.c_str(), "ab");
+  std::fputs("more", f);
+  std::fclose(f);
+  EXPECT_NE(model_identity(a, "a").fingerprint, first.fingerprint);
+  // Without a file, the name stands for it and "created" is now.
+  const ModelIdentity unnamed = model_identity("", "demo");
+  EXPECT_EQ(unnamed.fingerprint, model_identity("/no/such/file.gguf", "demo").fingerprint);
+  EXPECT_NE(unnamed.fingerprint, model_identity("", "other").fingerprint);
+  EXPECT_NEAR(static_cast<double>(unnamed.created), static_cast<double>(std::time(nullptr)), 5);
 }
 
 TEST_F(ServerModels, ServesTheIdEachAliasAndAMissingField) {

@@ -143,9 +143,6 @@ TEST_F(ServerRequests, UnsupportedFieldsAreRefusedByName) {
       {"tool_choice", {{"type", "function"}, {"function", {{"name", "add"}}}}},
       {"functions", json::array({tool["function"]})},
       {"function_call", "auto"},
-      {"response_format", {{"type", "json_object"}}},
-      {"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "x"}, {"schema", json::object()}}}}},
-      {"response_format", "json"},
   };
   for (const auto& [field, value] : cases) {
     const json e = error_of("/v1/chat/completions", {{"messages", messages}, {field, value}, {"max_tokens", 1}});
@@ -154,7 +151,9 @@ TEST_F(ServerRequests, UnsupportedFieldsAreRefusedByName) {
   }
   // What asks for nothing beyond text is served.
   for (const auto& [field, value] : std::vector<std::pair<std::string, json>>{
-           {"response_format", {{"type", "text"}}}, {"tools", json::array()}, {"tool_choice", "none"}}) {
+           {"response_format", {{"type", "text"}}}, {"tools", json::array()}, {"tool_choice", "none"},
+           {"response_format", {{"type", "json_object"}}},
+           {"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "x"}, {"schema", json::object()}}}}}}) {
     post("/v1/chat/completions", {{"messages", messages}, {field, value}, {"max_tokens", 1}});
   }
 }
@@ -167,6 +166,10 @@ TEST_F(ServerRequests, EachErrorNamesItsField) {
       {"/v1/completions", {{"prompt", 7}}, "prompt"},
       {"/v1/completions", {{"prompt", json::array({1, 99999})}}, "prompt"},           // beyond the vocabulary
       {"/v1/completions", {{"prompt", std::vector<int>(2100, 65)}}, "prompt"},        // beyond the context
+      {"/v1/completions", {{"prompt", "x"}, {"max_tokens", 2048}}, "prompt"},          // with the prompt, beyond it
+      {"/v1/completions", {{"prompt", json::array({"x", 7})}}, "prompt"},
+      {"/v1/completions", {{"prompt", json::array({json::array({1}), json::array({1, 99999})})}}, "prompt"},
+      {"/v1/completions", {{"prompt", "x"}, {"top_p", 0}, {"entropix", {{"sampler", "entropix"}}}}, "top_p"},
       {"/v1/completions", {{"prompt", "x"}, {"stop", 7}}, "stop"},
       {"/v1/completions", {{"prompt", "x"}, {"stop", json::array({1})}}, "stop"},
       {"/v1/completions", {{"prompt", "x"}, {"stop", json::array({""})}}, "stop"},
@@ -187,6 +190,7 @@ TEST_F(ServerRequests, EachErrorNamesItsField) {
        "messages[0].content"},
       {"/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", "x"}, {"name", 3}}}}}, "messages[0].name"},
       {"/v1/chat/completions", {{"messages", user}, {"top_logprobs", 21}}, "top_logprobs"},
+      {"/v1/chat/completions", {{"messages", user}, {"max_completion_tokens", 2048}}, "messages"},  // beyond the context
   };
   for (const auto& [path, body, param] : cases) {
     const json e = error_of(path, body);

@@ -19,5 +19,6 @@ void add_gen_model_command(CLI::App& app);
 void add_model_commands(CLI::App& app);  // pull, list, rm
 void add_serve_command(CLI::App& app);
 void add_explore_command(CLI::App& app);
+void add_grammar_command(CLI::App& app);  // JSON Schema -> GBNF
 
 }  // namespace entropix

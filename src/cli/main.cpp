@@ -5,11 +5,12 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/version.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"entropix: local LLM inference with entropy-guided decoding"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "entropix 0.1.0");
+  app.set_version_flag("--version", std::string("entropix ") + entropix::kVersion);
   entropix::add_run_command(app);
   entropix::add_info_command(app);
   entropix::add_tokenize_command(app);
@@ -22,6 +23,7 @@ int main(int argc, char** argv) {
   entropix::add_model_commands(app);
   entropix::add_serve_command(app);
   entropix::add_explore_command(app);
+  entropix::add_grammar_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

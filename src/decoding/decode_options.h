@@ -12,6 +12,7 @@
 
 #include "entropix/profile.h"
 #include "entropix/token_sampler.h"
+#include "grammar/token_constraint.h"
 #include "model/engine.h"
 #include "sampling/logit_bias.h"
 #include "sampling/sampling_params.h"
@@ -28,6 +29,9 @@ struct DecodeOptions {
   bool ignore_eos = false;
   bool attention_metrics = false;  // measure them even when the sampler does not need them
   LogitBias logit_bias;         // added to every step's logits before the sampler reads them
+  // Only text the grammar allows is generated (structured output); null: any text.
+  // Built for the tokenizer the answer is decoded with.
+  std::shared_ptr<const grammar::TokenConstraint> grammar;
 };
 
 // The four plain sampling knobs as a user gave them; unset ones keep their value.

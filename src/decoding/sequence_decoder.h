@@ -7,12 +7,15 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "decoding/decode_options.h"
 #include "entropix/token_sampler.h"
+#include "grammar/grammar_matcher.h"
+#include "grammar/token_constraint.h"
 #include "sampling/rng.h"
 #include "tokenizer/tokenizer.h"
 
@@ -44,6 +47,11 @@ class SequenceDecoder {
   TokenEvent force(std::span<const float> logits, const AttentionMetrics* attention, int32_t token);
   // Takes `outcome` as this step's result (a branch chose its token): same effects as step().
   TokenEvent accept(const SampleOutcome& outcome);
+  // The logits the sampler reads at this point of the answer: the row with the logit
+  // bias added and, under a grammar, every token it does not allow at -infinity.
+  std::span<const float> constrained(std::span<const float> logits);
+  // Whether the answer is decoded under a grammar, and its matcher's state.
+  const grammar::GrammarMatcher* matcher() const { return matcher_ ? &*matcher_ : nullptr; }
   // Text released since the last call (complete characters, no pending stop-string prefix).
   std::string take_text();
   // Ends the answer early (client gone, context full): releases held-back text.
@@ -72,6 +80,9 @@ class SequenceDecoder {
   std::vector<float> biased_logits_;  // [n_vocab] scratch of biased(), allocated at the first biased step
   Rng rng_;
   TokenStreamDecoder stream_;
+  std::optional<grammar::GrammarMatcher> matcher_;  // under a grammar: the text so far, read against it
+  grammar::TokenBits allowed_;                      // constrained(): the tokens the grammar allows now
+  std::vector<float> masked_logits_;                // constrained(): [n_vocab] scratch
   std::vector<int32_t> thinking_tokens_;
   std::string text_;         // complete UTF-8 text produced so far
   size_t visible_ = 0;       // bytes of text_ that may be shown

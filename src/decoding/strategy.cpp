@@ -175,13 +175,15 @@ StrategyResult run_cot(Engine& engine, std::span<const int32_t> prompt, const St
   SequenceReleaser release{engine, {root}};
   DecodeOptions greedy = o.decode;
   greedy.sampler = SamplerKind::Greedy;
-  // The k most probable first tokens, from the raw distribution with the logit bias added.
-  std::vector<float> biased_scratch;
-  const std::span<const float> first_row = apply_logit_bias(engine.logits(0), o.decode.logit_bias, biased_scratch);
+  // The k most probable first tokens, from the raw distribution with the logit bias
+  // added and, under a grammar, among the tokens it allows.
+  SequenceDecoder first(engine.tokenizer(), greedy);
+  const std::span<const float> first_row = first.constrained(engine.logits(0));
   std::vector<float> logits(first_row.begin(), first_row.end());
   std::vector<int32_t> ids(logits.size());
   for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(i);
-  const size_t k = std::min<size_t>(static_cast<size_t>(std::max(o.k, 1)), ids.size());
+  const size_t n_allowed = static_cast<size_t>(std::count_if(logits.begin(), logits.end(), [](float l) { return std::isfinite(l); }));
+  const size_t k = std::min<size_t>(static_cast<size_t>(std::max(o.k, 1)), std::max<size_t>(n_allowed, 1));
   std::partial_sort(ids.begin(), ids.begin() + static_cast<long>(k), ids.end(),
                     [&](int32_t a, int32_t b) { return logits[size_t(a)] > logits[size_t(b)] || (logits[size_t(a)] == logits[size_t(b)] && a < b); });
   GreedySampler first_sampler(greedy.profile);

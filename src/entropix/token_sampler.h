@@ -26,6 +26,15 @@ struct Alternative {
   double prob = 0;  // raw probability (softmax at T = 1, full vocabulary)
 };
 
+// The step's distribution once a grammar has removed the tokens it does not allow.
+struct ConstrainedStep {
+  bool active = false;    // decoded under a grammar
+  double entropy = 0;     // bits, over the allowed tokens
+  double varentropy = 0;  // bits^2
+  double logprob = 0;     // natural log of the token's probability among the allowed
+  int32_t n_allowed = 0;  // tokens the grammar allowed at this step
+};
+
 struct SampleOutcome {
   int32_t token = -1;            // chosen token; -1 when insert_thinking
   bool insert_thinking = false;  // the engine tokenizes thinking_text and feeds it instead
@@ -41,6 +50,10 @@ struct SampleOutcome {
   Action action = Action::Standard;
   SamplingParams params;         // parameters actually used for the draw
   int32_t n_candidates = 1;      // draws compared (best of N by raw log-probability)
+  // Under a grammar, `metrics` and `logprob` stay the model's own distribution's and
+  // this is the distribution the token was drawn from, the allowed tokens only: a
+  // forced token shows as low logprob with a constrained logprob near 0.
+  ConstrainedStep constrained;
 
   std::span<const Alternative> alternatives_span() const {
     return {alternatives.data(), static_cast<size_t>(n_alternatives)};

@@ -6,6 +6,7 @@
 
 #include "entropix/profile.h"
 #include "entropix/token_sampler.h"
+#include "grammar/json_schema_grammar.h"
 #include "server/request_fields.h"
 
 namespace entropix::server {
@@ -46,24 +47,53 @@ std::vector<std::string> parse_stop(const json& v, const RequestLimits& limits) 
   return out;
 }
 
-void parse_prompt(const json& j, ApiRequest& r) {
+// Token ids of a prompt given as an array (the vocabulary is checked once the model is known).
+std::vector<int32_t> token_ids(const json& a, const std::string& where) {
+  std::vector<int32_t> ids;
+  for (const json& t : a) {
+    if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() > INT32_MAX)
+      bad("'" + where + "' must hold token ids (integers from 0), got " + quote_value(t), "invalid_value", "prompt");
+    ids.push_back(static_cast<int32_t>(t.get<int64_t>()));
+  }
+  return ids;
+}
+
+// OpenAI's four shapes: a string, an array of strings, an array of token ids, an
+// array of arrays of token ids. Errors name "prompt", as OpenAI's do.
+void parse_prompt(const json& j, ApiRequest& r, const RequestLimits& limits) {
+  const std::string shapes =
+      "'prompt' must be a string, an array of strings, an array of token ids or an array of arrays of token ids";
   if (!present(j, "prompt")) bad("'prompt' is required", "missing_field", "prompt");
   const json& p = j.at("prompt");
   if (p.is_string()) {
-    r.prompt = p.get<std::string>();
-  } else if (p.is_array() && p.size() == 1 && p[0].is_string()) {
-    r.prompt = p[0].get<std::string>();
-  } else if (p.is_array() && !p.empty()) {
-    std::vector<int32_t> ids;
-    for (const json& t : p) {
-      if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() > INT32_MAX)
-        bad("'prompt' must be a string, an array of one string, or an array of token ids", "invalid_value", "prompt");
-      ids.push_back(static_cast<int32_t>(t.get<int64_t>()));
-    }
-    r.prompt_tokens = std::move(ids);
-  } else {
-    bad("'prompt' must be a string, an array of one string, or an array of token ids", "invalid_type", "prompt");
+    r.prompts.push_back({p.get<std::string>(), std::nullopt});
+    return;
   }
+  if (!p.is_array()) bad(shapes + ", got " + quote_value(p), "invalid_type", "prompt");
+  if (p.empty()) bad("'prompt' is an empty array", "invalid_value", "prompt");
+  if (p[0].is_number()) {  // one prompt of token ids
+    r.prompts.push_back({"", token_ids(p, "prompt")});
+    return;
+  }
+  if (p.size() > static_cast<size_t>(limits.max_prompts))
+    bad("'prompt' holds " + std::to_string(p.size()) + " prompts; at most " + std::to_string(limits.max_prompts),
+        "invalid_value", "prompt");
+  const bool strings = p[0].is_string();  // one shape throughout, as OpenAI's types allow
+  for (size_t i = 0; i < p.size(); ++i) {
+    const std::string at = "prompt[" + std::to_string(i) + "]";
+    const json& e = p[i];
+    if (strings && e.is_string()) r.prompts.push_back({e.get<std::string>(), std::nullopt});
+    else if (!strings && e.is_array() && !e.empty()) r.prompts.push_back({"", token_ids(e, at)});
+    else bad(shapes + "; '" + at + "' is " + quote_value(e), "invalid_type", "prompt");
+  }
+}
+
+// The request field a knob's error from resolve_decode_options concerns: its
+// messages name the profile's copy of the knob ("base.top_p must be in (0, 1]").
+std::string knob_field(const std::string& message) {
+  for (const char* knob : {"temperature", "top_p", "top_k", "min_p"})
+    if (message.find(std::string("base.") + knob) != std::string::npos) return knob;
+  return "";
 }
 
 // {"token id": bias, ...}; the ids are checked against the vocabulary once the
@@ -104,10 +134,57 @@ void refuse_unsupported(const json& j) {
   for (const char* field : {"tool_choice", "function_call"}) {
     if (present(j, field) && j.at(field) != "none") refuse(field, "no function calling");
   }
+}
+
+// response_format (text, json_object or json_schema) and the grammar field (GBNF, as
+// llama.cpp's server takes it) into r.grammar. The schema is read again from the body
+// with its keys in the client's order: properties are generated in declaration order.
+void parse_structured_output(const json& j, const std::string& body, ApiRequest& r) {
   if (present(j, "response_format")) {
-    const json& f = j.at("response_format");
-    if (!f.is_object() || f.value("type", json()) != "text")
-      refuse("response_format", "only {\"type\": \"text\"}; no JSON mode or JSON schema");
+    const char* param = "response_format";
+    const json& f = j.at(param);
+    if (!f.is_object() || !f.contains("type") || !f.at("type").is_string())
+      bad("'response_format' must be an object with a 'type': text, json_object or json_schema", "invalid_type", param);
+    const std::string type = f.at("type").get<std::string>();
+    if (type == "json_object") {
+      r.grammar = json_object_gbnf();
+      r.json_output = true;
+    } else if (type == "json_schema") {
+      const char* sparam = "response_format.json_schema";
+      if (!f.contains("json_schema") || !f.at("json_schema").is_object())
+        bad("'response_format.json_schema' must be an object holding the 'schema'", "invalid_type", sparam);
+      const json& js = f.at("json_schema");
+      if (js.contains("name") && !js.at("name").is_string())
+        bad("'response_format.json_schema.name' must be a string", "invalid_type", "response_format.json_schema.name");
+      JsonSchemaOptions options;
+      if (js.contains("strict") && !js.at("strict").is_null()) {
+        if (!js.at("strict").is_boolean())
+          bad("'response_format.json_schema.strict' must be a boolean", "invalid_type", "response_format.json_schema.strict");
+        options.strict = js.at("strict").get<bool>();
+      }
+      if (!js.contains("schema") || !(js.at("schema").is_object() || js.at("schema").is_boolean()))
+        bad("'response_format.json_schema.schema' must be a JSON Schema (an object)", "invalid_type",
+            "response_format.json_schema.schema");
+      const auto ordered = nlohmann::ordered_json::parse(body);
+      try {
+        r.grammar = json_schema_to_gbnf(ordered.at("response_format").at("json_schema").at("schema"), options);
+      } catch (const JsonSchemaError& e) {
+        bad(std::string("'response_format.json_schema.schema': ") + e.what(), "unsupported_schema",
+            "response_format.json_schema.schema");
+      }
+      r.json_output = true;
+    } else if (type != "text") {
+      bad("'response_format.type' must be text, json_object or json_schema, got " + quote_value(f.at("type")),
+          "invalid_value", "response_format.type");
+    }
+    if (!r.grammar.empty()) r.grammar_param = param;
+  }
+  if (present(j, "grammar")) {
+    if (!r.grammar.empty())
+      bad("give at most one of 'grammar' and a JSON 'response_format'", "invalid_value", "grammar");
+    r.grammar = get_string(j.at("grammar"), "grammar");
+    r.grammar_param = "grammar";
+    if (r.grammar.empty()) bad("'grammar' is empty", "invalid_value", "grammar");
   }
 }
 
@@ -127,6 +204,28 @@ void check_request_vocabulary(const ApiRequest& request, int32_t n_vocab) {
   }
 }
 
+int32_t fit_max_tokens(const ApiRequest& r, size_t prompt_index, int64_t prompt, int64_t n_ctx) {
+  const bool chat = r.endpoint == Endpoint::ChatCompletions;
+  const char* param = chat ? "messages" : "prompt";
+  const std::string what = chat                  ? "the messages"
+                           : r.prompts.size() > 1 ? "prompt[" + std::to_string(prompt_index) + "]"
+                                                  : "the prompt";
+  const std::string limit = "This model's maximum context length is " + std::to_string(n_ctx) + " tokens. However, ";
+  const int64_t completion = r.decode.max_tokens;
+  if (r.max_tokens_set && prompt + completion > n_ctx)
+    throw ApiError(400,
+                   limit + "you requested " + std::to_string(prompt + completion) + " tokens (" + std::to_string(prompt) +
+                       " in " + what + ", " + std::to_string(completion) + " in the completion). Please reduce the length of " +
+                       what + " or completion.",
+                   "invalid_request_error", "context_length_exceeded", param);
+  if (prompt >= n_ctx)
+    throw ApiError(400,
+                   limit + what + " resulted in " + std::to_string(prompt) +
+                       " tokens, which leaves no room for the completion. Please reduce the length of " + what + ".",
+                   "invalid_request_error", "context_length_exceeded", param);
+  return static_cast<int32_t>(std::min(completion, n_ctx - prompt));
+}
+
 ApiRequest parse_request(const std::string& body, Endpoint endpoint, const DecodeOptions& defaults,
                          const RequestLimits& limits) {
   const json j = parse_json_object(body);
@@ -136,9 +235,10 @@ ApiRequest parse_request(const std::string& body, Endpoint endpoint, const Decod
   r.decode = defaults;
   try {
     if (present(j, "model")) r.model = get_string(j.at("model"), "model");
-    if (endpoint == Endpoint::Completions) parse_prompt(j, r);
+    if (endpoint == Endpoint::Completions) parse_prompt(j, r, limits);
     else r.messages = parse_messages(j, limits.max_messages);
     refuse_unsupported(j);
+    parse_structured_output(j, body, r);
 
     r.stream = get_bool(j, "stream").value_or(false);
     if (present(j, "stream_options")) {
@@ -149,14 +249,22 @@ ApiRequest parse_request(const std::string& body, Endpoint endpoint, const Decod
     if (auto n = get_int(j, "n", 1, INT32_MAX)) {
       if (*n > limits.max_n)
         bad("'n' is " + std::to_string(*n) + "; this server decodes at most " + std::to_string(limits.max_n) +
-            " choices per request (n is limited to --parallel and to 16)",
+            " choices per prompt (n is limited to --parallel and to 16)",
             "invalid_value", "n");
       r.n = static_cast<int32_t>(*n);
     }
+    if (const int64_t choices = static_cast<int64_t>(r.prompts.size()) * r.n; choices > limits.max_choices)
+      bad("'prompt' holds " + std::to_string(r.prompts.size()) + " prompts and 'n' is " + std::to_string(r.n) + ": " +
+              std::to_string(choices) + " choices; this server decodes at most " + std::to_string(limits.max_choices) +
+              " per request",
+          "invalid_value", r.n > 1 ? "n" : "prompt");
     const char* max_key = endpoint == Endpoint::ChatCompletions && present(j, "max_completion_tokens")
                               ? "max_completion_tokens"
                               : "max_tokens";
-    if (auto m = get_int(j, max_key, 1, limits.max_tokens)) r.decode.max_tokens = static_cast<int32_t>(*m);
+    if (auto m = get_int(j, max_key, 1, limits.max_tokens)) {
+      r.decode.max_tokens = static_cast<int32_t>(*m);
+      r.max_tokens_set = true;
+    }
     if (present(j, "stop")) r.decode.stop = parse_stop(j.at("stop"), limits);
     if (present(j, "logit_bias")) r.decode.logit_bias = parse_logit_bias(j.at("logit_bias"), limits);
     if (auto s = get_int(j, "seed", INT64_MIN, INT64_MAX)) r.decode.seed = static_cast<uint64_t>(*s);
@@ -196,7 +304,7 @@ ApiRequest parse_request(const std::string& body, Endpoint endpoint, const Decod
     try {
       r.decode = resolve_decode_options(choice, r.decode);
     } catch (const Error& e) {
-      bad(e.what());
+      bad(e.what(), "invalid_value", knob_field(e.what()));
     }
   } catch (const json::exception& e) {
     bad(std::string("unexpected value in the request: ") + e.what());
@@ -268,7 +376,11 @@ json usage(PromptUsage prompt, int32_t n_generated) {
 json finish_value(FinishReason r) { return r == FinishReason::None ? json(nullptr) : json(finish_reason_name(r)); }
 
 json envelope(const ResponseContext& ctx, const char* object) {
-  return json{{"id", ctx.id}, {"object", object}, {"created", ctx.created}, {"model", ctx.model}};
+  return json{{"id", ctx.id},
+              {"object", object},
+              {"created", ctx.created},
+              {"model", ctx.model},
+              {"system_fingerprint", ctx.fingerprint}};
 }
 
 }  // namespace

@@ -53,23 +53,39 @@ struct RequestLimits {
   int32_t max_stop = 4;          // stop strings at most (as OpenAI)
   int32_t max_stop_bytes = 256;  // bytes per stop string at most
   int32_t max_messages = 1024;   // chat messages at most
-  int32_t max_n = 16;            // choices per request at most (the server lowers it to --parallel)
+  int32_t max_n = 16;            // choices per prompt at most (the server lowers it to --parallel)
+  int32_t max_prompts = 32;      // completions: prompts in an array at most (LangChain sends 20 at a time)
+  int32_t max_choices = 128;     // choices per request at most, all prompts together (prompts x n)
   int32_t max_logit_bias = static_cast<int32_t>(kMaxLogitBiasEntries);  // logit_bias entries at most
+};
+
+// One prompt of a completions request: text, or token ids.
+struct PromptInput {
+  std::string text;
+  std::optional<std::vector<int32_t>> tokens;  // set: the prompt was given as token ids (text unused)
 };
 
 struct ApiRequest {
   Endpoint endpoint = Endpoint::Completions;
   std::string model;                     // echoed back
-  std::string prompt;                    // completions: the text prompt
-  std::optional<std::vector<int32_t>> prompt_tokens;  // completions: a prompt given as token ids
+  // Completions: the prompts (an array gives several: n choices each, choice index
+  // prompt * n + i, as OpenAI numbers them).
+  std::vector<PromptInput> prompts;
   std::vector<ChatMessage> messages;     // chat
   DecodeOptions decode;
-  int32_t n = 1;                         // choices, decoded as forks of the prompt
+  bool max_tokens_set = false;           // the client gave max_tokens (or max_completion_tokens)
+  int32_t n = 1;                         // choices per prompt, decoded as forks of it
   bool stream = false;
   bool include_usage = false;            // stream_options.include_usage
   bool logprobs = false;
   int32_t top_logprobs = 0;              // 0..kMaxAlternatives
   bool echo = false;                     // completions: the prompt before the answer (with logprobs: its tokens' too)
+  // Structured output: the GBNF grammar every answer must match (from response_format's
+  // JSON schema or JSON object, or the grammar field); empty: free text. Compiled for
+  // the model's vocabulary by the server (decode.grammar), errors naming grammar_param.
+  std::string grammar;
+  std::string grammar_param;
+  bool json_output = false;              // response_format json_object or json_schema
 };
 
 // Checks that a request's "model" names the served model: `names` are the ids the
@@ -87,6 +103,13 @@ ApiRequest parse_request(const std::string& body, Endpoint endpoint, const Decod
 // in the vocabulary. Throws ApiError 400 naming the field.
 void check_request_vocabulary(const ApiRequest& request, int32_t n_vocab);
 
+// The max_tokens prompt `prompt_index` (of `prompt_tokens` tokens) decodes with in a
+// context of `n_ctx` positions. One given by the client must fit beside the prompt,
+// and the prompt must leave room for one token: otherwise ApiError 400
+// context_length_exceeded (param "messages" or "prompt"), as OpenAI answers, with the
+// numbers. The server's default is lowered to what fits.
+int32_t fit_max_tokens(const ApiRequest& request, size_t prompt_index, int64_t prompt_tokens, int64_t n_ctx);
+
 // Accumulated result of one choice of a non-streamed request.
 struct Completion {
   std::vector<TokenInfo> echo;  // with echo: the prompt's tokens (logprob NaN: none, the first without BOS)
@@ -100,6 +123,7 @@ struct ResponseContext {
   std::string id;       // "cmpl-..." or "chatcmpl-..."
   std::string model;
   int64_t created = 0;  // unix seconds
+  std::string fingerprint;  // system_fingerprint: the model file and the build (ServingModel::fingerprint)
 };
 
 // The prompt's part of usage: its tokens, and how many of them the prefix cache

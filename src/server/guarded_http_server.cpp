@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "server/elastic_thread_pool.h"
+#include "server/request_id.h"
 #include "server/socket_address.h"
 
 namespace entropix::server {
@@ -79,7 +80,8 @@ void GuardedHttpServer::refuse(int sock, int status, const std::string& message)
           .dump();
   const std::string head = "HTTP/1.1 " + std::to_string(status) +
                            (status == 429 ? " Too Many Requests" : " Service Unavailable") +
-                           "\r\nRetry-After: 1\r\nContent-Type: application/json\r\nContent-Length: " +
+                           "\r\nRetry-After: 1\r\nx-request-id: " + new_request_id() +
+                           "\r\nContent-Type: application/json\r\nContent-Length: " +
                            std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
   const std::string reply = head + body;
   // Never blocks: a refusal may run on the accepting thread, and a small reply fits the socket's buffer.

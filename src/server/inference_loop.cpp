@@ -14,7 +14,7 @@
 
 namespace entropix::server {
 
-void Job::post(JobEvent ev) {
+void JobChannel::post(JobEvent ev) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     events_.push_back(std::move(ev));
@@ -22,7 +22,12 @@ void Job::post(JobEvent ev) {
   cv_.notify_all();
 }
 
-std::vector<JobEvent> Job::wait(std::chrono::milliseconds timeout) {
+void Job::post(JobEvent ev) {
+  ev.index += first_choice;
+  channel->post(std::move(ev));
+}
+
+std::vector<JobEvent> JobChannel::wait(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mutex_);
   cv_.wait_for(lock, timeout, [&] { return !events_.empty(); });
   std::vector<JobEvent> out(std::make_move_iterator(events_.begin()), std::make_move_iterator(events_.end()));
@@ -81,17 +86,22 @@ InferenceLoop::~InferenceLoop() {
   thread_.join();
 }
 
-InferenceLoop::Submit InferenceLoop::submit(std::shared_ptr<Job> job) {
-  if (job->n < 1 || job->n > options_.parallel)
-    throw Error("a job asks for " + std::to_string(job->n) + " choices; the loop decodes at most " +
-                std::to_string(options_.parallel) + " sequences together");
-  job->choices_open_ = job->n;
-  job->submitted_ = std::chrono::steady_clock::now();
+InferenceLoop::Submit InferenceLoop::submit(std::shared_ptr<Job> job) { return submit_all({std::move(job)}); }
+
+InferenceLoop::Submit InferenceLoop::submit_all(const std::vector<std::shared_ptr<Job>>& jobs) {
+  const auto now = std::chrono::steady_clock::now();
+  for (const std::shared_ptr<Job>& job : jobs) {
+    if (job->n < 1 || job->n > options_.parallel)
+      throw Error("a job asks for " + std::to_string(job->n) + " choices; the loop decodes at most " +
+                  std::to_string(options_.parallel) + " sequences together");
+    job->choices_open_ = job->n;
+    job->submitted_ = now;
+  }
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stop_ || aborting_) return Submit::Stopped;
     if (static_cast<int32_t>(queue_.size()) >= options_.max_queue) return Submit::QueueFull;
-    queue_.push_back(std::move(job));
+    queue_.insert(queue_.end(), jobs.begin(), jobs.end());
   }
   cv_.notify_all();
   return Submit::Queued;

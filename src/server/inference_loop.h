@@ -58,7 +58,7 @@ struct TokenInfo {
 // What the loop posts to a request: new text and tokens of one choice, and once
 // per choice, its end.
 struct JobEvent {
-  int32_t index = 0;              // the choice (0..n-1)
+  int32_t index = 0;              // the choice: Job::first_choice + (0..n-1)
   std::string text;               // newly released text (whole characters, no stop-string prefix)
   std::vector<TokenInfo> tokens;  // the steps that produced it
   // With Job::prompt_logprobs, in the events before the first token (one per chunk of
@@ -71,6 +71,21 @@ struct JobEvent {
   int32_t n_prompt = 0;           // with done: prompt tokens
   int32_t n_cached = 0;           // with done: of them, taken from the prefix cache (not read again)
   int32_t n_generated = 0;        // with done: tokens generated for this choice (inserted thinking included)
+};
+
+// The channel from the loop to a handler: the events of a request's jobs, in the
+// order they were posted. The jobs of one request share one (a completions request
+// with an array of prompts is a job per prompt).
+class JobChannel {
+ public:
+  void post(JobEvent ev);
+  // Waits up to `timeout` for events; returns those pending (possibly none).
+  std::vector<JobEvent> wait(std::chrono::milliseconds timeout);
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<JobEvent> events_;
 };
 
 // A request as the loop sees it: tokens and options, parsed and checked by the handler.
@@ -89,16 +104,16 @@ struct Job {
 
   std::atomic<bool> cancelled{false};  // set by the handler when the client is gone
 
-  // The channel from the loop to the handler.
+  // Where its events go (its own unless the handler shares one among several jobs),
+  // and the index its choice 0 has there: post() numbers choice i first_choice + i.
+  std::shared_ptr<JobChannel> channel = std::make_shared<JobChannel>();
+  int32_t first_choice = 0;
+
   void post(JobEvent ev);
-  // Waits up to `timeout` for events; returns those pending (possibly none).
-  std::vector<JobEvent> wait(std::chrono::milliseconds timeout);
+  std::vector<JobEvent> wait(std::chrono::milliseconds timeout) { return channel->wait(timeout); }
 
  private:
   friend class InferenceLoop;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::deque<JobEvent> events_;
   // Loop thread only.
   int32_t choices_open_ = 0;  // choices not yet ended
   bool first_token_seen_ = false;
@@ -135,8 +150,8 @@ struct StepReport {
 using StepObserver = std::function<void(const StepReport&)>;
 
 struct LoopStats {
-  int64_t completed = 0;  // requests that ended (any reason, errors included)
-  int64_t cancelled = 0;  // requests dropped because the client went away
+  int64_t completed = 0;  // jobs that ended (any reason, errors included): a request, or a prompt of an array
+  int64_t cancelled = 0;  // jobs dropped because the client went away
   int32_t active = 0;     // sequences being decoded now (a request with n choices holds n)
   int32_t queued = 0;     // requests waiting for a slot
   int64_t preemptions = 0;  // sequences that gave up their KV for older ones and read it again later
@@ -155,6 +170,10 @@ class InferenceLoop {
   enum class Submit { Queued, QueueFull, Stopped };
   // Queues a job (job->n must be 1..options().parallel).
   Submit submit(std::shared_ptr<Job> job);
+  // Queues the jobs of one request, in order, all or none: they are refused only when
+  // the queue is already full, so that a request's prompts queue together (and, with
+  // room in the loop, are admitted together and decoded in the same batches).
+  Submit submit_all(const std::vector<std::shared_ptr<Job>>& jobs);
   // Ends every request, decoding or queued, with an error, and refuses new ones
   // (a shutdown whose grace period ran out).
   void abort_all();

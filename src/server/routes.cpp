@@ -10,10 +10,12 @@ namespace entropix::server {
 namespace {
 
 // Whether `path` fits a route's label: literal characters, {id} for one or more
-// digits, {name} for one or more of [A-Za-z0-9_.-] (the groups routes use).
+// digits, {name} for one or more of [A-Za-z0-9_.-], {rest} for the rest of the path,
+// at least a character (the groups routes use).
 bool matches_label(const std::string& label, const std::string& path) {
   size_t p = 0;
   for (size_t l = 0; l < label.size();) {
+    if (label.compare(l, 6, "{rest}") == 0) return p < path.size() && l + 6 == label.size();
     if (label[l] == '{') {
       const bool digits = label.compare(l, 4, "{id}") == 0;
       const size_t start = p;
@@ -39,7 +41,7 @@ void RouteTable::add(const std::string& path) {
     paths_.push_back(path);
     return;
   }
-  // A readable label for a pattern: each group as {id} (digits) or {name}.
+  // A readable label for a pattern: each group as {id} (digits), {rest} (anything to the end) or {name}.
   std::string name;
   for (size_t i = 0; i < path.size();) {
     if (path[i] != '(') {
@@ -47,7 +49,9 @@ void RouteTable::add(const std::string& path) {
       continue;
     }
     const size_t close = path.find(')', i);
-    name += path.compare(i, close - i + 1, "(\\d+)") == 0 ? "{id}" : "{name}";
+    name += path.compare(i, close - i + 1, "(\\d+)") == 0 ? "{id}"
+            : path.compare(i, close - i + 1, "(.+)") == 0 ? "{rest}"
+                                                           : "{name}";
     i = close + 1;
   }
   patterns_.push_back(name);

@@ -87,7 +87,7 @@ void guarded(httplib::Response& res, F&& body) {
 // The families (routes_status.cpp, routes_openai.cpp).
 // GET /health and GET /metrics.
 void register_status_routes(RouteTable& routes, ServerContext& ctx);
-// GET /v1/models, POST /v1/completions and POST /v1/chat/completions. Throws Error
+// GET /v1/models, GET /v1/models/{id}, POST /v1/completions and POST /v1/chat/completions. Throws Error
 // when the chat template does not parse.
 void register_openai_routes(RouteTable& routes, ServerContext& ctx);
 // The explorer's API under /explore/v1 (docs/explorer-api.md); needs ctx.sessions.

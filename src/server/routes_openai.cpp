@@ -1,8 +1,8 @@
-// The OpenAI-compatible routes: GET /v1/models, POST /v1/completions and POST
-// /v1/chat/completions. A generation request is parsed, tokenized and queued on
-// the HTTP thread (admit), then answered whole once every choice is done
-// (reply_collected) or as server-sent events while they are decoded
-// (reply_streamed).
+// The OpenAI-compatible routes: GET /v1/models, GET /v1/models/{id}, POST
+// /v1/completions and POST /v1/chat/completions. A generation request is parsed,
+// tokenized and queued on the HTTP thread (admit: a job per prompt, queued
+// together), then answered whole once every choice is done (reply_collected) or as
+// server-sent events while they are decoded (reply_streamed).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -11,6 +11,7 @@
 
 #include "chat/chat_format.h"
 #include "core/json_text.h"
+#include "grammar/gbnf_parser.h"
 #include "server/client_connection.h"
 #include "server/routes.h"
 #include "tokenizer/tokenizer.h"
@@ -31,24 +32,42 @@ int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+// The jobs of one request, a job per prompt, posting to one channel: choice i of
+// prompt p arrives as index p * n + i.
+struct JobGroup {
+  std::vector<std::shared_ptr<Job>> jobs;
+  std::shared_ptr<JobChannel> channel = std::make_shared<JobChannel>();
+  void cancel() const {
+    for (const std::shared_ptr<Job>& job : jobs) job->cancelled = true;
+  }
+};
+
+// With echo, a prompt's tokens but a leading BOS, to show before its answers; their
+// logprobs are filled in as the loop measures the prompt.
+struct PromptEcho {
+  std::vector<TokenInfo> tokens;
+  size_t skip = 0;      // 1 when the prompt starts with BOS (not echoed)
+  size_t measured = 0;  // prompt positions measured so far
+};
+
 // A generation request queued on the inference loop.
 struct Admitted {
   std::shared_ptr<ServingModel> model;  // held until the response is sent
   std::shared_ptr<ApiRequest> request;
-  std::shared_ptr<Job> job;
+  std::shared_ptr<JobGroup> group;
   ResponseContext reply;  // id, model and time every response object carries
   LeadingSpace lead;      // for each choice's text
-  std::vector<TokenInfo> echo;  // with echo: the prompt's tokens but a leading BOS, logprobs to come
-  size_t echo_skip = 0;         // 1 when the prompt starts with BOS (not echoed)
+  std::vector<PromptEcho> echoes;  // with echo: one per prompt
+  size_t choices() const { return group->jobs.size() * static_cast<size_t>(request->n); }
 };
 
 // Puts the prompt measurements of an event into the echoed tokens: measurement k is
 // of prompt position k + 1.
-void fill_echo(std::vector<TokenInfo>& echo, size_t skip, size_t& measured, const std::vector<TokenInfo>& prompt) {
+void fill_echo(PromptEcho& echo, const std::vector<TokenInfo>& prompt) {
   for (const TokenInfo& m : prompt) {
-    const size_t position = ++measured;
-    if (position < skip || position - skip >= echo.size()) continue;
-    TokenInfo& t = echo[position - skip];
+    const size_t position = ++echo.measured;
+    if (position < echo.skip || position - echo.skip >= echo.tokens.size()) continue;
+    TokenInfo& t = echo.tokens[position - echo.skip];
     std::vector<int32_t> ids = std::move(t.ids);
     std::string piece = std::move(t.piece);
     t = m;
@@ -57,17 +76,34 @@ void fill_echo(std::vector<TokenInfo>& echo, size_t skip, size_t& measured, cons
   }
 }
 
+// The usage of all prompts together.
+PromptUsage total(const std::vector<PromptUsage>& prompts) {
+  PromptUsage sum;
+  for (const PromptUsage& p : prompts) sum.tokens += p.tokens, sum.cached += p.cached;
+  return sum;
+}
+
+json model_object(const ServingModel& m, const std::string& id) {
+  return {{"id", id},
+          {"object", "model"},
+          {"created", m.identity.created},
+          {"owned_by", "entropix"},
+          {"meta", {{"n_ctx", m.engine.n_ctx()}, {"n_vocab", m.engine.tokenizer().n_vocab()}}}};
+}
+
 class OpenAiRoutes {
  public:
   explicit OpenAiRoutes(ServerContext& ctx) : ctx_(ctx) {}
 
   void models(httplib::Response& res) const;
+  // GET /v1/models/{id}: the entry /v1/models lists under that id, else 404 model_not_found.
+  void model(const std::string& id, httplib::Response& res) const;
   void generate(const httplib::Request& req, httplib::Response& res, Endpoint endpoint);
 
  private:
-  // The prompt's tokens (chat messages rendered by the model's format); adds the stop string
-  // and the leading space that plain turns need to `r` and `lead`.
-  std::vector<int32_t> tokenize(const ServingModel& m, ApiRequest& r, LeadingSpace& lead) const;
+  // The tokens of each prompt (chat: of the messages rendered by the model's format);
+  // adds the stop string and the leading space that plain turns need to `r` and `lead`.
+  std::vector<std::vector<int32_t>> tokenize(const ServingModel& m, ApiRequest& r, LeadingSpace& lead) const;
   // Parses, checks and queues a request; nullopt when it was refused (the error reply is set).
   std::optional<Admitted> admit(const httplib::Request& req, httplib::Response& res, Endpoint endpoint);
   // The whole response once every choice is done; the client's socket is watched meanwhile.
@@ -83,27 +119,38 @@ class OpenAiRoutes {
 void OpenAiRoutes::models(httplib::Response& res) const {
   json data = json::array();
   const std::shared_ptr<ServingModel> m = ctx_.models.get();
-  for (const std::string& name : m ? m->names : std::vector<std::string>{}) {
-    data.push_back({{"id", name}, {"object", "model"}, {"created", 0}, {"owned_by", "entropix"},
-                    {"meta", {{"n_ctx", m->engine.n_ctx()}, {"n_vocab", m->engine.tokenizer().n_vocab()}}}});
-  }
+  for (const std::string& name : m ? m->names : std::vector<std::string>{}) data.push_back(model_object(*m, name));
   send_json(res, 200, {{"object", "list"}, {"data", data}});
 }
 
-std::vector<int32_t> OpenAiRoutes::tokenize(const ServingModel& m, ApiRequest& r, LeadingSpace& lead) const {
+void OpenAiRoutes::model(const std::string& id, httplib::Response& res) const {
+  const std::shared_ptr<ServingModel> m = ctx_.models.require();
+  check_model(id, m->names);  // an id is never empty here: the route needs one character
+  send_json(res, 200, model_object(*m, id));
+}
+
+std::vector<std::vector<int32_t>> OpenAiRoutes::tokenize(const ServingModel& m, ApiRequest& r,
+                                                         LeadingSpace& lead) const {
   const Tokenizer& tok = m.engine.tokenizer();
   const ChatFormat& format = m.format;
-  std::vector<int32_t> ids;
+  std::vector<std::vector<int32_t>> prompts;
+  const char* field = r.endpoint == Endpoint::Completions ? "prompt" : "messages";
   if (r.endpoint == Endpoint::Completions) {
-    if (r.prompt_tokens) {
-      ids = *r.prompt_tokens;
-      for (int32_t id : ids)
-        if (id >= tok.n_vocab())
-          throw ApiError(400, "'prompt' holds token id " + std::to_string(id) + "; the vocabulary has " +
-                                  std::to_string(tok.n_vocab()) + " tokens",
-                         "invalid_request_error", "invalid_value", "prompt");
-    } else {
-      ids = tok.encode(r.prompt, true, true);
+    for (size_t i = 0; i < r.prompts.size(); ++i) {
+      const PromptInput& p = r.prompts[i];
+      const std::string name = r.prompts.size() > 1 ? "prompt[" + std::to_string(i) + "]" : "prompt";
+      if (p.tokens) {
+        for (int32_t id : *p.tokens)
+          if (id >= tok.n_vocab())
+            throw ApiError(400, "'" + name + "' holds token id " + std::to_string(id) + "; the vocabulary has " +
+                                    std::to_string(tok.n_vocab()) + " tokens",
+                           "invalid_request_error", "invalid_value", field);
+        prompts.push_back(*p.tokens);
+      } else {
+        prompts.push_back(tok.encode(p.text, true, true));
+      }
+      if (prompts.back().empty())
+        throw ApiError(400, "'" + name + "' has no tokens", "invalid_request_error", "empty_prompt", field);
     }
   } else {
     std::string text;
@@ -111,21 +158,15 @@ std::vector<int32_t> OpenAiRoutes::tokenize(const ServingModel& m, ApiRequest& r
       text = format.render(r.messages, tok);
     } catch (const Error& e) {
       throw ApiError(400, std::string("the chat template failed on these messages: ") + e.what(),
-                     "invalid_request_error", "", "messages");
+                     "invalid_request_error", "", field);
     }
-    ids = tok.encode(text, format.add_bos(), true);
+    prompts.push_back(tok.encode(text, format.add_bos(), true));
     if (const std::string stop = format.stop(); !stop.empty()) r.decode.stop.push_back(stop);
     lead = format.leading_space();
+    if (prompts.back().empty())
+      throw ApiError(400, "the messages have no tokens", "invalid_request_error", "empty_prompt", field);
   }
-  const char* prompt_field = r.endpoint == Endpoint::Completions ? "prompt" : "messages";
-  if (ids.empty()) throw ApiError(400, "the prompt has no tokens", "invalid_request_error", "empty_prompt", prompt_field);
-  if (static_cast<int64_t>(ids.size()) >= m.engine.n_ctx()) {
-    throw ApiError(400,
-                   "the prompt has " + std::to_string(ids.size()) + " tokens; the context holds " +
-                       std::to_string(m.engine.n_ctx()) + " positions and needs room for at least one more",
-                   "invalid_request_error", "context_length_exceeded", prompt_field);
-  }
-  return ids;
+  return prompts;
 }
 
 std::optional<Admitted> OpenAiRoutes::admit(const httplib::Request& req, httplib::Response& res, Endpoint endpoint) {
@@ -140,13 +181,35 @@ std::optional<Admitted> OpenAiRoutes::admit(const httplib::Request& req, httplib
                              "invalid_request_error", "body_too_large"));
     return std::nullopt;
   }
-  Admitted a{nullptr, std::make_shared<ApiRequest>(), std::make_shared<Job>(), {}, {}, {}, 0};
+  Admitted a{nullptr, std::make_shared<ApiRequest>(), std::make_shared<JobGroup>(), {}, {}, {}};
+  const ApiRequest& r = *a.request;
   try {
     a.model = ctx_.models.require();
     *a.request = parse_request(req.body, endpoint, a.model->decode, options.limits);
-    check_model(a.request->model, a.model->names);
-    check_request_vocabulary(*a.request, a.model->engine.tokenizer().n_vocab());
-    a.job->prompt = tokenize(*a.model, *a.request, a.lead);
+    check_model(r.model, a.model->names);
+    check_request_vocabulary(r, a.model->engine.tokenizer().n_vocab());
+    if (!r.grammar.empty()) {
+      try {
+        a.request->decode.grammar =
+            a.model->grammars.get(r.grammar, a.model->engine.tokenizer(), "'" + r.grammar_param + "'");
+      } catch (const grammar::GrammarError& e) {
+        throw ApiError(400, e.what(), "invalid_request_error", "invalid_grammar", r.grammar_param);
+      }
+    }
+    std::vector<std::vector<int32_t>> prompts = tokenize(*a.model, *a.request, a.lead);
+    for (size_t p = 0; p < prompts.size(); ++p) {
+      auto job = std::make_shared<Job>();
+      job->prompt = std::move(prompts[p]);
+      job->decode = r.decode;
+      job->decode.max_tokens =
+          fit_max_tokens(r, p, static_cast<int64_t>(job->prompt.size()), a.model->engine.n_ctx());
+      job->n = r.n;
+      job->n_top = r.logprobs ? r.top_logprobs : 0;
+      job->prompt_logprobs = r.echo && r.logprobs;
+      job->channel = a.group->channel;
+      job->first_choice = static_cast<int32_t>(p) * r.n;
+      a.group->jobs.push_back(std::move(job));
+    }
   } catch (const ApiError& e) {
     send_error(res, e);
     return std::nullopt;
@@ -154,29 +217,30 @@ std::optional<Admitted> OpenAiRoutes::admit(const httplib::Request& req, httplib
     send_error(res, ApiError(400, e.what()));
     return std::nullopt;
   }
-  a.job->decode = a.request->decode;
-  a.job->n = a.request->n;
-  a.job->n_top = a.request->logprobs ? a.request->top_logprobs : 0;
-  if (a.request->echo) {
+  if (r.echo) {
     const Tokenizer& tok = a.model->engine.tokenizer();
-    const auto& ids = a.job->prompt;
-    a.echo_skip = !ids.empty() && ids[0] == tok.bos() ? 1 : 0;
-    for (size_t i = a.echo_skip; i < ids.size(); ++i) {
-      TokenInfo t;
-      t.ids = {ids[i]};
-      t.piece = tok.token_to_piece(ids[i]);
-      t.logprob = std::nan("");  // the first token without BOS has none; the rest are measured
-      a.echo.push_back(std::move(t));
+    for (const std::shared_ptr<Job>& job : a.group->jobs) {
+      PromptEcho echo;
+      const auto& ids = job->prompt;
+      echo.skip = !ids.empty() && ids[0] == tok.bos() ? 1 : 0;
+      for (size_t i = echo.skip; i < ids.size(); ++i) {
+        TokenInfo t;
+        t.ids = {ids[i]};
+        t.piece = tok.token_to_piece(ids[i]);
+        t.logprob = std::nan("");  // the first token without BOS has none; the rest are measured
+        echo.tokens.push_back(std::move(t));
+      }
+      a.echoes.push_back(std::move(echo));
     }
-    a.job->prompt_logprobs = a.request->logprobs;
   }
 
   a.reply.id = std::string(endpoint == Endpoint::ChatCompletions ? "chatcmpl-" : "cmpl-") +
                std::to_string(unix_now()) + "-" + std::to_string(next_id_++);
   a.reply.model = a.model->names.front();
   a.reply.created = unix_now();
+  a.reply.fingerprint = a.model->identity.fingerprint;
 
-  switch (a.model->loop.submit(a.job)) {
+  switch (a.model->loop.submit_all(a.group->jobs)) {
     case InferenceLoop::Submit::Queued: return a;
     case InferenceLoop::Submit::QueueFull:
       res.set_header("Retry-After", "1");
@@ -208,111 +272,115 @@ void OpenAiRoutes::reply_collected(const httplib::Request& req, httplib::Respons
   // to cancel the work of a client that left.
   const ClientConnection client(req.local_addr, req.local_port, req.remote_addr, req.remote_port);
   const size_t n = static_cast<size_t>(a.request->n);
-  Job& job = *a.job;
-  std::vector<Completion> choices(n);
-  std::vector<LeadingSpace> leads(n, a.lead);
-  PromptUsage prompt;
-  std::vector<TokenInfo> echo = a.echo;
-  size_t measured = 0;
-  for (size_t open = n; open > 0;) {
+  const JobGroup& group = *a.group;
+  std::vector<Completion> choices(a.choices());
+  std::vector<LeadingSpace> leads(choices.size(), a.lead);
+  std::vector<PromptUsage> prompts(group.jobs.size());
+  std::vector<PromptEcho> echoes = a.echoes;
+  for (size_t open = choices.size(); open > 0;) {
     if (client.gone()) {
-      job.cancelled = true;
+      group.cancel();
       res.status = 499;  // nginx's "client closed request": no one reads it, the log and /metrics do
       return;
     }
-    for (JobEvent& ev : job.wait(kEventWait)) {
+    for (JobEvent& ev : group.channel->wait(kEventWait)) {
       if (!ev.error.empty()) {
-        job.cancelled = true;  // the other choices stop too
+        group.cancel();  // the other choices stop too
         send_error(res, ApiError(500, ev.error, "server_error", "generation_failed"));
         return;
       }
-      fill_echo(echo, a.echo_skip, measured, ev.prompt);
       const size_t i = static_cast<size_t>(ev.index);
+      if (!echoes.empty()) fill_echo(echoes[i / n], ev.prompt);
       leads[i].apply(ev.text);
       choices[i].text += ev.text;
       for (TokenInfo& t : ev.tokens) choices[i].tokens.push_back(std::move(t));
       if (ev.done) {
         choices[i].finish = ev.finish;
         choices[i].n_generated = ev.n_generated;
-        prompt = {ev.n_prompt, ev.n_cached};
+        prompts[i / n] = {ev.n_prompt, ev.n_cached};
         --open;
       }
     }
   }
-  for (Completion& c : choices) c.echo = echo;
-  send_json(res, 200, completion_response(*a.request, a.reply, choices, prompt));
+  if (!echoes.empty())
+    for (size_t i = 0; i < choices.size(); ++i) choices[i].echo = echoes[i / n].tokens;
+  send_json(res, 200, completion_response(*a.request, a.reply, choices, total(prompts)));
   ctx_.metrics.observe_request_duration(req.path, seconds_since(started));
 }
 
 void OpenAiRoutes::reply_streamed(const httplib::Request& req, httplib::Response& res, const Admitted& a,
                                   Clock::time_point started, std::shared_ptr<OpenResponse> in_flight) {
   struct Stream {
+    size_t n = 1;             // choices per prompt
     size_t roles_sent = 0;
     size_t open = 0;          // choices not yet done
-    PromptUsage prompt;
+    std::vector<PromptUsage> prompts;
     int32_t n_generated = 0;  // all choices
     bool finished = false;
     std::vector<LeadingSpace> leads;
-    std::vector<TokenInfo> echo;  // with echo: sent before the first chunk of the answers
+    std::vector<PromptEcho> echoes;    // with echo: per prompt, sent before the first chunk of its answers
+    std::vector<bool> echo_sent;       // per prompt
     std::vector<size_t> text_offsets;  // per choice: bytes of its text sent so far, the echo included
-    size_t echo_skip = 0, measured = 0;
-    bool echo_sent = true;
   };
-  const size_t n = static_cast<size_t>(a.request->n);
+  const size_t choices = a.choices();
   auto state = std::make_shared<Stream>();
-  state->echo = a.echo;
-  state->echo_skip = a.echo_skip;
-  state->echo_sent = !a.request->echo;
-  state->leads.assign(n, a.lead);
-  state->text_offsets.assign(n, 0);
-  state->open = n;
-  state->roles_sent = a.request->endpoint == Endpoint::ChatCompletions ? 0 : n;
+  state->n = static_cast<size_t>(a.request->n);
+  state->prompts.resize(a.group->jobs.size());
+  state->echoes = a.echoes;
+  state->echo_sent.assign(a.echoes.size(), false);
+  state->leads.assign(choices, a.lead);
+  state->text_offsets.assign(choices, 0);
+  state->open = choices;
+  state->roles_sent = a.request->endpoint == Endpoint::ChatCompletions ? 0 : choices;
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream",
-      [request = a.request, job = a.job, state, reply = a.reply](size_t, httplib::DataSink& sink) {
+      [request = a.request, group = a.group, state, reply = a.reply](size_t, httplib::DataSink& sink) {
         auto send = [&](const std::string& data) {
           const std::string line = "data: " + data + "\n\n";
           return sink.write(line.data(), line.size());
         };
         auto give_up = [&] {
-          job->cancelled = true;
+          group->cancel();
           return false;
         };
         while (state->roles_sent < state->leads.size()) {
           if (!send(json_text(chat_role_chunk(reply, static_cast<int32_t>(state->roles_sent++))))) return give_up();
         }
-        std::vector<JobEvent> events = job->wait(kEventWait);
+        std::vector<JobEvent> events = group->channel->wait(kEventWait);
         if (!sink.is_writable()) return give_up();
         for (JobEvent& ev : events) {
           if (!ev.error.empty()) {
             state->finished = true;
-            job->cancelled = true;  // the other choices stop too
+            group->cancel();  // the other choices stop too
             send(json_text(error_body(ev.error, "server_error", "generation_failed")));
             send("[DONE]");
             sink.done();
             return true;
           }
-          fill_echo(state->echo, state->echo_skip, state->measured, ev.prompt);
+          const size_t i = static_cast<size_t>(ev.index), p = i / state->n;
+          if (!state->echoes.empty()) fill_echo(state->echoes[p], ev.prompt);
           const bool answer = !ev.text.empty() || !ev.tokens.empty() || ev.done;
-          if (answer && !state->echo_sent) {  // the prompt is measured whole before the first token
-            state->echo_sent = true;
-            for (size_t i = 0; i < state->leads.size(); ++i) {
-              if (!send(json_text(echo_chunk(*request, reply, static_cast<int32_t>(i), state->echo)))) return give_up();
-              state->text_offsets[i] = pieces_size(state->echo);
+          if (answer && !state->echoes.empty() && !state->echo_sent[p]) {
+            // The prompt is measured whole before its first token.
+            state->echo_sent[p] = true;
+            for (size_t c = p * state->n; c < (p + 1) * state->n; ++c) {
+              if (!send(json_text(echo_chunk(*request, reply, static_cast<int32_t>(c), state->echoes[p].tokens))))
+                return give_up();
+              state->text_offsets[c] = pieces_size(state->echoes[p].tokens);
             }
           }
-          state->leads[static_cast<size_t>(ev.index)].apply(ev.text);
-          size_t& text_offset = state->text_offsets[static_cast<size_t>(ev.index)];
+          state->leads[i].apply(ev.text);
+          size_t& text_offset = state->text_offsets[i];
           if (answer && !send(json_text(stream_chunk(*request, reply, ev, text_offset)))) return give_up();
           text_offset += pieces_size(ev.tokens);
           if (ev.done) {
-            state->prompt = {ev.n_prompt, ev.n_cached};
+            state->prompts[p] = {ev.n_prompt, ev.n_cached};
             state->n_generated += ev.n_generated;
             if (--state->open > 0) continue;
             state->finished = true;
             if (request->include_usage)
-              send(json_text(usage_chunk(*request, reply, state->prompt, state->n_generated)));
+              send(json_text(usage_chunk(*request, reply, total(state->prompts), state->n_generated)));
             send("[DONE]");
             sink.done();
             return true;
@@ -320,9 +388,9 @@ void OpenAiRoutes::reply_streamed(const httplib::Request& req, httplib::Response
         }
         return true;
       },
-      [&metrics = ctx_.metrics, job = a.job, state, route = req.path, started, model = a.model,
+      [&metrics = ctx_.metrics, group = a.group, state, route = req.path, started, model = a.model,
        in_flight](bool) {  // model and in_flight: released with the provider
-        if (!state->finished) job->cancelled = true;
+        if (!state->finished) group->cancel();
         else metrics.observe_request_duration(route, seconds_since(started));
       });
 }
@@ -333,6 +401,10 @@ void register_openai_routes(RouteTable& routes, ServerContext& ctx) {
   // Shared by the handlers, which httplib keeps until the server is destroyed.
   auto api = std::make_shared<OpenAiRoutes>(ctx);
   routes.get("/v1/models", [api](const httplib::Request&, httplib::Response& res) { api->models(res); });
+  // Ids may hold '/' and ':' (aliases such as "org/model:tag"); clients may send them percent-encoded.
+  routes.get(R"(/v1/models/(.+))", [api](const httplib::Request& req, httplib::Response& res) {
+    guarded(res, [&] { api->model(req.matches[1].str(), res); });
+  });
   routes.post("/v1/completions", [api](const httplib::Request& req, httplib::Response& res) {
     api->generate(req, res, Endpoint::Completions);
   });

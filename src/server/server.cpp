@@ -1,5 +1,6 @@
 // The HTTP plumbing: the bind policy, httplib's thread pool, the API key check,
-// request counting for /metrics, OpenAI-shaped errors for what no route answers,
+// request counting for /metrics, an x-request-id on every response, OpenAI-shaped
+// errors for what no route answers,
 // and start, stop and a graceful shutdown. The routes live in routes_<family>.cpp.
 #include "server/server.h"
 
@@ -16,6 +17,7 @@
 #include <thread>
 
 #include "server/guarded_http_server.h"
+#include "server/request_id.h"
 #include "server/routes.h"
 
 namespace entropix::server {
@@ -136,6 +138,13 @@ void Server::Impl::set_up_http() {
               error_body(auth.empty() ? "no API key given: send \"Authorization: Bearer <key>\"" : "the API key is wrong",
                          "invalid_request_error", "invalid_api_key"));
     return httplib::Server::HandlerResponse::Handled;
+  });
+
+  // Every response names its request (before its headers are written: streams too).
+  http.set_post_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.has_header("x-request-id"))
+      res.set_header("x-request-id",
+                     request_id(req.get_header_value("X-Request-Id"), req.get_header_value("X-Client-Request-Id")));
   });
 
   http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {

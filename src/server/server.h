@@ -1,6 +1,7 @@
-// The OpenAI-compatible HTTP server: GET /health, GET /metrics, GET /v1/models,
+// The OpenAI-compatible HTTP server: GET /health, GET /metrics, GET /v1/models[/{id}],
 // POST /v1/completions and POST /v1/chat/completions (streamed as SSE or not,
-// n choices as forks of one prefilled prompt); the explorer's page at / and its
+// n choices as forks of one prefilled prompt, a completions prompt array as a job
+// per prompt queued together); the explorer's page at / and its
 // API under /explore/v1 (docs/explorer-api.md).
 // HTTP threads parse each body into an ApiRequest, tokenize it, and queue a Job
 // for the one InferenceLoop that owns the engine; they then relay the job's

@@ -31,6 +31,7 @@ ServingModel::ServingModel(Engine& e, std::unique_ptr<Engine> own, DecodeOptions
       format(template_for(e, chat_template), template_origin(chat_template)),
       names(std::move(n)),
       path(std::move(p)),
+      identity(model_identity(path, names.empty() ? "" : names.front())),
       loop(e, loop_options, &metrics) {}
 
 std::shared_ptr<ServingModel> ModelSlot::get() const {

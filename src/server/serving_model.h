@@ -15,9 +15,11 @@
 
 #include "chat/chat_format.h"
 #include "decoding/decode_options.h"
+#include "grammar/constraint_cache.h"
 #include "model/engine.h"
 #include "server/inference_loop.h"
 #include "server/metrics.h"
+#include "server/model_identity.h"
 
 namespace entropix::server {
 
@@ -43,6 +45,8 @@ struct ServingModel {
   ChatFormat format;               // --chat-template, else the model's own
   std::vector<std::string> names;  // what a request's "model" may name: the model's name, then the aliases
   std::string path;                // the GGUF file
+  ModelIdentity identity;          // /v1/models' "created", the responses' system_fingerprint
+  grammar::ConstraintCache grammars;  // requests' grammars and schemas, compiled for the vocabulary
   InferenceLoop loop;              // last: its thread decodes on the engine until it is destroyed
 };
 

@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/spm.h"
+#include "tokenizer/token_trie.h"
 #include "tokenizer/utf8.h"
 
 namespace entropix {
@@ -306,6 +307,12 @@ const std::string& Tokenizer::token_text(int32_t id) const {
   if (id < 0 || id >= n_vocab())
     throw Error("token id " + std::to_string(id) + " out of range: vocabulary has " + std::to_string(n_vocab()) + " tokens");
   return vocab_.text[id];
+}
+
+std::shared_ptr<const TokenTrie> Tokenizer::token_trie() const {
+  std::lock_guard<std::mutex> lock(trie_mutex_);
+  if (!trie_) trie_ = std::make_shared<const TokenTrie>(*this);
+  return trie_;
 }
 
 bool Tokenizer::is_control(int32_t id) const {

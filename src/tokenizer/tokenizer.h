@@ -20,6 +20,7 @@
 namespace entropix {
 
 class GgufFile;
+class TokenTrie;
 
 // Everything a tokenizer is built from: the tokenizer.ggml.* metadata, in memory.
 // Unset optionals take llama.cpp's defaults for the model type.
@@ -67,6 +68,9 @@ class Tokenizer {
   // first call for a set of characters and kept for the tokenizer's life, so every
   // request and fork of a loaded model shares one table; safe from any thread.
   std::shared_ptr<const std::vector<bool>> tokens_ending_with(std::string_view chars) const;
+  // The text tokens as a byte trie (grammar-constrained decoding): built on the first
+  // call and shared for the tokenizer's life; safe from any thread.
+  std::shared_ptr<const TokenTrie> token_trie() const;
 
   std::string_view model_type() const { return model_; }  // "llama" or "gpt2"
   std::string_view pre_type() const { return pre_; }
@@ -103,6 +107,8 @@ class Tokenizer {
   std::vector<std::string> pieces_;  // [n_vocab] token_to_piece cache
   mutable std::mutex ends_mutex_;    // guards ends_
   mutable std::map<std::string, std::shared_ptr<const std::vector<bool>>, std::less<>> ends_;  // by `chars`
+  mutable std::mutex trie_mutex_;                  // guards trie_
+  mutable std::shared_ptr<const TokenTrie> trie_;  // built by token_trie()
 };
 
 // Streaming detokenization: push() returns only whole UTF-8 characters, holding back

@@ -37,8 +37,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     const entropix::server::ApiRequest r = entropix::server::parse_request(body, endpoint, defaults, limits);
     if (r.n < 1 || r.n > limits.max_n || r.decode.max_tokens < 1 ||
-        static_cast<int32_t>(r.decode.stop.size()) > limits.max_stop)
+        static_cast<int32_t>(r.decode.stop.size()) > limits.max_stop ||
+        static_cast<int64_t>(r.prompts.size()) * r.n > limits.max_choices ||
+        static_cast<int32_t>(r.prompts.size()) > limits.max_prompts)
       __builtin_trap();  // a request past its limits was let through
+    if (endpoint == Endpoint::Completions && r.prompts.empty()) __builtin_trap();
     if (endpoint == Endpoint::ChatCompletions) {
       if (r.messages.empty()) __builtin_trap();
       volatile size_t sink = chat.apply(r.messages, true, "<s>", "</s>").size();

@@ -1,13 +1,14 @@
 // `entropix serve` driven by the official `openai` npm client: completions and
-// chat, streamed and not, logprobs shapes, n > 1, stop sequences, seeds, the
-// entropix extension fields, and errors surfacing as the client's APIError with
-// the right status. Plain node:test (Node 18+), no build step.
+// chat, streamed and not, logprobs shapes, n > 1, prompt arrays, stop sequences,
+// seeds, the entropix extension fields, models.retrieve, x-request-id and
+// system_fingerprint, and errors surfacing as the client's APIError with the
+// right status. Plain node:test (Node 18+), no build step.
 //
 // Run through ctest (ENTROPIX_BINARY, ENTROPIX_SOURCE_DIR) after `npm ci` in
 // this folder (scripts/setup.sh does it). Without node_modules it fails under
 // CI=true and is skipped (exit 77) otherwise.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test, before, after } from 'node:test';
@@ -37,6 +38,7 @@ const sourceDir = process.env.ENTROPIX_SOURCE_DIR ?? path.join(here, '..', '..')
 const model = path.join(sourceDir, 'models', 'demo', 'demo-q8_0.gguf');
 const MODEL = 'demo-q8_0';  // the id /v1/models lists (the file's stem)
 const ALIAS = 'entropix-demo';
+const PATH_ALIAS = 'entropix/demo:q8_0';  // an id with '/' and ':', which the client percent-encodes in paths
 const PROMPT = 'Q: Mia has 12 apples. She buys 7 more. How many apples does Mia have now?\nA:';
 const CHAT = [{ role: 'user', content: 'Tom has 3 pens. He buys 4 more. How many pens now?' }];
 
@@ -48,7 +50,7 @@ let client;
 function startServer() {
   return new Promise((resolve, reject) => {
     const proc = spawn(binary, ['serve', '-m', model, '--port', '0', '--api-key', KEY, '-t', '1', '-c', '4096',
-      '--parallel', '4', '--alias', ALIAS], { stdio: ['ignore', 'ignore', 'pipe'] });
+      '--parallel', '4', '--alias', ALIAS, '--alias', PATH_ALIAS], { stdio: ['ignore', 'ignore', 'pipe'] });
     let log = '';
     const timer = setTimeout(() => reject(new Error(`entropix serve did not start:\n${log}`)), 60000);
     proc.stderr.on('data', (data) => {
@@ -98,7 +100,94 @@ function checkEntropix(tokens, n) {
 
 test('models.list names the served model, then its aliases', async () => {
   const models = await client.models.list();
-  assert.deepEqual(models.data.map((m) => m.id), [MODEL, ALIAS]);
+  assert.deepEqual(models.data.map((m) => m.id), [MODEL, ALIAS, PATH_ALIAS]);
+});
+
+test('models.retrieve gives the listed entry; created is the file\'s time; an unknown id is model_not_found', async () => {
+  const listed = (await client.models.list()).data;
+  const created = Math.floor(statSync(model).mtimeMs / 1000);
+  for (const entry of listed) {
+    const one = await client.models.retrieve(entry.id);
+    assert.deepEqual({ ...one }, { ...entry });
+    assert.equal(one.created, created);
+  }
+  await assert.rejects(client.models.retrieve('gpt-4o'), (e) => {
+    assert.ok(e instanceof OpenAI.NotFoundError, e.constructor.name);
+    assert.equal(e.code, 'model_not_found');
+    assert.equal(e.param, 'model');
+    return true;
+  });
+});
+
+test('every response names its request (x-request-id) and the model and build (system_fingerprint)', async () => {
+  const params = { model: MODEL, prompt: PROMPT, max_tokens: 2, temperature: 0 };
+  const { data, response } = await client.completions.create(params).withResponse();
+  const id = response.headers.get('x-request-id');
+  assert.match(id, /^req_[0-9a-f]{32}$/);
+  assert.equal(data._request_id, id);
+  assert.match(data.system_fingerprint, /^entropix-\d+\.\d+\.\d+-[0-9a-f]{10}$/);
+  const again = await client.completions.create(params);
+  assert.notEqual(again._request_id, id);
+  assert.equal(again.system_fingerprint, data.system_fingerprint);
+  // The client's own id is echoed, streamed or not, and on errors.
+  const mine = await client.chat.completions.create({ model: MODEL, messages: CHAT, max_tokens: 2 },
+    { headers: { 'X-Request-Id': 'node-trace-1' } });
+  assert.equal(mine._request_id, 'node-trace-1');
+  assert.equal(mine.system_fingerprint, data.system_fingerprint);
+  const { response: streamed } = await client.completions.create({ ...params, stream: true },
+    { headers: { 'X-Request-Id': 'node-trace-2' } }).withResponse();
+  assert.equal(streamed.headers.get('x-request-id'), 'node-trace-2');
+  for (const chunk of await collect(await client.completions.create({ ...params, stream: true }))) {
+    assert.equal(chunk.system_fingerprint, data.system_fingerprint);
+  }
+  await assert.rejects(client.completions.create({ ...params, temperature: 9 }, { headers: { 'X-Request-Id': 'node-bad' } }),
+    (e) => e instanceof OpenAI.BadRequestError && e.requestID === 'node-bad');
+});
+
+test('a prompt array: a choice per prompt (prompt-major with n), each as the prompt sent alone', async () => {
+  const prompts = [PROMPT, 'Once upon a time, a little fox', 'Q: What is 2 + 3?\nA:'];
+  const ids = (c) => c.entropix.flatMap((t) => t.ids);
+  const greedy = { model: MODEL, max_tokens: 8, temperature: 0 };
+  const together = await client.completions.create({ ...greedy, prompt: prompts });
+  assert.deepEqual(together.choices.map((c) => c.index), [0, 1, 2]);
+  let promptTokens = 0;
+  for (const [p, prompt] of prompts.entries()) {
+    const alone = await client.completions.create({ ...greedy, prompt });
+    assert.equal(together.choices[p].text, alone.choices[0].text);
+    assert.deepEqual(ids(together.choices[p]), ids(alone.choices[0]));
+    promptTokens += alone.usage.prompt_tokens;
+  }
+  assert.equal(together.usage.prompt_tokens, promptTokens);
+
+  // With n: choice i of prompt p is index p * n + i, drawn as choice i of p alone.
+  const sampled = { model: MODEL, max_tokens: 10, temperature: 1.3, seed: 17, n: 2 };
+  const pair = await client.completions.create({ ...sampled, prompt: prompts.slice(1) });
+  assert.equal(pair.choices.length, 4);
+  for (const [p, prompt] of prompts.slice(1).entries()) {
+    const alone = await client.completions.create({ ...sampled, prompt });
+    for (let i = 0; i < 2; i++) assert.equal(pair.choices[p * 2 + i].text, alone.choices[i].text, `prompt ${p} choice ${i}`);
+  }
+  const texts = ['', '', '', ''];
+  for (const chunk of await collect(await client.completions.create({ ...sampled, prompt: prompts.slice(1), stream: true }))) {
+    for (const c of chunk.choices) texts[c.index] += c.text;
+  }
+  assert.deepEqual(texts, pair.choices.map((c) => c.text));
+});
+
+test('a prompt and max_tokens beyond the context are a BadRequestError context_length_exceeded', async () => {
+  const cases = [
+    [() => client.completions.create({ model: MODEL, prompt: PROMPT, max_tokens: 4096 }), 'prompt'],
+    [() => client.chat.completions.create({ model: MODEL, messages: CHAT, max_completion_tokens: 4096 }), 'messages'],
+  ];
+  for (const [create, param] of cases) {
+    await assert.rejects(create(), (e) => {
+      assert.ok(e instanceof OpenAI.BadRequestError, e.constructor.name);
+      assert.equal(e.code, 'context_length_exceeded');
+      assert.equal(e.param, param);
+      assert.match(e.message, /maximum context length is 4096 tokens\. However, you requested \d+ tokens \(\d+ in the (prompt|messages), 4096 in the completion\)/);
+      return true;
+    });
+  }
 });
 
 test('completions: whole and streamed agree under greedy, with the entropix fields', async () => {
@@ -250,12 +339,11 @@ test('bad parameters are a BadRequestError (400) naming the field', async () => 
     (e) => e instanceof OpenAI.BadRequestError && e.status === 400 && e.param === 'messages');
 });
 
-test('tools and a JSON response_format are refused by name, not ignored', async () => {
+test('tools are refused by name, not ignored', async () => {
   const tools = [{ type: 'function', function: { name: 'add', parameters: { type: 'object', properties: {} } } }];
   const cases = [
     [{ tools }, 'tools'],
     [{ tool_choice: 'required' }, 'tool_choice'],
-    [{ response_format: { type: 'json_object' } }, 'response_format'],
   ];
   for (const [extra, param] of cases) {
     await assert.rejects(client.chat.completions.create({ model: MODEL, messages: CHAT, max_tokens: 4, ...extra }),

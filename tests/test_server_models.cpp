@@ -64,7 +64,8 @@ TEST_F(ServerModels, RetrievesEachListedModel) {
   ASSERT_TRUE(list);
   struct stat st {};
   ASSERT_EQ(::stat(demo_model_path().c_str(), &st), 0);
-  for (const json& listed : json::parse(list->body)["data"]) {
+  const json models = json::parse(list->body);  // range-for over parse(...)["data"] would outlive the parsed value
+  for (const json& listed : models["data"]) {
     EXPECT_EQ(listed["created"], static_cast<int64_t>(st.st_mtim.tv_sec)) << "created is the file's time";
     const std::string id = listed["id"];
     // As sent raw and as the openai clients send it (each path segment percent-encoded).

@@ -40,6 +40,9 @@ TEST(ParseRequest, EachErrorNamesItsField) {
   using nlohmann::json;
   const json user = json::array({{{"role", "user"}, {"content", "Hi"}}});
   const json prompt = {{"prompt", "x"}};
+  const auto tool = [](const std::string& name, const json& parameters = {{"type", "object"}}) {
+    return json{{"type", "function"}, {"function", {{"name", name}, {"parameters", parameters}}}};
+  };
   const auto with = [](json body, const json& extra) {
     body.update(extra);
     return body;
@@ -105,7 +108,21 @@ TEST(ParseRequest, EachErrorNamesItsField) {
       {Endpoint::ChatCompletions, {{"messages", user}, {"max_completion_tokens", 0}}, "max_completion_tokens"},
       {Endpoint::ChatCompletions, {{"messages", user}, {"logprobs", 1}}, "logprobs"},
       {Endpoint::ChatCompletions, {{"messages", user}, {"top_logprobs", 21}}, "top_logprobs"},
-      {Endpoint::ChatCompletions, {{"messages", user}, {"tool_choice", "auto"}}, "tool_choice"},
+      {Endpoint::ChatCompletions, {{"messages", user}, {"tool_choice", "required"}}, "tool_choice"},
+      {Endpoint::ChatCompletions, {{"messages", user}, {"tools", json::array({1})}}, "tools[0]"},
+      {Endpoint::ChatCompletions, {{"messages", user}, {"tools", json::array({{{"type", "retrieval"}}})}}, "tools[0].type"},
+      {Endpoint::ChatCompletions, {{"messages", user}, {"tools", json::array({{{"type", "function"}}})}}, "tools[0].function"},
+      {Endpoint::ChatCompletions, {{"messages", user}, {"tools", json::array({tool("a b")})}}, "tools[0].function.name"},
+      {Endpoint::ChatCompletions, {{"messages", user}, {"tools", json::array({tool("f"), tool("f")})}}, "tools[1].function.name"},
+      {Endpoint::ChatCompletions, {{"messages", user}, {"tools", json::array({tool("f", {{"type", "array"}})})}}, "tools[0].function.parameters.type"},
+      {Endpoint::ChatCompletions, {{"messages", user}, {"tools", json::array({tool("f", {{"type", "object"}, {"properties", {{"s", {{"type", "string"}, {"pattern", "x"}}}}}})})}}, "tools[0].function.parameters"},
+      {Endpoint::ChatCompletions, {{"messages", user}, {"tools", json::array({tool("f")})}, {"tool_choice", "any"}}, "tool_choice"},
+      {Endpoint::ChatCompletions, {{"messages", user}, {"tools", json::array({tool("f")})}, {"tool_choice", {{"type", "function"}, {"function", {{"name", "g"}}}}}}, "tool_choice"},
+      {Endpoint::ChatCompletions, {{"messages", user}, {"tools", json::array({tool("f")})}, {"parallel_tool_calls", "yes"}}, "parallel_tool_calls"},
+      {Endpoint::ChatCompletions, {{"messages", user}, {"functions", json::array({tool("f")["function"]})}}, "functions"},
+      {Endpoint::ChatCompletions, {{"messages", json::array({{{"role", "assistant"}, {"tool_calls", json::array({{{"type", "function"}, {"function", {{"arguments", "{}"}}}}})}}})}}, "messages[0].tool_calls[0].function.name"},
+      {Endpoint::ChatCompletions, {{"messages", json::array({{{"role", "assistant"}, {"tool_calls", "f()"}}})}}, "messages[0].tool_calls"},
+      {Endpoint::ChatCompletions, {{"messages", json::array({{{"role", "tool"}, {"content", "1"}, {"tool_call_id", 5}}})}}, "messages[0].tool_call_id"},
   };
   for (const auto& [endpoint, body, param] : cases) {
     try {

@@ -1,5 +1,5 @@
 // What a request asks for beyond the prompt, on the demo model's server: logit_bias
-// under every sampler, the fields not supported yet (refused, not ignored), the
+// under every sampler, the legacy function fields (refused, not ignored), the
 // field each 400 names, streamed text offsets, and 20 top_logprobs.
 #include <gtest/gtest.h>
 
@@ -134,13 +134,10 @@ TEST_F(ServerRequests, LogitBiasIsChecked) {
   post("/v1/completions", completion({{"logit_bias", {{"0", -100}, {"1", 100}, {"2", 0}}}, {"max_tokens", 1}}));
 }
 
-TEST_F(ServerRequests, UnsupportedFieldsAreRefusedByName) {
+TEST_F(ServerRequests, LegacyFunctionFieldsAreRefusedByName) {
   const json messages = {{{"role", "user"}, {"content", "Hi"}}};
   const json tool = {{"type", "function"}, {"function", {{"name", "add"}, {"parameters", json::object()}}}};
   const std::vector<std::pair<std::string, json>> cases = {
-      {"tools", json::array({tool})},
-      {"tool_choice", "auto"},
-      {"tool_choice", {{"type", "function"}, {"function", {{"name", "add"}}}}},
       {"functions", json::array({tool["function"]})},
       {"function_call", "auto"},
   };
@@ -149,9 +146,10 @@ TEST_F(ServerRequests, UnsupportedFieldsAreRefusedByName) {
     EXPECT_EQ(e["param"], field) << e;
     EXPECT_NE(e["message"].get<std::string>().find("not supported"), std::string::npos) << e;
   }
-  // What asks for nothing beyond text is served.
+  // What asks for nothing beyond text is served, and so are tools.
   for (const auto& [field, value] : std::vector<std::pair<std::string, json>>{
            {"response_format", {{"type", "text"}}}, {"tools", json::array()}, {"tool_choice", "none"},
+           {"tools", json::array({tool})},
            {"response_format", {{"type", "json_object"}}},
            {"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "x"}, {"schema", json::object()}}}}}}) {
     post("/v1/chat/completions", {{"messages", messages}, {field, value}, {"max_tokens", 1}});

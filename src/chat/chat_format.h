@@ -14,7 +14,10 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "chat/chat_template.h"
+#include "chat/tool_call_format.h"
 
 namespace entropix {
 
@@ -37,6 +40,13 @@ class ChatFormat {
   // The conversation, ending where the assistant's answer starts. Throws Error when
   // the template fails on these messages (its own raise_exception() included).
   std::string render(const std::vector<ChatMessage>& messages, const Tokenizer& tokenizer) const;
+  // The same with tools declared (OpenAI's tools list; null: none) and the messages'
+  // tool calls and results put in the shapes the template expects (tool_template_context).
+  std::string render(const std::vector<ChatMessage>& messages, const Tokenizer& tokenizer,
+                     const nlohmann::ordered_json& tools) const;
+  // How the model writes a tool call, as its template shows; None for plain turns and
+  // templates that show no call syntax.
+  ToolCallFormat tool_format() const { return tool_format_; }
   // Whether the tokenizer is to add BOS: templates write its text themselves.
   bool add_bos() const { return !tmpl_; }
   // A stop string the answer needs, else empty: after plain turns the model would
@@ -46,6 +56,7 @@ class ChatFormat {
 
  private:
   std::unique_ptr<ChatTemplate> tmpl_;  // null: plain turns
+  ToolCallFormat tool_format_ = ToolCallFormat::None;
 };
 
 }  // namespace entropix

@@ -10,6 +10,16 @@ nlohmann::ordered_json openai_tool_call_delta(const ToolCallDelta& delta) {
           {"function", {{"name", delta.name}, {"arguments", delta.arguments}}}};
 }
 
+ParsedToolCalls collect_tool_call_events(const std::vector<ToolCallStreamEvent>& events) {
+  ParsedToolCalls out;
+  for (const ToolCallStreamEvent& e : events) {
+    if (!e.is_call) out.content += e.content;
+    else if (e.call.first) out.calls.push_back({e.call.id, e.call.name, e.call.arguments});
+    else if (!out.calls.empty()) out.calls.back().arguments += e.call.arguments;
+  }
+  return out;
+}
+
 ToolCallStreamParser::ToolCallStreamParser(ToolCallFormat format, uint64_t id_seed) : scanner_(format, id_seed) {}
 
 std::vector<ToolCallStreamEvent> ToolCallStreamParser::feed(std::string_view piece) {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "chat/tool_call_scanner.h"
+#include "chat/tool_calls.h"
 
 namespace entropix {
 
@@ -39,6 +40,9 @@ struct ToolCallStreamEvent {
   std::string content;  // !is_call: text for delta.content
   ToolCallDelta call;   // is_call
 };
+
+// The content and calls a sequence of events adds up to (what parse_tool_calls gives).
+ParsedToolCalls collect_tool_call_events(const std::vector<ToolCallStreamEvent>& events);
 
 class ToolCallStreamParser {
  public:

@@ -1,5 +1,6 @@
 #include "grammar/gbnf_writer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fmt/core.h>
 #include <stdexcept>
@@ -107,6 +108,25 @@ std::string GbnfWriter::text() const {
   };
   for (const auto& rule : rules_) if (rule.first == "root") write(rule);
   for (const auto& rule : rules_) if (rule.first != "root") write(rule);
+  return out;
+}
+
+std::string gbnf_with_prefix(const std::string& text, const std::string& prefix) {
+  std::string out;
+  out.reserve(text.size() * 2);
+  for (size_t i = 0; i < text.size();) {
+    const char c = text[i];
+    size_t end = i + 1;
+    if (c == '"') end = skip_quoted(text, i, '"');
+    else if (c == '[') end = skip_quoted(text, i, ']');
+    else if (c == '{') end = std::min(text.find('}', i), text.size() - 1) + 1;  // a repetition count, not a name
+    else if (is_name_char(c)) {
+      end = skip_item(text, i);
+      out += prefix;
+    }
+    out.append(text, i, end - i);
+    i = end;
+  }
   return out;
 }
 

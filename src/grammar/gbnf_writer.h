@@ -35,6 +35,11 @@ class GbnfWriter {
   size_t text_bytes_ = 0;
 };
 
+// GBNF text as the writer writes it (a rule per line), every rule name (defined and
+// referred to) prefixed with `prefix`: so that the grammars of several schemas can
+// live in one (a function's arguments per tool). `root` becomes `<prefix>root`.
+std::string gbnf_with_prefix(const std::string& text, const std::string& prefix);
+
 // `text` as a GBNF string literal, quotes included; UTF-8 passes through unchanged.
 std::string gbnf_literal(std::string_view text);
 

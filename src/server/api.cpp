@@ -120,26 +120,112 @@ LogitBias parse_logit_bias(const json& v, const RequestLimits& limits) {
   return out;
 }
 
-// Fields of OpenAI's API that this server does not implement yet: refused, not
-// silently ignored (a client would take a plain text answer for a considered one).
-// Their "nothing" values (no tools, tool_choice "none", a text response_format) are accepted.
-void refuse_unsupported(const json& j) {
-  const auto refuse = [](const std::string& field, const std::string& what) {
-    bad("'" + field + "' is not supported yet: this server answers with plain text only (" + what + ")",
+// The legacy function-calling fields: refused, not silently ignored (a client would
+// take a plain text answer for a considered one). Their "nothing" values are accepted.
+void refuse_legacy_functions(const json& j) {
+  const auto refuse = [](const std::string& field) {
+    bad("'" + field + "' is deprecated and not supported: declare the functions in 'tools' and choose with 'tool_choice'",
         "unsupported_parameter", field);
   };
-  for (const char* field : {"tools", "functions"}) {
-    if (present(j, field) && !(j.at(field).is_array() && j.at(field).empty())) refuse(field, "no function calling");
+  if (present(j, "functions") && !(j.at("functions").is_array() && j.at("functions").empty())) refuse("functions");
+  if (present(j, "function_call") && j.at("function_call") != "none") refuse("function_call");
+}
+
+bool valid_function_name(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+}
+
+// tools, tool_choice and parallel_tool_calls (chat). `ordered` is the body with the
+// client's key order: the tools go to the template as written, and each function's
+// parameters become the grammar of its arguments (properties in declaration order).
+void parse_tools(const json& j, const nlohmann::ordered_json& ordered, ApiRequest& r, const RequestLimits& limits) {
+  const bool has_tools = present(j, "tools") && !(j.at("tools").is_array() && j.at("tools").empty());
+  if (has_tools) {
+    if (r.endpoint != Endpoint::ChatCompletions)
+      bad("'tools' is a chat completions field", "unsupported_parameter", "tools");
+    const json& tools = j.at("tools");
+    if (!tools.is_array()) bad("'tools' must be an array of {\"type\": \"function\", \"function\": {...}}", "invalid_type", "tools");
+    if (tools.size() > static_cast<size_t>(limits.max_tools))
+      bad("'tools' holds " + std::to_string(tools.size()) + " functions; at most " + std::to_string(limits.max_tools),
+          "invalid_value", "tools");
+    r.tools = nlohmann::ordered_json::array();
+    for (size_t i = 0; i < tools.size(); ++i) {
+      const std::string at = "tools[" + std::to_string(i) + "]";
+      const json& t = tools[i];
+      if (!t.is_object()) bad("'" + at + "' must be an object", "invalid_type", at);
+      if (!t.contains("type") || t.at("type") != "function")
+        bad("'" + at + ".type' must be \"function\"", "invalid_value", at + ".type");
+      if (!t.contains("function") || !t.at("function").is_object())
+        bad("'" + at + ".function' must be an object with a name", "invalid_type", at + ".function");
+      const json& fn = t.at("function");
+      if (!fn.contains("name")) bad("'" + at + ".function.name' is required", "missing_field", at + ".function.name");
+      const std::string name = get_string(fn.at("name"), at + ".function.name");
+      if (!valid_function_name(name))
+        bad("'" + at + ".function.name' must be 1 to 64 letters, digits, '_' or '-', got " + quote_value(fn.at("name")),
+            "invalid_value", at + ".function.name");
+      for (const ToolGrammarFunction& earlier : r.tool_functions)
+        if (earlier.name == name)
+          bad("'" + at + ".function.name': two functions are named '" + name + "'", "invalid_value", at + ".function.name");
+      if (fn.contains("description") && !fn.at("description").is_null())
+        get_string(fn.at("description"), at + ".function.description");
+      JsonSchemaOptions options;
+      if (fn.contains("strict") && !fn.at("strict").is_null()) {
+        if (!fn.at("strict").is_boolean()) bad("'" + at + ".function.strict' must be a boolean", "invalid_type", at + ".function.strict");
+        options.strict = fn.at("strict").get<bool>();
+      }
+      nlohmann::ordered_json tool = ordered.at("tools").at(i);
+      nlohmann::ordered_json& params = tool.at("function")["parameters"];
+      if (params.is_null()) params = {{"type", "object"}, {"properties", nlohmann::ordered_json::object()}};
+      if (!params.is_object())
+        bad("'" + at + ".function.parameters' must be a JSON Schema object", "invalid_type", at + ".function.parameters");
+      if (!params.contains("type")) params["type"] = "object";  // arguments are always an object
+      if (params.at("type") != "object")
+        bad("'" + at + ".function.parameters' must describe an object (type \"object\")", "invalid_value",
+            at + ".function.parameters.type");
+      try {
+        r.tool_functions.push_back({name, json_schema_to_gbnf(params, options)});
+      } catch (const JsonSchemaError& e) {
+        bad("'" + at + ".function.parameters': " + e.what(), "unsupported_schema", at + ".function.parameters");
+      }
+      r.tools.push_back(std::move(tool));
+    }
+    r.tool_choice = ToolChoice::Auto;
   }
-  for (const char* field : {"tool_choice", "function_call"}) {
-    if (present(j, field) && j.at(field) != "none") refuse(field, "no function calling");
+  if (present(j, "tool_choice")) {
+    const json& c = j.at("tool_choice");
+    const char* param = "tool_choice";
+    if (c.is_string()) {
+      const std::string mode = c.get<std::string>();
+      if (mode == "none") r.tool_choice = ToolChoice::None;
+      else if (mode == "auto" || mode == "required") r.tool_choice = mode == "auto" ? ToolChoice::Auto : ToolChoice::Required;
+      else bad("'tool_choice' must be none, auto, required or {\"type\": \"function\", \"function\": {\"name\": ...}}, got " + quote_value(c), "invalid_value", param);
+    } else if (c.is_object()) {
+      if (c.value("type", json()) != "function" || !c.contains("function") || !c.at("function").is_object() ||
+          !c.at("function").contains("name"))
+        bad("'tool_choice' as an object must be {\"type\": \"function\", \"function\": {\"name\": ...}}", "invalid_value", param);
+      r.tool_choice = ToolChoice::Named;
+      r.tool_choice_name = get_string(c.at("function").at("name"), "tool_choice.function.name");
+      const bool declared = std::any_of(r.tool_functions.begin(), r.tool_functions.end(),
+                                        [&](const ToolGrammarFunction& f) { return f.name == r.tool_choice_name; });
+      if (has_tools && !declared)
+        bad("'tool_choice' names the function '" + r.tool_choice_name + "', which is not in 'tools'", "invalid_value", param);
+    } else {
+      bad("'tool_choice' must be a string or an object, got " + quote_value(c), "invalid_type", param);
+    }
+    if (!has_tools && r.tool_choice == ToolChoice::Auto) r.tool_choice = ToolChoice::None;  // nothing to call
+    if (!has_tools && r.tool_choice != ToolChoice::None)
+      bad("'tool_choice' is only allowed when 'tools' are specified", "invalid_value", param);
   }
+  if (auto parallel = get_bool(j, "parallel_tool_calls")) r.parallel_tool_calls = *parallel;
 }
 
 // response_format (text, json_object or json_schema) and the grammar field (GBNF, as
 // llama.cpp's server takes it) into r.grammar. The schema is read again from the body
 // with its keys in the client's order: properties are generated in declaration order.
-void parse_structured_output(const json& j, const std::string& body, ApiRequest& r) {
+void parse_structured_output(const json& j, const nlohmann::ordered_json& ordered, ApiRequest& r) {
   if (present(j, "response_format")) {
     const char* param = "response_format";
     const json& f = j.at(param);
@@ -165,7 +251,6 @@ void parse_structured_output(const json& j, const std::string& body, ApiRequest&
       if (!js.contains("schema") || !(js.at("schema").is_object() || js.at("schema").is_boolean()))
         bad("'response_format.json_schema.schema' must be a JSON Schema (an object)", "invalid_type",
             "response_format.json_schema.schema");
-      const auto ordered = nlohmann::ordered_json::parse(body);
       try {
         r.grammar = json_schema_to_gbnf(ordered.at("response_format").at("json_schema").at("schema"), options);
       } catch (const JsonSchemaError& e) {
@@ -237,8 +322,12 @@ ApiRequest parse_request(const std::string& body, Endpoint endpoint, const Decod
     if (present(j, "model")) r.model = get_string(j.at("model"), "model");
     if (endpoint == Endpoint::Completions) parse_prompt(j, r, limits);
     else r.messages = parse_messages(j, limits.max_messages);
-    refuse_unsupported(j);
-    parse_structured_output(j, body, r);
+    refuse_legacy_functions(j);
+    // The client's key order, for what the model reads (tools) or writes (schemas) in it.
+    const bool keeps_order = present(j, "tools") || present(j, "response_format");
+    const auto ordered = keeps_order ? nlohmann::ordered_json::parse(body) : nlohmann::ordered_json();
+    parse_tools(j, ordered, r, limits);
+    parse_structured_output(j, ordered, r);
 
     r.stream = get_bool(j, "stream").value_or(false);
     if (present(j, "stream_options")) {
@@ -393,7 +482,15 @@ json completion_response(const ApiRequest& req, const ResponseContext& ctx, cons
   for (size_t i = 0; i < choices.size(); ++i) {
     const Completion& c = choices[i];
     json choice = {{"index", i}, {"finish_reason", finish_value(c.finish)}};
-    if (chat) {
+    if (chat && c.read_calls) {
+      const bool called = !c.calls.calls.empty();
+      json message = {{"role", "assistant"},
+                      {"content", called && c.calls.content.empty() ? json(nullptr) : json(c.calls.content)}};
+      if (called) message["tool_calls"] = json(openai_tool_calls(c.calls.calls));
+      choice["message"] = std::move(message);
+      if (called && c.finish != FinishReason::Length && c.finish != FinishReason::Cancelled) choice["finish_reason"] = "tool_calls";
+      choice["logprobs"] = req.logprobs ? chat_logprobs(c.tokens) : json(nullptr);
+    } else if (chat) {
       choice["message"] = {{"role", "assistant"}, {"content", c.text}};
       choice["logprobs"] = req.logprobs ? chat_logprobs(c.tokens) : json(nullptr);
     } else {
@@ -425,10 +522,35 @@ size_t pieces_size(const std::vector<TokenInfo>& tokens) {
   return n;
 }
 
-json stream_chunk(const ApiRequest& req, const ResponseContext& ctx, const JobEvent& ev, size_t text_offset) {
+// A chat delta of what the tool-call reader made of an event's text: its content, and
+// its call deltas with those of one call merged (the first carries id and name).
+json tool_delta(const ToolStreamPart& part) {
+  std::string content;
+  json calls = json::array();
+  for (const ToolCallStreamEvent& e : part.events) {
+    if (!e.is_call) {
+      content += e.content;
+    } else if (!e.call.first && !calls.empty() && calls.back()["index"] == e.call.index) {
+      calls.back()["function"]["arguments"] = calls.back()["function"]["arguments"].get<std::string>() + e.call.arguments;
+    } else {
+      calls.push_back(json(openai_tool_call_delta(e.call)));
+    }
+  }
+  json delta = json::object();
+  if (!content.empty()) delta["content"] = content;
+  if (!calls.empty()) delta["tool_calls"] = std::move(calls);
+  return delta;
+}
+
+json stream_chunk(const ApiRequest& req, const ResponseContext& ctx, const JobEvent& ev, size_t text_offset,
+                  const ToolStreamPart* calls) {
   json choice = {{"index", ev.index}, {"finish_reason", ev.done ? finish_value(ev.finish) : json(nullptr)}};
   const bool chat = req.endpoint == Endpoint::ChatCompletions;
-  if (chat) {
+  if (chat && calls) {
+    choice["delta"] = tool_delta(*calls);
+    if (ev.done && calls->called && ev.finish != FinishReason::Length && ev.finish != FinishReason::Cancelled) choice["finish_reason"] = "tool_calls";
+    choice["logprobs"] = req.logprobs ? chat_logprobs(ev.tokens) : json(nullptr);
+  } else if (chat) {
     choice["delta"] = ev.text.empty() ? json::object() : json{{"content", ev.text}};
     choice["logprobs"] = req.logprobs ? chat_logprobs(ev.tokens) : json(nullptr);
   } else {

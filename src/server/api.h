@@ -10,6 +10,9 @@
 #include <vector>
 
 #include "chat/chat_template.h"
+#include "chat/tool_call_grammar.h"
+#include "chat/tool_call_stream.h"
+#include "chat/tool_calls.h"
 #include "core/error.h"
 #include "decoding/decode_options.h"
 #include "sampling/logit_bias.h"
@@ -57,7 +60,12 @@ struct RequestLimits {
   int32_t max_prompts = 32;      // completions: prompts in an array at most (LangChain sends 20 at a time)
   int32_t max_choices = 128;     // choices per request at most, all prompts together (prompts x n)
   int32_t max_logit_bias = static_cast<int32_t>(kMaxLogitBiasEntries);  // logit_bias entries at most
+  int32_t max_tools = 128;       // functions in tools at most (as OpenAI)
 };
+
+// tool_choice: none (no calls), auto (the model decides), required (at least one
+// call), or one named function.
+enum class ToolChoice { None, Auto, Required, Named };
 
 // One prompt of a completions request: text, or token ids.
 struct PromptInput {
@@ -86,6 +94,13 @@ struct ApiRequest {
   std::string grammar;
   std::string grammar_param;
   bool json_output = false;              // response_format json_object or json_schema
+  // Tools (chat): the client's list as written (key order kept, for the template);
+  // null when none. Per declared function, its name and the grammar of its arguments.
+  nlohmann::ordered_json tools;
+  std::vector<ToolGrammarFunction> tool_functions;
+  ToolChoice tool_choice = ToolChoice::None;  // auto when tools are given and tool_choice is not
+  std::string tool_choice_name;               // ToolChoice::Named
+  bool parallel_tool_calls = false;  // more than one call per answer (off unless asked, as llama.cpp: small models rarely stop)
 };
 
 // Checks that a request's "model" names the served model: `names` are the ids the
@@ -112,6 +127,8 @@ int32_t fit_max_tokens(const ApiRequest& request, size_t prompt_index, int64_t p
 
 // Accumulated result of one choice of a non-streamed request.
 struct Completion {
+  bool read_calls = false;  // chat with tools: the calls read from the text replace it in the message
+  ParsedToolCalls calls;
   std::vector<TokenInfo> echo;  // with echo: the prompt's tokens (logprob NaN: none, the first without BOS)
   std::string text;
   std::vector<TokenInfo> tokens;
@@ -140,7 +157,15 @@ nlohmann::json completion_response(const ApiRequest& req, const ResponseContext&
 // One streamed chunk for an event of choice ev.index (text and tokens, and the finish reason when done).
 // `text_offset`: where the event's first token starts in the choice's whole text, the
 // echoed prompt included (the legacy logprobs' text_offset count from there, as unstreamed).
-nlohmann::json stream_chunk(const ApiRequest& req, const ResponseContext& ctx, const JobEvent& ev, size_t text_offset);
+// With tools, `calls` is what the tool-call reader made of ev.text: its content and
+// call deltas replace the text in the delta, and a choice that called a tool finishes
+// with "tool_calls".
+struct ToolStreamPart {
+  std::vector<ToolCallStreamEvent> events;
+  bool called = false;  // the choice has made a call so far
+};
+nlohmann::json stream_chunk(const ApiRequest& req, const ResponseContext& ctx, const JobEvent& ev, size_t text_offset,
+                            const ToolStreamPart* calls = nullptr);
 // Bytes the tokens' pieces take in the text (to advance a stream's text offset).
 size_t pieces_size(const std::vector<TokenInfo>& tokens);
 // The chat stream's first chunk of a choice (delta.role).

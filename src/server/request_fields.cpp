@@ -134,6 +134,32 @@ std::string message_content(const json& m, size_t i) {
   return text;
 }
 
+namespace {
+
+// An assistant message's tool_calls: [{"id", "type": "function", "function": {"name", "arguments"}}],
+// arguments as JSON text (as OpenAI sends them back).
+json message_tool_calls(const json& calls, const std::string& at) {
+  if (!calls.is_array()) bad("'" + at + "' must be an array of tool calls", "invalid_type", at);
+  for (size_t k = 0; k < calls.size(); ++k) {
+    const json& c = calls[k];
+    const std::string ck = at + "[" + std::to_string(k) + "]";
+    if (!c.is_object()) bad("'" + ck + "' must be an object", "invalid_type", ck);
+    if (c.contains("id") && !c.at("id").is_null()) get_string(c.at("id"), ck + ".id");
+    if (c.contains("type") && c.at("type") != "function")
+      bad("'" + ck + ".type' must be \"function\"", "invalid_value", ck + ".type");
+    if (!c.contains("function") || !c.at("function").is_object())
+      bad("'" + ck + ".function' must be an object with name and arguments", "invalid_type", ck + ".function");
+    const json& fn = c.at("function");
+    if (!fn.contains("name")) bad("'" + ck + ".function.name' is required", "missing_field", ck + ".function.name");
+    get_string(fn.at("name"), ck + ".function.name");
+    if (fn.contains("arguments") && !fn.at("arguments").is_string() && !fn.at("arguments").is_object())
+      bad("'" + ck + ".function.arguments' must be a string of JSON", "invalid_type", ck + ".function.arguments");
+  }
+  return calls;
+}
+
+}  // namespace
+
 std::vector<ChatMessage> parse_messages(const json& j, int32_t max_messages) {
   std::vector<ChatMessage> out;
   if (!j.contains("messages")) bad("'messages' is required", "missing_field", "messages");
@@ -157,6 +183,10 @@ std::vector<ChatMessage> parse_messages(const json& j, int32_t max_messages) {
     msg.content = message_content(m, i);
     msg.tool_calls = nullptr;
     if (m.contains("name") && !m.at("name").is_null()) msg.name = get_string(m.at("name"), at + ".name");
+    if (msg.role == "assistant" && m.contains("tool_calls") && !m.at("tool_calls").is_null())
+      msg.tool_calls = message_tool_calls(m.at("tool_calls"), at + ".tool_calls");
+    if (msg.role == "tool" && m.contains("tool_call_id") && !m.at("tool_call_id").is_null())
+      msg.tool_call_id = get_string(m.at("tool_call_id"), at + ".tool_call_id");
     out.push_back(std::move(msg));
   }
   return out;

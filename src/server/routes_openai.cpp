@@ -14,6 +14,7 @@
 #include "grammar/gbnf_parser.h"
 #include "server/client_connection.h"
 #include "server/routes.h"
+#include "server/tool_calling.h"
 #include "tokenizer/tokenizer.h"
 
 namespace entropix::server {
@@ -58,6 +59,7 @@ struct Admitted {
   ResponseContext reply;  // id, model and time every response object carries
   LeadingSpace lead;      // for each choice's text
   std::vector<PromptEcho> echoes;  // with echo: one per prompt
+  ToolPlan tools;                  // chat: how tools are offered and calls read back
   size_t choices() const { return group->jobs.size() * static_cast<size_t>(request->n); }
 };
 
@@ -103,7 +105,8 @@ class OpenAiRoutes {
  private:
   // The tokens of each prompt (chat: of the messages rendered by the model's format);
   // adds the stop string and the leading space that plain turns need to `r` and `lead`.
-  std::vector<std::vector<int32_t>> tokenize(const ServingModel& m, ApiRequest& r, LeadingSpace& lead) const;
+  std::vector<std::vector<int32_t>> tokenize(const ServingModel& m, ApiRequest& r, const ToolPlan& tools,
+                                             LeadingSpace& lead) const;
   // Parses, checks and queues a request; nullopt when it was refused (the error reply is set).
   std::optional<Admitted> admit(const httplib::Request& req, httplib::Response& res, Endpoint endpoint);
   // The whole response once every choice is done; the client's socket is watched meanwhile.
@@ -129,7 +132,7 @@ void OpenAiRoutes::model(const std::string& id, httplib::Response& res) const {
   send_json(res, 200, model_object(*m, id));
 }
 
-std::vector<std::vector<int32_t>> OpenAiRoutes::tokenize(const ServingModel& m, ApiRequest& r,
+std::vector<std::vector<int32_t>> OpenAiRoutes::tokenize(const ServingModel& m, ApiRequest& r, const ToolPlan& tools,
                                                          LeadingSpace& lead) const {
   const Tokenizer& tok = m.engine.tokenizer();
   const ChatFormat& format = m.format;
@@ -155,7 +158,7 @@ std::vector<std::vector<int32_t>> OpenAiRoutes::tokenize(const ServingModel& m, 
   } else {
     std::string text;
     try {
-      text = format.render(r.messages, tok);
+      text = render_chat(format, r, tools, tok);
     } catch (const Error& e) {
       throw ApiError(400, std::string("the chat template failed on these messages: ") + e.what(),
                      "invalid_request_error", "", field);
@@ -181,22 +184,27 @@ std::optional<Admitted> OpenAiRoutes::admit(const httplib::Request& req, httplib
                              "invalid_request_error", "body_too_large"));
     return std::nullopt;
   }
-  Admitted a{nullptr, std::make_shared<ApiRequest>(), std::make_shared<JobGroup>(), {}, {}, {}};
+  Admitted a{nullptr, std::make_shared<ApiRequest>(), std::make_shared<JobGroup>(), {}, {}, {}, {}};
   const ApiRequest& r = *a.request;
   try {
     a.model = ctx_.models.require();
     *a.request = parse_request(req.body, endpoint, a.model->decode, options.limits);
     check_model(r.model, a.model->names);
     check_request_vocabulary(r, a.model->engine.tokenizer().n_vocab());
-    if (!r.grammar.empty()) {
+    try {
+      a.tools = plan_tools(r, a.model->format.tool_format());
+    } catch (const Error& e) {
+      throw ApiError(400, e.what(), "invalid_request_error", "invalid_value", "tools");
+    }
+    if (const ToolPlan& plan = a.tools; !plan.grammar.empty()) {
       try {
         a.request->decode.grammar =
-            a.model->grammars.get(r.grammar, a.model->engine.tokenizer(), "'" + r.grammar_param + "'");
+            a.model->grammars.get(plan.grammar, a.model->engine.tokenizer(), "'" + plan.grammar_param + "'");
       } catch (const grammar::GrammarError& e) {
-        throw ApiError(400, e.what(), "invalid_request_error", "invalid_grammar", r.grammar_param);
+        throw ApiError(400, e.what(), "invalid_request_error", "invalid_grammar", plan.grammar_param);
       }
     }
-    std::vector<std::vector<int32_t>> prompts = tokenize(*a.model, *a.request, a.lead);
+    std::vector<std::vector<int32_t>> prompts = tokenize(*a.model, *a.request, a.tools, a.lead);
     for (size_t p = 0; p < prompts.size(); ++p) {
       auto job = std::make_shared<Job>();
       job->prompt = std::move(prompts[p]);
@@ -304,6 +312,13 @@ void OpenAiRoutes::reply_collected(const httplib::Request& req, httplib::Respons
   }
   if (!echoes.empty())
     for (size_t i = 0; i < choices.size(); ++i) choices[i].echo = echoes[i / n].tokens;
+  if (a.tools.read_calls) {
+    for (size_t i = 0; i < choices.size(); ++i) {
+      choices[i].read_calls = true;
+      choices[i].calls = ToolCallReader::read(a.tools, tool_call_id_seed(a.reply.id, static_cast<int32_t>(i)),
+                                              choices[i].text);
+    }
+  }
   send_json(res, 200, completion_response(*a.request, a.reply, choices, total(prompts)));
   ctx_.metrics.observe_request_duration(req.path, seconds_since(started));
 }
@@ -321,6 +336,7 @@ void OpenAiRoutes::reply_streamed(const httplib::Request& req, httplib::Response
     std::vector<PromptEcho> echoes;    // with echo: per prompt, sent before the first chunk of its answers
     std::vector<bool> echo_sent;       // per prompt
     std::vector<size_t> text_offsets;  // per choice: bytes of its text sent so far, the echo included
+    std::vector<ToolCallReader> readers;  // per choice, when the answers are read for tool calls
   };
   const size_t choices = a.choices();
   auto state = std::make_shared<Stream>();
@@ -331,6 +347,9 @@ void OpenAiRoutes::reply_streamed(const httplib::Request& req, httplib::Response
   state->leads.assign(choices, a.lead);
   state->text_offsets.assign(choices, 0);
   state->open = choices;
+  if (a.tools.read_calls)
+    for (size_t i = 0; i < choices; ++i)
+      state->readers.emplace_back(a.tools, tool_call_id_seed(a.reply.id, static_cast<int32_t>(i)));
   state->roles_sent = a.request->endpoint == Endpoint::ChatCompletions ? 0 : choices;
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
@@ -372,7 +391,17 @@ void OpenAiRoutes::reply_streamed(const httplib::Request& req, httplib::Response
           }
           state->leads[i].apply(ev.text);
           size_t& text_offset = state->text_offsets[i];
-          if (answer && !send(json_text(stream_chunk(*request, reply, ev, text_offset)))) return give_up();
+          std::optional<ToolStreamPart> calls;
+          if (!state->readers.empty()) {
+            ToolCallReader& reader = state->readers[i];
+            calls.emplace();
+            calls->events = reader.feed(ev.text);
+            if (ev.done)
+              for (ToolCallStreamEvent& e : reader.finish()) calls->events.push_back(std::move(e));
+            calls->called = reader.calls() > 0;
+          }
+          if (answer && !send(json_text(stream_chunk(*request, reply, ev, text_offset, calls ? &*calls : nullptr))))
+            return give_up();
           text_offset += pieces_size(ev.tokens);
           if (ev.done) {
             state->prompts[p] = {ev.n_prompt, ev.n_cached};

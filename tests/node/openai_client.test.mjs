@@ -339,18 +339,18 @@ test('bad parameters are a BadRequestError (400) naming the field', async () => 
     (e) => e instanceof OpenAI.BadRequestError && e.status === 400 && e.param === 'messages');
 });
 
-test('tools are refused by name, not ignored', async () => {
-  const tools = [{ type: 'function', function: { name: 'add', parameters: { type: 'object', properties: {} } } }];
+test('legacy functions are refused by name, and tool_choice needs tools', async () => {
+  const fn = { name: 'add', parameters: { type: 'object', properties: {} } };
   const cases = [
-    [{ tools }, 'tools'],
-    [{ tool_choice: 'required' }, 'tool_choice'],
+    [{ functions: [fn] }, 'functions', 'not supported'],
+    [{ tool_choice: 'required' }, 'tool_choice', 'tools'],
   ];
-  for (const [extra, param] of cases) {
+  for (const [extra, param, words] of cases) {
     await assert.rejects(client.chat.completions.create({ model: MODEL, messages: CHAT, max_tokens: 4, ...extra }),
       (e) => {
         assert.ok(e instanceof OpenAI.BadRequestError, `${param}: ${e.constructor.name}`);
         assert.equal(e.param, param);
-        assert.ok(e.message.includes('not supported'), e.message);
+        assert.ok(e.message.includes(words), e.message);
         return true;
       });
   }

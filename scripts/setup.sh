@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building, running and testing entropix needs on Debian 12, by
 # package name, then the Node packages of the server's client and browser tests
-# (tests/node, `npm ci`: the openai client and playwright-core, which drives
-# Debian's Chromium; it downloads no browser of its own). Does nothing when
-# everything is already there.
+# (tests/node, `npm ci`: the openai client, the Vercel AI SDK, LangChain.js, zod
+# and ajv, and playwright-core, which drives Debian's Chromium; it downloads no
+# browser of its own). Does nothing when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,8 +18,10 @@ packages=(
   curl                                        # the server's curl-driven test
   chromium                                    # the explorer's page in a real browser (tests/node, playwright-core)
 )
-# The server's tests with the official openai client; Debian's node (18) is
-# enough, a newer one already installed is kept.
+# The server's tests with its clients. Debian's node (18) runs the openai and AI
+# SDK tests; playwright-core and LangChain.js need Node 20 or newer (on 18 the
+# explorer's test fails and the LangChain ones are skipped), so a newer node
+# already installed is kept.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   packages+=(nodejs npm)
 fi
@@ -48,5 +50,5 @@ if [ ! -f tests/node/node_modules/.package-lock.json ] ||
    [ tests/node/package-lock.json -nt tests/node/node_modules/.package-lock.json ]; then
   echo "setup: npm ci in tests/node" >&2
   npm ci --prefix tests/node --no-audit --no-fund --loglevel=error ||
-    echo "setup: npm ci failed (offline?): the openai client test is skipped, and fails under CI=true" >&2
+    echo "setup: npm ci failed (offline?): the Node client tests are skipped, and fail under CI=true" >&2
 fi

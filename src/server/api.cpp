@@ -319,6 +319,7 @@ json entropix_tokens(const std::vector<TokenInfo>& tokens) {
   for (const TokenInfo& t : tokens) {
     json token = {{"token", t.piece},
                   {"ids", t.ids},
+                  {"logprob", t.logprob},
                   {"entropy", t.entropy},
                   {"varentropy", t.varentropy},
                   {"state", state_name(t.state)},
@@ -330,6 +331,11 @@ json entropix_tokens(const std::vector<TokenInfo>& tokens) {
       token["agreement"] = t.agreement;
       token["interaction"] = t.interaction;
     }
+    if (t.constrained.active)
+      token["constrained"] = {{"logprob", t.constrained.logprob},
+                              {"entropy", t.constrained.entropy},
+                              {"varentropy", t.constrained.varentropy},
+                              {"n_allowed", t.constrained.n_allowed}};
     out.push_back(std::move(token));
   }
   return out;

@@ -16,6 +16,7 @@
 
 #include "entropix/policy.h"
 #include "server/json_field_confidence.h"
+#include "support.h"
 
 using nlohmann::json;
 using nlohmann::ordered_json;
@@ -338,21 +339,6 @@ json random_value(std::mt19937& rng, int depth) {
   }
 }
 
-// The leaves' pointers of a parsed value, in its own order (the order dump() writes).
-void leaf_pointers(const json& v, const std::string& at, std::vector<std::string>& out) {
-  if (v.is_object()) {
-    for (const auto& [k, child] : v.items()) {
-      std::string p = at + "/";
-      for (char c : k) p += c == '~' ? std::string("~0") : c == '/' ? std::string("~1") : std::string(1, c);
-      leaf_pointers(child, p, out);
-    }
-  } else if (v.is_array()) {
-    for (size_t i = 0; i < v.size(); ++i) leaf_pointers(v[i], at + "/" + std::to_string(i), out);
-  } else {
-    out.push_back(at);
-  }
-}
-
 // The text cut into tokens of 1 to 6 bytes (characters split anywhere).
 std::vector<TokenInfo> random_split(const std::string& text, std::mt19937& rng) {
   std::vector<TokenInfo> out;
@@ -371,8 +357,7 @@ TEST(JsonFieldConfidence, RandomDocumentsInRandomSplitsGiveTheParsedLeaves) {
     const int indent = std::uniform_int_distribution<int>(-1, 2)(rng);
     const bool ascii = std::uniform_int_distribution<int>(0, 1)(rng) == 1;  // \uXXXX, surrogate pairs too
     const std::string text = value.dump(indent, ' ', ascii);
-    std::vector<std::string> want;
-    leaf_pointers(json::parse(text), "", want);
+    const std::vector<std::string> want = entropix::testing::json_leaf_pointers(json::parse(text));
     SCOPED_TRACE(text);
     for (int split = 0; split < 3; ++split) {
       const auto toks = random_split(text, rng);

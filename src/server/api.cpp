@@ -7,6 +7,7 @@
 #include "entropix/profile.h"
 #include "entropix/token_sampler.h"
 #include "grammar/json_schema_grammar.h"
+#include "server/json_field_confidence.h"
 #include "server/request_fields.h"
 
 namespace entropix::server {
@@ -416,6 +417,8 @@ json completion_response(const ApiRequest& req, const ResponseContext& ctx, cons
       }
     }
     choice["entropix"] = entropix_tokens(c.tokens);
+    // Structured output (a JSON response_format or a grammar): the figures of each field.
+    if (!req.grammar.empty()) choice["entropix_fields"] = json_field_confidence(c.tokens);
     out.push_back(std::move(choice));
     n_generated += c.n_generated;
   }

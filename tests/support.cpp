@@ -118,4 +118,28 @@ RenderTally expect_renders_like_jinja2(const ChatTemplate& chat, const nlohmann:
   return tally;
 }
 
+namespace {
+
+void collect_leaf_pointers(const nlohmann::json& v, const std::string& at, std::vector<std::string>& out) {
+  if (v.is_object()) {
+    for (const auto& [key, child] : v.items()) {
+      std::string p = at + "/";
+      for (char c : key) p += c == '~' ? std::string("~0") : c == '/' ? std::string("~1") : std::string(1, c);
+      collect_leaf_pointers(child, p, out);
+    }
+  } else if (v.is_array()) {
+    for (size_t i = 0; i < v.size(); ++i) collect_leaf_pointers(v[i], at + "/" + std::to_string(i), out);
+  } else {
+    out.push_back(at);
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> json_leaf_pointers(const nlohmann::json& value) {
+  std::vector<std::string> out;
+  collect_leaf_pointers(value, "", out);
+  return out;
+}
+
 }  // namespace entropix::testing

@@ -1,9 +1,11 @@
-// Helpers shared by the tests: where the external test assets and the project live.
+// Helpers shared by the tests: where the external test assets and the project live,
+// chat templates against jinja2, the leaves of a JSON value.
 #pragma once
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 namespace entropix {
 class ChatTemplate;
@@ -46,6 +48,10 @@ struct RenderTally {
 };
 RenderTally expect_renders_like_jinja2(const ChatTemplate& chat, const nlohmann::ordered_json& cases,
                                        const Jinja2Reference& ref);
+
+// The RFC 6901 pointers of a parsed value's leaves (strings, numbers, booleans, null),
+// in the value's own order: "" for a scalar, "/a~1b/0" for {"a/b": [1]}.
+std::vector<std::string> json_leaf_pointers(const nlohmann::json& value);
 
 }  // namespace entropix::testing
 

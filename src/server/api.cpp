@@ -7,6 +7,7 @@
 #include "entropix/profile.h"
 #include "entropix/token_sampler.h"
 #include "grammar/json_schema_grammar.h"
+#include "server/json_field_confidence.h"
 #include "server/request_fields.h"
 
 namespace entropix::server {
@@ -408,6 +409,7 @@ json entropix_tokens(const std::vector<TokenInfo>& tokens) {
   for (const TokenInfo& t : tokens) {
     json token = {{"token", t.piece},
                   {"ids", t.ids},
+                  {"logprob", t.logprob},
                   {"entropy", t.entropy},
                   {"varentropy", t.varentropy},
                   {"state", state_name(t.state)},
@@ -419,6 +421,11 @@ json entropix_tokens(const std::vector<TokenInfo>& tokens) {
       token["agreement"] = t.agreement;
       token["interaction"] = t.interaction;
     }
+    if (t.constrained.active)
+      token["constrained"] = {{"logprob", t.constrained.logprob},
+                              {"entropy", t.constrained.entropy},
+                              {"varentropy", t.constrained.varentropy},
+                              {"n_allowed", t.constrained.n_allowed}};
     out.push_back(std::move(token));
   }
   return out;
@@ -507,6 +514,8 @@ json completion_response(const ApiRequest& req, const ResponseContext& ctx, cons
       }
     }
     choice["entropix"] = entropix_tokens(c.tokens);
+    // Structured output (a JSON response_format or a grammar): the figures of each field.
+    if (!req.grammar.empty()) choice["entropix_fields"] = json_field_confidence(c.tokens);
     out.push_back(std::move(choice));
     n_generated += c.n_generated;
   }

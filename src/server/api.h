@@ -151,7 +151,8 @@ struct PromptUsage {
 };
 
 // The whole response: one choice per entry of `choices` (index = position);
-// usage counts the prompt once and the tokens of every choice.
+// usage counts the prompt once and the tokens of every choice. Under a grammar each
+// choice has entropix_fields (json_field_confidence of its tokens).
 nlohmann::json completion_response(const ApiRequest& req, const ResponseContext& ctx,
                                    const std::vector<Completion>& choices, PromptUsage prompt);
 // One streamed chunk for an event of choice ev.index (text and tokens, and the finish reason when done).

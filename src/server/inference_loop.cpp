@@ -267,6 +267,7 @@ TokenInfo measured_info(const Tokenizer& tok, const SampleOutcome& o, int32_t n_
   info.interaction = o.metrics.interaction;
   info.state = o.state;
   info.action = o.action;
+  info.constrained = o.constrained;
   return info;
 }
 

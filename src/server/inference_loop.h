@@ -27,6 +27,7 @@
 #include "decoding/sequence_decoder.h"
 #include "entropix/metrics.h"
 #include "entropix/policy.h"
+#include "entropix/token_sampler.h"
 #include "model/engine.h"
 #include "model/prefix_cache.h"
 #include "server/metrics.h"
@@ -53,6 +54,9 @@ struct TokenInfo {
   double attn_entropy = 0, attn_varentropy = 0, agreement = 0, interaction = 0;  // as in TokenMetrics
   State state = State::Adaptive;
   Action action = Action::Standard;
+  // Under a grammar, the allowed tokens' distribution the token was drawn from
+  // (logprob, entropy and varentropy above stay the model's own); active false otherwise.
+  ConstrainedStep constrained;
 };
 
 // What the loop posts to a request: new text and tokens of one choice, and once

@@ -515,7 +515,7 @@ json completion_response(const ApiRequest& req, const ResponseContext& ctx, cons
     }
     choice["entropix"] = entropix_tokens(c.tokens);
     // Structured output (a JSON response_format or a grammar): the figures of each field.
-    if (!req.grammar.empty()) choice["entropix_fields"] = json_field_confidence(c.tokens);
+    if (req.json_output) choice["entropix_fields"] = json_field_confidence(c.tokens);
     out.push_back(std::move(choice));
     n_generated += c.n_generated;
   }

@@ -14,6 +14,7 @@
 #include "grammar/gbnf_parser.h"
 #include "server/client_connection.h"
 #include "server/routes.h"
+#include "server/json_field_confidence.h"
 #include "server/tool_calling.h"
 #include "tokenizer/tokenizer.h"
 
@@ -337,6 +338,7 @@ void OpenAiRoutes::reply_streamed(const httplib::Request& req, httplib::Response
     std::vector<bool> echo_sent;       // per prompt
     std::vector<size_t> text_offsets;  // per choice: bytes of its text sent so far, the echo included
     std::vector<ToolCallReader> readers;  // per choice, when the answers are read for tool calls
+    std::vector<std::vector<TokenInfo>> json_tokens;  // per choice, with a JSON response_format: for entropix_fields
   };
   const size_t choices = a.choices();
   auto state = std::make_shared<Stream>();
@@ -347,6 +349,7 @@ void OpenAiRoutes::reply_streamed(const httplib::Request& req, httplib::Response
   state->leads.assign(choices, a.lead);
   state->text_offsets.assign(choices, 0);
   state->open = choices;
+  if (a.request->json_output) state->json_tokens.resize(choices);
   if (a.tools.read_calls)
     for (size_t i = 0; i < choices; ++i)
       state->readers.emplace_back(a.tools, tool_call_id_seed(a.reply.id, static_cast<int32_t>(i)));
@@ -400,8 +403,14 @@ void OpenAiRoutes::reply_streamed(const httplib::Request& req, httplib::Response
               for (ToolCallStreamEvent& e : reader.finish()) calls->events.push_back(std::move(e));
             calls->called = reader.calls() > 0;
           }
-          if (answer && !send(json_text(stream_chunk(*request, reply, ev, text_offset, calls ? &*calls : nullptr))))
-            return give_up();
+          json chunk = stream_chunk(*request, reply, ev, text_offset, calls ? &*calls : nullptr);
+          if (!state->json_tokens.empty()) {
+            // The fields' confidence comes with the choice's last chunk, once its JSON is whole.
+            std::vector<TokenInfo>& seen = state->json_tokens[i];
+            seen.insert(seen.end(), ev.tokens.begin(), ev.tokens.end());
+            if (ev.done) chunk["choices"][0]["entropix_fields"] = json_field_confidence(seen);
+          }
+          if (answer && !send(json_text(chunk))) return give_up();
           text_offset += pieces_size(ev.tokens);
           if (ev.done) {
             state->prompts[p] = {ev.n_prompt, ev.n_cached};

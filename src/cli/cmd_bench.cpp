@@ -3,21 +3,30 @@
 // decoded one at a time after an empty context. Mean and deviation over repetitions.
 // --parallel: per-step cost of N forks of one prompt decoded together, and the KV cache
 // they use (forks share the prompt's pages).
+// --json-object, --grammar FILE, --json-schema FILE: the token mask's cost against a
+// decode step (cli/bench_mask.h).
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cmath>
 #include <fmt/core.h>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "cli/bench_mask.h"
 #include "cli/commands.h"
 #include "cli/flag_checks.h"
+#include "cli/grammar_flags.h"
 #include "cli/model_path.h"
 #include "core/error.h"
+#include "core/file_text.h"
 #include "core/json_text.h"
 #include "gguf/gguf.h"
+#include "grammar/constraint_cache.h"
+#include "grammar/json_schema_grammar.h"
 #include "model/engine.h"
+#include "tokenizer/tokenizer.h"
 
 namespace entropix {
 
@@ -97,6 +106,11 @@ struct BenchOptions {
   std::vector<int> parallel;  // fork counts timed together
   bool json = false;
   bool packed_weights = true;
+  bool json_object = false;   // mask test with the grammar of any JSON object
+  GrammarFlags grammar;       // mask test with this grammar or schema
+  int mask_gen = 128;         // tokens generated under the grammar per pass of the mask test
+  std::string mask_answer;    // text whose tokens the mask test takes instead of drawing
+  bool mask_test() const { return json_object || grammar.given(); }
 };
 
 }  // namespace
@@ -117,11 +131,28 @@ void add_bench_command(CLI::App& app) {
       ->delimiter(',');
   cmd->add_option("--parallel-prompt", opts->parallel_prompt, "Prompt tokens the --parallel forks share")
       ->check(CLI::PositiveNumber);
+  auto* object = cmd->add_flag("--json-object", opts->json_object,
+                               "Also time the token mask of structured output, with the grammar of any JSON object");
+  add_grammar_flags(*cmd, opts->grammar);
+  object->excludes("--grammar")->excludes("--json-schema");
+  cmd->add_option("--mask-gen", opts->mask_gen, "Tokens generated under the grammar in each pass of the mask test")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--mask-answer", opts->mask_answer,
+                  "The mask test takes this file's tokens (an answer the grammar allows) instead of drawing them");
   cmd->add_flag("--json", opts->json, "Print JSON instead of a table");
   cmd->add_flag("!--no-packed-weights", opts->packed_weights, "Use Q8_0 matrices as stored only (no packed copy)");
   cmd->callback([opts] {
     const BenchOptions& o = *opts;
     nlohmann::json results = nlohmann::json::array();
+    if (!o.mask_answer.empty() && !o.mask_test())
+      throw Error("--mask-answer needs the mask test: give --json-object, --grammar or --json-schema");
+    std::optional<std::string> answer;
+    if (!o.mask_answer.empty()) {
+      answer = read_file(o.mask_answer, "--mask-answer file");
+      while (!answer->empty() && answer->back() == '\n') answer->pop_back();  // the file's line end is not the answer's
+    }
+    // Positions of one answer of the mask test, the prompt's aside (an answer's tokens are at most its bytes).
+    const int mask_positions = std::max<int>(o.mask_gen, answer ? static_cast<int>(answer->size()) : 0);
     const std::string path = resolve_model_argument(o.model);
     if (!o.json) {
       fmt::print("| {:<28} | {:>8} | {:>7} | {:>10} | {:>16} | {:>8} |\n", "model", "size GiB", "threads", "test",
@@ -135,7 +166,7 @@ void add_bench_command(CLI::App& app) {
       options.max_batch = o.batch;
       int max_par = 1;
       for (int p : o.parallel) max_par = std::max(max_par, p);
-      options.n_ctx = std::max({o.n_prompt, o.n_gen, o.parallel_prompt + max_par * (o.n_gen + 16)}) + 16;
+      options.n_ctx = std::max({o.n_prompt, o.n_gen, o.parallel_prompt + max_par * (o.n_gen + 16), mask_positions + 64}) + 16;
       auto engine = Engine::load(path, options);
       std::mt19937 rng(1234);
       const double gib = double(engine->file().file_size()) / (1024.0 * 1024.0 * 1024.0);
@@ -198,6 +229,21 @@ void add_bench_command(CLI::App& app) {
                      "{:.2f}x ± {:.2f} the first step, KV {:.1f} MiB |\n",
                      p, nt, 1000 * s.mean, 1000 * s.stddev, p / s.mean, ratio.mean, ratio.stddev, kv_mib);
         }
+      }
+      if (o.mask_test()) {
+        const auto compile = [&] {
+          const Tokenizer& tokenizer = engine->tokenizer();
+          return o.json_object ? grammar::compile_grammar(json_object_gbnf(), tokenizer, "the JSON object grammar")
+                               : constraint_from_flags(o.grammar, tokenizer);
+        };
+        const std::string name = o.json_object ? "json_object"
+                                 : o.grammar.grammar_file.empty() ? o.grammar.json_schema_file
+                                                                  : o.grammar.grammar_file;
+        const MaskBench mask = bench_mask(*engine, name, compile, o.mask_gen, answer);
+        if (o.json)
+          results.push_back(mask_bench_json(mask, nt));
+        else
+          print_mask_bench(mask, nt);
       }
     }
     if (o.json) fmt::print("{}\n", json_text(results, 2));

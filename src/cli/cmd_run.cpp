@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "cli/flag_checks.h"
+#include "cli/grammar_flags.h"
 #include "cli/model_path.h"
 #include "cli/sampling_flags.h"
 #include "cli/terminal_colour.h"
@@ -18,8 +19,6 @@
 #include "decoding/generate.h"
 #include "decoding/strategy.h"
 #include "entropix/trace.h"
-#include "grammar/constraint_cache.h"
-#include "grammar/json_schema_grammar.h"
 #include "model/engine.h"
 #include "tokenizer/tokenizer.h"
 
@@ -40,26 +39,9 @@ struct RunOptions {
   int threads = 0;
   int batch = 256;
   bool no_bos = false;
-  std::string grammar_file;
-  std::string json_schema_file;
+  GrammarFlags grammar;
   SamplingFlags flags;
 };
-
-// --grammar FILE or --json-schema FILE, prepared for the model's vocabulary.
-std::shared_ptr<const grammar::TokenConstraint> constraint_from_files(const std::string& grammar_file,
-                                                                      const std::string& schema_file,
-                                                                      const Tokenizer& tokenizer) {
-  if (!grammar_file.empty())
-    return grammar::compile_grammar(read_file(grammar_file, "grammar file"), tokenizer, "the --grammar file");
-  const std::string text = read_file(schema_file, "JSON schema file");
-  const auto schema = nlohmann::ordered_json::parse(text, nullptr, false);
-  if (schema.is_discarded()) throw Error("the --json-schema file " + schema_file + " is not valid JSON");
-  try {
-    return grammar::compile_grammar(json_schema_to_gbnf(schema), tokenizer, "the --json-schema file");
-  } catch (const JsonSchemaError& e) {
-    throw Error(std::string("the --json-schema file: ") + e.what());
-  }
-}
 
 }  // namespace
 
@@ -80,12 +62,9 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--strategy", o->strategy_spec,
                   "entropix-branch, cot-decoding[:k], self-consistency[:n] or best-of-n[:n] "
                   "(default: one answer with --sampler)");
-  cmd->add_option("--grammar", o->grammar_file, "Generate only text this GBNF grammar (llama.cpp's syntax) allows");
-  cmd->add_option("--json-schema", o->json_schema_file, "Generate only JSON that this JSON Schema allows");
+  add_grammar_flags(*cmd, o->grammar);
   add_sampling_flags(*cmd, o->flags);
   cmd->callback([o] {
-    if (!o->grammar_file.empty() && !o->json_schema_file.empty())
-      throw Error("give at most one of --grammar and --json-schema");
     if (o->prompt.empty() == o->prompt_file.empty()) throw Error("give the prompt with exactly one of -p or -f");
     const std::string text = o->prompt_file.empty() ? o->prompt : read_file(o->prompt_file, "prompt file");
     const std::string path = resolve_model_argument(o->model);
@@ -101,8 +80,8 @@ void add_run_command(CLI::App& app) {
     set_engine_needs(eo, {strategy ? &strategy->decode : &options, 1});
     auto engine = Engine::load(path, eo);
     std::vector<int32_t> tokens = engine->tokenizer().encode(text, !o->no_bos, true);
-    if (!o->grammar_file.empty() || !o->json_schema_file.empty()) {
-      options.grammar = constraint_from_files(o->grammar_file, o->json_schema_file, engine->tokenizer());
+    if (o->grammar.given()) {
+      options.grammar = constraint_from_flags(o->grammar, engine->tokenizer());
       if (strategy) strategy->decode.grammar = options.grammar;
     }
 

@@ -78,9 +78,15 @@ TEST_F(ServerJsonFields, JsonSchemaAnswerHasAFieldPerLeaf) {
   for (const char* p : {"/name", "/age", "/ok"}) EXPECT_TRUE(choice["entropix_fields"].contains(p)) << p;
 }
 
-TEST_F(ServerJsonFields, CompletionsWithAGrammarAndSeveralChoices) {
+TEST_F(ServerJsonFields, CompletionsWithASchemaAndSeveralChoices) {
+  const json schema = {{"type", "object"},
+                       {"properties",
+                        {{"answer", {{"type", "integer"}, {"minimum", 0}, {"maximum", 99}}},
+                         {"unit/s~", {{"type", "array"}, {"items", {{"const", "apples"}}}, {"minItems", 1}, {"maxItems", 1}}}}},
+                       {"required", {"answer", "unit/s~"}},
+                       {"additionalProperties", false}};
   const json body = {{"prompt", kArithmeticPrompt},
-                     {"grammar", R"(root ::= "{\"answer\": " [0-9] [0-9]? ", \"unit/s~\": [\"apples\"]}")"},
+                     {"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "a"}, {"schema", schema}}}}},
                      {"n", 2},
                      {"temperature", 1},
                      {"seed", 3},
@@ -93,6 +99,32 @@ TEST_F(ServerJsonFields, CompletionsWithAGrammarAndSeveralChoices) {
     for (const auto& [p, f] : choice["entropix_fields"].items())
       EXPECT_LE(f["constrained"]["forced"].get<int>(), f["tokens"].get<int>()) << p;
   }
+}
+
+TEST_F(ServerJsonFields, AStreamedAnswerHasTheSameFieldsInItsLastChunk) {
+  const json body = {
+      {"messages", {{{"role", "user"}, {"content", kArithmeticPrompt}}}},
+      {"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "person"}, {"schema", kPerson}}}}},
+      {"temperature", 1}, {"seed", 7}, {"max_tokens", 300}};
+  const json whole = server_->post("/v1/chat/completions", body)["choices"][0];
+  const SseResponse s = server_->post_stream("/v1/chat/completions", body);
+  ASSERT_FALSE(s.chunks.empty());
+  json fields;
+  for (const json& chunk : s.chunks) {
+    for (const json& c : chunk["choices"]) {
+      if (!c.contains("entropix_fields")) continue;
+      EXPECT_FALSE(c["finish_reason"].is_null()) << "only the last chunk of a choice has them";
+      fields = c["entropix_fields"];
+    }
+  }
+  EXPECT_EQ(s.text[0], whole["message"]["content"]);
+  EXPECT_EQ(fields, whole["entropix_fields"]);
+}
+
+TEST_F(ServerJsonFields, AGrammarThatIsNotJsonHasNoFields) {
+  const json r = server_->post("/v1/completions", {{"prompt", kArithmeticPrompt}, {"grammar", "root ::= \" yes\" | \" no\""}});
+  EXPECT_FALSE(r["choices"][0].contains("entropix_fields")) << r;
+  EXPECT_TRUE(r["choices"][0]["entropix"][0].contains("constrained"));
 }
 
 TEST_F(ServerJsonFields, FreeTextHasNoFields) {

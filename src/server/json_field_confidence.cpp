@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "tokenizer/utf8.h"
+
 namespace entropix::server {
 
 namespace {
@@ -35,24 +37,6 @@ struct Frame {
   int64_t index = 0;           // array: the element being read
   std::set<std::string> keys;  // object: the keys read so far (decoded)
 };
-
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
 
 // A key as a pointer segment (RFC 6901): '~' as ~0, '/' as ~1.
 void append_segment(std::string& pointer, const std::string& key) {
@@ -364,7 +348,7 @@ class FieldReader {
     const bool low = code_ >= 0xDC00 && code_ <= 0xDFFF;
     if (escape_ == Escape::LowHex) {
       if (!low) return false;
-      if (key_) append_utf8(key_text_, 0x10000 + ((high_ - 0xD800) << 10) + (code_ - 0xDC00));
+      if (key_) unicode::append_utf8(key_text_, 0x10000 + ((high_ - 0xD800) << 10) + (code_ - 0xDC00));
       escape_ = Escape::None;
       return true;
     }
@@ -374,7 +358,7 @@ class FieldReader {
       escape_ = Escape::LowBackslash;
       return true;
     }
-    if (key_) append_utf8(key_text_, code_);
+    if (key_) unicode::append_utf8(key_text_, code_);
     escape_ = Escape::None;
     return true;
   }

@@ -43,6 +43,14 @@ TEST(ParseRequest, EachErrorNamesItsField) {
   const auto tool = [](const std::string& name, const json& parameters = {{"type", "object"}}) {
     return json{{"type", "function"}, {"function", {{"name", name}, {"parameters", parameters}}}};
   };
+  json many_large_tools = json::array();
+  {
+    json values = json::array();
+    for (int v = 0; v < 2000; ++v) values.push_back(std::string(60, static_cast<char>('a' + v % 26)) + std::to_string(v));
+    for (int i = 0; i < 10; ++i)
+      many_large_tools.push_back(tool(std::string(1, static_cast<char>('a' + i)),
+                                      {{"type", "object"}, {"properties", {{"v", {{"enum", values}}}}}}));
+  }
   const auto with = [](json body, const json& extra) {
     body.update(extra);
     return body;
@@ -117,6 +125,8 @@ TEST(ParseRequest, EachErrorNamesItsField) {
       {Endpoint::ChatCompletions, {{"messages", user}, {"tools", json::array({tool("f", {{"type", "array"}})})}}, "tools[0].function.parameters.type"},
       {Endpoint::ChatCompletions, {{"messages", user}, {"tools", json::array({tool("f", {{"type", "object"}, {"properties", {{"s", {{"type", "string"}, {"pattern", "x"}}}}}})})}}, "tools[0].function.parameters"},
       {Endpoint::ChatCompletions, {{"messages", user}, {"tools", json::array({tool("f")})}, {"tool_choice", "any"}}, "tool_choice"},
+      // Each function's grammar under its limit, all of them together over it.
+      {Endpoint::ChatCompletions, {{"messages", user}, {"tools", many_large_tools}}, "tools"},
       {Endpoint::ChatCompletions, {{"messages", user}, {"tools", json::array({tool("f")})}, {"tool_choice", {{"type", "function"}, {"function", {{"name", "g"}}}}}}, "tool_choice"},
       {Endpoint::ChatCompletions, {{"messages", user}, {"tools", json::array({tool("f")})}, {"parallel_tool_calls", "yes"}}, "parallel_tool_calls"},
       {Endpoint::ChatCompletions, {{"messages", user}, {"functions", json::array({tool("f")["function"]})}}, "functions"},

@@ -193,6 +193,13 @@ void parse_tools(const json& j, const nlohmann::ordered_json& ordered, ApiReques
       }
       r.tools.push_back(std::move(tool));
     }
+    // The grammar of the calls holds every function's; it must stay under one grammar's limit.
+    size_t grammar_bytes = 0;
+    for (const ToolGrammarFunction& f : r.tool_functions) grammar_bytes += f.arguments_gbnf.size();
+    if (grammar_bytes > JsonSchemaLimits{}.max_grammar_bytes)
+      bad("'tools': the functions' parameters take a grammar of " + std::to_string(grammar_bytes) +
+              " bytes together; the limit is " + std::to_string(JsonSchemaLimits{}.max_grammar_bytes),
+          "invalid_value", "tools");
     r.tool_choice = ToolChoice::Auto;
   }
   if (present(j, "tool_choice")) {

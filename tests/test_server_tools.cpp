@@ -163,6 +163,15 @@ TEST_F(ServerTools, ToolChoiceNoneLeavesTheToolsOut) {
   EXPECT_EQ(a["usage"]["prompt_tokens"], b["usage"]["prompt_tokens"]);
   EXPECT_EQ(a["choices"][0]["message"], b["choices"][0]["message"]);
   EXPECT_FALSE(a["choices"][0]["message"].contains("tool_calls"));
+  // A conversation with earlier calls and results is answered without tools too.
+  json later = with_tools;
+  later["messages"].push_back({{"role", "assistant"}, {"content", nullptr},
+                               {"tool_calls", json::array({{{"id", "call_1"}, {"type", "function"},
+                                                            {"function", {{"name", "get_time"}, {"arguments", R"({"offset": 1})"}}}}})}});
+  later["messages"].push_back({{"role", "tool"}, {"tool_call_id", "call_1"}, {"content", "13:00"}});
+  const json c = server_->post("/v1/chat/completions", later);
+  EXPECT_TRUE(c["choices"][0]["message"]["content"].is_string()) << c;
+  EXPECT_GT(c["usage"]["prompt_tokens"].get<int>(), a["usage"]["prompt_tokens"].get<int>());
 }
 
 // A server whose chat template has its own call syntax (from ../shared/testdata).

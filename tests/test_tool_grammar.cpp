@@ -208,6 +208,12 @@ TEST(GenericToolForm, ConversationCarriesToolsCallsAndResultsAsText) {
   EXPECT_EQ(out[2].content,
             "{\"tool_response\":{\"tool_call_id\":\"call_1\",\"content\":{\"time\":\"12:00\"}}}\n"
             "{\"tool_response\":{\"tool_call_id\":\"call_2\",\"name\":\"get_time\",\"content\":\"not json\"}}");
+  // Without tools now, earlier calls and results are still written in the JSON form, with no instructions.
+  const std::vector<ChatMessage> no_tools = generic_tool_messages(messages, nullptr, ToolDemand::Choose, "");
+  ASSERT_EQ(no_tools.size(), 3u);
+  EXPECT_EQ(no_tools[0].content, "What time is it?");
+  EXPECT_EQ(no_tools[1].content, out[1].content);
+  EXPECT_EQ(no_tools[2].content, out[2].content);
   // With a system message, the instructions go there.
   const std::vector<ChatMessage> with_system =
       generic_tool_messages({{"system", "Be brief.", nullptr, "", ""}, messages[0]}, tools, ToolDemand::Choose, "");

@@ -145,6 +145,7 @@ std::vector<ChatMessage> generic_tool_messages(const std::vector<ChatMessage>& m
     copy.tool_calls = nullptr;
     out.push_back(std::move(copy));
   }
+  if (!tools.is_array() || tools.empty()) return out;  // earlier calls in the JSON form, no tools now
   const std::string text = instructions(tools, demand, named);
   for (ChatMessage& m : out) {
     if (m.role == "system") {
@@ -172,7 +173,6 @@ std::vector<ToolCallStreamEvent> GenericToolStream::feed(std::string_view piece)
   }
   if (string_done_) return {};
   std::string part = decode_string_part(text_, string_at_, string_done_);
-  released_ += part;
   return content_event(std::move(part));
 }
 

@@ -25,7 +25,8 @@ namespace entropix {
 enum class ToolDemand { Choose, CallAny, CallNamed };
 
 // tools: OpenAI's [{"type": "function", "function": {name, description, parameters}}];
-// named: the function a CallNamed answer must call. The messages with the instructions
+// named: the function a CallNamed answer must call; no tools: no instructions (a
+// conversation with earlier calls, answered without tools). The messages with the instructions
 // added to the system message (or, without one, before the first user message's text,
 // since some templates drop or refuse system messages), assistant tool_calls written as
 // their JSON form, and tool results as user turns holding
@@ -54,7 +55,6 @@ class GenericToolStream {
   size_t string_at_ = 0;     // streaming a string response: where its undecoded rest starts in text_
   bool streaming_ = false;   // the answer opened as {"response": "...
   bool string_done_ = false; // its closing quote was read
-  std::string released_;     // content sent so far
   int calls_ = 0;
 };
 

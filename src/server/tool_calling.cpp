@@ -1,5 +1,6 @@
 #include "server/tool_calling.h"
 
+#include <algorithm>
 #include <functional>
 
 #include "tokenizer/tokenizer.h"
@@ -53,6 +54,12 @@ std::string render_chat(const ChatFormat& format, const ApiRequest& r, const Too
   if (plan.read_calls && plan.generic)
     return format.render(generic_tool_messages(r.messages, r.tools, demand_of(r.tool_choice), r.tool_choice_name),
                          tokenizer);
+  // Earlier calls and results, with no call syntax to write them in: the JSON form.
+  const bool has_calls = std::any_of(r.messages.begin(), r.messages.end(), [](const ChatMessage& m) {
+    return m.role == "tool" || (m.tool_calls.is_array() && !m.tool_calls.empty());
+  });
+  if (has_calls && format.tool_format() == ToolCallFormat::None)
+    return format.render(generic_tool_messages(r.messages, nullptr, ToolDemand::Choose, ""), tokenizer);
   // tool_choice none: the tools are left out, so the model is not invited to call one.
   return format.render(r.messages, tokenizer, plan.read_calls ? r.tools : nlohmann::ordered_json());
 }

@@ -8,11 +8,13 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "chat/chat_template.h"
+#include "chat/jinja_strings.h"
 #include "chat/jinja_value.h"
 #include "core/error.h"
 #include "support.h"
@@ -203,6 +205,37 @@ TEST(ChatJinjaLimits, RegressionTemplatesEndWithinTheLimits) {
     ++ran;
   }
   EXPECT_GT(ran, 0);
+}
+
+// split, replace, find, count and `in` with a long pattern that almost matches
+// everywhere: a plain search compares the whole pattern at each position (hours
+// here); these are linear. Outputs as Python's str gives them.
+TEST(ChatJinjaLimits, SearchingForALongPatternTakesLinearTime) {
+  const std::string pat = "('a' * 200000 + 'b')";
+  const std::string text = "('a' * 2000000 + 'b')";
+  const Outcome o = run("{{ ('a' * 2000000).split(" + pat + ")|length }}|{{ (" + pat + " * 3).split(" + pat +
+                        ")|length }}|{{ " + pat + " in " + text + " }}|{{ " + text + ".count(" + pat + ") }}|{{ " +
+                        text + ".find(" + pat + ") }}|{{ " + text + ".replace(" + pat + ", 'X')|length }}");
+  EXPECT_EQ(o.error, "");
+  EXPECT_EQ(o.output, "1|4|True|1|1800000|1800001");
+  EXPECT_LT(o.seconds, kBoundedSeconds);
+}
+
+TEST(ChatJinjaLimits, SubstringFinderAgreesWithThePlainSearch) {
+  std::mt19937 rng(7);
+  for (int round = 0; round < 300; ++round) {
+    // A two-letter alphabet makes partial matches (the hard case) common.
+    auto word = [&](size_t n) {
+      std::string w(n, 'a');
+      for (char& c : w) c = rng() % 3 == 0 ? 'b' : 'a';
+      return w;
+    };
+    const std::string pattern = word(1 + rng() % 24), text = word(rng() % 200);
+    const entropix::jinja::SubstringFinder finder(pattern);
+    for (size_t from = 0; from <= text.size() + 1; from += 1 + rng() % 7) {
+      EXPECT_EQ(finder.find(text, from), text.find(pattern, from)) << pattern << " in " << text << " from " << from;
+    }
+  }
 }
 
 TEST(ChatJinjaLimits, ErrorsNameTheTemplate) {

@@ -554,13 +554,14 @@ Value string_method(const Value& self_value, const std::string& name) {
       Params p(name, a, {"sub"});
       if (!p.get(0) || !p.get(0)->is_string()) throw Error(name + "(): expected a string");
       const std::string& sub = p.get(0)->as_string();
+      const SubstringFinder finder(sub);
       if (name == "find") {
-        const size_t at = self.find(sub);
+        const size_t at = finder.find(self);
         return Value(at == std::string::npos ? int64_t{-1} : static_cast<int64_t>(utf8_length(std::string_view(self).substr(0, at))));
       }
       if (sub.empty()) return Value(static_cast<int64_t>(utf8_length(self) + 1));
       int64_t n = 0;
-      for (size_t at = self.find(sub); at != std::string::npos; at = self.find(sub, at + sub.size())) ++n;
+      for (size_t at = finder.find(self); at != std::string::npos; at = finder.find(self, at + sub.size())) ++n;
       return Value(n);
     };
   } else if (name == "join") {
@@ -830,7 +831,7 @@ bool contains(const Value& container, const Value& item) {
     case Value::Kind::String:
       if (!item.is_string())
         throw Error("'in <string>': expected a string on the left, found '" + item.type_name() + "'");
-      return container.as_string().find(item.as_string()) != std::string::npos;
+      return SubstringFinder(item.as_string()).find(container.as_string()) != std::string::npos;
     case Value::Kind::List:
       for (const Value& v : container.as_list().items)
         if (equals(v, item)) return true;

@@ -164,14 +164,38 @@ std::string py_strip(std::string_view text, StripSide side, const std::optional<
                                            cps.begin() + static_cast<std::ptrdiff_t>(e)));
 }
 
+SubstringFinder::SubstringFinder(std::string_view pattern) : pattern_(pattern) {
+  // Short patterns gain nothing from the table: the plain search is linear for them.
+  if (pattern_.size() <= 8) return;
+  border_.assign(pattern_.size(), 0);
+  uint32_t k = 0;
+  for (size_t i = 1; i < pattern_.size(); ++i) {
+    while (k > 0 && pattern_[i] != pattern_[k]) k = border_[k - 1];
+    if (pattern_[i] == pattern_[k]) ++k;
+    border_[i] = k;
+  }
+}
+
+size_t SubstringFinder::find(std::string_view text, size_t from) const {
+  if (border_.empty()) return text.find(pattern_, from);
+  size_t k = 0;
+  for (size_t i = from; i < text.size(); ++i) {
+    while (k > 0 && text[i] != pattern_[k]) k = border_[k - 1];
+    if (text[i] == pattern_[k]) ++k;
+    if (k == pattern_.size()) return i + 1 - k;
+  }
+  return std::string_view::npos;
+}
+
 std::vector<std::string> py_split(std::string_view text, const std::optional<std::string>& sep,
                                   int64_t maxsplit) {
   std::vector<std::string> out;
   if (sep) {
     if (sep->empty()) throw Error("str.split(): expected a non-empty separator, found ''");
+    const SubstringFinder finder(*sep);
     size_t start = 0;
     while (maxsplit < 0 || static_cast<int64_t>(out.size()) < maxsplit) {
-      const size_t at = text.find(*sep, start);
+      const size_t at = finder.find(text, start);
       if (at == std::string_view::npos) break;
       check_room((out.size() + 1) * sizeof(std::string));  // "," * 60000000 splits into 60 million parts
       out.emplace_back(text.substr(start, at - start));
@@ -216,10 +240,11 @@ std::string py_replace(std::string_view text, std::string_view old, std::string_
     if (count < 0 || done < count) out.append(repl);
     return out;
   }
+  const SubstringFinder finder(old);
   size_t start = 0;
   int64_t done = 0;
   while (count < 0 || done < count) {
-    const size_t at = text.find(old, start);
+    const size_t at = finder.find(text, start);
     if (at == std::string_view::npos) break;
     out.append(text.substr(start, at - start));
     out.append(repl);

@@ -9,6 +9,7 @@
 #include "decoding/generate.h"
 #include "decoding/strategy.h"
 #include "model/engine.h"
+#include "demo_strategy_support.h"
 #include "support.h"
 #include "tokenizer/tokenizer.h"
 
@@ -16,15 +17,8 @@ using namespace entropix;
 
 namespace {
 
-std::unique_ptr<Engine> load_demo(bool attention) {
-  EngineOptions o;
-  o.n_ctx = 2048;
-  o.n_threads = 1;
-  o.attention_scores = attention;
-  return Engine::load((entropix::testing::source_dir() / "models/demo/demo-q8_0.gguf").string(), o);
-}
-
-const char* kPrompt = "Q: Mia has 23 shells. She finds 18 more and gives 9 to Leo. How many shells does Mia have?\nA:";
+using entropix::testing::kPrompt;
+using entropix::testing::load_demo;
 
 // Entropy branching with thresholds that put every confident-but-split step in LEHV,
 // so branching must happen.
@@ -133,6 +127,11 @@ TEST(Strategy, EntropyBranchingForksInLehvAndReleasesItsBranches) {
   EXPECT_LE(r.n_branch_points, o.branching.max_forks);
   EXPECT_GT(r.tokens_spent, r.n_generated);  // the rollouts that lost count as spent
   EXPECT_FALSE(r.text.empty());
+  // The text is the tokens the sequence holds: a branch point takes the winning
+  // rollout's token instead of the draw, not after it.
+  ASSERT_EQ(r.paths.size(), 1u);
+  EXPECT_EQ(r.text, e->tokenizer().decode(r.paths[0].ids));
+  EXPECT_EQ(r.n_generated, static_cast<int32_t>(r.paths[0].ids.size()));
   EXPECT_EQ(e->free_positions(), free_before);
 }
 

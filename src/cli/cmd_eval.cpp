@@ -49,7 +49,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--tasks", o->tasks_path, "Task file (JSONL with prompt and answer)")->required();
   cmd->add_option("--strategies", o->strategies,
                   "Comma separated: greedy, standard, entropix, entropix-branch, cot-decoding[:k], "
-                  "self-consistency[:n], best-of-n[:n]")
+                  "self-consistency[:n], best-of-n[:n], adaptive-consistency[:max], entropy-fork[:k], entropix-vote[:n]")
       ->delimiter(',');
   cmd->add_option("--limit", o->limit, "Use only the first N tasks");
   cmd->add_option("-n,--n-predict", o->n_predict, "Tokens per answer at most")->check(token_count_check());

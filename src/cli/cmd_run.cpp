@@ -60,7 +60,8 @@ void add_run_command(CLI::App& app) {
   add_color_flag(*cmd, o->color, "Colour tokens by uncertainty state");
   cmd->add_flag("--no-bos", o->no_bos, "Do not add the BOS token");
   cmd->add_option("--strategy", o->strategy_spec,
-                  "entropix-branch, cot-decoding[:k], self-consistency[:n] or best-of-n[:n] "
+                  "entropix-branch, cot-decoding[:k], self-consistency[:n], best-of-n[:n], "
+                  "adaptive-consistency[:max], entropy-fork[:k] or entropix-vote[:n] "
                   "(default: one answer with --sampler)");
   add_grammar_flags(*cmd, o->grammar);
   add_sampling_flags(*cmd, o->flags);
@@ -107,9 +108,11 @@ void add_run_command(CLI::App& app) {
         fmt::print(stderr, "path {:2}: score {:8.4f} answer {:>8} | {}\n", i, r.paths[i].score,
                    r.paths[i].answer.value_or("-"), r.paths[i].text.substr(0, 80));
       }
-      fmt::print(stderr, "\nstrategy: {} | answer: {} | tokens spent: {} in {:.2f} s ({:.1f} t/s) | branch points: {} | thinking inserted: {}\n",
-                 so.name, r.answer.value_or("-"), r.tokens_spent, secs, double(r.tokens_spent) / std::max(secs, 1e-9),
-                 r.n_branch_points, r.n_inserted);
+      fmt::print(stderr,
+                 "\nstrategy: {} | answer: {} | confidence: {:.2f} | paths: {} | tokens spent: {} in {:.2f} s ({:.1f} t/s) | "
+                 "branch points: {} | thinking inserted: {}\n",
+                 so.name, r.answer.value_or("-"), r.confidence, r.paths.size(), r.tokens_spent, secs,
+                 double(r.tokens_spent) / std::max(secs, 1e-9), r.n_branch_points, r.n_inserted);
       return;
     }
     int64_t index = 0;

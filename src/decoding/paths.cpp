@@ -1,5 +1,8 @@
 #include "decoding/paths.h"
 
+#include <utility>
+
+#include "core/error.h"
 #include "decoding/step_on_row.h"
 
 namespace entropix {
@@ -39,9 +42,22 @@ void record_step(Path& path, const TokenEvent& ev) {
   path.tokens.push_back(t);
 }
 
-PathRunner::PathRunner(Engine& engine) : engine_(engine) {}
+PathRunner::PathRunner(Engine& engine, std::function<bool()> stop) : engine_(engine), stop_(std::move(stop)) {}
 
-std::vector<std::pair<Path*, TokenEvent>> PathRunner::advance(const std::vector<Path*>& paths) {
+TokenEvent step_path(Engine& engine, size_t row, Path& path, AttentionAnalyzer& analyzer,
+                     const DrawCallback& before_take) {
+  if (!before_take) return step_on_row(engine, row, *path.decoder, analyzer);
+  std::optional<SampleOutcome> draw = draw_on_row(engine, row, *path.decoder, analyzer);
+  if (!draw) {
+    TokenEvent ev;
+    ev.end_of_text = true;
+    return ev;
+  }
+  before_take(path, *draw);
+  return path.decoder->accept(*draw);
+}
+
+std::vector<Path*> PathRunner::feed(const std::vector<Path*>& paths) {
   batch_.clear();
   std::vector<Path*> active;
   for (Path* p : paths) {
@@ -57,13 +73,20 @@ std::vector<std::pair<Path*, TokenEvent>> PathRunner::advance(const std::vector<
     p->pending.clear();
     active.push_back(p);
   }
-  std::vector<std::pair<Path*, TokenEvent>> events;
-  if (active.empty()) return events;
+  if (active.empty()) return active;
+  if (stop_ && stop_()) throw Error("the decoding was stopped");
   engine_.decode(batch_);
   tokens_decoded_ += static_cast<int64_t>(batch_.size());
+  return active;
+}
+
+std::vector<std::pair<Path*, TokenEvent>> PathRunner::advance(const std::vector<Path*>& paths,
+                                                             const DrawCallback& before_take) {
+  const std::vector<Path*> active = feed(paths);
+  std::vector<std::pair<Path*, TokenEvent>> events;
   for (size_t r = 0; r < active.size(); ++r) {
     Path& p = *active[r];
-    events.emplace_back(&p, step_on_row(engine_, r, *p.decoder, analyzer_));
+    events.emplace_back(&p, step_path(engine_, r, p, analyzer_, before_take));
   }
   return events;
 }

@@ -125,17 +125,25 @@ void restore_model_view(SampleOutcome& o, std::span<const float> model_logits, c
 }  // namespace
 
 TokenEvent SequenceDecoder::step(std::span<const float> logits, const AttentionMetrics* attention) {
+  std::optional<SampleOutcome> o = draw(logits, attention);
+  if (!o) {
+    TokenEvent ev;
+    ev.end_of_text = true;
+    return ev;
+  }
+  return accept(*o);
+}
+
+std::optional<SampleOutcome> SequenceDecoder::draw(std::span<const float> logits, const AttentionMetrics* attention) {
   if (finished()) throw Error("step() on a finished answer");
-  if (!matcher_) return accept(sampler_->step(biased(logits), attention, rng_));
+  if (!matcher_) return sampler_->step(biased(logits), attention, rng_);
   const std::span<const float> model = biased(logits);
   const std::span<const float> allowed = constrained(logits);
   if (!grammar::any_token(allowed_)) {
     // The grammar allows nothing more and no end of text (a vocabulary that cannot
     // spell what it asks for): the answer ends here.
     finish(FinishReason::Stop);
-    TokenEvent ev;
-    ev.end_of_text = true;
-    return ev;
+    return std::nullopt;
   }
   SampleOutcome o = sampler_->step(allowed, attention, rng_);
   if (o.insert_thinking) {
@@ -145,7 +153,7 @@ TokenEvent SequenceDecoder::step(std::span<const float> logits, const AttentionM
     o.logprob = compute_logit_metrics(allowed).logprob(allowed, o.token);
   }
   restore_model_view(o, model, allowed_);
-  return accept(o);
+  return o;
 }
 
 TokenEvent SequenceDecoder::force(std::span<const float> logits, const AttentionMetrics* attention, int32_t token) {

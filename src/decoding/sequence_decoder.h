@@ -40,6 +40,10 @@ class SequenceDecoder {
   // One step over the logits of the last position. After it, tokens() of the event
   // are to be appended (unless finished()).
   TokenEvent step(std::span<const float> logits, const AttentionMetrics* attention);
+  // step() without taking the draw: accept() takes it (or, on a fork made before,
+  // another token). std::nullopt when the answer ends here (a grammar that allows
+  // nothing more): finished() is then true.
+  std::optional<SampleOutcome> draw(std::span<const float> logits, const AttentionMetrics* attention);
   // A step whose token a person chose: the sampler measures the step (metrics,
   // alternatives, state) as step() would, then `token` is taken instead of its draw
   // (outcome.token and logprob are the forced token's; an inserted thinking text is

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 
 #include "decoding/sequence_decoder.h"
 #include "entropix/metrics.h"
@@ -16,5 +17,10 @@ namespace entropix {
 // With `forced` >= 0 the step takes that token instead of its draw (SequenceDecoder::force).
 TokenEvent step_on_row(Engine& engine, size_t row, SequenceDecoder& decoder, AttentionAnalyzer& analyzer,
                        int32_t forced = -1);
+// The attention metrics of a row of the engine's last batch (throws Error as above).
+AttentionMetrics row_attention(Engine& engine, size_t row, AttentionAnalyzer& analyzer);
+// The step's draw on that row, not yet taken (SequenceDecoder::draw).
+std::optional<SampleOutcome> draw_on_row(Engine& engine, size_t row, SequenceDecoder& decoder,
+                                         AttentionAnalyzer& analyzer);
 
 }  // namespace entropix

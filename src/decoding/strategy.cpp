@@ -7,65 +7,31 @@
 #include "core/error.h"
 #include "decoding/generate.h"
 #include "decoding/paths.h"
+#include "decoding/adaptive_consistency.h"
+#include "decoding/entropix_vote.h"
+#include "decoding/entropy_fork.h"
 #include "decoding/step_on_row.h"
+#include "decoding/strategy_paths.h"
+#include "decoding/vote.h"
 
 namespace entropix {
 
 namespace {
 
-void count(StrategyResult& r, const Path& p) {
-  for (const auto& t : p.tokens) r.state_counts[static_cast<size_t>(t.state)] += 1;
-  r.n_inserted += p.decoder->n_inserted();
-}
-
-PathSummary summarize(const Path& p, const AnswerExtractor& ex, double score) {
-  std::string text = p.decoder->text().substr(std::min(p.text_start, p.decoder->text().size()));
-  auto span = ex.extract(text);
-  return {text, span ? std::optional<std::string>(span->value) : std::nullopt, score,
-          static_cast<int32_t>(p.tokens.size())};
-}
-
-// The tokens a path's sequence holds: the prompt, then what the path decoded.
-std::vector<int32_t> kv_tokens(std::span<const int32_t> prompt, const Path& p) {
-  std::vector<int32_t> tokens(prompt.begin(), prompt.end());
-  tokens.insert(tokens.end(), p.decoded.begin(), p.decoded.end());
-  return tokens;
-}
-
-// Frees the sequences it holds when it goes, also when a step throws; at the end of a
-// strategy the finished paths go to the prefix cache instead.
-struct SequenceReleaser {
-  Engine& engine;
-  std::vector<SeqId> seqs;
-  ~SequenceReleaser() {
-    for (SeqId s : seqs) engine.free_sequence(s);
-  }
-  void retire(PrefixCache& cache, std::span<const int32_t> prompt, const Path& p) {
-    seqs.erase(std::find(seqs.begin(), seqs.end(), p.seq));
-    cache.retire(kv_tokens(prompt, p), p.seq);
-  }
-};
-
-// At a LEHV step: forks the path on its top candidates, rolls each out together
-// for a short horizon, scores the rollouts and continues the path with the best.
+// At a LEHV step, before the path takes its draw: forks the path on its top
+// candidates, rolls each out together for a short horizon, scores the rollouts and
+// continues the path with the best.
 void branch(Engine& engine, PathRunner& runner, Path& main, const SampleOutcome& at, const StrategyOptions& o,
             StrategyResult& r, uint64_t stream_base) {
   const int32_t width = std::min<int32_t>(o.branching.width, at.n_alternatives);
-  std::vector<Path> rollouts(static_cast<size_t>(width));
+  std::vector<Path> rollouts;
   std::vector<Path*> ptrs;
+  rollouts.reserve(static_cast<size_t>(width));
   for (int32_t i = 0; i < width; ++i) {
-    Path& b = rollouts[static_cast<size_t>(i)];
-    b.seq = engine.fork(main.seq);
-    b.decoded = main.decoded;
-    b.decoder = main.decoder->fork(stream_base * 64 + static_cast<uint64_t>(i));
-    b.text_start = main.decoder->text().size();
-    SampleOutcome chosen = at;
-    chosen.token = at.alternatives[static_cast<size_t>(i)].id;
-    chosen.logprob = std::log(std::max(at.alternatives[static_cast<size_t>(i)].prob, 1e-300));
-    chosen.branch = false;
-    record_step(b, b.decoder->accept(chosen));
-    ptrs.push_back(&b);
+    const Alternative& alt = at.alternatives[static_cast<size_t>(i)];
+    rollouts.push_back(fork_taking(engine, main, at, alt.id, alt.prob, stream_base * 64 + static_cast<uint64_t>(i), false));
   }
+  for (Path& b : rollouts) ptrs.push_back(&b);
   runner.run(ptrs, o.branching.horizon, [](Path& p, const TokenEvent&) {
     const std::string& t = p.decoder->text();
     return !(t.size() > p.text_start && (t.back() == '.' || t.back() == '\n'));  // sentence or line end
@@ -108,7 +74,7 @@ void branch(Engine& engine, PathRunner& runner, Path& main, const SampleOutcome&
 StrategyResult run_single(Engine& engine, std::span<const int32_t> prompt, const StrategyOptions& o,
                           const TextCallback& on_text, PrefixCache* cache) {
   StrategyResult r;
-  PathRunner runner(engine);
+  PathRunner runner(engine, o.stop);
   AttentionAnalyzer analyzer;
   Path main;
   main.decoder = std::make_unique<SequenceDecoder>(engine.tokenizer(), o.decode);
@@ -128,34 +94,37 @@ StrategyResult run_single(Engine& engine, std::span<const int32_t> prompt, const
     if (on_text && !text.empty()) on_text(text, ev.outcome.state, ev.inserted);
   };
 
-  TokenEvent ev = step_on_row(engine, 0, *main.decoder, analyzer);
+  // Each step's draw is looked at before the path takes it: a branch point forks
+  // the path as it was before the step.
   int32_t forks_left = o.branching.max_forks;
   for (;;) {
-    if (ev.outcome.branch && forks_left > 0 && !main.finished() && ev.outcome.n_alternatives > 1) {
+    std::optional<SampleOutcome> draw = draw_on_row(engine, 0, *main.decoder, analyzer);
+    if (!draw) break;  // the grammar allows nothing more
+    if (draw->branch && forks_left > 0 && draw->n_alternatives > 1) {
       --forks_left;
       ++r.n_branch_points;
-      branch(engine, runner, main, ev.outcome, o, r, static_cast<uint64_t>(r.n_branch_points));
+      branch(engine, runner, main, *draw, o, r, static_cast<uint64_t>(r.n_branch_points));
       std::string text = main.decoder->take_text();
       if (on_text && !text.empty()) on_text(text, State::LEHV, false);
     } else {
+      const TokenEvent ev = main.decoder->accept(*draw);
       record_step(main, ev);
       r.tokens_spent += static_cast<int64_t>(ev.tokens.size());
       emit(main, ev);
     }
     if (main.finished()) break;
-    auto events = runner.advance({&main});
-    if (events.empty()) break;  // the context is full
-    ev = std::move(events.front().second);
+    if (runner.feed({&main}).empty()) break;  // the context is full
   }
   std::string rest = main.decoder->take_text();
   if (on_text && !rest.empty()) on_text(rest, State::Adaptive, false);
-  count(r, main);
-  PathSummary s = summarize(main, o.extractor, main.mean_logprob());
+  count_path(r, main);
+  PathSummary s = summarize_path(main, o.extractor, main.mean_logprob());
   r.text = s.text;
   r.answer = s.answer;
   r.n_generated = main.decoder->n_generated();
   r.finish = main.decoder->finish_reason();
   r.paths.push_back(std::move(s));
+  r.confidence = path_confidence(main);
   if (cache) {
     const SeqId seq = main.seq;
     main.seq = -1;
@@ -169,10 +138,8 @@ StrategyResult run_single(Engine& engine, std::span<const int32_t> prompt, const
 StrategyResult run_cot(Engine& engine, std::span<const int32_t> prompt, const StrategyOptions& o,
                        PrefixCache* cache) {
   StrategyResult r;
-  const PrefixMatch read = read_prompt(engine, prompt, cache);
-  const SeqId root = read.seq;
-  r.n_cached = read.n_cached;
-  SequenceReleaser release{engine, {root}};
+  SequenceReleaser release{engine, {}};
+  const SeqId root = read_root(engine, prompt, cache, r, release);
   DecodeOptions greedy = o.decode;
   greedy.sampler = SamplerKind::Greedy;
   // The k most probable first tokens, from the raw distribution with the logit bias
@@ -204,7 +171,7 @@ StrategyResult run_cot(Engine& engine, std::span<const int32_t> prompt, const St
     record_step(p, p.decoder->accept(chosen));
     ptrs.push_back(&p);
   }
-  PathRunner runner(engine);
+  PathRunner runner(engine, o.stop);
   runner.run(ptrs, greedy.max_tokens + 1);
   std::map<std::string, double> totals;
   size_t best = 0;
@@ -215,8 +182,8 @@ StrategyResult run_cot(Engine& engine, std::span<const int32_t> prompt, const St
     auto span = o.extractor.extract(text);
     double score = span ? p.mean_margin(span->begin, span->end) : 0.0;
     r.tokens_spent += static_cast<int64_t>(p.tokens.size());
-    count(r, p);
-    r.paths.push_back(summarize(p, o.extractor, score));
+    count_path(r, p);
+    r.paths.push_back(summarize_path(p, o.extractor, score));
     if (span) totals[span->value] += score;
     if (score > best_score) {
       best_score = score;
@@ -239,6 +206,7 @@ StrategyResult run_cot(Engine& engine, std::span<const int32_t> prompt, const St
   r.answer = r.paths[best].answer;
   r.n_generated = r.paths[best].n_tokens;
   r.finish = paths[best].decoder->finish_reason();
+  r.confidence = answer_share(r.paths, r.answer);
   if (cache) {
     for (const Path& p : paths) release.retire(*cache, prompt, p);
   }
@@ -250,10 +218,8 @@ StrategyResult run_cot(Engine& engine, std::span<const int32_t> prompt, const St
 StrategyResult run_samples(Engine& engine, std::span<const int32_t> prompt, const StrategyOptions& o,
                            PrefixCache* cache) {
   StrategyResult r;
-  const PrefixMatch read = read_prompt(engine, prompt, cache);
-  const SeqId root = read.seq;
-  r.n_cached = read.n_cached;
-  SequenceReleaser release{engine, {root}};
+  SequenceReleaser release{engine, {}};
+  const SeqId root = read_root(engine, prompt, cache, r, release);
   const int32_t n = std::max(o.n, 1);
   std::vector<Path> paths(static_cast<size_t>(n));
   std::vector<Path*> ptrs;
@@ -263,12 +229,12 @@ StrategyResult run_samples(Engine& engine, std::span<const int32_t> prompt, cons
     p.seq = engine.fork(root);
     release.seqs.push_back(p.seq);
     DecodeOptions d = o.decode;
-    d.seed = o.decode.seed * 1000003ULL + static_cast<uint64_t>(i);
+    d.seed = sample_seed(o.decode.seed, i);
     p.decoder = std::make_unique<SequenceDecoder>(engine.tokenizer(), d);
     record_step(p, step_on_row(engine, 0, *p.decoder, analyzer));
     ptrs.push_back(&p);
   }
-  PathRunner runner(engine);
+  PathRunner runner(engine, o.stop);
   runner.run(ptrs, o.decode.max_tokens + 1);
   std::map<std::string, int> votes;
   std::map<std::string, size_t> first_with;
@@ -276,8 +242,8 @@ StrategyResult run_samples(Engine& engine, std::span<const int32_t> prompt, cons
   for (size_t i = 0; i < paths.size(); ++i) {
     Path& p = paths[i];
     r.tokens_spent += static_cast<int64_t>(p.tokens.size());
-    count(r, p);
-    r.paths.push_back(summarize(p, o.extractor, p.mean_logprob()));
+    count_path(r, p);
+    r.paths.push_back(summarize_path(p, o.extractor, p.mean_logprob()));
     if (r.paths[i].answer) {
       votes[*r.paths[i].answer] += 1;
       first_with.emplace(*r.paths[i].answer, i);
@@ -301,6 +267,7 @@ StrategyResult run_samples(Engine& engine, std::span<const int32_t> prompt, cons
   r.answer = r.paths[best].answer;
   r.n_generated = r.paths[best].n_tokens;
   r.finish = paths[best].decoder->finish_reason();
+  r.confidence = answer_share(r.paths, r.answer);
   if (cache) {
     for (const Path& p : paths) release.retire(*cache, prompt, p);
   }
@@ -344,9 +311,23 @@ StrategyOptions parse_strategy(std::string_view spec, const DecodeOptions& base)
     o.kind = StrategyKind::BestOfN;
     o.n = parse_count(spec, "best-of-n", 8);
     if (o.decode.sampler == SamplerKind::Greedy) o.decode.sampler = SamplerKind::Standard;
+  } else if (starts("adaptive-consistency")) {
+    o.kind = StrategyKind::AdaptiveConsistency;
+    o.n = parse_count(spec, "adaptive-consistency", 16);
+    if (o.decode.sampler == SamplerKind::Greedy) o.decode.sampler = SamplerKind::Standard;
+  } else if (starts("entropix-vote")) {
+    o.kind = StrategyKind::EntropixVote;
+    o.n = parse_count(spec, "entropix-vote", 2);
+  } else if (starts("entropy-fork")) {
+    o.kind = StrategyKind::EntropyFork;
+    o.fork.k = parse_count(spec, "entropy-fork", 4);
+    if (o.fork.k > kMaxAlternatives) throw Error("strategy \"" + std::string(spec) + "\": at most " + std::to_string(kMaxAlternatives) + " paths per fork point");
+    o.decode.sampler = SamplerKind::Greedy;
+    o.decode.profile.n_alternatives = std::max(o.decode.profile.n_alternatives, o.fork.k);
   } else {
     throw Error("unknown strategy \"" + std::string(spec) +
-                "\" (greedy, standard, entropix, entropix-branch, cot-decoding[:k], self-consistency[:n], best-of-n[:n])");
+                "\" (greedy, standard, entropix, entropix-branch, cot-decoding[:k], self-consistency[:n], best-of-n[:n], "
+                "adaptive-consistency[:max], entropy-fork[:k], entropix-vote[:n])");
   }
   return o;
 }
@@ -358,6 +339,9 @@ StrategyResult run_strategy(Engine& engine, std::span<const int32_t> prompt, con
     case StrategyKind::CotDecoding: return run_cot(engine, prompt, o, cache);
     case StrategyKind::SelfConsistency:
     case StrategyKind::BestOfN: return run_samples(engine, prompt, o, cache);
+    case StrategyKind::AdaptiveConsistency: return run_adaptive_consistency(engine, prompt, o, cache);
+    case StrategyKind::EntropyFork: return run_entropy_fork(engine, prompt, o, cache);
+    case StrategyKind::EntropixVote: return run_entropix_vote(engine, prompt, o, cache);
   }
   throw Error("unknown strategy kind");
 }

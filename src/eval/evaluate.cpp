@@ -1,7 +1,9 @@
 #include "eval/evaluate.h"
 
 #include <chrono>
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "tokenizer/tokenizer.h"
 
@@ -37,6 +39,37 @@ double StrategyReport::tokens_per_second() const {
   return seconds > 0 ? tokens / seconds : 0.0;
 }
 
+double StrategyReport::tokens_per_correct() const {
+  double tokens = 0;
+  for (const auto& o : outcomes) tokens += double(o.tokens);
+  const int32_t ok = correct();
+  return ok > 0 ? tokens / ok : std::numeric_limits<double>::infinity();
+}
+
+std::vector<CalibrationBin> calibration_bins(const StrategyReport& report) {
+  std::vector<CalibrationBin> bins(kCalibrationBins);
+  for (const auto& o : report.outcomes) {
+    const double c = std::clamp(o.confidence, 0.0, 1.0);
+    CalibrationBin& b = bins[std::min<size_t>(static_cast<size_t>(c * kCalibrationBins), kCalibrationBins - 1)];
+    b.n += 1;
+    b.mean_confidence += c;
+    b.accuracy += o.correct ? 1.0 : 0.0;
+  }
+  for (auto& b : bins) {
+    if (b.n == 0) continue;
+    b.mean_confidence /= b.n;
+    b.accuracy /= b.n;
+  }
+  return bins;
+}
+
+double StrategyReport::calibration_error() const {
+  if (outcomes.empty()) return 0.0;
+  double e = 0;
+  for (const auto& b : calibration_bins(*this)) e += double(b.n) * std::abs(b.accuracy - b.mean_confidence);
+  return e / double(outcomes.size());
+}
+
 std::vector<StrategyReport> evaluate(Engine& engine, const std::vector<EvalTask>& tasks,
                                      const std::vector<StrategyOptions>& strategies,
                                      const std::function<void(const EvalProgress&)>& on_progress) {
@@ -62,6 +95,7 @@ std::vector<StrategyReport> evaluate(Engine& engine, const std::vector<EvalTask>
       out.got = r.answer.value_or("");
       out.correct = r.answer && *r.answer == task.answer;
       out.tokens = r.tokens_spent;
+      out.confidence = r.confidence;
       out.text = r.text;
       for (size_t k = 0; k < 5; ++k) rep.state_counts[k] += r.state_counts[k];
       rep.inserted += r.n_inserted;

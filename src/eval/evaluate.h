@@ -21,6 +21,7 @@ struct TaskOutcome {
   int64_t tokens = 0;    // tokens spent, all branches
   double seconds = 0;
   std::string text;
+  double confidence = 0; // the strategy's confidence in its answer (StrategyResult::confidence)
 };
 
 struct StrategyReport {
@@ -36,7 +37,22 @@ struct StrategyReport {
   std::pair<double, double> confidence_interval() const;
   double mean_tokens() const;
   double tokens_per_second() const;
+  // Every token spent over the correct answers (infinity when none is correct).
+  double tokens_per_correct() const;
+  // Expected calibration error of the confidences: over kCalibrationBins equal-width
+  // bins, the share of answers in a bin times |accuracy - mean confidence| there.
+  double calibration_error() const;
 };
+
+inline constexpr int kCalibrationBins = 10;
+
+// One bin of a reliability diagram: answers whose confidence fell in it.
+struct CalibrationBin {
+  int32_t n = 0;
+  double mean_confidence = 0;
+  double accuracy = 0;
+};
+std::vector<CalibrationBin> calibration_bins(const StrategyReport& report);
 
 struct EvalProgress {
   size_t done = 0, total = 0;

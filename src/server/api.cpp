@@ -4,6 +4,7 @@
 #include <cmath>
 #include <random>
 
+#include "decoding/strategy.h"
 #include "entropix/profile.h"
 #include "entropix/token_sampler.h"
 #include "grammar/json_schema_grammar.h"
@@ -281,6 +282,42 @@ void parse_structured_output(const json& j, const nlohmann::ordered_json& ordere
   }
 }
 
+// entropix.strategy: a decoding strategy's name (decoding/strategy.h) with its count
+// within the limit. A strategy gives one answer to one prompt, as text.
+std::string parse_request_strategy(const json& v, const ApiRequest& r, const RequestLimits& limits) {
+  const char* param = "entropix.strategy";
+  const std::string spec = get_string(v, param);
+  StrategyOptions o;
+  try {
+    o = parse_strategy(spec, r.decode);
+  } catch (const Error& e) {
+    bad(std::string("'entropix.strategy': ") + e.what(), "invalid_value", param);
+  }
+  const int32_t paths = o.kind == StrategyKind::CotDecoding   ? o.k
+                        : o.kind == StrategyKind::EntropyFork ? o.fork.k
+                        : o.kind == StrategyKind::Single      ? 1
+                                                              : o.n;
+  if (paths > limits.max_strategy_paths)
+    bad("'entropix.strategy' \"" + spec + "\" decodes " + std::to_string(paths) + " paths; this server decodes at most " +
+            std::to_string(limits.max_strategy_paths) + " for one request",
+        "invalid_value", param);
+  return spec;
+}
+
+// What a strategy's one text answer cannot be combined with.
+void check_strategy_request(const ApiRequest& r) {
+  if (r.strategy.empty()) return;
+  auto refuse = [&](const std::string& field, const std::string& why) {
+    bad("'entropix.strategy' gives one text answer to one prompt: " + why, "invalid_value", field);
+  };
+  if (r.n > 1) refuse("n", "'n' must be 1");
+  if (r.prompts.size() > 1) refuse("prompt", "'prompt' must be one prompt");
+  if (r.logprobs) refuse("logprobs", "'logprobs' is not reported for it");
+  if (r.echo) refuse("echo", "'echo' is not supported with it");
+  if (!r.grammar.empty()) refuse(r.grammar_param, "'" + r.grammar_param + "' is not supported with it");
+  if (!r.tools.is_null()) refuse("tools", "'tools' are not supported with it");
+}
+
 }  // namespace
 
 void check_model(const std::string& model, const std::vector<std::string>& names) {
@@ -392,6 +429,7 @@ ApiRequest parse_request(const std::string& body, Endpoint endpoint, const Decod
           bad("'entropix.sampler' must be greedy, standard or entropix", "invalid_value", "entropix.sampler");
         }
       }
+      if (present(ex, "strategy")) r.strategy = parse_request_strategy(ex.at("strategy"), r, limits);
     }
     choice.knobs.temperature = get_number(j, "temperature", 0.0, 2.0);
     choice.knobs.top_p = get_number(j, "top_p", 0.0, 1.0);
@@ -403,6 +441,7 @@ ApiRequest parse_request(const std::string& body, Endpoint endpoint, const Decod
     } catch (const Error& e) {
       bad(e.what(), "invalid_value", knob_field(e.what()));
     }
+    check_strategy_request(r);
   } catch (const json::exception& e) {
     bad(std::string("unexpected value in the request: ") + e.what());
   }
@@ -520,7 +559,7 @@ json completion_response(const ApiRequest& req, const ResponseContext& ctx, cons
         choice["logprobs"] = nullptr;
       }
     }
-    choice["entropix"] = entropix_tokens(c.tokens);
+    if (!c.strategy) choice["entropix"] = entropix_tokens(c.tokens);
     // Structured output (a JSON response_format or a grammar): the figures of each field.
     if (req.json_output) choice["entropix_fields"] = json_field_confidence(c.tokens);
     out.push_back(std::move(choice));
@@ -529,7 +568,22 @@ json completion_response(const ApiRequest& req, const ResponseContext& ctx, cons
   json r = envelope(ctx, chat ? "chat.completion" : "text_completion");
   r["choices"] = std::move(out);
   r["usage"] = usage(prompt, n_generated);
+  if (choices.size() == 1 && choices[0].strategy) r["entropix"] = strategy_object(req.strategy, *choices[0].strategy);
   return r;
+}
+
+json strategy_object(const std::string& strategy, const StrategyResult& result) {
+  json paths = json::array();
+  for (const PathSummary& p : result.paths)
+    paths.push_back({{"text", p.text}, {"answer", p.answer ? json(*p.answer) : json(nullptr)}, {"score", p.score},
+                     {"tokens", p.n_tokens}});
+  return {{"strategy", strategy},
+          {"answer", result.answer ? json(*result.answer) : json(nullptr)},
+          {"confidence", result.confidence},
+          {"tokens_spent", result.tokens_spent},
+          {"branch_points", result.n_branch_points},
+          {"thinking_insertions", result.n_inserted},
+          {"paths", std::move(paths)}};
 }
 
 size_t pieces_size(const std::vector<TokenInfo>& tokens) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -15,6 +16,7 @@
 #include "chat/tool_calls.h"
 #include "core/error.h"
 #include "decoding/decode_options.h"
+#include "decoding/strategy.h"
 #include "sampling/logit_bias.h"
 #include "server/inference_loop.h"
 
@@ -61,6 +63,7 @@ struct RequestLimits {
   int32_t max_choices = 128;     // choices per request at most, all prompts together (prompts x n)
   int32_t max_logit_bias = static_cast<int32_t>(kMaxLogitBiasEntries);  // logit_bias entries at most
   int32_t max_tools = 128;       // functions in tools at most (as OpenAI)
+  int32_t max_strategy_paths = 32;  // entropix.strategy: answers or branches of one request at most
 };
 
 // tool_choice: none (no calls), auto (the model decides), required (at least one
@@ -100,6 +103,9 @@ struct ApiRequest {
   std::vector<ToolGrammarFunction> tool_functions;
   ToolChoice tool_choice = ToolChoice::None;  // auto when tools are given and tool_choice is not
   std::string tool_choice_name;               // ToolChoice::Named
+  // entropix.strategy (decoding/strategy.h): the answer chosen among several paths
+  // of the prompt; empty: the sampler's one answer per choice.
+  std::string strategy;
   bool parallel_tool_calls = false;  // more than one call per answer (off unless asked, as llama.cpp: small models rarely stop)
 };
 
@@ -134,6 +140,7 @@ struct Completion {
   std::vector<TokenInfo> tokens;
   FinishReason finish = FinishReason::None;
   int32_t n_generated = 0;
+  std::shared_ptr<const StrategyResult> strategy;  // the answer of entropix.strategy
 };
 
 struct ResponseContext {
@@ -149,6 +156,11 @@ struct PromptUsage {
   int32_t tokens = 0;
   int32_t cached = 0;
 };
+
+// The response's "entropix" object for a request with entropix.strategy: the
+// strategy, the chosen answer and its confidence, the tokens decoded over all paths,
+// and every final path considered.
+nlohmann::json strategy_object(const std::string& strategy, const StrategyResult& result);
 
 // The whole response: one choice per entry of `choices` (index = position);
 // usage counts the prompt once and the tokens of every choice. Under a grammar each

@@ -167,11 +167,25 @@ void InferenceLoop::run() {
 void InferenceLoop::admit(std::vector<Slot>& slots) {
   for (;;) {
     Slot slot;
+    std::shared_ptr<Job> exclusive;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (queue_.empty()) return;
       // Those pre-empted go on first: a newcomer would take the room they wait for.
       if (std::any_of(slots.begin(), slots.end(), [](const Slot& s) { return s.preempted; })) return;
+      const Job& job = *queue_.front();
+      if (job.strategy) {
+        if (!slots.empty()) return;  // it waits for the engine to itself
+        exclusive = queue_.front();
+        queue_.pop_front();
+      }
+    }
+    if (exclusive) {
+      run_strategy_job(*exclusive);
+      continue;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
       const Job& job = *queue_.front();
       // A job takes a slot per choice; the first in line waits for room (no overtaking).
       if (!slots.empty() && static_cast<int32_t>(slots.size()) + job.n > options_.parallel) return;
@@ -227,6 +241,48 @@ void InferenceLoop::admit(std::vector<Slot>& slots) {
     if (metrics_) metrics_->count_prompt_tokens(static_cast<int64_t>(prompt.size()), slot.n_cached);
     slots.push_back(std::move(slot));
   }
+}
+
+void InferenceLoop::run_strategy_job(Job& job) {
+  JobEvent ev;
+  ev.done = true;
+  ev.n_prompt = static_cast<int32_t>(job.prompt.size());
+  ++active_;
+  if (job.cancelled) {
+    ev.finish = FinishReason::Cancelled;
+  } else if (job.prompt.empty() || ev.n_prompt >= engine_.n_ctx()) {
+    ev.error = "the prompt has " + std::to_string(job.prompt.size()) + " tokens; the context holds " +
+               std::to_string(engine_.n_ctx()) + " positions and needs room for at least one more";
+  } else {
+    StrategyOptions options = *job.strategy;
+    // A client gone, or a shutdown, stops it between two batches.
+    auto shutting_down = [this] {
+      std::lock_guard<std::mutex> lock(mutex_);
+      return stop_ || aborting_;
+    };
+    options.stop = [&job, shutting_down] { return job.cancelled.load() || shutting_down(); };
+    try {
+      auto result = std::make_shared<StrategyResult>(run_strategy(engine_, job.prompt, options, {}, cache_.get()));
+      ev.text = result->text;
+      ev.finish = result->finish;
+      ev.n_cached = result->n_cached;
+      ev.n_generated = result->n_generated;
+      if (metrics_) {
+        metrics_->count_prompt_tokens(ev.n_prompt, ev.n_cached);
+        for (size_t s = 0; s < result->state_counts.size(); ++s)
+          for (int32_t i = 0; i < result->state_counts[s]; ++i) metrics_->count_step(static_cast<State>(s), 1);
+      }
+      ev.strategy = std::move(result);
+    } catch (const std::exception& e) {
+      if (job.cancelled) ev.finish = FinishReason::Cancelled;
+      else ev.error = shutting_down() ? "the server is shutting down" : e.what();
+    }
+  }
+  free_pages_ = -1;
+  --active_;
+  ++completed_;
+  if (job.cancelled) ++cancelled_;
+  job.post(std::move(ev));
 }
 
 void InferenceLoop::publish_cache_stats() {

@@ -25,6 +25,7 @@
 
 #include "decoding/decode_options.h"
 #include "decoding/sequence_decoder.h"
+#include "decoding/strategy.h"
 #include "entropix/metrics.h"
 #include "entropix/policy.h"
 #include "entropix/token_sampler.h"
@@ -75,6 +76,8 @@ struct JobEvent {
   int32_t n_prompt = 0;           // with done: prompt tokens
   int32_t n_cached = 0;           // with done: of them, taken from the prefix cache (not read again)
   int32_t n_generated = 0;        // with done: tokens generated for this choice (inserted thinking included)
+  // With done, for a Job::strategy: the whole result (text holds the chosen answer, tokens is empty).
+  std::shared_ptr<const StrategyResult> strategy;
 };
 
 // The channel from the loop to a handler: the events of a request's jobs, in the
@@ -105,6 +108,10 @@ struct Job {
   std::vector<int32_t> forced;
   bool explain = false;          // TokenInfo::top_ids, top_q and rest_mass on every token
   bool prompt_logprobs = false;  // JobEvent::prompt; the prompt is then read whole (not from the cache)
+  // A decoding strategy over several paths of the prompt (n 1, no forced tokens). It
+  // takes the engine alone: it waits until the sequences decoding before it ended,
+  // and those after it wait for its answer, posted as one event.
+  std::shared_ptr<const StrategyOptions> strategy;
 
   std::atomic<bool> cancelled{false};  // set by the handler when the client is gone
 
@@ -195,6 +202,7 @@ class InferenceLoop {
   // Takes a pre-empted slot back when there is room (whatever there is when `alone`).
   bool resume(Slot& slot, bool alone);
   void make_room(std::vector<Slot>& slots, size_t from, int64_t pages);
+  void run_strategy_job(Job& job);  // a Job::strategy, alone on the engine
   void sample(Slot& slot);  // steps the decoder on the slot's logits row, posts the result
   void report_prompt_rows(Slot& slot);  // posts the prompt positions measured in the last decode()
   // Ends a choice: its sequence goes to the prefix cache (the tokens in its KV) or is freed.

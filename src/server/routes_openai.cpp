@@ -217,6 +217,7 @@ std::optional<Admitted> OpenAiRoutes::admit(const httplib::Request& req, httplib
       job->prompt_logprobs = r.echo && r.logprobs;
       job->channel = a.group->channel;
       job->first_choice = static_cast<int32_t>(p) * r.n;
+      if (!r.strategy.empty()) job->strategy = std::make_shared<const StrategyOptions>(parse_strategy(r.strategy, job->decode));
       a.group->jobs.push_back(std::move(job));
     }
   } catch (const ApiError& e) {
@@ -304,6 +305,7 @@ void OpenAiRoutes::reply_collected(const httplib::Request& req, httplib::Respons
       choices[i].text += ev.text;
       for (TokenInfo& t : ev.tokens) choices[i].tokens.push_back(std::move(t));
       if (ev.done) {
+        choices[i].strategy = ev.strategy;
         choices[i].finish = ev.finish;
         choices[i].n_generated = ev.n_generated;
         prompts[i / n] = {ev.n_prompt, ev.n_cached};
@@ -404,6 +406,11 @@ void OpenAiRoutes::reply_streamed(const httplib::Request& req, httplib::Response
             calls->called = reader.calls() > 0;
           }
           json chunk = stream_chunk(*request, reply, ev, text_offset, calls ? &*calls : nullptr);
+          if (ev.strategy) {
+            // A strategy's answer comes whole, in one chunk, with what the strategy did.
+            chunk["choices"][0].erase("entropix");
+            chunk["entropix"] = strategy_object(request->strategy, *ev.strategy);
+          }
           if (!state->json_tokens.empty()) {
             // The fields' confidence comes with the choice's last chunk, once its JSON is whole.
             std::vector<TokenInfo>& seen = state->json_tokens[i];

@@ -49,10 +49,11 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// Tokens/s of one test: n_prompt tokens in one batch, or n_gen tokens one by one.
-double run_once(Engine& engine, int n_prompt, int n_gen, std::mt19937& rng) {
+// Tokens/s of one test: n_prompt tokens in one batch, or n_gen tokens one by one; with
+// a `context` sequence, after its tokens (a fork of it, so that its KV is read, not written again).
+double run_once(Engine& engine, int n_prompt, int n_gen, std::mt19937& rng, SeqId context = -1) {
   std::uniform_int_distribution<int32_t> pick(0, engine.config().n_vocab - 1);
-  SeqId seq = engine.new_sequence();
+  SeqId seq = context >= 0 ? engine.fork(context) : engine.new_sequence();
   auto start = std::chrono::steady_clock::now();
   if (n_prompt > 0) {
     std::vector<BatchToken> batch;
@@ -99,6 +100,7 @@ struct BenchOptions {
   std::string model;
   int n_prompt = 512;         // tokens of the pp test (0: skip)
   int n_gen = 128;            // tokens of the tg test (0: skip)
+  int depth = 0;              // tokens already in the context when each test starts (llama-bench's -d)
   int reps = 5;               // repetitions of each test
   int batch = 256;            // tokens per forward pass
   int parallel_prompt = 32;   // prompt tokens the --parallel forks share
@@ -124,6 +126,8 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("-t,--threads", opts->threads, "Thread counts, comma separated (0: one per core)")
       ->delimiter(',')
       ->check(thread_count_check());
+  cmd->add_option("-d,--depth", opts->depth, "Tokens already in the context when each test starts (as llama-bench's -d)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("-r,--repetitions", opts->reps, "Repetitions of each test")->check(CLI::PositiveNumber);
   cmd->add_option("-b,--batch", opts->batch, "Tokens per forward pass");
   cmd->add_option("--parallel", opts->parallel,
@@ -155,9 +159,9 @@ void add_bench_command(CLI::App& app) {
     const int mask_positions = std::max<int>(o.mask_gen, answer ? static_cast<int>(answer->size()) : 0);
     const std::string path = resolve_model_argument(o.model);
     if (!o.json) {
-      fmt::print("| {:<28} | {:>8} | {:>7} | {:>10} | {:>16} | {:>8} |\n", "model", "size GiB", "threads", "test",
+      fmt::print("| {:<28} | {:>8} | {:>7} | {:>14} | {:>16} | {:>8} |\n", "model", "size GiB", "threads", "test",
                  "t/s", "GB/s");
-      fmt::print("|{:-<30}|{:->10}|{:->9}|{:->12}|{:->18}|{:->10}|\n", "", "", "", "", "", "");
+      fmt::print("|{:-<30}|{:->10}|{:->9}|{:->16}|{:->18}|{:->10}|\n", "", "", "", "", "", "");
     }
     for (int nt : o.threads) {
       EngineOptions options;
@@ -166,20 +170,34 @@ void add_bench_command(CLI::App& app) {
       options.max_batch = o.batch;
       int max_par = 1;
       for (int p : o.parallel) max_par = std::max(max_par, p);
-      options.n_ctx = std::max({o.n_prompt, o.n_gen, o.parallel_prompt + max_par * (o.n_gen + 16), mask_positions + 64}) + 16;
+      options.n_ctx = std::max({o.depth + o.n_prompt + o.n_gen + 16, o.parallel_prompt + max_par * (o.n_gen + 16),
+                                mask_positions + 64}) + 16;
       auto engine = Engine::load(path, options);
       std::mt19937 rng(1234);
+      // The context the tests start from, read once, untimed.
+      SeqId context = -1;
+      if (o.depth > 0) {
+        context = engine->new_sequence();
+        std::uniform_int_distribution<int32_t> pick(0, engine->config().n_vocab - 1);
+        std::vector<BatchToken> batch;
+        for (int i = 0; i < o.depth; ++i) batch.push_back({context, pick(rng), i + 1 == o.depth});
+        engine->decode(batch);
+      }
+      const ModelConfig& cfg = engine->config();
+      // Keys and values read per generated token at this depth (F32, every layer).
+      const double depth_kv_bytes = double(o.depth) * 2.0 * double(cfg.n_head_kv) * cfg.head_dim * cfg.n_layer * sizeof(float);
       const double gib = double(engine->file().file_size()) / (1024.0 * 1024.0 * 1024.0);
       for (int test = 0; test < 2; ++test) {
         int np = test == 0 ? o.n_prompt : 0, ng = test == 1 ? o.n_gen : 0;
         if (np + ng == 0) continue;
-        run_once(*engine, std::min(np, 8), std::min(ng, 2), rng);  // warm-up
+        run_once(*engine, std::min(np, 8), std::min(ng, 2), rng, context);  // warm-up
         std::vector<double> tps;
-        for (int r = 0; r < o.reps; ++r) tps.push_back(run_once(*engine, np, ng, rng));
+        for (int r = 0; r < o.reps; ++r) tps.push_back(run_once(*engine, np, ng, rng, context));
         Stats s = stats(tps);
         std::string name = test == 0 ? fmt::format("pp{}", np) : fmt::format("tg{}", ng);
-        // Generation reads every weight once per token.
-        double gbs = test == 1 ? s.mean * double(engine->weight_bytes()) / 1e9 : 0.0;
+        if (o.depth > 0) name += fmt::format(" @ d{}", o.depth);
+        // Generation reads every weight once per token, and the keys and values before it.
+        double gbs = test == 1 ? s.mean * (double(engine->weight_bytes()) + depth_kv_bytes) / 1e9 : 0.0;
         if (o.json) {
           results.push_back({{"model", engine->config().name.empty() ? path : engine->config().name},
                              {"model_size", static_cast<uint64_t>(engine->file().file_size())},
@@ -187,13 +205,14 @@ void add_bench_command(CLI::App& app) {
                              {"test", name},
                              {"n_prompt", np},
                              {"n_gen", ng},
+                             {"n_depth", o.depth},
                              {"avg_ts", s.mean},
                              {"stddev_ts", s.stddev},
                              {"samples_ts", tps},
                              {"weight_bytes_per_token", static_cast<uint64_t>(engine->weight_bytes())},
                              {"gb_per_s", gbs}});
         } else {
-          fmt::print("| {:<28} | {:>8.2f} | {:>7} | {:>10} | {:>9.2f} ± {:>4.2f} | {:>8} |\n",
+          fmt::print("| {:<28} | {:>8.2f} | {:>7} | {:>14} | {:>9.2f} ± {:>4.2f} | {:>8} |\n",
                      engine->config().arch + " " + engine->config().name, gib, nt, name, s.mean, s.stddev,
                      test == 1 ? fmt::format("{:.1f}", gbs) : std::string("-"));
         }

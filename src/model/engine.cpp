@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "gguf/gguf.h"
+#include "kernels/attention_kernels.h"
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
 #include "model/arch/arch.h"
@@ -38,7 +39,7 @@ struct Engine::Impl {
   std::vector<float> x, xn, q, k, v, att, gate, up, tmp;  // [B][width]
   std::vector<float> rope_cos, rope_sin;                 // [B][n_rot/2]
   std::vector<int32_t> slot, pos, logit_row;             // [B]
-  std::vector<float> thread_scores;                      // [n_threads][n_ctx]
+  std::vector<float> thread_scores;                      // [n_threads][query heads per KV head][n_ctx]
 
   // Outputs of the last decode().
   std::vector<float> logits;  // [n_rows][n_vocab]
@@ -102,7 +103,7 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
   // against the memory there is before anything is allocated: an allocation the system
   // overcommits would otherwise end the process later, with no word of why.
   const uint64_t context_bytes = KvCache::bytes_for(c.n_layer, c.n_head_kv * c.head_dim, m->opt.n_ctx) +
-                                 uint64_t(m->opt.n_threads) * uint64_t(m->opt.n_ctx) * sizeof(float);
+                                 uint64_t(m->opt.n_threads) * uint64_t(c.n_head / c.n_head_kv) * uint64_t(m->opt.n_ctx) * sizeof(float);
   const std::string context_needs = "a context of " + std::to_string(m->opt.n_ctx) + " positions needs " +
                                     gib(context_bytes) + " for its keys and values";
   if (const auto available = available_memory_bytes(); available && context_bytes > *available)
@@ -111,7 +112,7 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
   if (m->opt.packed_weights && dot_backend().q8_0x8) pack_weights(m->w, *m->file, *m->pool);
   try {
     m->kv = std::make_unique<KvCache>(c.n_layer, c.n_head_kv * c.head_dim, m->opt.n_ctx);
-    m->thread_scores.resize(size_t(m->opt.n_threads) * m->opt.n_ctx);
+    m->thread_scores.resize(size_t(m->opt.n_threads) * size_t(m->cfg.n_head / m->cfg.n_head_kv) * m->opt.n_ctx);
   } catch (const std::bad_alloc&) {
     throw Error(context_needs + ", which could not be allocated: give a smaller context size (-c)");
   }
@@ -328,31 +329,47 @@ void Engine::Impl::attention(int32_t layer, std::span<const BatchToken> chunk) {
   const int32_t kv_dim = kv->kv_dim();
   const float* K = kv->keys(layer);
   const float* V = kv->values(layer);
-  const int64_t n_tasks = B * c.n_head;
+  // A task is one token and a few query heads of one KV head: each key and value row
+  // is read once for all of them (grouped-query attention shares it), page by page.
+  // The heads of a group are split when that leaves a thread idle; each head's sums
+  // run in the same order either way.
+  int32_t per_task = group;
+  while (per_task > 1 && per_task % 2 == 0 && B * c.n_head / per_task < pool->size()) per_task /= 2;
+  const int32_t tasks_per_token = c.n_head / per_task;
+  const int64_t n_tasks = B * tasks_per_token;
+  const AttentionKernels& kernels = attention_kernels();
 
-  // (sequence, head) tasks striped over the threads. Passed by reference, so the pool's
-  // std::function holds no copy of the many captures and allocates nothing per layer.
+  // Striped over the threads. Passed by reference, so the pool's std::function holds no
+  // copy of the many captures and allocates nothing per layer.
   const auto heads = [&](int thread, int n_threads) {
-    float* scores = &thread_scores[size_t(thread) * opt.n_ctx];
+    float* scores = &thread_scores[size_t(thread) * size_t(group) * opt.n_ctx];
     for (int64_t task = thread; task < n_tasks; task += n_threads) {
-      const int64_t t = task / c.n_head;
-      const int32_t h = static_cast<int32_t>(task % c.n_head);
-      const int32_t kvh = h / group;
-      const SeqId seq = chunk[static_cast<size_t>(t)].seq;
+      const int64_t t = task / tasks_per_token;
+      const int32_t h0 = static_cast<int32_t>(task % tasks_per_token) * per_task;
+      const int32_t kvh = h0 / group;
+      const std::span<const int32_t> pages = kv->pages(chunk[static_cast<size_t>(t)].seq);
       const int32_t n_pos = pos[t] + 1;
-      const float* qh = &q[t * q_dim + h * hd];
-      for (int32_t j = 0; j < n_pos; ++j) {
-        scores[j] = dot_f32(qh, K + size_t(kv->slot(seq, j)) * kv_dim + kvh * hd, hd) * scale;
+      const float* q0 = &q[t * q_dim + int64_t{h0} * hd];
+      float* out = &att[t * q_dim + int64_t{h0} * hd];
+      const size_t stride = size_t(n_pos);
+      for (int32_t j0 = 0; j0 < n_pos; j0 += KvCache::kPageSize) {
+        const size_t base = size_t(pages[static_cast<size_t>(j0 / KvCache::kPageSize)]) * KvCache::kPageSize;
+        kernels.scores(q0, per_task, K + base * kv_dim + kvh * hd, kv_dim, std::min(KvCache::kPageSize, n_pos - j0), hd,
+                       scale, scores + j0, stride);
       }
-      if (keep && logit_row[t] >= 0) {
-        float* dst = &kept_scores[kept_offset[static_cast<size_t>(logit_row[t])] + size_t(h) * n_pos];
-        std::memcpy(dst, scores, size_t(n_pos) * sizeof(float));
+      for (int32_t g = 0; g < per_task; ++g) {
+        float* sg = scores + size_t(g) * stride;
+        if (keep && logit_row[t] >= 0) {
+          float* dst = &kept_scores[kept_offset[static_cast<size_t>(logit_row[t])] + size_t(h0 + g) * n_pos];
+          std::memcpy(dst, sg, size_t(n_pos) * sizeof(float));
+        }
+        kernels.softmax(sg, n_pos);
       }
-      softmax_inplace(scores, n_pos);
-      float* out = &att[t * q_dim + h * hd];
-      std::fill(out, out + hd, 0.0f);
-      for (int32_t j = 0; j < n_pos; ++j) {
-        axpy(scores[j], V + size_t(kv->slot(seq, j)) * kv_dim + kvh * hd, out, hd);
+      std::fill(out, out + int64_t{per_task} * hd, 0.0f);
+      for (int32_t j0 = 0; j0 < n_pos; j0 += KvCache::kPageSize) {
+        const size_t base = size_t(pages[static_cast<size_t>(j0 / KvCache::kPageSize)]) * KvCache::kPageSize;
+        kernels.values(scores + j0, stride, per_task, V + base * kv_dim + kvh * hd, kv_dim,
+                       std::min(KvCache::kPageSize, n_pos - j0), hd, out);
       }
     }
   };

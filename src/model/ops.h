@@ -11,11 +11,6 @@ void rms_norm(const float* x, const float* weight, float* out, int64_t n, float 
 void add_inplace(float* x, const float* y, int64_t n);
 // gate[i] = silu(gate[i]) * up[i]
 void swiglu_inplace(float* gate, const float* up, int64_t n);
-// In-place softmax; returns nothing, entries become probabilities.
-void softmax_inplace(float* x, int64_t n);
-float dot_f32(const float* a, const float* b, int64_t n);
-// y[i] += a * x[i]
-void axpy(float a, const float* x, float* y, int64_t n);
 
 // Rotates the first n_rot dimensions of one head by the angles whose cos/sin are
 // given ([n_rot/2] each). Interleaved pairs (2i, 2i+1) or half-split (i, i + n_rot/2).

@@ -1,0 +1,111 @@
+// AVX2/FMA attention loops (attention_kernels.h): head dimensions in multiples of 8,
+// up to 4 query heads per pass over a row; other shapes take the scalar loops.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/attention_kernels.h"
+#include "kernels/exp_avx2.h"
+
+namespace entropix {
+
+namespace {
+
+float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// NQ query heads against each row: the row is loaded once per 8 floats for all of them.
+template <int NQ>
+void scores_rows(const float* q, const float* k, size_t k_stride, int32_t n_rows, int32_t hd, float scale, float* scores,
+                 size_t stride) {
+  for (int32_t i = 0; i < n_rows; ++i) {
+    const float* ki = k + size_t(i) * k_stride;
+    __m256 acc[NQ];
+    for (int g = 0; g < NQ; ++g) acc[g] = _mm256_setzero_ps();
+    for (int32_t c = 0; c < hd; c += 8) {
+      const __m256 kv = _mm256_loadu_ps(ki + c);
+      for (int g = 0; g < NQ; ++g) acc[g] = _mm256_fmadd_ps(_mm256_loadu_ps(q + size_t(g) * size_t(hd) + size_t(c)), kv, acc[g]);
+    }
+    for (int g = 0; g < NQ; ++g) scores[size_t(g) * stride + size_t(i)] = hsum(acc[g]) * scale;
+  }
+}
+
+void scores_avx2(const float* q, int32_t n_q, const float* k, size_t k_stride, int32_t n_rows, int32_t hd, float scale,
+                 float* scores, size_t stride) {
+  if (hd % 8 != 0) {
+    scalar_attention_kernels().scores(q, n_q, k, k_stride, n_rows, hd, scale, scores, stride);
+    return;
+  }
+  int32_t g = 0;
+  for (; g + 4 <= n_q; g += 4) scores_rows<4>(q + size_t(g) * size_t(hd), k, k_stride, n_rows, hd, scale, scores + size_t(g) * stride, stride);
+  for (; g + 2 <= n_q; g += 2) scores_rows<2>(q + size_t(g) * size_t(hd), k, k_stride, n_rows, hd, scale, scores + size_t(g) * stride, stride);
+  for (; g < n_q; ++g) scores_rows<1>(q + size_t(g) * size_t(hd), k, k_stride, n_rows, hd, scale, scores + size_t(g) * stride, stride);
+}
+
+// 8 floats of NQ outputs stay in registers while every row adds to them.
+template <int NQ>
+void values_rows(const float* p, size_t stride, const float* v, size_t v_stride, int32_t n_rows, int32_t hd, float* out) {
+  for (int32_t c = 0; c < hd; c += 8) {
+    __m256 acc[NQ];
+    for (int g = 0; g < NQ; ++g) acc[g] = _mm256_loadu_ps(out + size_t(g) * size_t(hd) + size_t(c));
+    for (int32_t i = 0; i < n_rows; ++i) {
+      const __m256 vv = _mm256_loadu_ps(v + size_t(i) * v_stride + size_t(c));
+      for (int g = 0; g < NQ; ++g) acc[g] = _mm256_fmadd_ps(_mm256_broadcast_ss(p + size_t(g) * stride + size_t(i)), vv, acc[g]);
+    }
+    for (int g = 0; g < NQ; ++g) _mm256_storeu_ps(out + size_t(g) * size_t(hd) + size_t(c), acc[g]);
+  }
+}
+
+void values_avx2(const float* p, size_t stride, int32_t n_q, const float* v, size_t v_stride, int32_t n_rows, int32_t hd,
+                 float* out) {
+  if (hd % 8 != 0) {
+    scalar_attention_kernels().values(p, stride, n_q, v, v_stride, n_rows, hd, out);
+    return;
+  }
+  int32_t g = 0;
+  for (; g + 4 <= n_q; g += 4) values_rows<4>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
+  for (; g + 2 <= n_q; g += 2) values_rows<2>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
+  for (; g < n_q; ++g) values_rows<1>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
+}
+
+void softmax_avx2(float* x, int32_t n) {
+  int32_t i = 0;
+  __m256 vmax = _mm256_set1_ps(x[0]);
+  for (; i + 8 <= n; i += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(x + i));
+  __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
+  m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+  m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+  float max = _mm_cvtss_f32(m4);
+  for (; i < n; ++i) max = std::max(max, x[i]);
+  const __m256 vm = _mm256_set1_ps(max);
+  __m256 vsum = _mm256_setzero_ps();
+  i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+    _mm256_storeu_ps(x + i, e);
+    vsum = _mm256_add_ps(vsum, e);
+  }
+  float sum = hsum(vsum);
+  for (; i < n; ++i) {
+    x[i] = std::exp(x[i] - max);
+    sum += x[i];
+  }
+  const __m256 inv = _mm256_set1_ps(1.0f / sum);
+  i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
+  for (; i < n; ++i) x[i] *= 1.0f / sum;
+}
+
+}  // namespace
+
+const AttentionKernels& avx2_attention_kernels_table() {
+  static const AttentionKernels k{"avx2", scores_avx2, values_avx2, softmax_avx2};
+  return k;
+}
+
+}  // namespace entropix

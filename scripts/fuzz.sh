@@ -6,7 +6,8 @@
 #              regression files in tests/data/gguf
 #   jinja      the chat-template interpreter; seeds: the real templates in
 #              $ENTROPIX_TESTDATA/chat-templates (default ../shared/testdata) and the
-#              regression templates in tests/data/jinja
+#              regression templates in tests/data/jinja, and the inputs of earlier runs
+#              that reached the most code in tests/data/jinja/corpus
 #   request    the OpenAI request parser (the first byte picks the endpoint: odd for chat
 #              completions, even for completions); seeds: tests/data/request
 #   tool_calls the tool-call reader, whole answers against streamed ones (the first byte
@@ -18,6 +19,8 @@
 # (tests/data/<target>) and a test. To fold what a run found into the kept seeds (only
 # inputs that add coverage are copied; keep a few dozen files at most):
 #   build-fuzz/tests/fuzz/fuzz_<target> -merge=1 tests/data/<target> build-fuzz/corpus/<target>
+# or, to keep only the few inputs that reach the most code, tools/fuzz_pick_seeds.py (its
+# header says how).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=gguf
@@ -48,7 +51,7 @@ case "$target" in
   jinja)
     cmake --build "$build" --target fuzz_jinja -j"${FUZZ_JOBS:-2}"
     cp "${ENTROPIX_TESTDATA:-../shared/testdata}"/chat-templates/*.jinja "$corpus"/ 2>/dev/null || true
-    cp tests/data/jinja/*.jinja "$corpus"/ 2>/dev/null || true
+    cp tests/data/jinja/*.jinja tests/data/jinja/corpus/* "$corpus"/ 2>/dev/null || true
     # Real templates run to 7 KB; a render may take up to its 1 s limit.
     flags=(-dict=tests/fuzz/jinja.dict -max_len=16384)
     ;;

@@ -21,6 +21,11 @@ const char* kColours[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
                           "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#5f6b73"};
 constexpr size_t kNColours = std::size(kColours);
 
+// A plot's opening tag: drawn in a W x H box, scaled down with the page on narrow screens.
+std::string svg_open(double w, double h) {
+  return fmt::format(R"(<svg width="{0}" height="{1}" viewBox="0 0 {0} {1}" xmlns="http://www.w3.org/2000/svg" font-size="12">)", w, h);
+}
+
 // A text label's box in the plot, to keep labels from covering each other.
 struct LabelBox {
   double x0, y0, x1, y1;
@@ -29,12 +34,12 @@ struct LabelBox {
 
 // Where a point's label goes: the first spot around the point (right or left of it,
 // above or below, then further out) that covers no label placed before, no point and
-// stays inside [left, right]; the first spot when none is free.
+// stays inside the plot [left, right] x [top, bottom]; the first spot when none is free.
 struct LabelSpot {
   double x, y;
   bool end_anchor;
 };
-LabelSpot place_label(double px, double py, size_t chars, double left, double right, std::vector<LabelBox>& placed,
+LabelSpot place_label(double px, double py, size_t chars, const LabelBox& plot, std::vector<LabelBox>& placed,
                       const std::vector<std::pair<double, double>>& points) {
   const double w = 6.8 * static_cast<double>(chars), h = 12;
   const double dys[] = {-9, 16, -22, 29, -35, 42};
@@ -44,7 +49,7 @@ LabelSpot place_label(double px, double py, size_t chars, double left, double ri
       const double x = end_anchor ? px - 7 : px + 7, y = py + dy;
       const LabelBox box{end_anchor ? x - w : x, y - h + 2, end_anchor ? x : x + w, y + 3};
       if (!first) first = {{x, y, end_anchor}, box};
-      if (box.x0 < left || box.x1 > right) continue;
+      if (box.x0 < plot.x0 || box.x1 > plot.x1 || box.y0 < plot.y0 || box.y1 > plot.y1) continue;
       bool free = std::none_of(placed.begin(), placed.end(), [&](const LabelBox& b) { return b.overlaps(box); });
       for (const auto& [qx, qy] : points) free = free && !box.overlaps({qx - 5, qy - 5, qx + 5, qy + 5});
       if (free) {
@@ -73,7 +78,7 @@ std::string accuracy_vs_tokens_svg(const std::vector<StrategyReport>& reports) {
   const double x0 = std::floor(std::log10(lo_t)), x1 = std::max(std::ceil(std::log10(hi_t * 1.05)), x0 + 1);
   auto xpos = [&](double tokens) { return L + (W - R - L) * (std::log10(std::max(tokens, 1.0)) - x0) / (x1 - x0); };
   auto ypos = [&](double a) { return H - B - (H - B - T) * a; };
-  std::string s = fmt::format(R"(<svg width="{}" height="{}" xmlns="http://www.w3.org/2000/svg" font-size="12">)", W, H);
+  std::string s = svg_open(W, H);
   s += fmt::format(R"(<line x1="{0}" y1="{1}" x2="{2}" y2="{1}" stroke="#333"/><line x1="{0}" y1="{3}" x2="{0}" y2="{1}" stroke="#333"/>)",
                    L, H - B, W - R, T);
   for (int i = 0; i <= 4; ++i) {
@@ -120,7 +125,7 @@ std::string accuracy_vs_tokens_svg(const std::vector<StrategyReport>& reports) {
     s += fmt::format(R"(<line x1="{0}" y1="{1}" x2="{0}" y2="{2}" stroke="{3}"/>)", x, ypos(lo), ypos(hi), c);
     s += fmt::format(R"(<circle cx="{}" cy="{}" r="5" fill="{}"><title>{}: {:.1f}% at {:.1f} tokens</title></circle>)", x, y, c,
                      html_escape(r.name), 100 * r.accuracy(), r.mean_tokens());
-    const LabelSpot at = place_label(x, y, r.name.size(), L, W, labels, points);
+    const LabelSpot at = place_label(x, y, r.name.size(), {L, T, W, H - B}, labels, points);
     if (std::abs(at.y - y) > 20)  // a label moved out of its neighbours' way points back at its point
       s += fmt::format(R"(<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="{}" stroke-opacity="0.5"/>)", x, y + (at.y < y ? -5 : 5),
                        at.x, at.y < y ? at.y + 3 : at.y - 11, c);
@@ -135,7 +140,7 @@ std::string accuracy_vs_tokens_svg(const std::vector<StrategyReport>& reports) {
 std::string reliability_svg(const std::vector<StrategyReport>& reports) {
   // The legend sits right of the square plot, with room for the longest strategy names.
   const double H = 360, L = 50, B = 44, T = 20, S = H - B - T, W = L + S + 20, R = 260;
-  std::string s = fmt::format(R"(<svg width="{}" height="{}" xmlns="http://www.w3.org/2000/svg" font-size="12">)", W + R, H);
+  std::string s = svg_open(W + R, H);
   auto xpos = [&](double c) { return L + S * c; };
   auto ypos = [&](double a) { return H - B - S * a; };
   s += fmt::format(R"(<rect x="{}" y="{}" width="{}" height="{}" fill="none" stroke="#333"/>)", L, T, S, S);
@@ -168,10 +173,13 @@ std::string reliability_svg(const std::vector<StrategyReport>& reports) {
 
 // Share of each uncertainty state among generated tokens, a stacked bar per strategy.
 std::string states_svg(const std::vector<StrategyReport>& reports) {
-  const double W = 560, row = 26, L = 150;
+  size_t longest = 0;
+  for (const auto& r : reports) longest = std::max(longest, r.name.size());
+  // The names sit left of the bars, right-aligned: room for the longest.
+  const double row = 26, L = std::max(150.0, 12 + 6.8 * double(longest)), W = L + 410;
   const double H = 40 + row * double(reports.size());
   const char* state_colours[] = {"#59a14f", "#e15759", "#edc948", "#b07aa1", "#76b7b2"};
-  std::string s = fmt::format(R"(<svg width="{}" height="{}" xmlns="http://www.w3.org/2000/svg" font-size="12">)", W, H);
+  std::string s = svg_open(W, H);
   for (size_t i = 0; i < reports.size(); ++i) {
     const auto& r = reports[i];
     double total = 0;
@@ -199,11 +207,14 @@ std::string difficulty_svg(const std::vector<StrategyReport>& reports) {
   std::map<int32_t, bool> levels;
   for (const auto& r : reports)
     for (const auto& o : r.outcomes) levels[o.steps] = true;
-  const double W = 560, H = 300, L = 50, B = 40, T = 20;
+  const double W = 560, H = std::max(300.0, 40 + 16 * double(reports.size())), L = 50, B = 40, T = 20, R = 220;
   const double group = (W - L - 20) / double(std::max<size_t>(levels.size(), 1));
   const double bar = group * 0.8 / double(std::max<size_t>(reports.size(), 1));
-  std::string s = fmt::format(R"(<svg width="{}" height="{}" xmlns="http://www.w3.org/2000/svg" font-size="12">)", W, H);
+  std::string s = svg_open(W + R, H);
   s += fmt::format(R"(<line x1="{0}" y1="{1}" x2="{2}" y2="{1}" stroke="#333"/>)", L, H - B, W - 20);
+  for (size_t i = 0; i < reports.size(); ++i)  // which bar is which strategy, in the bars' order
+    s += fmt::format(R"(<rect x="{}" y="{}" width="10" height="10" fill="{}"/><text x="{}" y="{}">{}</text>)", W, T + 16 * double(i),
+                     kColours[i % kNColours], W + 14, T + 16 * double(i) + 9, html_escape(reports[i].name));
   for (int i = 0; i <= 4; ++i) {
     s += fmt::format(R"(<text x="{}" y="{}" text-anchor="end">{}%</text>)", L - 6, H - B - (H - B - T) * i / 4.0 + 4, i * 25);
   }
@@ -286,13 +297,15 @@ std::string report_json_text(const std::vector<StrategyReport>& reports, const E
 
 std::string report_html(const std::vector<StrategyReport>& reports, const EvalMeta& meta) {
   std::string s = "<!doctype html><html><head><meta charset=\"utf-8\"><title>entropix eval</title>"
-                  "<style>body{font-family:sans-serif;margin:2em;max-width:60em}table{border-collapse:collapse}"
-                  "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}</style>"
+                  "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+                  "<style>body{font-family:sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse}"
+                  "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right;white-space:nowrap}td:first-child{text-align:left}"
+                  ".wide{overflow-x:auto}svg{max-width:100%;height:auto}@media(max-width:40em){body{margin:1em}}</style>"
                   "</head><body><h1>entropix evaluation</h1>";
   s += fmt::format("<p>model <code>{}</code>, tasks <code>{}</code>, seed {}, answer rule <code>{}</code> "
                    "(else the last integer of the text)</p>",
                    html_escape(meta.model), html_escape(meta.tasks), meta.seed, html_escape(meta.answer_pattern));
-  s += "<table><tr><th>strategy</th><th>accuracy</th><th>95% CI</th><th>mean tokens</th><th>tokens/correct</th>"
+  s += "<div class=\"wide\"><table><tr><th>strategy</th><th>accuracy</th><th>95% CI</th><th>mean tokens</th><th>tokens/correct</th>"
        "<th>ECE</th><th>tokens/s</th><th>wall s</th></tr>";
   for (const auto& r : reports) {
     auto [lo, hi] = r.confidence_interval();
@@ -301,7 +314,7 @@ std::string report_html(const std::vector<StrategyReport>& reports, const EvalMe
                      html_escape(r.name), 100 * r.accuracy(), r.correct(), r.outcomes.size(), 100 * lo, 100 * hi,
                      r.mean_tokens(), r.tokens_per_correct(), r.calibration_error(), r.tokens_per_second(), r.seconds);
   }
-  s += "</table><h2>Accuracy against tokens spent</h2>" + accuracy_vs_tokens_svg(reports);
+  s += "</table></div><h2>Accuracy against tokens spent</h2>" + accuracy_vs_tokens_svg(reports);
   s += "<p>Dashed: the Pareto front, the strategies no other beats on both accuracy and tokens.</p>";
   s += "<h2>Calibration</h2><p>Accuracy against each strategy's confidence in its answer (the vote share of "
        "the winner for the voting strategies, the probability of the answer's tokens for one answer), in "

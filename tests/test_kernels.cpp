@@ -183,6 +183,7 @@ std::vector<uint8_t> activation_row(GgmlType weight_type, const float* x, int64_
 std::vector<const DotBackend*> backends() {
   std::vector<const DotBackend*> b{&scalar_dot_backend()};
   if (avx2_dot_backend()) b.push_back(avx2_dot_backend());
+  if (avx512_dot_backend()) b.push_back(avx512_dot_backend());
   return b;
 }
 
@@ -438,12 +439,16 @@ TEST(Dot, BackendActivationQuantizersMatchQuantizeRow) {
       EXPECT_EQ(std::vector<uint8_t>(got.begin(), got.begin() + static_cast<ptrdiff_t>(want.size())), want)
           << be->name << " " << ggml_type_name(act);
       if (act != GgmlType::Q8_0) continue;
-      // Then the blocks' scales again, as floats.
+      // Then the blocks' scales again, as floats, and -128 times their quant sums.
       const auto* blocks = reinterpret_cast<const BlockQ8_0*>(want.data());
       for (int b = 0; b < 1024 / kQK8_0; ++b) {
         float scale;
         std::memcpy(&scale, got.data() + q8_0_act_scales_offset(1024) + b * sizeof(float), sizeof(float));
         EXPECT_EQ(scale, fp16_to_f32(blocks[b].d)) << be->name << " block " << b;
+        int32_t bias, sum = 0;
+        std::memcpy(&bias, got.data() + q8_0_act_bias_offset(1024) + b * sizeof(int32_t), sizeof(int32_t));
+        for (int8_t q : blocks[b].qs) sum += q;
+        EXPECT_EQ(bias, -128 * sum) << be->name << " block " << b;
       }
     }
   }
@@ -506,11 +511,23 @@ TEST(Dot, FloatKernelsHandleTails) {
 TEST(Dot, BackendSelection) {
   const std::string name = kernel_backend_name();
   const char* env = std::getenv("ENTROPIX_KERNELS");
-  if (env && std::string(env) == "scalar") {
-    EXPECT_EQ(name, "scalar");
+  if (env && *env) {
+    EXPECT_EQ(name, env);
   } else {
-    EXPECT_EQ(name, avx2_dot_backend() ? "avx2" : "scalar");
+    EXPECT_EQ(name, avx512_dot_backend() ? "avx512" : avx2_dot_backend() ? "avx2" : "scalar");
   }
+  // Each name gives its backend where the CPU has it and a clear error where not.
+  EXPECT_STREQ(choose_dot_backend("scalar").name, "scalar");
+  EXPECT_STREQ(choose_dot_backend(nullptr).name, choose_dot_backend("").name);
+  for (const auto& [want, available] : {std::pair<std::string, const DotBackend*>{"avx2", avx2_dot_backend()},
+                                        {"avx512", avx512_dot_backend()}}) {
+    if (available) {
+      EXPECT_EQ(choose_dot_backend(want.c_str()).name, want);
+    } else {
+      EXPECT_THROW(choose_dot_backend(want.c_str()), Error) << want;
+    }
+  }
+  EXPECT_THROW(choose_dot_backend("amx512"), Error);
   EXPECT_THROW(dot_kernel(scalar_dot_backend(), GgmlType::Q4_1), Error);
 }
 
@@ -586,14 +603,15 @@ TEST(Matmul, ReusesScratchAcrossShapesAndRejectsBadMatrices) {
   EXPECT_THROW(matmul(WeightMatrix{GgmlType::Q8_0, 64, 1, data, 34}, x, 1, y, pool), Error);
 }
 
-// ---- packed Q8_0 rows -------------------------------------------------------------------
+// ---- packed rows ---------------------------------------------------------------------
 
 TEST(Repack, EachGroupHoldsItsRowsBlocksInterleavedByFour) {
+  const PackedLayout x8{"q8_0x8", GgmlType::Q8_0, 8, 4, kQK8_0, sizeof(BlockQ8_0x8), pack_q8_0_rows_x8, nullptr};
   const auto m = make_matrix(GgmlType::Q8_0, 20, 96, 0, 500);  // 2 whole groups and 4 rows left
-  ASSERT_TRUE(packable(m.w));
-  ASSERT_EQ(packed_bytes(m.w), size_t{2} * 3 * sizeof(BlockQ8_0x8));
-  std::vector<uint8_t> packed(packed_bytes(m.w));
-  pack_q8_0_rows(m.w, packed.data(), 0, 2);
+  ASSERT_TRUE(packable(m.w, x8));
+  ASSERT_EQ(packed_bytes(m.w, x8), size_t{2} * 3 * sizeof(BlockQ8_0x8));
+  std::vector<uint8_t> packed(packed_bytes(m.w, x8));
+  pack_q8_0_rows_x8(m.w, packed.data(), 0, 2);
   const auto* groups = reinterpret_cast<const BlockQ8_0x8*>(packed.data());
   for (int g = 0; g < 2; ++g) {
     for (int b = 0; b < 3; ++b) {
@@ -604,44 +622,122 @@ TEST(Repack, EachGroupHoldsItsRowsBlocksInterleavedByFour) {
       }
     }
   }
-  EXPECT_FALSE(packable(make_matrix(GgmlType::Q8_0, 7, 64, 0, 1).w));  // no whole group
-  EXPECT_FALSE(packable(make_matrix(GgmlType::Q4_0, 16, 64, 0, 1).w));
-  EXPECT_EQ(packed_bytes(make_matrix(GgmlType::Q6_K, 16, 256, 0, 1).w), 0u);
+  EXPECT_FALSE(packable(make_matrix(GgmlType::Q8_0, 7, 64, 0, 1).w, x8));  // no whole group
+  EXPECT_FALSE(packable(make_matrix(GgmlType::Q4_0, 16, 64, 0, 1).w, x8));
+  EXPECT_EQ(packed_bytes(make_matrix(GgmlType::Q6_K, 16, 256, 0, 1).w, x8), 0u);
 }
 
-// The packed kernel against the reference, with rows left over after the last group, and
+// Every packed layout of every backend the CPU has, and the types each packs.
+std::vector<const PackedLayout*> packed_layouts() {
+  std::vector<const PackedLayout*> out;
+  for (const DotBackend* be : backends()) {
+    for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
+      if (const PackedLayout* layout = packed_layout(*be, type)) out.push_back(layout);
+    }
+  }
+  return out;
+}
+
+const DotBackend& backend_of(const PackedLayout* layout) {
+  for (const DotBackend* be : backends()) {
+    if (packed_layout(*be, layout->type) == layout) return *be;
+  }
+  throw Error("no backend");
+}
+
+// Each packed kernel against the reference, with rows left over after the last group, and
 // each token's row exactly what it is when that token is multiplied alone: forks and
-// requests decoded together must not change each other's logits.
+// requests decoded together must not change each other's logits. Weights with extreme
+// quants (-128 in Q8_0, 0 and 63 in Q6_K, the largest scales) are included.
 TEST(Matmul, PackedRowsMatchTheReferenceWhateverTheBatch) {
-  const DotBackend* avx2 = avx2_dot_backend();
-  if (!avx2) GTEST_SKIP() << "no AVX2 on this CPU; the packed kernel is AVX2 only";
-  ASSERT_NE(avx2->q8_0x8, nullptr);
-  for (const auto& [n_out, n_in] : {std::pair<int64_t, int64_t>{37, 512}, {64, 96}, {8, 32}}) {
-    auto m = make_matrix(GgmlType::Q8_0, n_out, n_in, 0, 600 + static_cast<uint32_t>(n_out));
-    std::vector<uint8_t> packed(packed_bytes(m.w));
-    pack_q8_0_rows(m.w, packed.data(), 0, n_out / 8);
-    WeightMatrix w = m.w;
-    w.packed = packed.data();
-    const int64_t max_tokens = 17;
-    const auto x = gaussian(static_cast<size_t>(n_in * max_tokens), 700);
-    std::vector<float> want(static_cast<size_t>(n_out * max_tokens)), alone(want.size());
-    ThreadPool one(1);
-    matmul_reference(w, x.data(), max_tokens, want.data(), one);
-    for (int64_t t = 0; t < max_tokens; ++t) matmul(w, x.data() + t * n_in, 1, alone.data() + t * n_out, one, *avx2);
-    for (int64_t n_tokens : {1, 3, 4, 5, 17}) {
-      for (int threads : {1, 2, 3}) {
-        ThreadPool pool(threads);
-        std::vector<float> y(static_cast<size_t>(n_out * n_tokens), NAN);
-        matmul(w, x.data(), n_tokens, y.data(), pool, *avx2);
-        for (int64_t t = 0; t < n_tokens; ++t) {
-          for (int64_t r = 0; r < n_out; ++r) {
-            const std::vector<float> row(m.rows.begin() + r * n_in, m.rows.begin() + (r + 1) * n_in);
-            const double tol = activation_bound(GgmlType::Q8_0, row, x.data() + t * n_in, n_in);
-            const size_t i = static_cast<size_t>(t * n_out + r);
-            ASSERT_NEAR(y[i], want[i], tol) << "n_out=" << n_out << " tokens=" << n_tokens << " t=" << t << " r=" << r;
-            ASSERT_EQ(y[i], alone[i]) << "n_out=" << n_out << " tokens=" << n_tokens << " t=" << t << " r=" << r;
+  const auto layouts = packed_layouts();
+  if (layouts.empty()) GTEST_SKIP() << "no backend with packed layouts on this CPU (scalar only)";
+  for (const PackedLayout* layout : layouts) {
+    const DotBackend& be = backend_of(layout);
+    const int64_t block = layout->block_elems;
+    for (const auto& [n_out, n_in] : {std::pair<int64_t, int64_t>{37, 2 * block}, {64, block}, {layout->rows, 3 * block}}) {
+      auto m = make_matrix(layout->type, n_out, n_in, 0, 600 + static_cast<uint32_t>(n_out));
+      // Row 0: extreme quants and scales.
+      if (layout->type == GgmlType::Q8_0) {
+        auto* blocks = reinterpret_cast<BlockQ8_0*>(m.data.data());
+        for (int64_t b = 0; b < n_in / kQK8_0; ++b) {
+          for (int i = 0; i < kQK8_0; ++i) blocks[b].qs[i] = static_cast<int8_t>(i % 2 ? -128 : 127);
+        }
+      } else if (layout->type == GgmlType::Q4_K) {
+        auto* blocks = reinterpret_cast<BlockQ4_K*>(m.data.data());
+        for (int64_t b = 0; b < n_in / kQK_K; ++b) {
+          std::memset(blocks[b].scales, 0xFF, sizeof blocks[b].scales);  // scales and mins 63
+          for (int i = 0; i < kQK_K / 2; ++i) blocks[b].qs[i] = i % 3 ? 0xF0 : 0x0F;
+        }
+      } else if (layout->type == GgmlType::Q6_K) {
+        auto* blocks = reinterpret_cast<BlockQ6_K*>(m.data.data());
+        for (int64_t b = 0; b < n_in / kQK_K; ++b) {
+          std::memset(blocks[b].ql, 0xFF, sizeof blocks[b].ql);
+          for (int i = 0; i < kQK_K / 4; ++i) blocks[b].qh[i] = i % 2 ? 0xFF : 0x00;  // quants 63 and 15
+          for (int g = 0; g < kQK_K / 16; ++g) blocks[b].scales[g] = static_cast<int8_t>(g % 2 ? -128 : 127);
+        }
+      }
+      dequantize_row(m.w.type, m.data.data(), m.rows.data(), n_in);
+      std::vector<uint8_t> packed(packed_bytes(m.w, *layout));
+      ASSERT_GT(packed.size(), 0u) << layout->name;
+      layout->pack(m.w, packed.data(), 0, n_out / layout->rows);
+      WeightMatrix w = m.w;
+      w.packed = packed.data();
+      w.packed_layout = layout;
+      const int64_t max_tokens = 19;
+      const auto x = gaussian(static_cast<size_t>(n_in * max_tokens), 700);
+      std::vector<float> want(static_cast<size_t>(n_out * max_tokens)), alone(want.size());
+      ThreadPool one(1);
+      matmul_reference(w, x.data(), max_tokens, want.data(), one);
+      for (int64_t t = 0; t < max_tokens; ++t) matmul(w, x.data() + t * n_in, 1, alone.data() + t * n_out, one, be);
+      for (int64_t n_tokens : {1, 3, 4, 5, 8, 9, 19}) {
+        for (int threads : {1, 2, 3}) {
+          ThreadPool pool(threads);
+          std::vector<float> y(static_cast<size_t>(n_out * n_tokens), NAN);
+          matmul(w, x.data(), n_tokens, y.data(), pool, be);
+          for (int64_t t = 0; t < n_tokens; ++t) {
+            for (int64_t r = 0; r < n_out; ++r) {
+              const std::vector<float> row(m.rows.begin() + r * n_in, m.rows.begin() + (r + 1) * n_in);
+              const double tol = activation_bound(activation_type(layout->type), row, x.data() + t * n_in, n_in);
+              const size_t i = static_cast<size_t>(t * n_out + r);
+              ASSERT_NEAR(y[i], want[i], tol)
+                  << layout->name << " n_out=" << n_out << " tokens=" << n_tokens << " t=" << t << " r=" << r;
+              ASSERT_EQ(y[i], alone[i]) << layout->name << " n_out=" << n_out << " tokens=" << n_tokens << " t=" << t
+                                        << " r=" << r;
+            }
           }
         }
+      }
+    }
+  }
+}
+
+// The packed kernels against the backend's own single-row dot on the same quantized
+// activations: only float rounding apart (the integer sums are exact in both).
+TEST(Matmul, PackedKernelsAgreeWithTheRowKernels) {
+  for (const PackedLayout* layout : packed_layouts()) {
+    const DotBackend& be = backend_of(layout);
+    const int64_t n_in = 4 * layout->block_elems, n_out = layout->rows;
+    auto m = make_matrix(layout->type, n_out, n_in, 0, 900);
+    std::vector<uint8_t> packed(packed_bytes(m.w, *layout));
+    layout->pack(m.w, packed.data(), 0, 1);
+    const size_t x_bytes = activation_row_bytes(layout->type, n_in);
+    std::vector<uint8_t> xq;
+    const int n_x = layout->max_tokens;
+    for (int j = 0; j < n_x; ++j) {
+      const auto row = activation_row(layout->type, gaussian(static_cast<size_t>(n_in), 910 + j, 1.0f + j).data(), n_in);
+      xq.insert(xq.end(), row.begin(), row.end());
+    }
+    std::vector<float> out(static_cast<size_t>(n_x * layout->rows));
+    layout->dot(n_in, packed.data(), xq.data(), x_bytes, n_x, out.data());
+    for (int j = 0; j < n_x; ++j) {
+      const auto xd = dequantized(activation_type(layout->type), xq.data() + j * x_bytes, n_in);
+      for (int r = 0; r < layout->rows; ++r) {
+        float single;
+        dot_kernel(be, layout->type)(n_in, m.data.data() + r * m.w.row_bytes, xq.data() + j * x_bytes, 0, 1, &single);
+        double mag = 0;
+        for (int64_t i = 0; i < n_in; ++i) mag += std::fabs(static_cast<double>(m.rows[r * n_in + i]) * xd[i]);
+        EXPECT_NEAR(out[j * layout->rows + r], single, 1e-5 * mag) << layout->name << " j=" << j << " r=" << r;
       }
     }
   }

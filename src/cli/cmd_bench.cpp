@@ -25,6 +25,7 @@
 #include "gguf/gguf.h"
 #include "grammar/constraint_cache.h"
 #include "grammar/json_schema_grammar.h"
+#include "kernels/dot.h"
 #include "model/engine.h"
 #include "tokenizer/tokenizer.h"
 
@@ -144,7 +145,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--mask-answer", opts->mask_answer,
                   "The mask test takes this file's tokens (an answer the grammar allows) instead of drawing them");
   cmd->add_flag("--json", opts->json, "Print JSON instead of a table");
-  cmd->add_flag("!--no-packed-weights", opts->packed_weights, "Use Q8_0 matrices as stored only (no packed copy)");
+  cmd->add_flag("!--no-packed-weights", opts->packed_weights, "Use the matrices as stored only (no copy repacked for the batched kernels)");
   cmd->callback([opts] {
     const BenchOptions& o = *opts;
     nlohmann::json results = nlohmann::json::array();
@@ -159,6 +160,7 @@ void add_bench_command(CLI::App& app) {
     const int mask_positions = std::max<int>(o.mask_gen, answer ? static_cast<int>(answer->size()) : 0);
     const std::string path = resolve_model_argument(o.model);
     if (!o.json) {
+      fmt::print("kernels: {}\n", kernel_path_description());
       fmt::print("| {:<28} | {:>8} | {:>7} | {:>14} | {:>16} | {:>8} |\n", "model", "size GiB", "threads", "test",
                  "t/s", "GB/s");
       fmt::print("|{:-<30}|{:->10}|{:->9}|{:->16}|{:->18}|{:->10}|\n", "", "", "", "", "", "");
@@ -202,6 +204,7 @@ void add_bench_command(CLI::App& app) {
           results.push_back({{"model", engine->config().name.empty() ? path : engine->config().name},
                              {"model_size", static_cast<uint64_t>(engine->file().file_size())},
                              {"threads", nt},
+                             {"kernels", kernel_backend_name()},
                              {"test", name},
                              {"n_prompt", np},
                              {"n_gen", ng},

@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/model_path.h"
 #include "gguf/gguf.h"
+#include "kernels/dot.h"
 #include "model/engine.h"
 #include "tokenizer/tokenizer.h"
 
@@ -61,6 +62,7 @@ void add_info_command(CLI::App& app) {
                tok.pre_type().empty() ? "default" : tok.pre_type(), tok.bos(), tok.eos());
     fmt::print("chat template:   {}\n", f.has("tokenizer.chat_template") ? "present" : "absent");
     fmt::print("weights per token: {:.1f} MiB\n", double(engine->weight_bytes()) / 1048576.0);
+    fmt::print("kernels:         {}\n", kernel_path_description());
   });
 }
 

@@ -97,7 +97,7 @@ void add_server_command(CLI::App& app, bool explore) {
   cmd->add_flag("--ignore-eos", o->ignore_eos, "Generate past end-of-text tokens (benchmarks: every answer runs to max_tokens)");
   cmd->add_option("--chat-template", o->template_path, "Jinja chat template file (default: the model's own)");
   cmd->add_flag("!--no-packed-weights", o->packed_weights,
-                "Do not keep a packed copy of Q8_0 matrices (saves their size in memory, slower batches)");
+                "Do not repack matrices for the batched kernels (loads faster, slower prompts and batches)");
   add_sampling_flags(*cmd, o->flags);
   cmd->callback([o, explore] {
     const std::string path = o->model.empty() ? demo_model_path() : resolve_model_argument(o->model);

@@ -72,6 +72,10 @@ static_assert(sizeof(BlockQ8_K) == 292);
 inline size_t q8_0_act_scales_offset(int64_t n) {
   return (static_cast<size_t>(n / kQK8_0) * sizeof(BlockQ8_0) + alignof(float) - 1) & ~(alignof(float) - 1);
 }
+// ... and -128 times each block's quant sum as int32 from this offset.
+inline size_t q8_0_act_bias_offset(int64_t n) {
+  return q8_0_act_scales_offset(n) + static_cast<size_t>(n / kQK8_0) * sizeof(float);
+}
 
 // The 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K block: j < 4 in the low 6
 // bits of bytes j and j + 4; j >= 4 in the nibbles of byte j + 4 with the top 2 bits in

@@ -1,16 +1,17 @@
 #include "kernels/dot.h"
 
 #include <cstdlib>
-#include <cstring>
 #include <string>
 
 #include "core/error.h"
 #include "kernels/blocks.h"
+#include "kernels/repack.h"
 
 namespace entropix {
 
 #if defined(ENTROPIX_HAVE_AVX2_BUILD)
-const DotBackend& avx2_dot_backend_table();  // dot_avx2.cpp
+const DotBackend& avx2_dot_backend_table();    // dot_avx2.cpp
+const DotBackend& avx512_dot_backend_table();  // dot_avx512.cpp
 #endif
 
 const DotBackend* avx2_dot_backend() {
@@ -23,17 +24,51 @@ const DotBackend* avx2_dot_backend() {
 #endif
 }
 
+const DotBackend* avx512_dot_backend() {
+#if defined(ENTROPIX_HAVE_AVX2_BUILD)
+  static const bool supported = avx2_dot_backend() && __builtin_cpu_supports("avx512f") &&
+                                __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+                                __builtin_cpu_supports("avx512vnni");
+  return supported ? &avx512_dot_backend_table() : nullptr;
+#else
+  return nullptr;
+#endif
+}
+
+const DotBackend& choose_dot_backend(const char* env) {
+  if (!env || !*env) {
+    if (const DotBackend* b = avx512_dot_backend()) return *b;
+    if (const DotBackend* b = avx2_dot_backend()) return *b;
+    return scalar_dot_backend();
+  }
+  const std::string name = env;
+  if (name == "scalar") return scalar_dot_backend();
+  const DotBackend* b = name == "avx2" ? avx2_dot_backend() : name == "avx512" ? avx512_dot_backend() : nullptr;
+  if (name != "avx2" && name != "avx512") {
+    throw Error("ENTROPIX_KERNELS=" + name + ": unknown kernel path (scalar, avx2 or avx512)");
+  }
+  if (!b) {
+    throw Error("ENTROPIX_KERNELS=" + name + ": this CPU lacks what that path needs (" +
+                (name == "avx2" ? "AVX2, FMA and F16C" : "AVX2, FMA, F16C, AVX-512 F/BW/VL and VNNI") + ")");
+  }
+  return *b;
+}
+
 const DotBackend& dot_backend() {
-  static const DotBackend& chosen = [&]() -> const DotBackend& {
-    const char* env = std::getenv("ENTROPIX_KERNELS");
-    const bool force_scalar = env && std::strcmp(env, "scalar") == 0;
-    const DotBackend* avx2 = avx2_dot_backend();
-    return (avx2 && !force_scalar) ? *avx2 : scalar_dot_backend();
-  }();
+  static const DotBackend& chosen = choose_dot_backend(std::getenv("ENTROPIX_KERNELS"));
   return chosen;
 }
 
 const char* kernel_backend_name() { return dot_backend().name; }
+
+std::string kernel_path_description() {
+  const DotBackend& b = dot_backend();
+  std::string packed;
+  for (const PackedLayout* layout : {b.packed_q8_0, b.packed_q4_k, b.packed_q6_k}) {
+    if (layout) packed += std::string(packed.empty() ? "" : " ") + layout->name;
+  }
+  return std::string(b.name) + (packed.empty() ? "" : " (packed " + packed + ")");
+}
 
 DotFn dot_kernel(const DotBackend& backend, GgmlType weight_type) {
   switch (weight_type) {
@@ -65,7 +100,7 @@ GgmlType activation_type(GgmlType weight_type) {
 size_t activation_row_bytes(GgmlType weight_type, int64_t n) {
   const GgmlType act = activation_type(weight_type);
   if (act == GgmlType::F32) return static_cast<size_t>(n) * sizeof(float);
-  if (act == GgmlType::Q8_0) return q8_0_act_scales_offset(n) + static_cast<size_t>(n / kQK8_0) * sizeof(float);
+  if (act == GgmlType::Q8_0) return q8_0_act_bias_offset(n) + static_cast<size_t>(n / kQK8_0) * sizeof(int32_t);
   return ggml_row_bytes(act, n);
 }
 

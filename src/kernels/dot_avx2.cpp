@@ -443,16 +443,20 @@ inline void round_32(const float* x, float id, int8_t* out, int* sums) {
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), ordered);
 }
 
-// The blocks, then their scales again as floats (see activation_row_bytes).
+// The blocks, then their scales again as floats and -128 times their sums (see
+// activation_row_bytes).
 void quantize_q8_0(const float* x, void* dst, int64_t n) {
   auto* b = static_cast<BlockQ8_0*>(dst);
   float* scales = reinterpret_cast<float*>(static_cast<uint8_t*>(dst) + q8_0_act_scales_offset(n));
+  auto* bias = reinterpret_cast<int32_t*>(static_cast<uint8_t*>(dst) + q8_0_act_bias_offset(n));
   for (int64_t i = 0; i < n / kQK8_0; ++i) {
     const float* xb = x + i * kQK8_0;
     b[i].d = _cvtss_sh(max_abs(xb, kQK8_0) / 127.0f, _MM_FROUND_TO_NEAREST_INT);
     const float d = h2f(b[i].d);
     scales[i] = d;
-    round_32(xb, d > 0.0f ? 1.0f / d : 0.0f, b[i].qs, nullptr);
+    int sums[2];
+    round_32(xb, d > 0.0f ? 1.0f / d : 0.0f, b[i].qs, sums);
+    bias[i] = -128 * (sums[0] + sums[1]);
   }
 }
 
@@ -472,12 +476,15 @@ void quantize_q8_k(const float* x, void* dst, int64_t n) {
   }
 }
 
+const PackedLayout kQ8_0x8{"q8_0x8", GgmlType::Q8_0, kPackedRows, kMaxDotTile, kQK8_0, sizeof(BlockQ8_0x8),
+                           pack_q8_0_rows_x8, dot_q8_0x8};
+
 }  // namespace
 
 const DotBackend& avx2_dot_backend_table() {
-  static const DotBackend backend{"avx2",   dot_f32,  dot_f16,      dot_bf16,     dot_q8_0,
-                                  dot_q4_0, dot_q4_k, dot_q5_k,     dot_q6_k,     quantize_q8_0,
-                                  quantize_q8_k, dot_q8_0x8};
+  static const DotBackend backend{"avx2",   dot_f32,  dot_f16,  dot_bf16, dot_q8_0,      dot_q4_0,
+                                  dot_q4_k, dot_q5_k, dot_q6_k, quantize_q8_0, quantize_q8_k, &kQ8_0x8,
+                                  nullptr,  nullptr};
   return backend;
 }
 

@@ -137,12 +137,19 @@ void dot_q6_k(int64_t n, const void* w, const void* x, size_t x_stride, int n_x,
   });
 }
 
-// quantize_row's blocks, then their scales again as floats (see activation_row_bytes).
+// quantize_row's blocks, then their scales again as floats and -128 times their sums
+// (see activation_row_bytes).
 void quantize_q8_0(const float* x, void* dst, int64_t n) {
   quantize_row_q8_0(x, dst, n);
   const auto* blocks = static_cast<const BlockQ8_0*>(dst);
   auto* scales = reinterpret_cast<float*>(static_cast<uint8_t*>(dst) + q8_0_act_scales_offset(n));
-  for (int64_t b = 0; b < n / kQK8_0; ++b) scales[b] = fp16_to_f32(blocks[b].d);
+  auto* bias = reinterpret_cast<int32_t*>(static_cast<uint8_t*>(dst) + q8_0_act_bias_offset(n));
+  for (int64_t b = 0; b < n / kQK8_0; ++b) {
+    scales[b] = fp16_to_f32(blocks[b].d);
+    int32_t sum = 0;
+    for (int8_t q : blocks[b].qs) sum += q;
+    bias[b] = -128 * sum;
+  }
 }
 
 }  // namespace
@@ -159,6 +166,8 @@ const DotBackend& scalar_dot_backend() {
                                   dot_q6_k,
                                   quantize_q8_0,
                                   quantize_row_q8_k,
+                                  nullptr,
+                                  nullptr,
                                   nullptr};
   return backend;
 }

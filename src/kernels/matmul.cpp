@@ -34,8 +34,9 @@ void check_matrix(const WeightMatrix& w) {
 struct MatmulJob {
   const WeightMatrix* w;
   DotFn dot;
-  PackedDotFn packed_dot;  // with w->packed: rows below packed_rows go through it
+  const PackedLayout* packed;  // with w->packed: rows below packed_rows go through it
   int64_t packed_rows;
+  size_t group_bytes;
   const uint8_t* act;  // n_tokens rows of act_row_bytes
   size_t act_row_bytes;
   int64_t n_tokens;
@@ -45,25 +46,31 @@ struct MatmulJob {
   std::atomic<int64_t> next_chunk{0};
 };
 
-// Rows [r0, r1) for all tokens, kMaxDotTile tokens per kernel call. The row chunk is small
-// enough to stay in cache while the token tiles sweep over it. With packed rows, chunks
-// are whole groups of 8 (see matmul) and the rows past the last group use w.data.
+constexpr int kMaxPackedOut = 16 * 16;  // rows x tokens of one packed kernel call
+
+// Rows [r0, r1) for all tokens, a few tokens per kernel call. The row chunk is small enough
+// to stay in cache while the token tiles sweep over it. With packed rows, chunks are whole
+// groups (see matmul) and the rows past the last group use w.data.
 void run_chunk(const MatmulJob& job, int64_t r0, int64_t r1) {
   const WeightMatrix& w = *job.w;
-  float out[kMaxDotTile * kPackedRows];
-  const size_t group_bytes = static_cast<size_t>(w.n_in / kQK8_0) * sizeof(BlockQ8_0x8);
+  float out[kMaxPackedOut];
+  const int64_t packed_end = std::min(r1, job.packed_rows);
+  if (r0 < packed_end) {
+    const PackedLayout& layout = *job.packed;
+    for (int64_t t0 = 0; t0 < job.n_tokens; t0 += layout.max_tokens) {
+      const int n_x = static_cast<int>(std::min<int64_t>(layout.max_tokens, job.n_tokens - t0));
+      const uint8_t* xt = job.act + t0 * job.act_row_bytes;
+      for (int64_t r = r0; r < packed_end; r += layout.rows) {
+        layout.dot(w.n_in, w.packed + static_cast<size_t>(r / layout.rows) * job.group_bytes, xt, job.act_row_bytes,
+                   n_x, out);
+        for (int j = 0; j < n_x; ++j) std::copy_n(out + j * layout.rows, layout.rows, job.y + (t0 + j) * w.n_out + r);
+      }
+    }
+  }
   for (int64_t t0 = 0; t0 < job.n_tokens; t0 += kMaxDotTile) {
     const int n_x = static_cast<int>(std::min<int64_t>(kMaxDotTile, job.n_tokens - t0));
     const uint8_t* xt = job.act + t0 * job.act_row_bytes;
-    int64_t r = r0;
-    for (; r + kPackedRows <= std::min(r1, job.packed_rows); r += kPackedRows) {
-      job.packed_dot(w.n_in, w.packed + static_cast<size_t>(r / kPackedRows) * group_bytes, xt, job.act_row_bytes,
-                     n_x, out);
-      for (int j = 0; j < n_x; ++j) {
-        std::copy_n(out + j * kPackedRows, kPackedRows, job.y + (t0 + j) * w.n_out + r);
-      }
-    }
-    for (; r < r1; ++r) {
+    for (int64_t r = std::max(r0, packed_end); r < r1; ++r) {
       job.dot(w.n_in, w.data + r * w.row_bytes, xt, job.act_row_bytes, n_x, out);
       for (int j = 0; j < n_x; ++j) job.y[(t0 + j) * w.n_out + r] = out[j];
     }
@@ -85,8 +92,10 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
   MatmulJob job;
   job.w = &w;
   job.dot = dot_kernel(backend, w.type);
-  job.packed_dot = (w.packed && backend.q8_0x8 && packable(w)) ? backend.q8_0x8 : nullptr;
-  job.packed_rows = job.packed_dot ? w.n_out / kPackedRows * kPackedRows : 0;
+  const PackedLayout* layout = packed_layout(backend, w.type);
+  job.packed = (w.packed && layout && w.packed_layout == layout && packable(w, *layout)) ? layout : nullptr;
+  job.packed_rows = job.packed ? w.n_out / layout->rows * layout->rows : 0;
+  job.group_bytes = job.packed ? packed_group_bytes(w, *layout) : 0;
   job.n_tokens = n_tokens;
   job.y = y;
 
@@ -111,7 +120,7 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
   // milliseconds), but chunks of at least 16 rows so the shared counter is touched rarely.
   const int64_t n_threads = pool.size();
   job.chunk_rows = std::max<int64_t>(16, (w.n_out + n_threads * 32 - 1) / (n_threads * 32));
-  if (job.packed_dot) job.chunk_rows = (job.chunk_rows + kPackedRows - 1) / kPackedRows * kPackedRows;
+  if (job.packed) job.chunk_rows = (job.chunk_rows + layout->rows - 1) / layout->rows * layout->rows;
   job.n_chunks = (w.n_out + job.chunk_rows - 1) / job.chunk_rows;
   MatmulJob* jp = &job;
   pool.run([jp](int, int) {

@@ -17,15 +17,17 @@ struct WeightMatrix {
   int64_t n_out;     // rows
   const uint8_t* data;  // row r starts at data + r * row_bytes
   size_t row_bytes;
-  // Optional copy of the first n_out / 8 groups of Q8_0 rows packed for the batched
-  // kernel (kernels/repack.h), used when the backend has one; null: data only.
+  // Optional copy of the first whole groups of rows in a backend's packed layout
+  // (kernels/repack.h), used by that backend; null: data only.
   const uint8_t* packed = nullptr;
+  const PackedLayout* packed_layout = nullptr;
 };
 
 // y[t * n_out + r] = sum_i W[r][i] * x[t * n_in + i] for t < n_tokens.
 // Activations are quantized once per call (Q8_0 for Q8_0/Q4_0 weights, Q8_K for the
 // K-quants) into per-thread scratch that is reused; rows are split across the pool and
-// each weight block is used for up to kMaxDotTile tokens at once.
+// each weight block is used for up to kMaxDotTile tokens at once (the packed layout's
+// max_tokens for packed rows).
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
 // The same with an explicit dot backend (tests compare backends).
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,

@@ -2,28 +2,141 @@
 
 #include <cstring>
 
+#include "kernels/fp16.h"
+#include "kernels/matmul.h"
+
 namespace entropix {
 
-bool packable(const WeightMatrix& w) {
-  return w.type == GgmlType::Q8_0 && w.n_out >= kPackedRows && w.n_in % kQK8_0 == 0;
+const PackedLayout* packed_layout(const DotBackend& backend, GgmlType type) {
+  switch (type) {
+    case GgmlType::Q8_0: return backend.packed_q8_0;
+    case GgmlType::Q4_K: return backend.packed_q4_k;
+    case GgmlType::Q6_K: return backend.packed_q6_k;
+    default: return nullptr;
+  }
 }
 
-size_t packed_bytes(const WeightMatrix& w) {
-  if (!packable(w)) return 0;
-  return static_cast<size_t>(w.n_out / kPackedRows) * static_cast<size_t>(w.n_in / kQK8_0) *
-         sizeof(BlockQ8_0x8);
+bool packable(const WeightMatrix& w, const PackedLayout& layout) {
+  return w.type == layout.type && w.n_out >= layout.rows && w.n_in > 0 && w.n_in % layout.block_elems == 0;
 }
 
-void pack_q8_0_rows(const WeightMatrix& w, uint8_t* dst, int64_t g0, int64_t g1) {
+size_t packed_group_bytes(const WeightMatrix& w, const PackedLayout& layout) {
+  return static_cast<size_t>(w.n_in / layout.block_elems) * layout.block_bytes;
+}
+
+size_t packed_bytes(const WeightMatrix& w, const PackedLayout& layout) {
+  if (!packable(w, layout)) return 0;
+  return static_cast<size_t>(w.n_out / layout.rows) * packed_group_bytes(w, layout);
+}
+
+namespace {
+
+template <typename Block>
+const Block& row_block(const WeightMatrix& w, int64_t row, int64_t b) {
+  return reinterpret_cast<const Block*>(w.data + row * w.row_bytes)[b];
+}
+
+// Quant i (0..255) of a Q4_K block, 0..15: see BlockQ4_K.
+uint8_t q4_k_quant(const BlockQ4_K& b, int i) {
+  const int c = i / 64, l = i % 64;
+  const uint8_t byte = b.qs[32 * c + l % 32];
+  return l < 32 ? byte & 0xF : byte >> 4;
+}
+
+// Quant i (0..255) of a Q6_K block, 0..63 (the file's value plus 32): see BlockQ6_K.
+uint8_t q6_k_quant(const BlockQ6_K& b, int i) {
+  const int h = i / 128, l = i % 128, quadrant = l / 32, l32 = l % 32;
+  const uint8_t* ql = b.ql + 64 * h;
+  const uint8_t* qh = b.qh + 32 * h;
+  const uint8_t low = quadrant % 2 == 0 ? ql[l32] : ql[l32 + 32];
+  const uint8_t nibble = quadrant < 2 ? low & 0xF : low >> 4;
+  return static_cast<uint8_t>(nibble | ((qh[l32] >> (2 * quadrant)) & 3) << 4);
+}
+
+}  // namespace
+
+void pack_q8_0_rows_x8(const WeightMatrix& w, uint8_t* dst, int64_t g0, int64_t g1) {
   const int64_t nb = w.n_in / kQK8_0;
   auto* out = reinterpret_cast<BlockQ8_0x8*>(dst);
   for (int64_t g = g0; g < g1; ++g) {
     for (int64_t b = 0; b < nb; ++b) {
       BlockQ8_0x8& o = out[g * nb + b];
       for (int r = 0; r < kPackedRows; ++r) {
-        const auto* row = reinterpret_cast<const BlockQ8_0*>(w.data + (g * kPackedRows + r) * w.row_bytes);
-        o.d[r] = row[b].d;
-        for (int c = 0; c < kQK8_0 / 4; ++c) std::memcpy(o.qs + c * 32 + r * 4, row[b].qs + c * 4, 4);
+        const auto& in = row_block<BlockQ8_0>(w, g * kPackedRows + r, b);
+        o.d[r] = in.d;
+        for (int c = 0; c < kQK8_0 / 4; ++c) std::memcpy(o.qs + c * 32 + r * 4, in.qs + c * 4, 4);
+      }
+    }
+  }
+}
+
+void pack_q8_0_rows_x16(const WeightMatrix& w, uint8_t* dst, int64_t g0, int64_t g1) {
+  const int64_t nb = w.n_in / kQK8_0;
+  auto* out = reinterpret_cast<BlockQ8_0x16*>(dst);
+  for (int64_t g = g0; g < g1; ++g) {
+    for (int64_t b = 0; b < nb; ++b) {
+      BlockQ8_0x16& o = out[g * nb + b];
+      for (int r = 0; r < 16; ++r) {
+        const auto& in = row_block<BlockQ8_0>(w, g * 16 + r, b);
+        o.d[r] = fp16_to_f32(in.d);
+        for (int i = 0; i < kQK8_0; ++i) {
+          o.qs[(i / 4) * 64 + r * 4 + i % 4] = static_cast<uint8_t>(in.qs[i] + 128);
+        }
+      }
+    }
+  }
+}
+
+void pack_q4_k_rows_x16(const WeightMatrix& w, uint8_t* dst, int64_t g0, int64_t g1) {
+  const int64_t nb = w.n_in / kQK_K;
+  auto* out = reinterpret_cast<BlockQ4_Kx16*>(dst);
+  for (int64_t g = g0; g < g1; ++g) {
+    for (int64_t b = 0; b < nb; ++b) {
+      BlockQ4_Kx16& o = out[g * nb + b];
+      for (int r = 0; r < 16; ++r) {
+        const auto& in = row_block<BlockQ4_K>(w, g * 16 + r, b);
+        o.d[r] = fp16_to_f32(in.d);
+        o.dmin[r] = fp16_to_f32(in.dmin);
+        for (int j = 0; j < 8; ++j) {
+          uint8_t scale, min;
+          k4_scale_min(j, in.scales, scale, min);
+          o.scales[j][r] = scale;
+          o.mins[j / 2][r][j % 2] = min;
+          for (int k = 0; k < 4; ++k) {
+            for (int e = 0; e < 4; ++e) {
+              const uint8_t lo = q4_k_quant(in, 32 * j + 4 * k + e);
+              const uint8_t hi = q4_k_quant(in, 32 * j + 16 + 4 * k + e);
+              o.qs[j][k][r * 4 + e] = static_cast<uint8_t>(lo | hi << 4);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+void pack_q6_k_rows_x16(const WeightMatrix& w, uint8_t* dst, int64_t g0, int64_t g1) {
+  const int64_t nb = w.n_in / kQK_K;
+  auto* out = reinterpret_cast<BlockQ6_Kx16*>(dst);
+  for (int64_t g = g0; g < g1; ++g) {
+    for (int64_t b = 0; b < nb; ++b) {
+      BlockQ6_Kx16& o = out[g * nb + b];
+      std::memset(o.qh, 0, sizeof o.qh);
+      for (int r = 0; r < 16; ++r) {
+        const auto& in = row_block<BlockQ6_K>(w, g * 16 + r, b);
+        o.d[r] = fp16_to_f32(in.d);
+        for (int grp = 0; grp < 16; ++grp) o.scales[grp][r] = in.scales[grp];
+        for (int gi = 0; gi < 8; ++gi) {
+          for (int k = 0; k < 4; ++k) {
+            for (int e = 0; e < 4; ++e) {
+              const uint8_t lo = q6_k_quant(in, 4 * (4 * gi + k) + e);
+              const uint8_t hi = q6_k_quant(in, 4 * (32 + 4 * gi + k) + e);
+              o.ql[gi][k][r * 4 + e] = static_cast<uint8_t>((lo & 0xF) | (hi & 0xF) << 4);
+              o.qh[gi][0][r * 4 + e] |= static_cast<uint8_t>((lo >> 4) << (2 * k));
+              o.qh[gi][1][r * 4 + e] |= static_cast<uint8_t>((hi >> 4) << (2 * k));
+            }
+          }
+        }
       }
     }
   }

@@ -109,7 +109,7 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
   if (const auto available = available_memory_bytes(); available && context_bytes > *available)
     throw Error(context_needs + ", and " + gib(*available) + " of memory is available: give a smaller context size (-c)");
   m->pool = std::make_unique<ThreadPool>(m->opt.n_threads);
-  if (m->opt.packed_weights && dot_backend().q8_0x8) pack_weights(m->w, *m->file, *m->pool);
+  if (m->opt.packed_weights) pack_weights(m->w, *m->file, *m->pool, dot_backend());
   try {
     m->kv = std::make_unique<KvCache>(c.n_layer, c.n_head_kv * c.head_dim, m->opt.n_ctx);
     m->thread_scores.resize(size_t(m->opt.n_threads) * size_t(m->cfg.n_head / m->cfg.n_head_kv) * m->opt.n_ctx);

@@ -29,8 +29,8 @@ struct EngineOptions {
   int32_t max_batch = 256;   // tokens per forward pass; longer batches are split
   bool attention_scores = false;  // keep scaled pre-softmax scores of logit rows (for attention metrics)
   int32_t attention_layer = -1;   // layer the scores come from (-1: last)
-  // Q8_0 matrices also kept packed for the batched AVX2 kernel (kernels/repack.h):
-  // about a third faster with several sequences per step, for their size again in memory.
+  // Matrices repacked at load for the backend's batched kernels (kernels/repack.h): the
+  // file's pages of packed rows are released, so memory holds each matrix about once.
   bool packed_weights = true;
 };
 

@@ -98,21 +98,23 @@ ModelWeights load_weights(const GgufFile& file, ModelConfig& c) {
   return w;
 }
 
-size_t pack_weights(ModelWeights& w, const GgufFile& file, ThreadPool& pool) {
+size_t pack_weights(ModelWeights& w, const GgufFile& file, ThreadPool& pool, const DotBackend& backend) {
   size_t total = 0;
   auto pack = [&](WeightMatrix& m) {
-    const size_t bytes = packed_bytes(m);
+    const PackedLayout* layout = packed_layout(backend, m.type);
+    const size_t bytes = layout ? packed_bytes(m, *layout) : 0;
     if (bytes == 0 || m.packed) return;
     auto buffer = std::make_unique_for_overwrite<uint8_t[]>(bytes);
-    const int64_t groups = m.n_out / kPackedRows;
+    const int64_t groups = m.n_out / layout->rows;
     uint8_t* dst = buffer.get();
-    pool.run([&](int i, int n) { pack_q8_0_rows(m, dst, groups * i / n, groups * (i + 1) / n); });
+    pool.run([&](int i, int n) { layout->pack(m, dst, groups * i / n, groups * (i + 1) / n); });
     m.packed = dst;
+    m.packed_layout = layout;
     w.packed_storage.push_back(std::move(buffer));
     total += bytes;
     // The token embeddings may share these bytes (tied output); their rows are read
     // one at a time and come back from the file on demand.
-    file.release_pages(m.data, static_cast<size_t>(groups * kPackedRows) * m.row_bytes);
+    file.release_pages(m.data, static_cast<size_t>(groups * layout->rows) * m.row_bytes);
   };
   for (LayerWeights& l : w.layers) {
     for (WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) pack(*m);

@@ -26,7 +26,7 @@ struct LayerWeights {
 };
 
 struct ModelWeights {
-  // Packed copies of the Q8_0 matrices (kernels/repack.h) that WeightMatrix::packed
+  // Packed copies of the matrices (kernels/repack.h) that WeightMatrix::packed
   // points into; empty unless pack_weights ran.
   std::vector<std::unique_ptr<uint8_t[]>> packed_storage;
   WeightMatrix token_embd;  // [n_vocab x n_embd]: row t is the embedding of token t
@@ -40,11 +40,11 @@ struct ModelWeights {
 // wrong shape or an unsupported type.
 ModelWeights load_weights(const GgufFile& file, ModelConfig& config);
 
-// Gives every Q8_0 matrix of `w` a packed copy for the batched AVX2 kernel, packed on
-// the pool's threads, and releases the file's pages of the rows packed (file.release_pages),
+// Gives every matrix of `w` whose type the backend has a packed layout for (kernels/
+// repack.h) a packed copy for its batched kernel, packed on the pool's threads, and releases the file's pages of the rows packed (file.release_pages),
 // so that memory holds each matrix about once; returns the bytes allocated. The file's
 // own rows stay valid for everything else (embedding lookups, the rows past the last
 // group, other backends).
-size_t pack_weights(ModelWeights& w, const GgufFile& file, ThreadPool& pool);
+size_t pack_weights(ModelWeights& w, const GgufFile& file, ThreadPool& pool, const DotBackend& backend);
 
 }  // namespace entropix

@@ -1,0 +1,231 @@
+// AVX-512 VNNI batched kernels for weights repacked in groups of 16 rows (kernels/repack.h);
+// compiled with AVX-512 F/BW/VL/VNNI and only reached after the run-time CPU check in
+// dot.cpp. Everything else (single-row dots, activation quantizers) is the AVX2 backend's.
+//
+// Each 64-byte weight vector holds 4 consecutive weights of 16 rows as unsigned bytes;
+// vpdpbusd multiplies it with 4 activations broadcast from one token's row and adds the 16
+// rows' sums into 16 int32 lanes. The weight vector stays in a register for up to 8 tokens,
+// and the integer sums of a block are converted and scaled once for all 16 rows.
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VNNI__)
+
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/blocks.h"
+#include "kernels/dot.h"
+#include "kernels/repack.h"
+
+namespace entropix {
+
+const DotBackend& avx2_dot_backend_table();  // dot_avx2.cpp
+
+namespace {
+
+constexpr int kGroupRows = 16;
+constexpr int kMaxTokens = 8;
+
+template <typename T>
+inline const T* act_row(const void* x, size_t stride, int j) {
+  return reinterpret_cast<const T*>(static_cast<const uint8_t*>(x) + j * stride);
+}
+
+// 4 activation bytes, the same in every 32-bit lane.
+inline __m512i broadcast4(const int8_t* p) {
+  int32_t four;
+  std::memcpy(&four, p, sizeof four);
+  return _mm512_set1_epi32(four);
+}
+
+// Expands a kernel templated on the token count into a PackedDotFn.
+#define ENTROPIX_TILED16(name)                                                                \
+  void name(int64_t n, const void* w, const void* x, size_t x_stride, int n_x, float* out) { \
+    switch (n_x) {                                                                            \
+      case 1: return name##_t<1>(n, w, x, x_stride, out);                                     \
+      case 2: return name##_t<2>(n, w, x, x_stride, out);                                     \
+      case 3: return name##_t<3>(n, w, x, x_stride, out);                                     \
+      case 4: return name##_t<4>(n, w, x, x_stride, out);                                     \
+      case 5: return name##_t<5>(n, w, x, x_stride, out);                                     \
+      case 6: return name##_t<6>(n, w, x, x_stride, out);                                     \
+      case 7: return name##_t<7>(n, w, x, x_stride, out);                                     \
+      default: return name##_t<8>(n, w, x, x_stride, out);                                    \
+    }                                                                                         \
+  }
+
+// ---- Q8_0 ---------------------------------------------------------------------------------
+
+// Each token's block sum starts at -128 times its quant sum (from the activation row), which
+// takes out the 128 the weights were stored with: the sum is the exact signed dot.
+template <int NX>
+void dot_q8_0x16_t(int64_t n, const void* gv, const void* x, size_t x_stride, float* out) {
+  const auto* g = static_cast<const BlockQ8_0x16*>(gv);
+  const int64_t nb = n / kQK8_0;
+  const BlockQ8_0* xs[NX];
+  const float* xd[NX];
+  const int32_t* xbias[NX];
+  __m512 acc[NX];
+  for (int j = 0; j < NX; ++j) {
+    xs[j] = act_row<BlockQ8_0>(x, x_stride, j);
+    const auto* base = reinterpret_cast<const uint8_t*>(xs[j]);
+    xd[j] = reinterpret_cast<const float*>(base + q8_0_act_scales_offset(n));
+    xbias[j] = reinterpret_cast<const int32_t*>(base + q8_0_act_bias_offset(n));
+    acc[j] = _mm512_setzero_ps();
+  }
+  for (int64_t b = 0; b < nb; ++b) {
+    __m512i sum[NX];
+    for (int j = 0; j < NX; ++j) sum[j] = _mm512_set1_epi32(xbias[j][b]);
+    for (int c = 0; c < kQK8_0 / 4; ++c) {
+      const __m512i q = _mm512_loadu_si512(g[b].qs + c * 64);
+      for (int j = 0; j < NX; ++j) sum[j] = _mm512_dpbusd_epi32(sum[j], q, broadcast4(xs[j][b].qs + 4 * c));
+    }
+    const __m512 dw = _mm512_loadu_ps(g[b].d);
+    for (int j = 0; j < NX; ++j) {
+      acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[j]), _mm512_mul_ps(dw, _mm512_set1_ps(xd[j][b])), acc[j]);
+    }
+  }
+  for (int j = 0; j < NX; ++j) _mm512_storeu_ps(out + j * kGroupRows, acc[j]);
+}
+ENTROPIX_TILED16(dot_q8_0x16)
+
+// ---- Q4_K ---------------------------------------------------------------------------------
+
+// Per sub-block, the 16 rows' integer sums times their 6-bit scales add up as int32 through
+// the super-block; the mins meet the activations' sub-block sums (from Q8_K's sums of 16) in
+// 16-bit pairs. Two conversions and multiply-adds per super-block and token.
+template <int NX>
+void dot_q4_kx16_t(int64_t n, const void* gv, const void* x, size_t x_stride, float* out) {
+  const auto* g = static_cast<const BlockQ4_Kx16*>(gv);
+  const int64_t nb = n / kQK_K;
+  const BlockQ8_K* xs[NX];
+  __m512 acc[NX];
+  for (int j = 0; j < NX; ++j) {
+    xs[j] = act_row<BlockQ8_K>(x, x_stride, j);
+    acc[j] = _mm512_setzero_ps();
+  }
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  for (int64_t b = 0; b < nb; ++b) {
+    const BlockQ4_Kx16& blk = g[b];
+    __m512i isum[NX];
+    for (int t = 0; t < NX; ++t) isum[t] = _mm512_setzero_si512();
+    for (int j = 0; j < 8; ++j) {
+      __m512i q[8];
+      for (int k = 0; k < 4; ++k) {
+        const __m512i v = _mm512_loadu_si512(blk.qs[j][k]);
+        q[k] = _mm512_and_si512(v, low4);
+        q[4 + k] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+      }
+      const __m512i sc = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales[j])));
+      for (int t = 0; t < NX; ++t) {
+        const int8_t* xq = xs[t][b].qs + 32 * j;
+        __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[0], broadcast4(xq));
+        for (int k = 1; k < 8; ++k) p = _mm512_dpbusd_epi32(p, q[k], broadcast4(xq + 4 * k));
+        isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(p, sc));
+      }
+    }
+    const __m512 d = _mm512_loadu_ps(blk.d), dmin = _mm512_loadu_ps(blk.dmin);
+    for (int t = 0; t < NX; ++t) {
+      // Sub-block sums of the activations as 16-bit pairs (j = 2p, 2p + 1).
+      const __m128i* bs = reinterpret_cast<const __m128i*>(xs[t][b].bsums);
+      const __m128i ones = _mm_set1_epi16(1);
+      alignas(16) int32_t pairs[4];
+      _mm_store_si128(reinterpret_cast<__m128i*>(pairs),
+                      _mm_packs_epi32(_mm_madd_epi16(_mm_loadu_si128(bs), ones), _mm_madd_epi16(_mm_loadu_si128(bs + 1), ones)));
+      __m512i msum = _mm512_madd_epi16(_mm512_loadu_si512(blk.mins[0]), _mm512_set1_epi32(pairs[0]));
+      for (int p = 1; p < 4; ++p) {
+        msum = _mm512_add_epi32(msum, _mm512_madd_epi16(_mm512_loadu_si512(blk.mins[p]), _mm512_set1_epi32(pairs[p])));
+      }
+      const __m512 xd = _mm512_set1_ps(xs[t][b].d);
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(d, xd), acc[t]);
+      acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(dmin, xd), acc[t]);
+    }
+  }
+  for (int j = 0; j < NX; ++j) _mm512_storeu_ps(out + j * kGroupRows, acc[j]);
+}
+ENTROPIX_TILED16(dot_q4_kx16)
+
+// ---- Q6_K ---------------------------------------------------------------------------------
+
+// The 2 high bits of chunk k (0..3) moved to bits 4..5 of each byte.
+inline __m512i q6_high(__m512i qh, int k) {
+  const __m512i mask = _mm512_set1_epi8(0x30);
+  switch (k) {
+    case 0: return _mm512_and_si512(_mm512_slli_epi16(qh, 4), mask);
+    case 1: return _mm512_and_si512(_mm512_slli_epi16(qh, 2), mask);
+    case 2: return _mm512_and_si512(qh, mask);
+    default: return _mm512_and_si512(_mm512_srli_epi16(qh, 2), mask);
+  }
+}
+
+// Each group's sum starts at -32 times the activations' group sum (Q8_K's sums of 16), which
+// takes out the 32 the 6-bit quants are stored with, then is multiplied by its signed scale.
+template <int NX>
+void dot_q6_kx16_t(int64_t n, const void* gv, const void* x, size_t x_stride, float* out) {
+  const auto* g = static_cast<const BlockQ6_Kx16*>(gv);
+  const int64_t nb = n / kQK_K;
+  const BlockQ8_K* xs[NX];
+  __m512 acc[NX];
+  for (int j = 0; j < NX; ++j) {
+    xs[j] = act_row<BlockQ8_K>(x, x_stride, j);
+    acc[j] = _mm512_setzero_ps();
+  }
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  for (int64_t b = 0; b < nb; ++b) {
+    const BlockQ6_Kx16& blk = g[b];
+    __m512i isum[NX];
+    for (int t = 0; t < NX; ++t) isum[t] = _mm512_setzero_si512();
+    for (int gi = 0; gi < 8; ++gi) {
+      const __m512i qh0 = _mm512_loadu_si512(blk.qh[gi][0]), qh1 = _mm512_loadu_si512(blk.qh[gi][1]);
+      __m512i lo[4], hi[4];
+      for (int k = 0; k < 4; ++k) {
+        const __m512i v = _mm512_loadu_si512(blk.ql[gi][k]);
+        lo[k] = _mm512_or_si512(_mm512_and_si512(v, low4), q6_high(qh0, k));
+        hi[k] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v, 4), low4), q6_high(qh1, k));
+      }
+      const __m512i sc_lo = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales[gi])));
+      const __m512i sc_hi = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales[gi + 8])));
+      for (int t = 0; t < NX; ++t) {
+        const BlockQ8_K& xb = xs[t][b];
+        const int8_t* xl = xb.qs + 16 * gi;
+        const int8_t* xh = xb.qs + 128 + 16 * gi;
+        __m512i pl = _mm512_set1_epi32(-32 * xb.bsums[gi]);
+        __m512i ph = _mm512_set1_epi32(-32 * xb.bsums[gi + 8]);
+        for (int k = 0; k < 4; ++k) {
+          pl = _mm512_dpbusd_epi32(pl, lo[k], broadcast4(xl + 4 * k));
+          ph = _mm512_dpbusd_epi32(ph, hi[k], broadcast4(xh + 4 * k));
+        }
+        isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(pl, sc_lo), _mm512_mullo_epi32(ph, sc_hi)));
+      }
+    }
+    const __m512 d = _mm512_loadu_ps(blk.d);
+    for (int t = 0; t < NX; ++t) {
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(d, _mm512_set1_ps(xs[t][b].d)), acc[t]);
+    }
+  }
+  for (int j = 0; j < NX; ++j) _mm512_storeu_ps(out + j * kGroupRows, acc[j]);
+}
+ENTROPIX_TILED16(dot_q6_kx16)
+
+const PackedLayout kQ8_0x16{"q8_0x16", GgmlType::Q8_0, kGroupRows, kMaxTokens, kQK8_0, sizeof(BlockQ8_0x16),
+                            pack_q8_0_rows_x16, dot_q8_0x16};
+const PackedLayout kQ4_Kx16{"q4_kx16", GgmlType::Q4_K, kGroupRows, kMaxTokens, kQK_K, sizeof(BlockQ4_Kx16),
+                            pack_q4_k_rows_x16, dot_q4_kx16};
+const PackedLayout kQ6_Kx16{"q6_kx16", GgmlType::Q6_K, kGroupRows, kMaxTokens, kQK_K, sizeof(BlockQ6_Kx16),
+                            pack_q6_k_rows_x16, dot_q6_kx16};
+
+}  // namespace
+
+const DotBackend& avx512_dot_backend_table() {
+  static const DotBackend backend = [] {
+    DotBackend b = avx2_dot_backend_table();
+    b.name = "avx512";
+    b.packed_q8_0 = &kQ8_0x16;
+    b.packed_q4_k = &kQ4_Kx16;
+    b.packed_q6_k = &kQ6_Kx16;
+    return b;
+  }();
+  return backend;
+}
+
+}  // namespace entropix
+
+#endif

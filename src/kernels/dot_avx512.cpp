@@ -37,6 +37,14 @@ inline __m512i broadcast4(const int8_t* p) {
   return _mm512_set1_epi32(four);
 }
 
+// 16 fp16 values as floats.
+inline __m512 half16(const uint16_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+// 16 bytes, one per 32-bit lane.
+inline __m512i bytes16(const uint8_t* p) { return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+
 // Expands a kernel templated on the token count into a PackedDotFn.
 #define ENTROPIX_TILED16(name)                                                                \
   void name(int64_t n, const void* w, const void* x, size_t x_stride, int n_x, float* out) { \
@@ -74,11 +82,24 @@ void dot_q8_0x16_t(int64_t n, const void* gv, const void* x, size_t x_stride, fl
   for (int64_t b = 0; b < nb; ++b) {
     __m512i sum[NX];
     for (int j = 0; j < NX; ++j) sum[j] = _mm512_set1_epi32(xbias[j][b]);
-    for (int c = 0; c < kQK8_0 / 4; ++c) {
-      const __m512i q = _mm512_loadu_si512(g[b].qs + c * 64);
-      for (int j = 0; j < NX; ++j) sum[j] = _mm512_dpbusd_epi32(sum[j], q, broadcast4(xs[j][b].qs + 4 * c));
+    if constexpr (NX <= 2) {  // few tokens: two chains, as the sums' latency bounds
+      __m512i odd[NX];
+      for (int j = 0; j < NX; ++j) odd[j] = _mm512_setzero_si512();
+      for (int c = 0; c < kQK8_0 / 4; c += 2) {
+        const __m512i q0 = _mm512_loadu_si512(g[b].qs + c * 64), q1 = _mm512_loadu_si512(g[b].qs + c * 64 + 64);
+        for (int j = 0; j < NX; ++j) {
+          sum[j] = _mm512_dpbusd_epi32(sum[j], q0, broadcast4(xs[j][b].qs + 4 * c));
+          odd[j] = _mm512_dpbusd_epi32(odd[j], q1, broadcast4(xs[j][b].qs + 4 * c + 4));
+        }
+      }
+      for (int j = 0; j < NX; ++j) sum[j] = _mm512_add_epi32(sum[j], odd[j]);
+    } else {
+      for (int c = 0; c < kQK8_0 / 4; ++c) {
+        const __m512i q = _mm512_loadu_si512(g[b].qs + c * 64);
+        for (int j = 0; j < NX; ++j) sum[j] = _mm512_dpbusd_epi32(sum[j], q, broadcast4(xs[j][b].qs + 4 * c));
+      }
     }
-    const __m512 dw = _mm512_loadu_ps(g[b].d);
+    const __m512 dw = half16(g[b].d);
     for (int j = 0; j < NX; ++j) {
       acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[j]), _mm512_mul_ps(dw, _mm512_set1_ps(xd[j][b])), acc[j]);
     }
@@ -114,15 +135,25 @@ void dot_q4_kx16_t(int64_t n, const void* gv, const void* x, size_t x_stride, fl
         q[k] = _mm512_and_si512(v, low4);
         q[4 + k] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
       }
-      const __m512i sc = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales[j])));
+      const __m512i sc = bytes16(blk.scales[j]);
       for (int t = 0; t < NX; ++t) {
         const int8_t* xq = xs[t][b].qs + 32 * j;
-        __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[0], broadcast4(xq));
-        for (int k = 1; k < 8; ++k) p = _mm512_dpbusd_epi32(p, q[k], broadcast4(xq + 4 * k));
-        isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(p, sc));
+        // Two chains of 4: with few tokens the sums' latency, not the throughput, bounds.
+        __m512i p0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[0], broadcast4(xq));
+        __m512i p1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[4], broadcast4(xq + 16));
+        for (int k = 1; k < 4; ++k) {
+          p0 = _mm512_dpbusd_epi32(p0, q[k], broadcast4(xq + 4 * k));
+          p1 = _mm512_dpbusd_epi32(p1, q[4 + k], broadcast4(xq + 16 + 4 * k));
+        }
+        isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(_mm512_add_epi32(p0, p1), sc));
       }
     }
-    const __m512 d = _mm512_loadu_ps(blk.d), dmin = _mm512_loadu_ps(blk.dmin);
+    const __m512 d = half16(blk.d), dmin = half16(blk.dmin);
+    // Each row's mins of sub-blocks 2p and 2p + 1 as the two 16-bit halves of its lane.
+    __m512i min_pairs[4];
+    for (int p = 0; p < 4; ++p) {
+      min_pairs[p] = _mm512_or_si512(bytes16(blk.mins[2 * p]), _mm512_slli_epi32(bytes16(blk.mins[2 * p + 1]), 16));
+    }
     for (int t = 0; t < NX; ++t) {
       // Sub-block sums of the activations as 16-bit pairs (j = 2p, 2p + 1).
       const __m128i* bs = reinterpret_cast<const __m128i*>(xs[t][b].bsums);
@@ -130,10 +161,8 @@ void dot_q4_kx16_t(int64_t n, const void* gv, const void* x, size_t x_stride, fl
       alignas(16) int32_t pairs[4];
       _mm_store_si128(reinterpret_cast<__m128i*>(pairs),
                       _mm_packs_epi32(_mm_madd_epi16(_mm_loadu_si128(bs), ones), _mm_madd_epi16(_mm_loadu_si128(bs + 1), ones)));
-      __m512i msum = _mm512_madd_epi16(_mm512_loadu_si512(blk.mins[0]), _mm512_set1_epi32(pairs[0]));
-      for (int p = 1; p < 4; ++p) {
-        msum = _mm512_add_epi32(msum, _mm512_madd_epi16(_mm512_loadu_si512(blk.mins[p]), _mm512_set1_epi32(pairs[p])));
-      }
+      __m512i msum = _mm512_madd_epi16(min_pairs[0], _mm512_set1_epi32(pairs[0]));
+      for (int p = 1; p < 4; ++p) msum = _mm512_add_epi32(msum, _mm512_madd_epi16(min_pairs[p], _mm512_set1_epi32(pairs[p])));
       const __m512 xd = _mm512_set1_ps(xs[t][b].d);
       acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(d, xd), acc[t]);
       acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(dmin, xd), acc[t]);
@@ -196,7 +225,7 @@ void dot_q6_kx16_t(int64_t n, const void* gv, const void* x, size_t x_stride, fl
         isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(pl, sc_lo), _mm512_mullo_epi32(ph, sc_hi)));
       }
     }
-    const __m512 d = _mm512_loadu_ps(blk.d);
+    const __m512 d = half16(blk.d);
     for (int t = 0; t < NX; ++t) {
       acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(d, _mm512_set1_ps(xs[t][b].d)), acc[t]);
     }

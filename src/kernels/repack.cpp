@@ -2,7 +2,6 @@
 
 #include <cstring>
 
-#include "kernels/fp16.h"
 #include "kernels/matmul.h"
 
 namespace entropix {
@@ -36,21 +35,30 @@ const Block& row_block(const WeightMatrix& w, int64_t row, int64_t b) {
   return reinterpret_cast<const Block*>(w.data + row * w.row_bytes)[b];
 }
 
-// Quant i (0..255) of a Q4_K block, 0..15: see BlockQ4_K.
-uint8_t q4_k_quant(const BlockQ4_K& b, int i) {
-  const int c = i / 64, l = i % 64;
-  const uint8_t byte = b.qs[32 * c + l % 32];
-  return l < 32 ? byte & 0xF : byte >> 4;
+// The 256 quants of a Q4_K block in element order, 0..15: see BlockQ4_K.
+void q4_k_quants(const BlockQ4_K& b, uint8_t* q) {
+  for (int c = 0; c < 4; ++c) {
+    for (int l = 0; l < 32; ++l) {
+      q[64 * c + l] = b.qs[32 * c + l] & 0xF;
+      q[64 * c + 32 + l] = b.qs[32 * c + l] >> 4;
+    }
+  }
 }
 
-// Quant i (0..255) of a Q6_K block, 0..63 (the file's value plus 32): see BlockQ6_K.
-uint8_t q6_k_quant(const BlockQ6_K& b, int i) {
-  const int h = i / 128, l = i % 128, quadrant = l / 32, l32 = l % 32;
-  const uint8_t* ql = b.ql + 64 * h;
-  const uint8_t* qh = b.qh + 32 * h;
-  const uint8_t low = quadrant % 2 == 0 ? ql[l32] : ql[l32 + 32];
-  const uint8_t nibble = quadrant < 2 ? low & 0xF : low >> 4;
-  return static_cast<uint8_t>(nibble | ((qh[l32] >> (2 * quadrant)) & 3) << 4);
+// The 256 quants of a Q6_K block in element order, 0..63 (the file's value plus 32): see
+// BlockQ6_K.
+void q6_k_quants(const BlockQ6_K& b, uint8_t* q) {
+  for (int h = 0; h < 2; ++h) {
+    const uint8_t* ql = b.ql + 64 * h;
+    const uint8_t* qh = b.qh + 32 * h;
+    uint8_t* out = q + 128 * h;
+    for (int l = 0; l < 32; ++l) {
+      out[l] = static_cast<uint8_t>((ql[l] & 0xF) | (qh[l] & 3) << 4);
+      out[l + 32] = static_cast<uint8_t>((ql[l + 32] & 0xF) | ((qh[l] >> 2) & 3) << 4);
+      out[l + 64] = static_cast<uint8_t>((ql[l] >> 4) | ((qh[l] >> 4) & 3) << 4);
+      out[l + 96] = static_cast<uint8_t>((ql[l + 32] >> 4) | ((qh[l] >> 6) & 3) << 4);
+    }
+  }
 }
 
 }  // namespace
@@ -78,9 +86,12 @@ void pack_q8_0_rows_x16(const WeightMatrix& w, uint8_t* dst, int64_t g0, int64_t
       BlockQ8_0x16& o = out[g * nb + b];
       for (int r = 0; r < 16; ++r) {
         const auto& in = row_block<BlockQ8_0>(w, g * 16 + r, b);
-        o.d[r] = fp16_to_f32(in.d);
-        for (int i = 0; i < kQK8_0; ++i) {
-          o.qs[(i / 4) * 64 + r * 4 + i % 4] = static_cast<uint8_t>(in.qs[i] + 128);
+        o.d[r] = in.d;
+        for (int c = 0; c < kQK8_0 / 4; ++c) {
+          uint32_t four;  // plus 128 in each byte: the sign bit flipped
+          std::memcpy(&four, in.qs + 4 * c, 4);
+          four ^= 0x80808080u;
+          std::memcpy(o.qs + c * 64 + r * 4, &four, 4);
         }
       }
     }
@@ -95,17 +106,19 @@ void pack_q4_k_rows_x16(const WeightMatrix& w, uint8_t* dst, int64_t g0, int64_t
       BlockQ4_Kx16& o = out[g * nb + b];
       for (int r = 0; r < 16; ++r) {
         const auto& in = row_block<BlockQ4_K>(w, g * 16 + r, b);
-        o.d[r] = fp16_to_f32(in.d);
-        o.dmin[r] = fp16_to_f32(in.dmin);
+        uint8_t q[kQK_K];
+        q4_k_quants(in, q);
+        o.d[r] = in.d;
+        o.dmin[r] = in.dmin;
         for (int j = 0; j < 8; ++j) {
           uint8_t scale, min;
           k4_scale_min(j, in.scales, scale, min);
           o.scales[j][r] = scale;
-          o.mins[j / 2][r][j % 2] = min;
+          o.mins[j][r] = min;
           for (int k = 0; k < 4; ++k) {
             for (int e = 0; e < 4; ++e) {
-              const uint8_t lo = q4_k_quant(in, 32 * j + 4 * k + e);
-              const uint8_t hi = q4_k_quant(in, 32 * j + 16 + 4 * k + e);
+              const uint8_t lo = q[32 * j + 4 * k + e];
+              const uint8_t hi = q[32 * j + 16 + 4 * k + e];
               o.qs[j][k][r * 4 + e] = static_cast<uint8_t>(lo | hi << 4);
             }
           }
@@ -124,13 +137,15 @@ void pack_q6_k_rows_x16(const WeightMatrix& w, uint8_t* dst, int64_t g0, int64_t
       std::memset(o.qh, 0, sizeof o.qh);
       for (int r = 0; r < 16; ++r) {
         const auto& in = row_block<BlockQ6_K>(w, g * 16 + r, b);
-        o.d[r] = fp16_to_f32(in.d);
+        uint8_t q[kQK_K];
+        q6_k_quants(in, q);
+        o.d[r] = in.d;
         for (int grp = 0; grp < 16; ++grp) o.scales[grp][r] = in.scales[grp];
         for (int gi = 0; gi < 8; ++gi) {
           for (int k = 0; k < 4; ++k) {
             for (int e = 0; e < 4; ++e) {
-              const uint8_t lo = q6_k_quant(in, 4 * (4 * gi + k) + e);
-              const uint8_t hi = q6_k_quant(in, 4 * (32 + 4 * gi + k) + e);
+              const uint8_t lo = q[4 * (4 * gi + k) + e];
+              const uint8_t hi = q[4 * (32 + 4 * gi + k) + e];
               o.ql[gi][k][r * 4 + e] = static_cast<uint8_t>((lo & 0xF) | (hi & 0xF) << 4);
               o.qh[gi][0][r * 4 + e] |= static_cast<uint8_t>((lo >> 4) << (2 * k));
               o.qh[gi][1][r * 4 + e] |= static_cast<uint8_t>((hi >> 4) << (2 * k));

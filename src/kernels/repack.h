@@ -36,39 +36,43 @@ static_assert(sizeof(BlockQ8_0x8) == kPackedRows * sizeof(BlockQ8_0));
 // AVX-512 VNNI: block b of a group of 16 Q8_0 rows, the weights stored plus 128 as
 // unsigned bytes (VNNI multiplies unsigned by signed bytes; the activation row carries
 // -128 times each block's sum to take the offset back out, see q8_0_act_bias_offset).
-// qs[c * 64 + r * 4 + e] = 128 + element 4c + e of row r's block b.
+// qs[c * 64 + r * 4 + e] = 128 + element 4c + e of row r's block b; d[r] its fp16 scale.
+// As many bytes as the rows in the file: generation reads every one of them.
 struct BlockQ8_0x16 {
-  float d[16];
   uint8_t qs[16 * kQK8_0];
+  uint16_t d[16];
 };
+static_assert(sizeof(BlockQ8_0x16) == 16 * sizeof(BlockQ8_0));
 
 // AVX-512 VNNI: super-block b of a group of 16 Q4_K rows. The 4-bit quants of sub-block j
 // (32 elements) are 4 vectors: byte r * 4 + e of vector k holds element 32j + 4k + e of row
 // r in its low nibble and element 32j + 16 + 4k + e in its high nibble. Scales and mins
-// are unpacked to bytes per sub-block and row; the mins come in pairs of sub-blocks as
-// 16-bit words (m[p][r] = m_2p | m_2p+1 << 16) to meet the activations' pair sums in one
-// multiply-add.
+// are unpacked to a byte per sub-block and row (scales[j][r], mins[j][r]); d and dmin are
+// the rows' fp16 super-scales. 2.8% more bytes than the rows in the file, and a whole
+// number of cache lines.
 struct BlockQ4_Kx16 {
-  float d[16];
-  float dmin[16];
-  uint8_t scales[8][16];
-  int16_t mins[4][16][2];
   uint8_t qs[8][4][64];
+  uint8_t scales[8][16];
+  uint8_t mins[8][16];
+  uint16_t d[16];
+  uint16_t dmin[16];
 };
+static_assert(sizeof(BlockQ4_Kx16) % 64 == 0);
 
 // AVX-512 VNNI: super-block b of a group of 16 Q6_K rows: 16 groups of 16 elements, the
 // 6-bit quants split as in the file into 4 low bits and 2 high bits. Chunk c is elements
 // 4c..4c+3 (c < 64). For g < 8 and k < 4, byte r * 4 + e of ql[g][k] holds element e of
 // chunk 4g + k of row r in its low nibble and of chunk 32 + 4g + k in its high nibble
 // (groups g and g + 8); bits 2k..2k+1 of that byte of qh[g][0] are the high bits of the
-// former, of qh[g][1] those of the latter. scales[g][r] is group g's scale of row r.
+// former, of qh[g][1] those of the latter. scales[g][r] is group g's scale of row r, d[r]
+// the row's fp16 super-scale: as many bytes as the rows in the file.
 struct BlockQ6_Kx16 {
-  float d[16];
-  int8_t scales[16][16];
   uint8_t ql[8][4][64];
   uint8_t qh[8][2][64];
+  int8_t scales[16][16];
+  uint16_t d[16];
 };
-static_assert(sizeof(BlockQ6_Kx16) == 64 + 256 + 2048 + 1024);
+static_assert(sizeof(BlockQ6_Kx16) == 16 * sizeof(BlockQ6_K));
 
 // ---- packing -----------------------------------------------------------------------------
 

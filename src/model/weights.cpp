@@ -104,10 +104,18 @@ size_t pack_weights(ModelWeights& w, const GgufFile& file, ThreadPool& pool, con
     const PackedLayout* layout = packed_layout(backend, m.type);
     const size_t bytes = layout ? packed_bytes(m, *layout) : 0;
     if (bytes == 0 || m.packed) return;
-    auto buffer = std::make_unique_for_overwrite<uint8_t[]>(bytes);
+    // Page-aligned (every 64-byte vector of a whole-line layout within one line), mapped
+    // in bulk, the file's rows too: faults taken page by page cost more than the packing.
+    PageBuffer buffer(bytes);
     const int64_t groups = m.n_out / layout->rows;
-    uint8_t* dst = buffer.get();
-    pool.run([&](int i, int n) { layout->pack(m, dst, groups * i / n, groups * (i + 1) / n); });
+    uint8_t* dst = buffer.data();
+    prefault_for_reading(m.data, static_cast<size_t>(groups * layout->rows) * m.row_bytes);
+    const size_t group_bytes = packed_group_bytes(m, *layout);
+    pool.run([&](int i, int n) {
+      const int64_t g0 = groups * i / n, g1 = groups * (i + 1) / n;
+      prefault_for_writing(dst + g0 * group_bytes, static_cast<size_t>(g1 - g0) * group_bytes);
+      layout->pack(m, dst, g0, g1);
+    });
     m.packed = dst;
     m.packed_layout = layout;
     w.packed_storage.push_back(std::move(buffer));

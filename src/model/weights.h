@@ -5,6 +5,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/page_buffer.h"
 #include "kernels/matmul.h"
 #include "model/model_config.h"
 
@@ -28,7 +29,7 @@ struct LayerWeights {
 struct ModelWeights {
   // Packed copies of the matrices (kernels/repack.h) that WeightMatrix::packed
   // points into; empty unless pack_weights ran.
-  std::vector<std::unique_ptr<uint8_t[]>> packed_storage;
+  std::vector<PageBuffer> packed_storage;
   WeightMatrix token_embd;  // [n_vocab x n_embd]: row t is the embedding of token t
   std::vector<LayerWeights> layers;
   FloatVec output_norm;     // [n_embd]

@@ -1,6 +1,7 @@
 // The attention loops of every backend the machine has against a double-precision
-// reference: scores q_g . k_i * scale and value sums, for 1 to 8 query heads per KV
-// head, head dimensions with and without a multiple of 8, and short and whole pages.
+// reference: scores q_g . k_i * scale against a transposed key page and value sums, for
+// 1 to 16 query rows per pass, head dimensions with and without a multiple of 8 and 16,
+// and short and whole pages.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,34 +18,36 @@ namespace {
 std::vector<const AttentionKernels*> backends() {
   std::vector<const AttentionKernels*> b{&scalar_attention_kernels()};
   if (const AttentionKernels* avx2 = avx2_attention_kernels()) b.push_back(avx2);
+  if (const AttentionKernels* avx512 = avx512_attention_kernels()) b.push_back(avx512);
   return b;
 }
 
 TEST(AttentionKernels, ScoresAndValuesMatchADoubleReferenceOnEveryBackend) {
   std::mt19937 rng(9);
   std::normal_distribution<float> normal(0.0f, 1.0f);
+  const int32_t P = kKeyPageRows;
   for (const AttentionKernels* k : backends()) {
-    for (int32_t hd : {64, 128, 40}) {
-      for (int32_t n_q : {1, 2, 3, 4, 5, 8}) {
+    for (int32_t hd : {64, 128, 40, 24}) {
+      for (int32_t n_q : {1, 2, 3, 4, 5, 8, 13, 16}) {
         for (int32_t n_rows : {1, 7, 16}) {
-          SCOPED_TRACE(std::string(k->name) + " hd " + std::to_string(hd) + " heads " + std::to_string(n_q) + " rows " +
+          SCOPED_TRACE(std::string(k->name) + " hd " + std::to_string(hd) + " rows " + std::to_string(n_q) + " keys " +
                        std::to_string(n_rows));
-          const size_t row_stride = size_t(hd) * 3 + 8;  // rows of a KV page: other heads between them
-          std::vector<float> q(size_t(n_q) * hd), kv(size_t(n_rows) * row_stride), v(size_t(n_rows) * row_stride);
+          const size_t row_stride = size_t(hd) * 3 + 8;  // value rows of a KV page: other heads between them
+          std::vector<float> q(size_t(n_q) * hd), kt(size_t(hd) * P), v(size_t(n_rows) * row_stride);
           for (float& x : q) x = normal(rng);
-          for (float& x : kv) x = normal(rng);
+          for (float& x : kt) x = normal(rng);
           for (float& x : v) x = normal(rng);
-          const size_t stride = 20;
+          const size_t stride = 40;
           std::vector<float> scores(size_t(n_q) * stride, -1.0f);
-          k->scores(q.data(), n_q, kv.data(), row_stride, n_rows, hd, 0.125f, scores.data(), stride);
-          std::vector<float> out(size_t(n_q) * hd, 0.5f), want_out(out.size(), 0.5f);
+          k->scores(q.data(), n_q, kt.data(), hd, 0.125f, scores.data(), stride);
+          std::vector<float> out(size_t(n_q) * hd, 0.5f);
           for (int32_t g = 0; g < n_q; ++g) {
-            for (int32_t i = 0; i < n_rows; ++i) {
+            for (int32_t i = 0; i < P; ++i) {
               double dot = 0;
-              for (int32_t d = 0; d < hd; ++d) dot += double(q[size_t(g) * hd + d]) * kv[size_t(i) * row_stride + d];
+              for (int32_t d = 0; d < hd; ++d) dot += double(q[size_t(g) * hd + d]) * kt[size_t(d) * P + i];
               EXPECT_NEAR(scores[size_t(g) * stride + i], 0.125 * dot, 1e-5 * hd) << g << " " << i;
             }
-            EXPECT_EQ(scores[size_t(g) * stride + n_rows], -1.0f) << "wrote past the rows";
+            EXPECT_EQ(scores[size_t(g) * stride + P], -1.0f) << "wrote past the page";
           }
           k->values(scores.data(), stride, n_q, v.data(), row_stride, n_rows, hd, out.data());
           for (int32_t g = 0; g < n_q; ++g)
@@ -59,24 +62,25 @@ TEST(AttentionKernels, ScoresAndValuesMatchADoubleReferenceOnEveryBackend) {
   }
 }
 
-// A head's figures do not depend on how many heads share the pass (the engine groups
-// them by thread count): bit for bit.
-TEST(AttentionKernels, AHeadGivesTheSameBitsAloneOrInAGroup) {
+// A row's figures do not depend on how many rows share the pass (the engine groups heads
+// and tokens by tile and thread count): bit for bit.
+TEST(AttentionKernels, ARowGivesTheSameBitsAloneOrInAGroup) {
   std::mt19937 rng(4);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  const int32_t hd = 64, n_rows = 16, n_q = 4;
-  std::vector<float> q(size_t(n_q) * hd), kv(size_t(n_rows) * hd * 2);
+  const int32_t hd = 64, n_rows = kKeyPageRows, n_q = 16;
+  std::vector<float> q(size_t(n_q) * hd), kt(size_t(hd) * kKeyPageRows), v(size_t(n_rows) * hd);
   for (float& x : q) x = normal(rng);
-  for (float& x : kv) x = normal(rng);
+  for (float& x : kt) x = normal(rng);
+  for (float& x : v) x = normal(rng);
   for (const AttentionKernels* k : backends()) {
     std::vector<float> group(size_t(n_q) * n_rows), one(n_rows), out_group(size_t(n_q) * hd, 0.0f), out_one(hd, 0.0f);
-    k->scores(q.data(), n_q, kv.data(), size_t(hd) * 2, n_rows, hd, 0.125f, group.data(), n_rows);
-    k->values(group.data(), n_rows, n_q, kv.data() + hd, size_t(hd) * 2, n_rows, hd, out_group.data());
+    k->scores(q.data(), n_q, kt.data(), hd, 0.125f, group.data(), n_rows);
+    k->values(group.data(), n_rows, n_q, v.data(), size_t(hd), n_rows, hd, out_group.data());
     for (int32_t g = 0; g < n_q; ++g) {
-      k->scores(q.data() + size_t(g) * hd, 1, kv.data(), size_t(hd) * 2, n_rows, hd, 0.125f, one.data(), n_rows);
+      k->scores(q.data() + size_t(g) * hd, 1, kt.data(), hd, 0.125f, one.data(), n_rows);
       EXPECT_EQ(std::vector<float>(group.begin() + g * n_rows, group.begin() + (g + 1) * n_rows), one) << k->name << " " << g;
       std::fill(out_one.begin(), out_one.end(), 0.0f);
-      k->values(one.data(), n_rows, 1, kv.data() + hd, size_t(hd) * 2, n_rows, hd, out_one.data());
+      k->values(one.data(), n_rows, 1, v.data(), size_t(hd), n_rows, hd, out_one.data());
       EXPECT_EQ(std::vector<float>(out_group.begin() + g * hd, out_group.begin() + (g + 1) * hd), out_one) << k->name << " " << g;
     }
   }

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <vector>
+
 #include "core/error.h"
 #include "model/kv_cache.h"
 
@@ -10,15 +12,23 @@ namespace {
 // Writes a recognisable value for (seq tag, position) into every layer's K and V.
 void write_position(KvCache& kv, int32_t slot, float tag) {
   for (int32_t l = 0; l < 2; ++l) {
+    std::vector<float> key(static_cast<size_t>(kv.kv_dim()));
     for (int32_t i = 0; i < kv.kv_dim(); ++i) {
-      kv.keys(l, slot)[i] = tag + l * 1000 + i;
+      key[static_cast<size_t>(i)] = tag + l * 1000 + i;
       kv.values(l, slot)[i] = -(tag + l * 1000 + i);
     }
+    kv.write_key(l, slot, key.data());
   }
 }
 
 float key_at(const KvCache& kv, int32_t seq, int32_t pos, int32_t layer = 1) {
-  return kv.keys(layer)[size_t(kv.slot(seq, pos)) * kv.kv_dim()] - layer * 1000;
+  const int32_t slot = kv.slot(seq, pos);
+  // Every element of the key and its value agree (write_position), wherever a copy put them.
+  for (int32_t i = 0; i < kv.kv_dim(); ++i) {
+    EXPECT_EQ(kv.key(layer, slot, i) - float(i), kv.key(layer, slot, 0));
+    EXPECT_EQ(kv.values(layer)[size_t(slot) * kv.kv_dim() + i], -kv.key(layer, slot, i));
+  }
+  return kv.key(layer, slot, 0) - layer * 1000;
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <random>
 #include <unistd.h>
+#include <vector>
 
 #include "core/error.h"
 #include "decoding/generate.h"
@@ -42,13 +43,17 @@ float key_of(std::span<const int32_t> tokens, size_t pos) {
 
 // Appends tokens[from..] to seq, each position with its key.
 void append(KvCache& kv, int32_t seq, std::span<const int32_t> tokens, size_t from) {
-  for (size_t p = from; p < tokens.size(); ++p) kv.keys(0, kv.append(seq))[0] = key_of(tokens, p);
+  for (size_t p = from; p < tokens.size(); ++p) {
+    std::vector<float> key(static_cast<size_t>(kv.kv_dim()), 0.0f);
+    key[0] = key_of(tokens, p);
+    kv.write_key(0, kv.append(seq), key.data());
+  }
 }
 
 // Whether seq's first n positions hold the keys of tokens.
 bool keys_match(const KvCache& kv, int32_t seq, std::span<const int32_t> tokens, size_t n) {
   for (size_t p = 0; p < n; ++p) {
-    if (kv.keys(0)[size_t(kv.slot(seq, static_cast<int32_t>(p)))] != key_of(tokens, p)) return false;
+    if (kv.key(0, kv.slot(seq, static_cast<int32_t>(p)), 0) != key_of(tokens, p)) return false;
   }
   return true;
 }

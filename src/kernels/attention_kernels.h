@@ -1,7 +1,10 @@
 // The inner loops of attention over a block of cached keys and values (one KV page),
-// for the query heads that share one KV head (grouped-query attention reads each key
-// and value row once for all of them). Two siblings, portable scalar and AVX2/FMA,
-// chosen with the dot products' backend (ENTROPIX_KERNELS=scalar forces the first).
+// for the query rows that share one KV head: the heads of a group (grouped-query
+// attention) and several tokens of one sequence read each key and value once for all of
+// them. Keys are stored transposed per page (element d of key i at d * kKeyPageRows + i),
+// so a vector holds one element of every key of the page and the scores need no
+// horizontal sums. Siblings: portable scalar, AVX2/FMA and AVX-512, chosen with the dot
+// products' backend (ENTROPIX_KERNELS forces one).
 #pragma once
 
 #include <cstddef>
@@ -9,12 +12,16 @@
 
 namespace entropix {
 
+// Keys per transposed key page (the KV cache's page size).
+inline constexpr int32_t kKeyPageRows = 16;
+
 struct AttentionKernels {
   const char* name;
-  // scores[g * stride + i] = scale * (q_g . k_i) for g < n_q, i < n_rows, where
-  // q_g = q + g * hd and k_i = k + i * k_stride (floats).
-  void (*scores)(const float* q, int32_t n_q, const float* k, size_t k_stride, int32_t n_rows, int32_t hd, float scale,
-                 float* scores, size_t stride);
+  // scores[g * stride + i] = scale * (q_g . k_i) for g < n_q and every i < kKeyPageRows
+  // (rows past the page's filled ones give figures the caller ignores), where q_g = q +
+  // g * hd and element d of k_i is kt[d * kKeyPageRows + i]. Each score sums over d in
+  // order, whatever n_q is.
+  void (*scores)(const float* q, int32_t n_q, const float* kt, int32_t hd, float scale, float* scores, size_t stride);
   // out_g += sum_i p[g * stride + i] * v_i for g < n_q, with out_g = out + g * hd and
   // v_i = v + i * v_stride (floats), rows added in order.
   void (*values)(const float* p, size_t stride, int32_t n_q, const float* v, size_t v_stride, int32_t n_rows,
@@ -26,7 +33,9 @@ struct AttentionKernels {
 const AttentionKernels& scalar_attention_kernels();
 // nullptr when not built for x86-64 or the CPU lacks AVX2 and FMA.
 const AttentionKernels* avx2_attention_kernels();
-// AVX2 when the dot products use it, else scalar. Chosen once.
+// nullptr unless the CPU also has AVX-512 F.
+const AttentionKernels* avx512_attention_kernels();
+// The sibling of the dot products' backend (kernels/dot.h). Chosen once.
 const AttentionKernels& attention_kernels();
 
 }  // namespace entropix

@@ -12,39 +12,39 @@ namespace entropix {
 
 namespace {
 
-float hsum(__m256 v) {
+inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
 }
 
-// NQ query heads against each row: the row is loaded once per 8 floats for all of them.
+// NQ query rows against the 16 keys of a page, two vectors of 8 keys per element: each
+// loaded element of the keys serves all NQ rows, and each row's sums run over d in order.
 template <int NQ>
-void scores_rows(const float* q, const float* k, size_t k_stride, int32_t n_rows, int32_t hd, float scale, float* scores,
-                 size_t stride) {
-  for (int32_t i = 0; i < n_rows; ++i) {
-    const float* ki = k + size_t(i) * k_stride;
-    __m256 acc[NQ];
-    for (int g = 0; g < NQ; ++g) acc[g] = _mm256_setzero_ps();
-    for (int32_t c = 0; c < hd; c += 8) {
-      const __m256 kv = _mm256_loadu_ps(ki + c);
-      for (int g = 0; g < NQ; ++g) acc[g] = _mm256_fmadd_ps(_mm256_loadu_ps(q + size_t(g) * size_t(hd) + size_t(c)), kv, acc[g]);
+void scores_rows(const float* q, const float* kt, int32_t hd, float scale, float* scores, size_t stride) {
+  __m256 lo[NQ], hi[NQ];
+  for (int g = 0; g < NQ; ++g) lo[g] = hi[g] = _mm256_setzero_ps();
+  for (int32_t d = 0; d < hd; ++d) {
+    const __m256 k0 = _mm256_loadu_ps(kt + size_t(d) * kKeyPageRows), k1 = _mm256_loadu_ps(kt + size_t(d) * kKeyPageRows + 8);
+    for (int g = 0; g < NQ; ++g) {
+      const __m256 qd = _mm256_broadcast_ss(q + size_t(g) * size_t(hd) + size_t(d));
+      lo[g] = _mm256_fmadd_ps(qd, k0, lo[g]);
+      hi[g] = _mm256_fmadd_ps(qd, k1, hi[g]);
     }
-    for (int g = 0; g < NQ; ++g) scores[size_t(g) * stride + size_t(i)] = hsum(acc[g]) * scale;
+  }
+  const __m256 s = _mm256_set1_ps(scale);
+  for (int g = 0; g < NQ; ++g) {
+    _mm256_storeu_ps(scores + size_t(g) * stride, _mm256_mul_ps(lo[g], s));
+    _mm256_storeu_ps(scores + size_t(g) * stride + 8, _mm256_mul_ps(hi[g], s));
   }
 }
 
-void scores_avx2(const float* q, int32_t n_q, const float* k, size_t k_stride, int32_t n_rows, int32_t hd, float scale,
-                 float* scores, size_t stride) {
-  if (hd % 8 != 0) {
-    scalar_attention_kernels().scores(q, n_q, k, k_stride, n_rows, hd, scale, scores, stride);
-    return;
-  }
+void scores_avx2(const float* q, int32_t n_q, const float* kt, int32_t hd, float scale, float* scores, size_t stride) {
   int32_t g = 0;
-  for (; g + 4 <= n_q; g += 4) scores_rows<4>(q + size_t(g) * size_t(hd), k, k_stride, n_rows, hd, scale, scores + size_t(g) * stride, stride);
-  for (; g + 2 <= n_q; g += 2) scores_rows<2>(q + size_t(g) * size_t(hd), k, k_stride, n_rows, hd, scale, scores + size_t(g) * stride, stride);
-  for (; g < n_q; ++g) scores_rows<1>(q + size_t(g) * size_t(hd), k, k_stride, n_rows, hd, scale, scores + size_t(g) * stride, stride);
+  for (; g + 4 <= n_q; g += 4) scores_rows<4>(q + size_t(g) * size_t(hd), kt, hd, scale, scores + size_t(g) * stride, stride);
+  for (; g + 2 <= n_q; g += 2) scores_rows<2>(q + size_t(g) * size_t(hd), kt, hd, scale, scores + size_t(g) * stride, stride);
+  for (; g < n_q; ++g) scores_rows<1>(q + size_t(g) * size_t(hd), kt, hd, scale, scores + size_t(g) * stride, stride);
 }
 
 // 8 floats of NQ outputs stay in registers while every row adds to them.

@@ -39,7 +39,11 @@ struct Engine::Impl {
   std::vector<float> x, xn, q, k, v, att, gate, up, tmp;  // [B][width]
   std::vector<float> rope_cos, rope_sin;                 // [B][n_rot/2]
   std::vector<int32_t> slot, pos, logit_row;             // [B]
-  std::vector<float> thread_scores;                      // [n_threads][query heads per KV head][n_ctx]
+  std::vector<int32_t> tile_start;                       // attention tiles of the chunk, then B
+  // Per thread: attention scores [kMaxTileRows][score_stride], then a tile's queries and
+  // outputs, [kMaxTileRows][head_dim] each.
+  std::vector<float> thread_scratch;
+  size_t score_stride = 0;  // n_ctx rounded up to whole key pages
 
   // Outputs of the last decode().
   std::vector<float> logits;  // [n_rows][n_vocab]
@@ -54,6 +58,10 @@ struct Engine::Impl {
 };
 
 namespace {
+
+// Query rows (tokens of one sequence times heads of one KV head) that share each pass over
+// a key or value page.
+constexpr int32_t kMaxTileRows = 16;
 
 // MemAvailable of /proc/meminfo in bytes; nullopt where there is none.
 std::optional<uint64_t> available_memory_bytes() {
@@ -102,8 +110,10 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
   // The context's keys and values (and the per-thread attention scores) are checked
   // against the memory there is before anything is allocated: an allocation the system
   // overcommits would otherwise end the process later, with no word of why.
+  m->score_stride = (size_t(m->opt.n_ctx) + KvCache::kPageSize - 1) / KvCache::kPageSize * KvCache::kPageSize;
+  const size_t scratch_per_thread = size_t(kMaxTileRows) * (m->score_stride + 2 * size_t(c.head_dim));
   const uint64_t context_bytes = KvCache::bytes_for(c.n_layer, c.n_head_kv * c.head_dim, m->opt.n_ctx) +
-                                 uint64_t(m->opt.n_threads) * uint64_t(c.n_head / c.n_head_kv) * uint64_t(m->opt.n_ctx) * sizeof(float);
+                                 uint64_t(m->opt.n_threads) * scratch_per_thread * sizeof(float);
   const std::string context_needs = "a context of " + std::to_string(m->opt.n_ctx) + " positions needs " +
                                     gib(context_bytes) + " for its keys and values";
   if (const auto available = available_memory_bytes(); available && context_bytes > *available)
@@ -112,7 +122,7 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
   if (m->opt.packed_weights) pack_weights(m->w, *m->file, *m->pool, dot_backend());
   try {
     m->kv = std::make_unique<KvCache>(c.n_layer, c.n_head_kv * c.head_dim, m->opt.n_ctx);
-    m->thread_scores.resize(size_t(m->opt.n_threads) * size_t(m->cfg.n_head / m->cfg.n_head_kv) * m->opt.n_ctx);
+    m->thread_scratch.resize(size_t(m->opt.n_threads) * scratch_per_thread);
   } catch (const std::bad_alloc&) {
     throw Error(context_needs + ", which could not be allocated: give a smaller context size (-c)");
   }
@@ -288,7 +298,7 @@ void Engine::Impl::forward_chunk(std::span<const BatchToken> chunk, size_t first
         if (c.rope_style == RopeStyle::Interleaved) rope_interleaved(head, cs, sn, c.n_rot);
         else rope_half_split(head, cs, sn, c.n_rot);
       }
-      std::memcpy(kv->keys(l, slot[t]), kt, size_t(kv_dim) * sizeof(float));
+      kv->write_key(l, slot[t], kt);
       std::memcpy(kv->values(l, slot[t]), vt, size_t(kv_dim) * sizeof(float));
     }
     attention(l, chunk);
@@ -327,53 +337,78 @@ void Engine::Impl::attention(int32_t layer, std::span<const BatchToken> chunk) {
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const bool keep = opt.attention_scores && layer == opt.attention_layer;
   const int32_t kv_dim = kv->kv_dim();
-  const float* K = kv->keys(layer);
   const float* V = kv->values(layer);
-  // A task is one token and a few query heads of one KV head: each key and value row
-  // is read once for all of them (grouped-query attention shares it), page by page.
-  // The heads of a group are split when that leaves a thread idle; each head's sums
-  // run in the same order either way.
-  int32_t per_task = group;
-  while (per_task > 1 && per_task % 2 == 0 && B * c.n_head / per_task < pool->size()) per_task /= 2;
-  const int32_t tasks_per_token = c.n_head / per_task;
-  const int64_t n_tasks = B * tasks_per_token;
+  // A task is a tile of consecutive tokens of one sequence and a few query heads of one
+  // KV head: each key and value page is read once for all its rows (grouped-query
+  // attention shares them, and so do the tokens of a prompt). The heads of a group are
+  // split when that leaves a thread idle. Every row's sums run in the same order
+  // whatever tile it is in, so a token's output does not depend on the batch or the
+  // thread count.
+  int32_t per_task = std::min(group, kMaxTileRows);
+  while (per_task > 1 && ((per_task % 2 == 0 && B * c.n_head / per_task < pool->size()) || group % per_task != 0)) {
+    per_task /= 2;
+  }
+  const int32_t tasks_per_tile = c.n_head / per_task;
+  const int32_t tile_tokens = std::max(1, kMaxTileRows / per_task);
+  tile_start.clear();
+  for (int64_t t = 0; t < B; ++t) {
+    const bool continues = t > 0 && chunk[size_t(t)].seq == chunk[size_t(t - 1)].seq && pos[t] == pos[t - 1] + 1 &&
+                           t - tile_start.back() < tile_tokens;
+    if (!continues) tile_start.push_back(static_cast<int32_t>(t));
+  }
+  const int64_t n_tiles = static_cast<int64_t>(tile_start.size());
+  tile_start.push_back(static_cast<int32_t>(B));
+  const int64_t n_tasks = n_tiles * tasks_per_tile;
   const AttentionKernels& kernels = attention_kernels();
+  const size_t scratch_per_thread = size_t(kMaxTileRows) * (score_stride + 2 * size_t(hd));
 
   // Striped over the threads. Passed by reference, so the pool's std::function holds no
   // copy of the many captures and allocates nothing per layer.
-  const auto heads = [&](int thread, int n_threads) {
-    float* scores = &thread_scores[size_t(thread) * size_t(group) * opt.n_ctx];
+  const auto tiles = [&](int thread, int n_threads) {
+    float* scores = &thread_scratch[size_t(thread) * scratch_per_thread];
+    float* qtile = scores + size_t(kMaxTileRows) * score_stride;
+    float* otile = qtile + size_t(kMaxTileRows) * size_t(hd);
     for (int64_t task = thread; task < n_tasks; task += n_threads) {
-      const int64_t t = task / tasks_per_token;
-      const int32_t h0 = static_cast<int32_t>(task % tasks_per_token) * per_task;
+      const int64_t tile = task / tasks_per_tile;
+      const int32_t h0 = static_cast<int32_t>(task % tasks_per_tile) * per_task;
       const int32_t kvh = h0 / group;
-      const std::span<const int32_t> pages = kv->pages(chunk[static_cast<size_t>(t)].seq);
-      const int32_t n_pos = pos[t] + 1;
-      const float* q0 = &q[t * q_dim + int64_t{h0} * hd];
-      float* out = &att[t * q_dim + int64_t{h0} * hd];
-      const size_t stride = size_t(n_pos);
-      for (int32_t j0 = 0; j0 < n_pos; j0 += KvCache::kPageSize) {
-        const size_t base = size_t(pages[static_cast<size_t>(j0 / KvCache::kPageSize)]) * KvCache::kPageSize;
-        kernels.scores(q0, per_task, K + base * kv_dim + kvh * hd, kv_dim, std::min(KvCache::kPageSize, n_pos - j0), hd,
-                       scale, scores + j0, stride);
+      const int64_t t0 = tile_start[size_t(tile)], n_tok = tile_start[size_t(tile) + 1] - t0;
+      const int32_t rows = static_cast<int32_t>(n_tok) * per_task;
+      const std::span<const int32_t> pages = kv->pages(chunk[static_cast<size_t>(t0)].seq);
+      const int32_t n_pos_max = pos[t0 + n_tok - 1] + 1;  // the tile's last token sees the most
+      // Row r is token t0 + r / per_task, head h0 + r % per_task.
+      for (int64_t i = 0; i < n_tok; ++i) {
+        std::memcpy(qtile + size_t(i) * per_task * hd, &q[(t0 + i) * q_dim + int64_t{h0} * hd], size_t(per_task) * hd * sizeof(float));
       }
-      for (int32_t g = 0; g < per_task; ++g) {
-        float* sg = scores + size_t(g) * stride;
+      for (int32_t j0 = 0; j0 < n_pos_max; j0 += KvCache::kPageSize) {
+        const int32_t page = pages[static_cast<size_t>(j0 / KvCache::kPageSize)];
+        kernels.scores(qtile, rows, kv->key_page(layer, page) + size_t(kvh) * hd * KvCache::kPageSize, hd, scale,
+                       scores + j0, score_stride);
+      }
+      for (int32_t r = 0; r < rows; ++r) {
+        const int64_t t = t0 + r / per_task;
+        const int32_t n_pos = pos[t] + 1;
+        float* sr = scores + size_t(r) * score_stride;
         if (keep && logit_row[t] >= 0) {
-          float* dst = &kept_scores[kept_offset[static_cast<size_t>(logit_row[t])] + size_t(h0 + g) * n_pos];
-          std::memcpy(dst, sg, size_t(n_pos) * sizeof(float));
+          float* dst = &kept_scores[kept_offset[static_cast<size_t>(logit_row[t])] + size_t(h0 + r % per_task) * n_pos];
+          std::memcpy(dst, sr, size_t(n_pos) * sizeof(float));
         }
-        kernels.softmax(sg, n_pos);
+        kernels.softmax(sr, n_pos);
+        // Earlier tokens of the tile do not see the later positions: their weights are 0.
+        std::fill(sr + n_pos, sr + n_pos_max, 0.0f);
       }
-      std::fill(out, out + int64_t{per_task} * hd, 0.0f);
-      for (int32_t j0 = 0; j0 < n_pos; j0 += KvCache::kPageSize) {
+      std::fill(otile, otile + size_t(rows) * hd, 0.0f);
+      for (int32_t j0 = 0; j0 < n_pos_max; j0 += KvCache::kPageSize) {
         const size_t base = size_t(pages[static_cast<size_t>(j0 / KvCache::kPageSize)]) * KvCache::kPageSize;
-        kernels.values(scores + j0, stride, per_task, V + base * kv_dim + kvh * hd, kv_dim,
-                       std::min(KvCache::kPageSize, n_pos - j0), hd, out);
+        kernels.values(scores + j0, score_stride, rows, V + base * kv_dim + kvh * hd, kv_dim,
+                       std::min(KvCache::kPageSize, n_pos_max - j0), hd, otile);
+      }
+      for (int64_t i = 0; i < n_tok; ++i) {
+        std::memcpy(&att[(t0 + i) * q_dim + int64_t{h0} * hd], otile + size_t(i) * per_task * hd, size_t(per_task) * hd * sizeof(float));
       }
     }
   };
-  pool->run(std::cref(heads));
+  pool->run(std::cref(tiles));
 }
 
 }  // namespace entropix

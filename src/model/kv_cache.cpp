@@ -166,9 +166,11 @@ int32_t KvCache::append(int32_t seq) {
     // positions before `offset` (at most one page, whatever the prefix length).
     int32_t old_page = s.pages[page_index];
     int32_t new_page = alloc_page();
-    size_t n = size_t(offset) * kv_dim_;
+    const size_t n = size_t(offset) * kv_dim_;
+    const size_t page_floats = size_t(kPageSize) * kv_dim_;
     for (int32_t l = 0; l < n_layer_; ++l) {
-      std::memcpy(keys(l, new_page * kPageSize), keys(l, old_page * kPageSize), n * sizeof(float));
+      // Keys transposed: the whole page (the positions past `offset` are written later).
+      std::memcpy(&k_[layer_offset(l) + size_t(new_page) * page_floats], key_page(l, old_page), page_floats * sizeof(float));
       std::memcpy(values(l, new_page * kPageSize), values(l, old_page * kPageSize), n * sizeof(float));
     }
     release_page(old_page);

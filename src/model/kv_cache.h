@@ -55,9 +55,22 @@ class KvCache {
     return pages[static_cast<size_t>(pos / kPageSize)] * kPageSize + pos % kPageSize;
   }
 
-  float* keys(int32_t layer, int32_t slot) { return &k_[layer_offset(layer) + size_t(slot) * kv_dim_]; }
+  // Keys are stored transposed within each page, [page][kv_dim][kPageSize], so that one
+  // vector holds an element of every key of a page (kernels/attention_kernels.h); values
+  // as rows, [slot][kv_dim].
+  void write_key(int32_t layer, int32_t slot, const float* k) {
+    float* page = &k_[layer_offset(layer) + size_t(slot / kPageSize) * kPageSize * kv_dim_];
+    for (int32_t d = 0; d < kv_dim_; ++d) page[size_t(d) * kPageSize + size_t(slot % kPageSize)] = k[d];
+  }
+  float key(int32_t layer, int32_t slot, int32_t d) const {
+    return k_[layer_offset(layer) + size_t(slot / kPageSize) * kPageSize * kv_dim_ + size_t(d) * kPageSize +
+              size_t(slot % kPageSize)];
+  }
+  // The page's keys, [kv_dim][kPageSize]: element d of its i-th key at d * kPageSize + i.
+  const float* key_page(int32_t layer, int32_t page) const {
+    return &k_[layer_offset(layer) + size_t(page) * kPageSize * kv_dim_];
+  }
   float* values(int32_t layer, int32_t slot) { return &v_[layer_offset(layer) + size_t(slot) * kv_dim_]; }
-  const float* keys(int32_t layer) const { return &k_[layer_offset(layer)]; }    // [slots][kv_dim]
   const float* values(int32_t layer) const { return &v_[layer_offset(layer)]; }  // [slots][kv_dim]
   int32_t kv_dim() const { return kv_dim_; }
 
@@ -97,7 +110,8 @@ class KvCache {
   const Sequence& live_seq(int32_t seq) const;
 
   int32_t n_layer_, kv_dim_, capacity_, n_pages_;
-  std::vector<float> k_, v_;  // [n_layer][n_pages * kPageSize][kv_dim]
+  std::vector<float> k_;  // [n_layer][n_pages][kv_dim][kPageSize]
+  std::vector<float> v_;  // [n_layer][n_pages * kPageSize][kv_dim]
   std::vector<int32_t> refs_;  // [n_pages] sequences using each page
   std::vector<int32_t> free_pages_;
   std::vector<Sequence> seqs_;

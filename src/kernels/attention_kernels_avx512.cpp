@@ -1,0 +1,74 @@
+// AVX-512 attention loops (attention_kernels.h): one vector holds an element of all 16
+// keys of a page, 8 query rows per pass; values in 16-float chunks of the head for head
+// dimensions in multiples of 16 (others, and the softmax, take the AVX2 loops).
+#if defined(__AVX512F__)
+
+#include <immintrin.h>
+
+#include "kernels/attention_kernels.h"
+
+namespace entropix {
+
+const AttentionKernels& avx2_attention_kernels_table();  // attention_kernels_avx2.cpp
+
+namespace {
+
+static_assert(kKeyPageRows == 16, "one vector of 16 floats per element of a key page");
+
+template <int NQ>
+void scores_rows(const float* q, const float* kt, int32_t hd, float scale, float* scores, size_t stride) {
+  __m512 acc[NQ];
+  for (int g = 0; g < NQ; ++g) acc[g] = _mm512_setzero_ps();
+  for (int32_t d = 0; d < hd; ++d) {
+    const __m512 k = _mm512_loadu_ps(kt + size_t(d) * kKeyPageRows);
+    for (int g = 0; g < NQ; ++g) acc[g] = _mm512_fmadd_ps(_mm512_set1_ps(q[size_t(g) * size_t(hd) + size_t(d)]), k, acc[g]);
+  }
+  const __m512 s = _mm512_set1_ps(scale);
+  for (int g = 0; g < NQ; ++g) _mm512_storeu_ps(scores + size_t(g) * stride, _mm512_mul_ps(acc[g], s));
+}
+
+void scores_avx512(const float* q, int32_t n_q, const float* kt, int32_t hd, float scale, float* scores, size_t stride) {
+  int32_t g = 0;
+  for (; g + 8 <= n_q; g += 8) scores_rows<8>(q + size_t(g) * size_t(hd), kt, hd, scale, scores + size_t(g) * stride, stride);
+  for (; g + 4 <= n_q; g += 4) scores_rows<4>(q + size_t(g) * size_t(hd), kt, hd, scale, scores + size_t(g) * stride, stride);
+  for (; g + 2 <= n_q; g += 2) scores_rows<2>(q + size_t(g) * size_t(hd), kt, hd, scale, scores + size_t(g) * stride, stride);
+  for (; g < n_q; ++g) scores_rows<1>(q + size_t(g) * size_t(hd), kt, hd, scale, scores + size_t(g) * stride, stride);
+}
+
+// 16 floats of NQ output rows stay in registers while every value row adds to them.
+template <int NQ>
+void values_rows(const float* p, size_t stride, const float* v, size_t v_stride, int32_t n_rows, int32_t hd, float* out) {
+  for (int32_t c = 0; c < hd; c += 16) {
+    __m512 acc[NQ];
+    for (int g = 0; g < NQ; ++g) acc[g] = _mm512_loadu_ps(out + size_t(g) * size_t(hd) + size_t(c));
+    for (int32_t i = 0; i < n_rows; ++i) {
+      const __m512 vv = _mm512_loadu_ps(v + size_t(i) * v_stride + size_t(c));
+      for (int g = 0; g < NQ; ++g) acc[g] = _mm512_fmadd_ps(_mm512_set1_ps(p[size_t(g) * stride + size_t(i)]), vv, acc[g]);
+    }
+    for (int g = 0; g < NQ; ++g) _mm512_storeu_ps(out + size_t(g) * size_t(hd) + size_t(c), acc[g]);
+  }
+}
+
+void values_avx512(const float* p, size_t stride, int32_t n_q, const float* v, size_t v_stride, int32_t n_rows, int32_t hd,
+                   float* out) {
+  if (hd % 16 != 0) {
+    avx2_attention_kernels_table().values(p, stride, n_q, v, v_stride, n_rows, hd, out);
+    return;
+  }
+  int32_t g = 0;
+  for (; g + 8 <= n_q; g += 8) values_rows<8>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
+  for (; g + 4 <= n_q; g += 4) values_rows<4>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
+  for (; g + 2 <= n_q; g += 2) values_rows<2>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
+  for (; g < n_q; ++g) values_rows<1>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
+}
+
+}  // namespace
+
+const AttentionKernels& avx512_attention_kernels_table() {
+  static const AttentionKernels k{"avx512", scores_avx512, values_avx512, avx2_attention_kernels_table().softmax};
+  return k;
+}
+
+}  // namespace entropix
+
+#endif

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/attention_kernels.h"
+#include "kernels/fp16.h"
 
 using namespace entropix;
 
@@ -30,32 +31,49 @@ TEST(AttentionKernels, ScoresAndValuesMatchADoubleReferenceOnEveryBackend) {
     for (int32_t hd : {64, 128, 40, 24}) {
       for (int32_t n_q : {1, 2, 3, 4, 5, 8, 13, 16}) {
         for (int32_t n_rows : {1, 7, 16}) {
-          SCOPED_TRACE(std::string(k->name) + " hd " + std::to_string(hd) + " rows " + std::to_string(n_q) + " keys " +
-                       std::to_string(n_rows));
-          const size_t row_stride = size_t(hd) * 3 + 8;  // value rows of a KV page: other heads between them
-          std::vector<float> q(size_t(n_q) * hd), kt(size_t(hd) * P), v(size_t(n_rows) * row_stride);
-          for (float& x : q) x = normal(rng);
-          for (float& x : kt) x = normal(rng);
-          for (float& x : v) x = normal(rng);
-          const size_t stride = 40;
-          std::vector<float> scores(size_t(n_q) * stride, -1.0f);
-          k->scores(q.data(), n_q, kt.data(), hd, 0.125f, scores.data(), stride);
-          std::vector<float> out(size_t(n_q) * hd, 0.5f);
-          for (int32_t g = 0; g < n_q; ++g) {
-            for (int32_t i = 0; i < P; ++i) {
-              double dot = 0;
-              for (int32_t d = 0; d < hd; ++d) dot += double(q[size_t(g) * hd + d]) * kt[size_t(d) * P + i];
-              EXPECT_NEAR(scores[size_t(g) * stride + i], 0.125 * dot, 1e-5 * hd) << g << " " << i;
+          for (bool f16 : {false, true}) {
+            SCOPED_TRACE(std::string(k->name) + (f16 ? " f16" : " f32") + " hd " + std::to_string(hd) + " rows " +
+                         std::to_string(n_q) + " keys " + std::to_string(n_rows));
+            const size_t row_stride = size_t(hd) * 3 + 8;  // value rows of a KV page: other heads between them
+            std::vector<float> q(size_t(n_q) * hd), kt(size_t(hd) * P), v(size_t(n_rows) * row_stride);
+            for (float& x : q) x = normal(rng);
+            for (float& x : kt) x = normal(rng);
+            for (float& x : v) x = normal(rng);
+            // The fp16 loops read the same keys and values rounded to fp16; the reference
+            // then takes the rounded values.
+            std::vector<uint16_t> kt16(kt.size()), v16(v.size());
+            if (f16) {
+              for (size_t i = 0; i < kt.size(); ++i) kt[i] = fp16_to_f32(kt16[i] = f32_to_fp16(kt[i]));
+              for (size_t i = 0; i < v.size(); ++i) v[i] = fp16_to_f32(v16[i] = f32_to_fp16(v[i]));
             }
-            EXPECT_EQ(scores[size_t(g) * stride + P], -1.0f) << "wrote past the page";
+            const size_t stride = 40;
+            std::vector<float> scores(size_t(n_q) * stride, -1.0f);
+            if (f16) {
+              k->scores_f16(q.data(), n_q, kt16.data(), hd, 0.125f, scores.data(), stride);
+            } else {
+              k->scores(q.data(), n_q, kt.data(), hd, 0.125f, scores.data(), stride);
+            }
+            std::vector<float> out(size_t(n_q) * hd, 0.5f);
+            for (int32_t g = 0; g < n_q; ++g) {
+              for (int32_t i = 0; i < P; ++i) {
+                double dot = 0;
+                for (int32_t d = 0; d < hd; ++d) dot += double(q[size_t(g) * hd + d]) * kt[size_t(d) * P + i];
+                EXPECT_NEAR(scores[size_t(g) * stride + i], 0.125 * dot, 1e-5 * hd) << g << " " << i;
+              }
+              EXPECT_EQ(scores[size_t(g) * stride + P], -1.0f) << "wrote past the page";
+            }
+            if (f16) {
+              k->values_f16(scores.data(), stride, n_q, v16.data(), row_stride, n_rows, hd, out.data());
+            } else {
+              k->values(scores.data(), stride, n_q, v.data(), row_stride, n_rows, hd, out.data());
+            }
+            for (int32_t g = 0; g < n_q; ++g)
+              for (int32_t d = 0; d < hd; ++d) {
+                double sum = 0.5;
+                for (int32_t i = 0; i < n_rows; ++i) sum += double(scores[size_t(g) * stride + i]) * v[size_t(i) * row_stride + d];
+                EXPECT_NEAR(out[size_t(g) * hd + d], sum, 1e-4) << g << " " << d;
+              }
           }
-          k->values(scores.data(), stride, n_q, v.data(), row_stride, n_rows, hd, out.data());
-          for (int32_t g = 0; g < n_q; ++g)
-            for (int32_t d = 0; d < hd; ++d) {
-              double sum = 0.5;
-              for (int32_t i = 0; i < n_rows; ++i) sum += double(scores[size_t(g) * stride + i]) * v[size_t(i) * row_stride + d];
-              EXPECT_NEAR(out[size_t(g) * hd + d], sum, 1e-4) << g << " " << d;
-            }
         }
       }
     }

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "kernels/fp16.h"
 #include "model/kv_cache.h"
 
 using namespace entropix;
@@ -12,12 +13,13 @@ namespace {
 // Writes a recognisable value for (seq tag, position) into every layer's K and V.
 void write_position(KvCache& kv, int32_t slot, float tag) {
   for (int32_t l = 0; l < 2; ++l) {
-    std::vector<float> key(static_cast<size_t>(kv.kv_dim()));
+    std::vector<float> key(static_cast<size_t>(kv.kv_dim())), value(key.size());
     for (int32_t i = 0; i < kv.kv_dim(); ++i) {
       key[static_cast<size_t>(i)] = tag + l * 1000 + i;
-      kv.values(l, slot)[i] = -(tag + l * 1000 + i);
+      value[static_cast<size_t>(i)] = -(tag + l * 1000 + i);
     }
     kv.write_key(l, slot, key.data());
+    kv.write_value(l, slot, value.data());
   }
 }
 
@@ -26,7 +28,7 @@ float key_at(const KvCache& kv, int32_t seq, int32_t pos, int32_t layer = 1) {
   // Every element of the key and its value agree (write_position), wherever a copy put them.
   for (int32_t i = 0; i < kv.kv_dim(); ++i) {
     EXPECT_EQ(kv.key(layer, slot, i) - float(i), kv.key(layer, slot, 0));
-    EXPECT_EQ(kv.values(layer)[size_t(slot) * kv.kv_dim() + i], -kv.key(layer, slot, i));
+    EXPECT_EQ(kv.value(layer, slot, i), -kv.key(layer, slot, i));
   }
   return kv.key(layer, slot, 0) - layer * 1000;
 }
@@ -163,4 +165,45 @@ TEST(KvCache, AReclaimerGivesBackPagesOnDemand) {
   Holder other(kv);
   EXPECT_THROW(kv.set_reclaimer(&other), Error);
   kv.set_reclaimer(nullptr);
+}
+
+// Both storage types: F32 keeps every float, F16 keeps it rounded to fp16 (as llama.cpp's
+// default cache), at half the bytes; a fork's copy of a shared last page keeps both forms.
+TEST(KvCache, StoresF32ExactlyAndF16RoundedAtHalfTheBytes) {
+  EXPECT_EQ(KvCache::bytes_for(3, 64, 100, KvType::F16) * 2, KvCache::bytes_for(3, 64, 100, KvType::F32));
+  EXPECT_EQ(parse_kv_type("f16"), KvType::F16);
+  EXPECT_EQ(parse_kv_type("f32"), KvType::F32);
+  EXPECT_THROW(parse_kv_type("q4_0"), Error);
+  for (KvType type : {KvType::F32, KvType::F16}) {
+    KvCache kv(2, 8, 64, type);
+    EXPECT_EQ(kv.type(), type);
+    EXPECT_EQ(kv.page_bytes(), size_t(KvCache::kPageSize) * 8 * 2 * 2 * kv_type_bytes(type));
+    const int32_t a = kv.new_sequence();
+    std::vector<std::vector<float>> keys, values;
+    for (int32_t p = 0; p < 5; ++p) {
+      const int32_t slot = kv.append(a);
+      std::vector<float> k(8), v(8);
+      for (int32_t d = 0; d < 8; ++d) {
+        k[size_t(d)] = 0.1f * float(p) + 1.7e-3f * float(d) - 0.31f;
+        v[size_t(d)] = -3.3f * float(d) + 0.013f * float(p);
+      }
+      kv.write_key(1, slot, k.data());
+      kv.write_value(1, slot, v.data());
+      keys.push_back(k);
+      values.push_back(v);
+    }
+    const int32_t b = kv.fork(a);
+    kv.append(b);  // copies the shared, partly filled page
+    for (int32_t seq : {a, b}) {
+      for (int32_t p = 0; p < 5; ++p) {
+        for (int32_t d = 0; d < 8; ++d) {
+          const float k = keys[size_t(p)][size_t(d)], v = values[size_t(p)][size_t(d)];
+          const float want_k = type == KvType::F32 ? k : fp16_to_f32(f32_to_fp16(k));
+          const float want_v = type == KvType::F32 ? v : fp16_to_f32(f32_to_fp16(v));
+          EXPECT_EQ(kv.key(1, kv.slot(seq, p), d), want_k) << kv_type_name(type) << " seq " << seq << " pos " << p;
+          EXPECT_EQ(kv.value(1, kv.slot(seq, p), d), want_v) << kv_type_name(type) << " seq " << seq << " pos " << p;
+        }
+      }
+    }
+  }
 }

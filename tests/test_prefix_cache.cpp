@@ -111,7 +111,7 @@ struct Reference {
 }  // namespace
 
 TEST(PrefixCache, MatchTakesTheLongestPrefixButLeavesTheLastTokenToRead) {
-  KvCache kv(1, 1, 1024);
+  KvCache kv(1, 1, 1024, KvType::F32);  // keys are exact tags
   PrefixCache cache(kv);
   const auto a = seq_of({}, 40, 100);
   cache_text(kv, cache, a);
@@ -152,7 +152,7 @@ TEST(PrefixCache, MatchTakesTheLongestPrefixButLeavesTheLastTokenToRead) {
 // Branches that part inside a page: the common part is held once, each branch holds
 // the pages after it, the branch that wrote into the shared page its own copy of it.
 TEST(PrefixCache, BranchesShareTheirCommonPagesAndKeepTheirOwnKeys) {
-  KvCache kv(1, 1, 1024);
+  KvCache kv(1, 1, 1024, KvType::F32);  // keys are exact tags
   PrefixCache cache(kv);
   const auto a = seq_of({}, 70, 1);                       // pages 0-4
   cache_text(kv, cache, a);
@@ -180,7 +180,7 @@ TEST(PrefixCache, BranchesShareTheirCommonPagesAndKeepTheirOwnKeys) {
 // A paused sequence is cached, runs on, and is cached again; a sequence cut back and
 // grown another way is cached as a branch of its own earlier text.
 TEST(PrefixCache, APausedSequenceIsCachedAgainAsItGrows) {
-  KvCache kv(1, 1, 1024);
+  KvCache kv(1, 1, 1024, KvType::F32);  // keys are exact tags
   PrefixCache cache(kv);
   auto t = seq_of({}, 40, 1);
   PrefixMatch m = read(kv, cache, t);
@@ -203,7 +203,7 @@ TEST(PrefixCache, APausedSequenceIsCachedAgainAsItGrows) {
 }
 
 TEST(PrefixCache, TheLeastRecentlyUsedLeafIsEvictedFirst) {
-  KvCache kv(1, 1, 1024);
+  KvCache kv(1, 1, 1024, KvType::F32);  // keys are exact tags
   PrefixCache cache(kv);
   const auto a = seq_of({1}, 31, 10), b = seq_of({2}, 31, 10), c = seq_of({3}, 31, 10);
   for (const auto* t : {&a, &b, &c}) cache_text(kv, cache, *t);
@@ -224,7 +224,7 @@ TEST(PrefixCache, TheLeastRecentlyUsedLeafIsEvictedFirst) {
 // Pages a live sequence reads are never evicted, and the tree keeps the entries that
 // hold them; everything else goes when pages are needed.
 TEST(PrefixCache, EntriesInUseArePinned) {
-  KvCache kv(1, 1, 1024);
+  KvCache kv(1, 1, 1024, KvType::F32);  // keys are exact tags
   PrefixCache cache(kv);
   const auto a = seq_of({}, 64, 1);
   cache_text(kv, cache, a);
@@ -246,7 +246,7 @@ TEST(PrefixCache, EntriesInUseArePinned) {
 
 // A match that ends inside an entry pins only its part: the rest can go.
 TEST(PrefixCache, AMatchPinsOnlyWhatItReads) {
-  KvCache kv(1, 1, 1024);
+  KvCache kv(1, 1, 1024, KvType::F32);  // keys are exact tags
   PrefixCache cache(kv);
   const auto a = seq_of({}, 80, 1);
   cache_text(kv, cache, a);
@@ -264,7 +264,7 @@ TEST(PrefixCache, AMatchPinsOnlyWhatItReads) {
 // (c) A full KV cache evicts cached entries instead of refusing positions: every
 // allocation that fits once the unpinned entries are gone succeeds.
 TEST(PrefixCache, AFullKvCacheEvictsInsteadOfFailing) {
-  KvCache kv(1, 1, 64);  // 4 pages, and 16 of slack
+  KvCache kv(1, 1, 64, KvType::F32);  // keys are exact tags  // 4 pages, and 16 of slack
   const int32_t n_pages = kv.n_pages();
   PrefixCache cache(kv);
   for (int32_t i = 0; i < 12; ++i) {
@@ -291,7 +291,7 @@ TEST(PrefixCache, AFullKvCacheEvictsInsteadOfFailing) {
 
 // What a scheduler calls before it admits a request: room made ahead, not on demand.
 TEST(PrefixCache, EvictUntilMakesTheRoomAskedFor) {
-  KvCache kv(1, 1, 64);
+  KvCache kv(1, 1, 64, KvType::F32);  // keys are exact tags
   PrefixCache cache(kv);
   for (int32_t i = 0; i < 12; ++i) {
     const auto t = seq_of({i}, 30, 1);
@@ -307,7 +307,7 @@ TEST(PrefixCache, EvictUntilMakesTheRoomAskedFor) {
 }
 
 TEST(PrefixCache, TheBudgetBoundsWhatTheTreeKeeps) {
-  KvCache kv(1, 1, 1024);
+  KvCache kv(1, 1, 1024, KvType::F32);  // keys are exact tags
   PrefixCacheOptions o;
   o.max_pages = 5;
   PrefixCache cache(kv, o);
@@ -324,7 +324,7 @@ TEST(PrefixCache, TheBudgetBoundsWhatTheTreeKeeps) {
 
 // (d) Pages come back: clear() and the destructor give back every page the tree held.
 TEST(PrefixCache, EveryPageComesBack) {
-  KvCache kv(1, 1, 512);
+  KvCache kv(1, 1, 512, KvType::F32);  // keys are exact tags
   {
     PrefixCache cache(kv);
     EXPECT_THROW(PrefixCache second(kv), Error);
@@ -349,7 +349,7 @@ TEST(PrefixCache, RandomOperationsAgreeWithAReferenceTree) {
     SCOPED_TRACE("seed " + std::to_string(seed));
     std::mt19937 rng(seed);
     auto uniform = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
-    KvCache kv(1, 1, 384);  // 24 pages and 16 of slack: evictions happen
+    KvCache kv(1, 1, 384, KvType::F32);  // keys are exact tags  // 24 pages and 16 of slack: evictions happen
     PrefixCacheOptions o;
     o.max_pages = seed % 3 == 0 ? 10 : 0;
     PrefixCache cache(kv, o);

@@ -15,6 +15,7 @@
 #include <random>
 
 #include "cli/bench_mask.h"
+#include "cli/cache_type_flag.h"
 #include "cli/commands.h"
 #include "cli/flag_checks.h"
 #include "cli/grammar_flags.h"
@@ -114,6 +115,7 @@ struct BenchOptions {
   int mask_gen = 128;         // tokens generated under the grammar per pass of the mask test
   std::string mask_answer;    // text whose tokens the mask test takes instead of drawing
   bool mask_test() const { return json_object || grammar.given(); }
+  KvType cache_type = KvType::F16;
 };
 
 }  // namespace
@@ -127,6 +129,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("-t,--threads", opts->threads, "Thread counts, comma separated (0: one per core)")
       ->delimiter(',')
       ->check(thread_count_check());
+  add_cache_type_flag(*cmd, opts->cache_type);
   cmd->add_option("-d,--depth", opts->depth, "Tokens already in the context when each test starts (as llama-bench's -d)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("-r,--repetitions", opts->reps, "Repetitions of each test")->check(CLI::PositiveNumber);
@@ -168,6 +171,7 @@ void add_bench_command(CLI::App& app) {
     for (int nt : o.threads) {
       EngineOptions options;
       options.n_threads = nt;
+      options.cache_type = o.cache_type;
       options.packed_weights = o.packed_weights;
       options.max_batch = o.batch;
       int max_par = 1;
@@ -186,8 +190,9 @@ void add_bench_command(CLI::App& app) {
         engine->decode(batch);
       }
       const ModelConfig& cfg = engine->config();
-      // Keys and values read per generated token at this depth (F32, every layer).
-      const double depth_kv_bytes = double(o.depth) * 2.0 * double(cfg.n_head_kv) * cfg.head_dim * cfg.n_layer * sizeof(float);
+      // Keys and values read per generated token at this depth (every layer).
+      const double depth_kv_bytes =
+          double(o.depth) * 2.0 * double(cfg.n_head_kv) * cfg.head_dim * cfg.n_layer * double(kv_type_bytes(o.cache_type));
       const double gib = double(engine->file().file_size()) / (1024.0 * 1024.0 * 1024.0);
       for (int test = 0; test < 2; ++test) {
         int np = test == 0 ? o.n_prompt : 0, ng = test == 1 ? o.n_gen : 0;

@@ -13,6 +13,7 @@
 
 #include "chat/chat_format.h"
 #include "chat/jinja_strings.h"
+#include "cli/cache_type_flag.h"
 #include "cli/commands.h"
 #include "cli/flag_checks.h"
 #include "cli/model_path.h"
@@ -42,6 +43,7 @@ struct ChatOptions {
   bool verbose = false;
   double clarify_margin = 0.15;
   SamplingFlags flags;
+  KvType cache_type = KvType::F16;
 };
 
 }  // namespace
@@ -56,6 +58,7 @@ void add_chat_command(CLI::App& app) {
   cmd->add_option("-c,--ctx-size", o->n_ctx, "Context size (the oldest turns are dropped when the conversation outgrows it)")
       ->check(context_size_check());
   cmd->add_option("-t,--threads", o->threads, "Threads (0: one per core)")->check(thread_count_check());
+  add_cache_type_flag(*cmd, o->cache_type);
   cmd->add_flag("--branching", o->branching, "Fork in LEHV steps and keep the best rollout");
   cmd->add_option("--clarify-margin", o->clarify_margin,
                   "Ask which rollout to continue when the best two score within this margin (0: never)");
@@ -72,6 +75,7 @@ void add_chat_command(CLI::App& app) {
     EngineOptions eo;
     eo.n_ctx = o->n_ctx;
     eo.n_threads = o->threads;
+    eo.cache_type = o->cache_type;
     set_engine_needs(eo, {&strategy.decode, 1});
     auto engine = Engine::load(path, eo);
     const Tokenizer& tok = engine->tokenizer();

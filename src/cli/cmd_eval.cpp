@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <memory>
 
+#include "cli/cache_type_flag.h"
 #include "cli/commands.h"
 #include "cli/flag_checks.h"
 #include "cli/model_path.h"
@@ -38,6 +39,7 @@ struct EvalOptions {
   int threads = 0;
   int n_ctx = 2048;
   SamplingFlags flags;
+  KvType cache_type = KvType::F16;
 };
 
 }  // namespace
@@ -56,6 +58,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--answer-regex", o->answer_regex, "Regex whose first group is the answer (else the last integer)");
   cmd->add_option("-o,--output", o->out_dir, "Directory for results.json and report.html");
   cmd->add_option("-t,--threads", o->threads, "Threads (0: one per core)")->check(thread_count_check());
+  add_cache_type_flag(*cmd, o->cache_type);
   cmd->add_option("-c,--ctx-size", o->n_ctx, "KV cache positions shared by all branches of a problem")
       ->check(context_size_check());
   add_sampling_flags(*cmd, o->flags);
@@ -75,6 +78,7 @@ void add_eval_command(CLI::App& app) {
     }
     EngineOptions eo;
     eo.n_threads = o->threads;
+    eo.cache_type = o->cache_type;
     eo.n_ctx = o->n_ctx;
     set_engine_needs(eo, uses);
     auto engine = Engine::load(path, eo);

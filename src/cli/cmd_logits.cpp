@@ -5,6 +5,7 @@
 #include <fmt/core.h>
 #include <memory>
 
+#include "cli/cache_type_flag.h"
 #include "cli/commands.h"
 #include "cli/flag_checks.h"
 #include "cli/model_path.h"
@@ -23,6 +24,7 @@ struct LogitsOptions {
   std::vector<int32_t> tokens;
   int threads = 0;
   int batch = 256;              // tokens per forward pass
+  KvType cache_type = KvType::F16;
 };
 
 }  // namespace
@@ -36,11 +38,13 @@ void add_logits_command(CLI::App& app) {
   cmd->add_option("-o,--output", opts->out, "Output file")->required();
   cmd->add_option("-t,--threads", opts->threads, "Threads (0: one per core)")->check(thread_count_check());
   cmd->add_option("-b,--batch", opts->batch, "Tokens per forward pass");
+  add_cache_type_flag(*cmd, opts->cache_type);
   cmd->callback([opts] {
     const LogitsOptions& o = *opts;
     EngineOptions options;
     options.n_threads = o.threads;
     options.max_batch = o.batch;
+    options.cache_type = o.cache_type;
     auto engine = Engine::load(resolve_model_argument(o.model), options);
     std::vector<int32_t> ids = o.tokens;
     if (!o.prompt.empty()) ids = engine->tokenizer().encode(o.prompt, true, true);

@@ -8,6 +8,7 @@
 #include <optional>
 #include <memory>
 
+#include "cli/cache_type_flag.h"
 #include "cli/commands.h"
 #include "cli/flag_checks.h"
 #include "cli/grammar_flags.h"
@@ -41,6 +42,7 @@ struct RunOptions {
   bool no_bos = false;
   GrammarFlags grammar;
   SamplingFlags flags;
+  KvType cache_type = KvType::F16;
 };
 
 }  // namespace
@@ -55,6 +57,7 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("-c,--ctx-size", o->n_ctx, "Context size in tokens (0: the model's, at most 4096)")
       ->check(context_size_check());
   cmd->add_option("-t,--threads", o->threads, "Threads (0: one per core)")->check(thread_count_check());
+  add_cache_type_flag(*cmd, o->cache_type);
   cmd->add_option("-b,--batch-size", o->batch, "Prompt tokens per forward pass");
   cmd->add_option("--trace", o->trace_path, "Write one JSON line per generated token to this file");
   add_color_flag(*cmd, o->color, "Colour tokens by uncertainty state");
@@ -75,6 +78,7 @@ void add_run_command(CLI::App& app) {
     EngineOptions eo;
     eo.n_ctx = o->n_ctx;
     eo.n_threads = o->threads;
+    eo.cache_type = o->cache_type;
     eo.max_batch = o->batch;
     std::optional<StrategyOptions> strategy;
     if (!o->strategy_spec.empty()) strategy = parse_strategy(o->strategy_spec, options);

@@ -11,6 +11,7 @@
 #include <fmt/core.h>
 #include <memory>
 
+#include "cli/cache_type_flag.h"
 #include "cli/flag_checks.h"
 #include "cli/model_path.h"
 #include "cli/sampling_flags.h"
@@ -40,6 +41,7 @@ struct ServeOptions {
   bool explorer = true;
   std::string db;
   SamplingFlags flags;
+  KvType cache_type = KvType::F16;
 };
 
 // `serve` and `explore` share their flags and their callback; `explore` differs in
@@ -93,6 +95,7 @@ void add_server_command(CLI::App& app, bool explore) {
   cmd->add_option("-c,--ctx-size", o->n_ctx, "Context size (positions, all requests together)")
       ->check(context_size_check());
   cmd->add_option("-t,--threads", o->threads, "Threads (0: one per core)")->check(thread_count_check());
+  add_cache_type_flag(*cmd, o->cache_type);
   cmd->add_option("-n,--n-predict", o->n_predict, "Default max_tokens of a request")->check(token_count_check());
   cmd->add_flag("--ignore-eos", o->ignore_eos, "Generate past end-of-text tokens (benchmarks: every answer runs to max_tokens)");
   cmd->add_option("--chat-template", o->template_path, "Jinja chat template file (default: the model's own)");
@@ -112,6 +115,7 @@ void add_server_command(CLI::App& app, bool explore) {
     EngineOptions eo;
     eo.n_ctx = o->n_ctx;
     eo.n_threads = o->threads;
+    eo.cache_type = o->cache_type;
     eo.packed_weights = o->packed_weights;
     set_engine_needs(eo, request_decode_uses(o->options.decode));
     std::signal(SIGPIPE, SIG_IGN);  // a client gone mid-write is an error return, not a signal

@@ -5,31 +5,38 @@
 #include <cstring>
 
 #include "kernels/dot.h"
+#include "kernels/fp16.h"
 
 namespace entropix {
 
 namespace {
 
+inline float to_float(float x) { return x; }
+inline float to_float(uint16_t h) { return fp16_to_f32(h); }
+
 // y[i] += a * x[i]
-void axpy(float a, const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+template <typename T>
+void axpy(float a, const T* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += a * to_float(x[i]);
 }
 
 // One element of every key at a time: the 16 sums side by side (the compiler vectorises
 // them without -ffast-math, as each is its own chain).
-void scores_scalar(const float* q, int32_t n_q, const float* kt, int32_t hd, float scale, float* scores, size_t stride) {
+template <typename T>
+void scores_scalar(const float* q, int32_t n_q, const T* kt, int32_t hd, float scale, float* scores, size_t stride) {
   for (int32_t g = 0; g < n_q; ++g) {
     float acc[kKeyPageRows] = {};
     const float* qg = q + size_t(g) * size_t(hd);
     for (int32_t d = 0; d < hd; ++d) {
-      for (int32_t i = 0; i < kKeyPageRows; ++i) acc[i] += qg[d] * kt[size_t(d) * kKeyPageRows + size_t(i)];
+      for (int32_t i = 0; i < kKeyPageRows; ++i) acc[i] += qg[d] * to_float(kt[size_t(d) * kKeyPageRows + size_t(i)]);
     }
     for (int32_t i = 0; i < kKeyPageRows; ++i) scores[size_t(g) * stride + size_t(i)] = acc[i] * scale;
   }
 }
 
-void values_scalar(const float* p, size_t stride, int32_t n_q, const float* v, size_t v_stride, int32_t n_rows,
-                   int32_t hd, float* out) {
+template <typename T>
+void values_scalar(const float* p, size_t stride, int32_t n_q, const T* v, size_t v_stride, int32_t n_rows, int32_t hd,
+                   float* out) {
   for (int32_t i = 0; i < n_rows; ++i)
     for (int32_t g = 0; g < n_q; ++g) axpy(p[size_t(g) * stride + size_t(i)], v + size_t(i) * v_stride, out + size_t(g) * size_t(hd), hd);
 }
@@ -54,13 +61,15 @@ const AttentionKernels& avx512_attention_kernels_table();  // attention_kernels_
 #endif
 
 const AttentionKernels& scalar_attention_kernels() {
-  static const AttentionKernels k{"scalar", scores_scalar, values_scalar, softmax_scalar};
+  static const AttentionKernels k{"scalar",         scores_scalar<float>,    values_scalar<float>,
+                                  scores_scalar<uint16_t>, values_scalar<uint16_t>, softmax_scalar};
   return k;
 }
 
 const AttentionKernels* avx2_attention_kernels() {
 #if defined(ENTROPIX_HAVE_AVX2_BUILD)
-  static const bool supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  static const bool supported =
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
   return supported ? &avx2_attention_kernels_table() : nullptr;
 #else
   return nullptr;

@@ -26,12 +26,17 @@ struct AttentionKernels {
   // v_i = v + i * v_stride (floats), rows added in order.
   void (*values)(const float* p, size_t stride, int32_t n_q, const float* v, size_t v_stride, int32_t n_rows,
                  int32_t hd, float* out);
+  // The same two reading keys and values stored as fp16 (the KV cache's default).
+  void (*scores_f16)(const float* q, int32_t n_q, const uint16_t* kt, int32_t hd, float scale, float* scores,
+                     size_t stride);
+  void (*values_f16)(const float* p, size_t stride, int32_t n_q, const uint16_t* v, size_t v_stride, int32_t n_rows,
+                     int32_t hd, float* out);
   // x[0..n) (n >= 1) becomes its softmax, in place.
   void (*softmax)(float* x, int32_t n);
 };
 
 const AttentionKernels& scalar_attention_kernels();
-// nullptr when not built for x86-64 or the CPU lacks AVX2 and FMA.
+// nullptr when not built for x86-64 or the CPU lacks AVX2, FMA and F16C.
 const AttentionKernels* avx2_attention_kernels();
 // nullptr unless the CPU also has AVX-512 F.
 const AttentionKernels* avx512_attention_kernels();

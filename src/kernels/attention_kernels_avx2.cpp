@@ -19,14 +19,18 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+// 8 stored elements as floats.
+inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 load8(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+
 // NQ query rows against the 16 keys of a page, two vectors of 8 keys per element: each
 // loaded element of the keys serves all NQ rows, and each row's sums run over d in order.
-template <int NQ>
-void scores_rows(const float* q, const float* kt, int32_t hd, float scale, float* scores, size_t stride) {
+template <int NQ, typename T>
+void scores_rows(const float* q, const T* kt, int32_t hd, float scale, float* scores, size_t stride) {
   __m256 lo[NQ], hi[NQ];
   for (int g = 0; g < NQ; ++g) lo[g] = hi[g] = _mm256_setzero_ps();
   for (int32_t d = 0; d < hd; ++d) {
-    const __m256 k0 = _mm256_loadu_ps(kt + size_t(d) * kKeyPageRows), k1 = _mm256_loadu_ps(kt + size_t(d) * kKeyPageRows + 8);
+    const __m256 k0 = load8(kt + size_t(d) * kKeyPageRows), k1 = load8(kt + size_t(d) * kKeyPageRows + 8);
     for (int g = 0; g < NQ; ++g) {
       const __m256 qd = _mm256_broadcast_ss(q + size_t(g) * size_t(hd) + size_t(d));
       lo[g] = _mm256_fmadd_ps(qd, k0, lo[g]);
@@ -40,37 +44,43 @@ void scores_rows(const float* q, const float* kt, int32_t hd, float scale, float
   }
 }
 
-void scores_avx2(const float* q, int32_t n_q, const float* kt, int32_t hd, float scale, float* scores, size_t stride) {
+template <typename T>
+void scores_avx2(const float* q, int32_t n_q, const T* kt, int32_t hd, float scale, float* scores, size_t stride) {
   int32_t g = 0;
-  for (; g + 4 <= n_q; g += 4) scores_rows<4>(q + size_t(g) * size_t(hd), kt, hd, scale, scores + size_t(g) * stride, stride);
-  for (; g + 2 <= n_q; g += 2) scores_rows<2>(q + size_t(g) * size_t(hd), kt, hd, scale, scores + size_t(g) * stride, stride);
-  for (; g < n_q; ++g) scores_rows<1>(q + size_t(g) * size_t(hd), kt, hd, scale, scores + size_t(g) * stride, stride);
+  for (; g + 4 <= n_q; g += 4) scores_rows<4, T>(q + size_t(g) * size_t(hd), kt, hd, scale, scores + size_t(g) * stride, stride);
+  for (; g + 2 <= n_q; g += 2) scores_rows<2, T>(q + size_t(g) * size_t(hd), kt, hd, scale, scores + size_t(g) * stride, stride);
+  for (; g < n_q; ++g) scores_rows<1, T>(q + size_t(g) * size_t(hd), kt, hd, scale, scores + size_t(g) * stride, stride);
 }
 
 // 8 floats of NQ outputs stay in registers while every row adds to them.
-template <int NQ>
-void values_rows(const float* p, size_t stride, const float* v, size_t v_stride, int32_t n_rows, int32_t hd, float* out) {
+template <int NQ, typename T>
+void values_rows(const float* p, size_t stride, const T* v, size_t v_stride, int32_t n_rows, int32_t hd, float* out) {
   for (int32_t c = 0; c < hd; c += 8) {
     __m256 acc[NQ];
     for (int g = 0; g < NQ; ++g) acc[g] = _mm256_loadu_ps(out + size_t(g) * size_t(hd) + size_t(c));
     for (int32_t i = 0; i < n_rows; ++i) {
-      const __m256 vv = _mm256_loadu_ps(v + size_t(i) * v_stride + size_t(c));
+      const __m256 vv = load8(v + size_t(i) * v_stride + size_t(c));
       for (int g = 0; g < NQ; ++g) acc[g] = _mm256_fmadd_ps(_mm256_broadcast_ss(p + size_t(g) * stride + size_t(i)), vv, acc[g]);
     }
     for (int g = 0; g < NQ; ++g) _mm256_storeu_ps(out + size_t(g) * size_t(hd) + size_t(c), acc[g]);
   }
 }
 
-void values_avx2(const float* p, size_t stride, int32_t n_q, const float* v, size_t v_stride, int32_t n_rows, int32_t hd,
+template <typename T>
+void values_avx2(const float* p, size_t stride, int32_t n_q, const T* v, size_t v_stride, int32_t n_rows, int32_t hd,
                  float* out) {
   if (hd % 8 != 0) {
-    scalar_attention_kernels().values(p, stride, n_q, v, v_stride, n_rows, hd, out);
+    if constexpr (sizeof(T) == sizeof(float)) {
+      scalar_attention_kernels().values(p, stride, n_q, v, v_stride, n_rows, hd, out);
+    } else {
+      scalar_attention_kernels().values_f16(p, stride, n_q, v, v_stride, n_rows, hd, out);
+    }
     return;
   }
   int32_t g = 0;
-  for (; g + 4 <= n_q; g += 4) values_rows<4>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
-  for (; g + 2 <= n_q; g += 2) values_rows<2>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
-  for (; g < n_q; ++g) values_rows<1>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
+  for (; g + 4 <= n_q; g += 4) values_rows<4, T>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
+  for (; g + 2 <= n_q; g += 2) values_rows<2, T>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
+  for (; g < n_q; ++g) values_rows<1, T>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
 }
 
 void softmax_avx2(float* x, int32_t n) {
@@ -104,7 +114,8 @@ void softmax_avx2(float* x, int32_t n) {
 }  // namespace
 
 const AttentionKernels& avx2_attention_kernels_table() {
-  static const AttentionKernels k{"avx2", scores_avx2, values_avx2, softmax_avx2};
+  static const AttentionKernels k{"avx2",          scores_avx2<float>,    values_avx2<float>,
+                                  scores_avx2<uint16_t>, values_avx2<uint16_t>, softmax_avx2};
   return k;
 }
 

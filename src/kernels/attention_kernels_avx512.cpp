@@ -15,57 +15,72 @@ namespace {
 
 static_assert(kKeyPageRows == 16, "one vector of 16 floats per element of a key page");
 
-template <int NQ>
-void scores_rows(const float* q, const float* kt, int32_t hd, float scale, float* scores, size_t stride) {
+// 16 stored elements as floats.
+inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
+inline __m512 load16(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+
+template <int NQ, typename T>
+void scores_rows(const float* q, const T* kt, int32_t hd, float scale, float* scores, size_t stride) {
   __m512 acc[NQ];
   for (int g = 0; g < NQ; ++g) acc[g] = _mm512_setzero_ps();
   for (int32_t d = 0; d < hd; ++d) {
-    const __m512 k = _mm512_loadu_ps(kt + size_t(d) * kKeyPageRows);
+    const __m512 k = load16(kt + size_t(d) * kKeyPageRows);
     for (int g = 0; g < NQ; ++g) acc[g] = _mm512_fmadd_ps(_mm512_set1_ps(q[size_t(g) * size_t(hd) + size_t(d)]), k, acc[g]);
   }
   const __m512 s = _mm512_set1_ps(scale);
   for (int g = 0; g < NQ; ++g) _mm512_storeu_ps(scores + size_t(g) * stride, _mm512_mul_ps(acc[g], s));
 }
 
-void scores_avx512(const float* q, int32_t n_q, const float* kt, int32_t hd, float scale, float* scores, size_t stride) {
+template <typename T>
+void scores_avx512(const float* q, int32_t n_q, const T* kt, int32_t hd, float scale, float* scores, size_t stride) {
   int32_t g = 0;
-  for (; g + 8 <= n_q; g += 8) scores_rows<8>(q + size_t(g) * size_t(hd), kt, hd, scale, scores + size_t(g) * stride, stride);
-  for (; g + 4 <= n_q; g += 4) scores_rows<4>(q + size_t(g) * size_t(hd), kt, hd, scale, scores + size_t(g) * stride, stride);
-  for (; g + 2 <= n_q; g += 2) scores_rows<2>(q + size_t(g) * size_t(hd), kt, hd, scale, scores + size_t(g) * stride, stride);
-  for (; g < n_q; ++g) scores_rows<1>(q + size_t(g) * size_t(hd), kt, hd, scale, scores + size_t(g) * stride, stride);
+  for (; g + 8 <= n_q; g += 8) scores_rows<8, T>(q + size_t(g) * size_t(hd), kt, hd, scale, scores + size_t(g) * stride, stride);
+  for (; g + 4 <= n_q; g += 4) scores_rows<4, T>(q + size_t(g) * size_t(hd), kt, hd, scale, scores + size_t(g) * stride, stride);
+  for (; g + 2 <= n_q; g += 2) scores_rows<2, T>(q + size_t(g) * size_t(hd), kt, hd, scale, scores + size_t(g) * stride, stride);
+  for (; g < n_q; ++g) scores_rows<1, T>(q + size_t(g) * size_t(hd), kt, hd, scale, scores + size_t(g) * stride, stride);
 }
 
 // 16 floats of NQ output rows stay in registers while every value row adds to them.
-template <int NQ>
-void values_rows(const float* p, size_t stride, const float* v, size_t v_stride, int32_t n_rows, int32_t hd, float* out) {
+template <int NQ, typename T>
+void values_rows(const float* p, size_t stride, const T* v, size_t v_stride, int32_t n_rows, int32_t hd, float* out) {
   for (int32_t c = 0; c < hd; c += 16) {
     __m512 acc[NQ];
     for (int g = 0; g < NQ; ++g) acc[g] = _mm512_loadu_ps(out + size_t(g) * size_t(hd) + size_t(c));
     for (int32_t i = 0; i < n_rows; ++i) {
-      const __m512 vv = _mm512_loadu_ps(v + size_t(i) * v_stride + size_t(c));
+      const __m512 vv = load16(v + size_t(i) * v_stride + size_t(c));
       for (int g = 0; g < NQ; ++g) acc[g] = _mm512_fmadd_ps(_mm512_set1_ps(p[size_t(g) * stride + size_t(i)]), vv, acc[g]);
     }
     for (int g = 0; g < NQ; ++g) _mm512_storeu_ps(out + size_t(g) * size_t(hd) + size_t(c), acc[g]);
   }
 }
 
-void values_avx512(const float* p, size_t stride, int32_t n_q, const float* v, size_t v_stride, int32_t n_rows, int32_t hd,
+template <typename T>
+void values_avx512(const float* p, size_t stride, int32_t n_q, const T* v, size_t v_stride, int32_t n_rows, int32_t hd,
                    float* out) {
   if (hd % 16 != 0) {
-    avx2_attention_kernels_table().values(p, stride, n_q, v, v_stride, n_rows, hd, out);
+    if constexpr (sizeof(T) == sizeof(float)) {
+      avx2_attention_kernels_table().values(p, stride, n_q, v, v_stride, n_rows, hd, out);
+    } else {
+      avx2_attention_kernels_table().values_f16(p, stride, n_q, v, v_stride, n_rows, hd, out);
+    }
     return;
   }
   int32_t g = 0;
-  for (; g + 8 <= n_q; g += 8) values_rows<8>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
-  for (; g + 4 <= n_q; g += 4) values_rows<4>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
-  for (; g + 2 <= n_q; g += 2) values_rows<2>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
-  for (; g < n_q; ++g) values_rows<1>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
+  for (; g + 8 <= n_q; g += 8) values_rows<8, T>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
+  for (; g + 4 <= n_q; g += 4) values_rows<4, T>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
+  for (; g + 2 <= n_q; g += 2) values_rows<2, T>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
+  for (; g < n_q; ++g) values_rows<1, T>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
 }
 
 }  // namespace
 
 const AttentionKernels& avx512_attention_kernels_table() {
-  static const AttentionKernels k{"avx512", scores_avx512, values_avx512, avx2_attention_kernels_table().softmax};
+  static const AttentionKernels k{"avx512",
+                                  scores_avx512<float>,
+                                  values_avx512<float>,
+                                  scores_avx512<uint16_t>,
+                                  values_avx512<uint16_t>,
+                                  avx2_attention_kernels_table().softmax};
   return k;
 }
 

@@ -112,7 +112,7 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
   // overcommits would otherwise end the process later, with no word of why.
   m->score_stride = (size_t(m->opt.n_ctx) + KvCache::kPageSize - 1) / KvCache::kPageSize * KvCache::kPageSize;
   const size_t scratch_per_thread = size_t(kMaxTileRows) * (m->score_stride + 2 * size_t(c.head_dim));
-  const uint64_t context_bytes = KvCache::bytes_for(c.n_layer, c.n_head_kv * c.head_dim, m->opt.n_ctx) +
+  const uint64_t context_bytes = KvCache::bytes_for(c.n_layer, c.n_head_kv * c.head_dim, m->opt.n_ctx, m->opt.cache_type) +
                                  uint64_t(m->opt.n_threads) * scratch_per_thread * sizeof(float);
   const std::string context_needs = "a context of " + std::to_string(m->opt.n_ctx) + " positions needs " +
                                     gib(context_bytes) + " for its keys and values";
@@ -121,7 +121,7 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
   m->pool = std::make_unique<ThreadPool>(m->opt.n_threads);
   if (m->opt.packed_weights) pack_weights(m->w, *m->file, *m->pool, dot_backend());
   try {
-    m->kv = std::make_unique<KvCache>(c.n_layer, c.n_head_kv * c.head_dim, m->opt.n_ctx);
+    m->kv = std::make_unique<KvCache>(c.n_layer, c.n_head_kv * c.head_dim, m->opt.n_ctx, m->opt.cache_type);
     m->thread_scratch.resize(size_t(m->opt.n_threads) * scratch_per_thread);
   } catch (const std::bad_alloc&) {
     throw Error(context_needs + ", which could not be allocated: give a smaller context size (-c)");
@@ -299,7 +299,7 @@ void Engine::Impl::forward_chunk(std::span<const BatchToken> chunk, size_t first
         else rope_half_split(head, cs, sn, c.n_rot);
       }
       kv->write_key(l, slot[t], kt);
-      std::memcpy(kv->values(l, slot[t]), vt, size_t(kv_dim) * sizeof(float));
+      kv->write_value(l, slot[t], vt);
     }
     attention(l, chunk);
     matmul(L.wo, att.data(), B, tmp.data(), *pool);
@@ -337,7 +337,9 @@ void Engine::Impl::attention(int32_t layer, std::span<const BatchToken> chunk) {
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const bool keep = opt.attention_scores && layer == opt.attention_layer;
   const int32_t kv_dim = kv->kv_dim();
-  const float* V = kv->values(layer);
+  const bool f16 = kv->type() == KvType::F16;
+  const auto* V32 = static_cast<const float*>(kv->values(layer));
+  const auto* V16 = static_cast<const uint16_t*>(kv->values(layer));
   // A task is a tile of consecutive tokens of one sequence and a few query heads of one
   // KV head: each key and value page is read once for all its rows (grouped-query
   // attention shares them, and so do the tokens of a prompt). The heads of a group are
@@ -382,8 +384,14 @@ void Engine::Impl::attention(int32_t layer, std::span<const BatchToken> chunk) {
       }
       for (int32_t j0 = 0; j0 < n_pos_max; j0 += KvCache::kPageSize) {
         const int32_t page = pages[static_cast<size_t>(j0 / KvCache::kPageSize)];
-        kernels.scores(qtile, rows, kv->key_page(layer, page) + size_t(kvh) * hd * KvCache::kPageSize, hd, scale,
-                       scores + j0, score_stride);
+        const size_t head = size_t(kvh) * hd * KvCache::kPageSize;
+        if (f16) {
+          kernels.scores_f16(qtile, rows, static_cast<const uint16_t*>(kv->key_page(layer, page)) + head, hd, scale,
+                             scores + j0, score_stride);
+        } else {
+          kernels.scores(qtile, rows, static_cast<const float*>(kv->key_page(layer, page)) + head, hd, scale, scores + j0,
+                         score_stride);
+        }
       }
       for (int32_t r = 0; r < rows; ++r) {
         const int64_t t = t0 + r / per_task;
@@ -400,8 +408,13 @@ void Engine::Impl::attention(int32_t layer, std::span<const BatchToken> chunk) {
       std::fill(otile, otile + size_t(rows) * hd, 0.0f);
       for (int32_t j0 = 0; j0 < n_pos_max; j0 += KvCache::kPageSize) {
         const size_t base = size_t(pages[static_cast<size_t>(j0 / KvCache::kPageSize)]) * KvCache::kPageSize;
-        kernels.values(scores + j0, score_stride, rows, V + base * kv_dim + kvh * hd, kv_dim,
-                       std::min(KvCache::kPageSize, n_pos_max - j0), hd, otile);
+        const size_t offset = base * kv_dim + size_t(kvh) * hd;
+        const int32_t n_rows = std::min(KvCache::kPageSize, n_pos_max - j0);
+        if (f16) {
+          kernels.values_f16(scores + j0, score_stride, rows, V16 + offset, kv_dim, n_rows, hd, otile);
+        } else {
+          kernels.values(scores + j0, score_stride, rows, V32 + offset, kv_dim, n_rows, hd, otile);
+        }
       }
       for (int64_t i = 0; i < n_tok; ++i) {
         std::memcpy(&att[(t0 + i) * q_dim + int64_t{h0} * hd], otile + size_t(i) * per_task * hd, size_t(per_task) * hd * sizeof(float));

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "model/kv_cache.h"
 #include "model/model_config.h"
 
 namespace entropix {
@@ -32,6 +33,8 @@ struct EngineOptions {
   // Matrices repacked at load for the backend's batched kernels (kernels/repack.h): the
   // file's pages of packed rows are released, so memory holds each matrix about once.
   bool packed_weights = true;
+  // How the KV cache stores keys and values (model/kv_cache.h).
+  KvType cache_type = KvType::F16;
 };
 
 struct BatchToken {

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "kernels/fp16.h"
 
 namespace entropix {
 
@@ -19,17 +20,27 @@ int32_t pages_for(int32_t capacity) {
 
 }  // namespace
 
-uint64_t KvCache::bytes_for(int32_t n_layer, int32_t kv_dim, int32_t capacity) {
-  return uint64_t(pages_for(capacity)) * kPageSize * uint64_t(kv_dim) * uint64_t(n_layer) * 2 * sizeof(float);
+const char* kv_type_name(KvType type) { return type == KvType::F32 ? "f32" : "f16"; }
+
+KvType parse_kv_type(const std::string& name) {
+  if (name == "f32") return KvType::F32;
+  if (name == "f16") return KvType::F16;
+  throw Error("cache type '" + name + "' is not one of f32, f16");
 }
 
-KvCache::KvCache(int32_t n_layer, int32_t kv_dim, int32_t capacity)
-    : n_layer_(n_layer), kv_dim_(kv_dim), capacity_(capacity) {
+size_t kv_type_bytes(KvType type) { return type == KvType::F32 ? sizeof(float) : sizeof(uint16_t); }
+
+uint64_t KvCache::bytes_for(int32_t n_layer, int32_t kv_dim, int32_t capacity, KvType type) {
+  return uint64_t(pages_for(capacity)) * kPageSize * uint64_t(kv_dim) * uint64_t(n_layer) * 2 * kv_type_bytes(type);
+}
+
+KvCache::KvCache(int32_t n_layer, int32_t kv_dim, int32_t capacity, KvType type)
+    : n_layer_(n_layer), kv_dim_(kv_dim), capacity_(capacity), type_(type), elem_bytes_(kv_type_bytes(type)) {
   if (capacity <= 0) throw Error("KV cache capacity must be positive, got " + std::to_string(capacity));
   n_pages_ = pages_for(capacity);
-  size_t floats = size_t(n_layer) * size_t(n_pages_) * kPageSize * size_t(kv_dim);
-  k_.assign(floats, 0.0f);
-  v_.assign(floats, 0.0f);
+  const size_t bytes = size_t(n_layer) * size_t(n_pages_) * kPageSize * size_t(kv_dim) * elem_bytes_;
+  k_.assign(bytes, 0);
+  v_.assign(bytes, 0);
   refs_.assign(static_cast<size_t>(n_pages_), 0);
   free_pages_.reserve(static_cast<size_t>(n_pages_));
   for (int32_t p = n_pages_ - 1; p >= 0; --p) free_pages_.push_back(p);
@@ -154,6 +165,51 @@ int32_t KvCache::sequence_from_pages(std::span<const int32_t> pages, int32_t len
   return id;
 }
 
+namespace {
+
+void store(KvType type, uint8_t* dst, float x) {
+  if (type == KvType::F32) {
+    std::memcpy(dst, &x, sizeof x);
+  } else {
+    const uint16_t h = f32_to_fp16(x);
+    std::memcpy(dst, &h, sizeof h);
+  }
+}
+
+float load(KvType type, const uint8_t* src) {
+  if (type == KvType::F32) {
+    float x;
+    std::memcpy(&x, src, sizeof x);
+    return x;
+  }
+  uint16_t h;
+  std::memcpy(&h, src, sizeof h);
+  return fp16_to_f32(h);
+}
+
+}  // namespace
+
+void KvCache::write_key(int32_t layer, int32_t slot, const float* k) {
+  uint8_t* first = &k_[key_offset(layer, slot, 0)];
+  const size_t step = size_t(kPageSize) * elem_bytes_;
+  for (int32_t d = 0; d < kv_dim_; ++d) store(type_, first + size_t(d) * step, k[d]);
+}
+
+void KvCache::write_value(int32_t layer, int32_t slot, const float* v) {
+  uint8_t* row = &v_[value_offset(layer, slot)];
+  if (type_ == KvType::F32) {
+    std::memcpy(row, v, size_t(kv_dim_) * sizeof(float));
+  } else {
+    for (int32_t d = 0; d < kv_dim_; ++d) store(type_, row + size_t(d) * elem_bytes_, v[d]);
+  }
+}
+
+float KvCache::key(int32_t layer, int32_t slot, int32_t d) const { return load(type_, &k_[key_offset(layer, slot, d)]); }
+
+float KvCache::value(int32_t layer, int32_t slot, int32_t d) const {
+  return load(type_, &v_[value_offset(layer, slot) + size_t(d) * elem_bytes_]);
+}
+
 int32_t KvCache::append(int32_t seq) {
   Sequence& s = live_seq(seq);
   int32_t pos = s.length;
@@ -166,12 +222,12 @@ int32_t KvCache::append(int32_t seq) {
     // positions before `offset` (at most one page, whatever the prefix length).
     int32_t old_page = s.pages[page_index];
     int32_t new_page = alloc_page();
-    const size_t n = size_t(offset) * kv_dim_;
-    const size_t page_floats = size_t(kPageSize) * kv_dim_;
+    const size_t page_bytes = size_t(kPageSize) * kv_dim_ * elem_bytes_;
     for (int32_t l = 0; l < n_layer_; ++l) {
       // Keys transposed: the whole page (the positions past `offset` are written later).
-      std::memcpy(&k_[layer_offset(l) + size_t(new_page) * page_floats], key_page(l, old_page), page_floats * sizeof(float));
-      std::memcpy(values(l, new_page * kPageSize), values(l, old_page * kPageSize), n * sizeof(float));
+      std::memcpy(&k_[layer_offset(l) + page_elems(new_page)], &k_[layer_offset(l) + page_elems(old_page)], page_bytes);
+      std::memcpy(&v_[value_offset(l, new_page * kPageSize)], &v_[value_offset(l, old_page * kPageSize)],
+                  size_t(offset) * kv_dim_ * elem_bytes_);
     }
     release_page(old_page);
     s.pages[page_index] = new_page;

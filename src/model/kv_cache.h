@@ -9,9 +9,19 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 namespace entropix {
+
+// How keys and values are stored: F16 (the default, half of F32's memory and reads, as
+// llama.cpp's default) or F32.
+enum class KvType : uint8_t { F32, F16 };
+
+const char* kv_type_name(KvType type);
+// "f32" or "f16"; throws Error naming the accepted values otherwise.
+KvType parse_kv_type(const std::string& name);
+size_t kv_type_bytes(KvType type);
 
 // Holds pages that no sequence needs and frees them when the cache runs out: the
 // KV cache counts them as free and asks for them before it reports itself full.
@@ -29,9 +39,10 @@ class KvCache {
   static constexpr int32_t kPageSize = 16;  // positions per page
 
   // capacity: positions for all sequences together; kv_dim = n_head_kv * head_dim.
-  KvCache(int32_t n_layer, int32_t kv_dim, int32_t capacity);
+  KvCache(int32_t n_layer, int32_t kv_dim, int32_t capacity, KvType type = KvType::F16);
   // Bytes the keys and values of a cache of `capacity` positions take (slack pages included).
-  static uint64_t bytes_for(int32_t n_layer, int32_t kv_dim, int32_t capacity);
+  static uint64_t bytes_for(int32_t n_layer, int32_t kv_dim, int32_t capacity, KvType type = KvType::F16);
+  KvType type() const { return type_; }
 
   int32_t new_sequence();
   int32_t fork(int32_t parent);
@@ -57,21 +68,16 @@ class KvCache {
 
   // Keys are stored transposed within each page, [page][kv_dim][kPageSize], so that one
   // vector holds an element of every key of a page (kernels/attention_kernels.h); values
-  // as rows, [slot][kv_dim].
-  void write_key(int32_t layer, int32_t slot, const float* k) {
-    float* page = &k_[layer_offset(layer) + size_t(slot / kPageSize) * kPageSize * kv_dim_];
-    for (int32_t d = 0; d < kv_dim_; ++d) page[size_t(d) * kPageSize + size_t(slot % kPageSize)] = k[d];
-  }
-  float key(int32_t layer, int32_t slot, int32_t d) const {
-    return k_[layer_offset(layer) + size_t(slot / kPageSize) * kPageSize * kv_dim_ + size_t(d) * kPageSize +
-              size_t(slot % kPageSize)];
-  }
+  // as rows, [slot][kv_dim]. Elements are of type(): floats or fp16.
+  void write_key(int32_t layer, int32_t slot, const float* k);
+  void write_value(int32_t layer, int32_t slot, const float* v);
+  // One element, as a float (for tests and inspection).
+  float key(int32_t layer, int32_t slot, int32_t d) const;
+  float value(int32_t layer, int32_t slot, int32_t d) const;
   // The page's keys, [kv_dim][kPageSize]: element d of its i-th key at d * kPageSize + i.
-  const float* key_page(int32_t layer, int32_t page) const {
-    return &k_[layer_offset(layer) + size_t(page) * kPageSize * kv_dim_];
-  }
-  float* values(int32_t layer, int32_t slot) { return &v_[layer_offset(layer) + size_t(slot) * kv_dim_]; }
-  const float* values(int32_t layer) const { return &v_[layer_offset(layer)]; }  // [slots][kv_dim]
+  const void* key_page(int32_t layer, int32_t page) const { return &k_[layer_offset(layer) + page_elems(page)]; }
+  // The layer's values, [slots][kv_dim].
+  const void* values(int32_t layer) const { return &v_[layer_offset(layer)]; }
   int32_t kv_dim() const { return kv_dim_; }
 
   // Pages referenced by more than one sequence (for tests of sharing).
@@ -80,7 +86,7 @@ class KvCache {
   int32_t free_pages() const { return static_cast<int32_t>(free_pages_.size()); }  // unused now, reclaimable not counted
   int32_t n_pages() const { return n_pages_; }
   // Keys and values of one page, all layers.
-  size_t page_bytes() const { return size_t(kPageSize) * kv_dim_ * n_layer_ * 2 * sizeof(float); }
+  size_t page_bytes() const { return size_t(kPageSize) * kv_dim_ * n_layer_ * 2 * elem_bytes_; }
   // Keys and values of the used pages, all layers.
   size_t bytes_in_use() const { return size_t(used_pages()) * page_bytes(); }
 
@@ -103,15 +109,23 @@ class KvCache {
     std::vector<int32_t> pages;
   };
 
-  size_t layer_offset(int32_t layer) const { return size_t(layer) * size_t(n_pages_) * kPageSize * kv_dim_; }
+  // Byte offsets into k_ and v_.
+  size_t layer_offset(int32_t layer) const { return size_t(layer) * size_t(n_pages_) * kPageSize * kv_dim_ * elem_bytes_; }
+  size_t page_elems(int32_t page) const { return size_t(page) * kPageSize * kv_dim_ * elem_bytes_; }
+  size_t key_offset(int32_t layer, int32_t slot, int32_t d) const {
+    return layer_offset(layer) + page_elems(slot / kPageSize) + (size_t(d) * kPageSize + size_t(slot % kPageSize)) * elem_bytes_;
+  }
+  size_t value_offset(int32_t layer, int32_t slot) const { return layer_offset(layer) + size_t(slot) * kv_dim_ * elem_bytes_; }
   int32_t alloc_page();
   void check_used(int32_t page) const;
   Sequence& live_seq(int32_t seq);
   const Sequence& live_seq(int32_t seq) const;
 
   int32_t n_layer_, kv_dim_, capacity_, n_pages_;
-  std::vector<float> k_;  // [n_layer][n_pages][kv_dim][kPageSize]
-  std::vector<float> v_;  // [n_layer][n_pages * kPageSize][kv_dim]
+  KvType type_;
+  size_t elem_bytes_;
+  std::vector<uint8_t> k_;  // [n_layer][n_pages][kv_dim][kPageSize] elements
+  std::vector<uint8_t> v_;  // [n_layer][n_pages * kPageSize][kv_dim] elements
   std::vector<int32_t> refs_;  // [n_pages] sequences using each page
   std::vector<int32_t> free_pages_;
   std::vector<Sequence> seqs_;

@@ -28,6 +28,9 @@ N_NEW = 32
 # F32 weights and activations: float32 rounding against float64, about 1e-6 of the
 # logit std through 5 layers; 1e-3 is a wide margin that any real bug exceeds.
 FLOAT_TOL_MAX = 1e-3
+# With an F16 cache: a key element on an fp16 rounding boundary may round the other way
+# in the engine than in the float64 reference (one fp16 unit, 5e-4 relative).
+F16_TOL_MAX = 1e-2
 
 
 def decode(gguf, ids):
@@ -50,7 +53,7 @@ def main():
     failures = []
 
     gguf = gguf_reader.GGUFFile(model)
-    ref = llama_forward.Model(gguf)
+    ref = llama_forward.Model(gguf, kv_f16=False)
     prompt_ids = engine_cli.tokenize_ids(exe, model, PROMPT)
     ref_ids = ref.greedy(prompt_ids, N_NEW)
     ref_text = decode(gguf, ref_ids)
@@ -61,12 +64,23 @@ def main():
     # 1 and 3: the engine's logits over prompt + reference continuation.
     tokens = prompt_ids + ref_ids
     with tempfile.TemporaryDirectory(prefix="entropix-stories-") as tmp:
-        engine = engine_cli.logits(exe, model, tokens, os.path.join(tmp, "logits.f32"), ref.n_vocab)
+        engine = engine_cli.logits(exe, model, tokens, os.path.join(tmp, "logits.f32"), ref.n_vocab, "f32")
+        engine_f16 = engine_cli.logits(exe, model, tokens, os.path.join(tmp, "logits-f16.f32"), ref.n_vocab, "f16")
     exact = ref.logits(tokens)
     err = float(np.abs(engine - exact).max() / exact.std())
-    print(f"logits over {len(tokens)} positions: max |engine - reference| / std = {err:.2e}")
+    print(f"logits over {len(tokens)} positions (F32 cache): max |engine - reference| / std = {err:.2e}")
     if err > FLOAT_TOL_MAX:
         failures.append(f"logits differ from the reference by {err:.2e} std (> {FLOAT_TOL_MAX:.0e})")
+    # The default F16 cache: its cost against F32 (the reference with keys and values
+    # rounded to fp16 agrees with it to float32 rounding, bar a boundary case or two).
+    exact_f16 = llama_forward.Model(gguf, kv_f16=True).logits(tokens)
+    cost = float(np.abs(engine_f16 - engine).max() / exact.std())
+    err_f16 = float(np.abs(engine_f16 - exact_f16).max() / exact.std())
+    print(f"F16 cache: max |f16 - f32| / std = {cost:.2e}; against the fp16-rounding reference {err_f16:.2e}")
+    if err_f16 > F16_TOL_MAX:
+        failures.append(f"F16-cache logits differ from the fp16 reference by {err_f16:.2e} std (> {F16_TOL_MAX:.0e})")
+    if not np.array_equal(engine_f16.argmax(axis=1), engine.argmax(axis=1)):
+        failures.append("the F16 cache changes an argmax of this model's greedy text")
     engine_next = engine.argmax(axis=1)[len(prompt_ids) - 1:-1].tolist()
     if engine_next != ref_ids:
         failures.append(f"engine argmax ids {engine_next} differ from the reference greedy ids {ref_ids}")

@@ -45,9 +45,11 @@ def gen_model(exe, path, shape, arch, ggml_type, seed):
     run([exe, "gen-model", "--shape", shape, "--arch", arch, "--type", ggml_type, "-o", path, "--seed", str(seed)])
 
 
-def logits(exe, model, tokens, out_path, n_vocab):
-    """The engine's float32 logits of every position: [len(tokens)][n_vocab]."""
-    run([exe, "logits", "-m", model, "--tokens", ",".join(map(str, tokens)), "-o", out_path])
+def logits(exe, model, tokens, out_path, n_vocab, cache_type=None):
+    """The engine's float32 logits of every position: [len(tokens)][n_vocab]; cache_type
+    "f32" or "f16" chooses the KV cache's storage (the engine's default when None)."""
+    extra = ["--cache-type", cache_type] if cache_type else []
+    run([exe, "logits", "-m", model, "--tokens", ",".join(map(str, tokens)), "-o", out_path] + extra)
     values = np.fromfile(out_path, dtype=np.float32)
     if values.size != len(tokens) * n_vocab:
         raise RuntimeError(f"{out_path}: {values.size} floats, expected {len(tokens)} x {n_vocab}")

@@ -30,6 +30,15 @@ inline const T* act_row(const void* x, size_t stride, int j) {
   return reinterpret_cast<const T*>(static_cast<const uint8_t*>(x) + j * stride);
 }
 
+// The activation rows of a tile and their zeroed float sums.
+template <typename Block, int NX>
+inline void start_rows(const void* x, size_t stride, const Block* (&xs)[NX], __m512 (&acc)[NX]) {
+  for (int j = 0; j < NX; ++j) {
+    xs[j] = act_row<Block>(x, stride, j);
+    acc[j] = _mm512_setzero_ps();
+  }
+}
+
 // 4 activation bytes, the same in every 32-bit lane.
 inline __m512i broadcast4(const int8_t* p) {
   int32_t four;
@@ -119,10 +128,7 @@ void dot_q4_kx16_t(int64_t n, const void* gv, const void* x, size_t x_stride, fl
   const int64_t nb = n / kQK_K;
   const BlockQ8_K* xs[NX];
   __m512 acc[NX];
-  for (int j = 0; j < NX; ++j) {
-    xs[j] = act_row<BlockQ8_K>(x, x_stride, j);
-    acc[j] = _mm512_setzero_ps();
-  }
+  start_rows(x, x_stride, xs, acc);
   const __m512i low4 = _mm512_set1_epi8(0x0F);
   for (int64_t b = 0; b < nb; ++b) {
     const BlockQ4_Kx16& blk = g[b];
@@ -193,10 +199,7 @@ void dot_q6_kx16_t(int64_t n, const void* gv, const void* x, size_t x_stride, fl
   const int64_t nb = n / kQK_K;
   const BlockQ8_K* xs[NX];
   __m512 acc[NX];
-  for (int j = 0; j < NX; ++j) {
-    xs[j] = act_row<BlockQ8_K>(x, x_stride, j);
-    acc[j] = _mm512_setzero_ps();
-  }
+  start_rows(x, x_stride, xs, acc);
   const __m512i low4 = _mm512_set1_epi8(0x0F);
   for (int64_t b = 0; b < nb; ++b) {
     const BlockQ6_Kx16& blk = g[b];

@@ -403,7 +403,6 @@ void dot_q6_k_t(int64_t n, const void* wv, const void* x, size_t x_stride, float
 }
 ENTROPIX_TILED(dot_q6_k)
 
-#undef ENTROPIX_TILED
 
 // ---- activation quantizers (same bytes as quantize_row) --------------------------------
 
@@ -476,15 +475,107 @@ void quantize_q8_k(const float* x, void* dst, int64_t n) {
   }
 }
 
+// ---- Q4_K rows packed in groups of 16 (BlockQ4_Kx16, the AVX-512 layout) --------------
+
+// Each 64-byte vector of the layout is two halves, rows 0-7 and rows 8-15, 4 weights each;
+// a pass over the group takes one half. maddubs multiplies the unsigned quants (at most
+// 15) by the signed activations into 16-bit pairs, which add up without saturating
+// through a sub-block (16 products of at most 15 * 127 per lane: 30,480), and one madd
+// with ones widens them to the 8 rows' int32 sums.
+inline __m256i broadcast4(const int8_t* p) {
+  int32_t four;
+  std::memcpy(&four, p, sizeof four);
+  return _mm256_set1_epi32(four);
+}
+
+inline __m256i bytes8(const uint8_t* p) {
+  return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+}
+
+// H halves per pass: both for one token (generation: one pass over the bytes), one for
+// more (the registers hold a half's sums for every token).
+template <int NX, int H = (NX == 1 ? 2 : 1)>
+void dot_q4_kx16_t(int64_t n, const void* gv, const void* x, size_t x_stride, float* out) {
+  const auto* g = static_cast<const BlockQ4_Kx16*>(gv);
+  const int64_t nb = n / kQK_K;
+  const BlockQ8_K* xs[NX];
+  for (int t = 0; t < NX; ++t) xs[t] = act_row<BlockQ8_K>(x, x_stride, t);
+  const __m256i low4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+  for (int h0 = 0; h0 < 2; h0 += H) {
+    __m256 acc[NX][H];
+    for (int t = 0; t < NX; ++t)
+      for (int h = 0; h < H; ++h) acc[t][h] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+      const BlockQ4_Kx16& blk = g[b];
+      prefetch_ahead(g + b);
+      __m256i isum[NX][H];
+      for (int t = 0; t < NX; ++t)
+        for (int h = 0; h < H; ++h) isum[t][h] = _mm256_setzero_si256();
+      for (int j = 0; j < 8; ++j) {
+        __m256i p[NX][H];
+        for (int t = 0; t < NX; ++t)
+          for (int h = 0; h < H; ++h) p[t][h] = _mm256_setzero_si256();
+        for (int k = 0; k < 4; ++k) {
+          for (int h = 0; h < H; ++h) {
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qs[j][k] + 32 * (h0 + h)));
+            const __m256i lo = _mm256_and_si256(v, low4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+            for (int t = 0; t < NX; ++t) {
+              const int8_t* xq = xs[t][b].qs + 32 * j;
+              p[t][h] = _mm256_add_epi16(p[t][h], _mm256_add_epi16(_mm256_maddubs_epi16(lo, broadcast4(xq + 4 * k)),
+                                                                   _mm256_maddubs_epi16(hi, broadcast4(xq + 16 + 4 * k))));
+            }
+          }
+        }
+        for (int h = 0; h < H; ++h) {
+          const __m256i sc = bytes8(blk.scales[j] + 8 * (h0 + h));
+          for (int t = 0; t < NX; ++t) {
+            isum[t][h] = _mm256_add_epi32(isum[t][h], _mm256_mullo_epi32(_mm256_madd_epi16(p[t][h], ones), sc));
+          }
+        }
+      }
+      alignas(16) int32_t pairs[NX][4];  // the activations' sub-block sums as 16-bit pairs
+      for (int t = 0; t < NX; ++t) {
+        const __m128i* bs = reinterpret_cast<const __m128i*>(xs[t][b].bsums);
+        const __m128i one16 = _mm_set1_epi16(1);
+        _mm_store_si128(reinterpret_cast<__m128i*>(pairs[t]),
+                        _mm_packs_epi32(_mm_madd_epi16(_mm_loadu_si128(bs), one16), _mm_madd_epi16(_mm_loadu_si128(bs + 1), one16)));
+      }
+      for (int h = 0; h < H; ++h) {
+        const int r0 = 8 * (h0 + h);
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.d + r0)));
+        const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.dmin + r0)));
+        __m256i min_pairs[4];  // each row's mins of sub-blocks 2q and 2q + 1 as 16-bit halves
+        for (int q = 0; q < 4; ++q) {
+          min_pairs[q] = _mm256_or_si256(bytes8(blk.mins[2 * q] + r0), _mm256_slli_epi32(bytes8(blk.mins[2 * q + 1] + r0), 16));
+        }
+        for (int t = 0; t < NX; ++t) {
+          __m256i msum = _mm256_madd_epi16(min_pairs[0], _mm256_set1_epi32(pairs[t][0]));
+          for (int q = 1; q < 4; ++q) msum = _mm256_add_epi32(msum, _mm256_madd_epi16(min_pairs[q], _mm256_set1_epi32(pairs[t][q])));
+          const __m256 xd = _mm256_set1_ps(xs[t][b].d);
+          acc[t][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t][h]), _mm256_mul_ps(d, xd), acc[t][h]);
+          acc[t][h] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(dmin, xd), acc[t][h]);
+        }
+      }
+    }
+    for (int t = 0; t < NX; ++t)
+      for (int h = 0; h < H; ++h) _mm256_storeu_ps(out + t * 16 + 8 * (h0 + h), acc[t][h]);
+  }
+}
+ENTROPIX_TILED(dot_q4_kx16)
+#undef ENTROPIX_TILED
+
 const PackedLayout kQ8_0x8{"q8_0x8", GgmlType::Q8_0, kPackedRows, kMaxDotTile, kQK8_0, sizeof(BlockQ8_0x8),
                            pack_q8_0_rows_x8, dot_q8_0x8};
 
 }  // namespace
 
+const PackedLayout kQ4_Kx16{"q4_kx16", GgmlType::Q4_K, 16, kMaxDotTile, kQK_K, sizeof(BlockQ4_Kx16),
+                            pack_q4_k_rows_x16, dot_q4_kx16};
+
 const DotBackend& avx2_dot_backend_table() {
   static const DotBackend backend{"avx2",   dot_f32,  dot_f16,  dot_bf16, dot_q8_0,      dot_q4_0,
                                   dot_q4_k, dot_q5_k, dot_q6_k, quantize_q8_0, quantize_q8_k, &kQ8_0x8,
-                                  nullptr,  nullptr};
+                                  &kQ4_Kx16, nullptr};
   return backend;
 }
 

@@ -1,5 +1,6 @@
 #include "model/weights.h"
 
+#include <algorithm>
 #include <string>
 
 #include "core/error.h"
@@ -109,20 +110,29 @@ size_t pack_weights(ModelWeights& w, const GgufFile& file, ThreadPool& pool, con
     PageBuffer buffer(bytes);
     const int64_t groups = m.n_out / layout->rows;
     uint8_t* dst = buffer.data();
-    prefault_for_reading(m.data, static_cast<size_t>(groups * layout->rows) * m.row_bytes);
     const size_t group_bytes = packed_group_bytes(m, *layout);
-    pool.run([&](int i, int n) {
-      const int64_t g0 = groups * i / n, g1 = groups * (i + 1) / n;
-      prefault_for_writing(dst + g0 * group_bytes, static_cast<size_t>(g1 - g0) * group_bytes);
-      layout->pack(m, dst, g0, g1);
-    });
+    const size_t group_file_bytes = static_cast<size_t>(layout->rows) * m.row_bytes;
+    // A slice of about 32 MiB of the file's rows at a time, its pages given back once
+    // packed: memory holds the packed copy and one slice, not the whole matrix twice.
+    const int64_t slice = std::max<int64_t>(1, int64_t{32 << 20} / static_cast<int64_t>(group_file_bytes));
+    for (int64_t s0 = 0; s0 < groups; s0 += slice) {
+      const int64_t s1 = std::min(groups, s0 + slice);
+      const uint8_t* rows = m.data + static_cast<size_t>(s0) * group_file_bytes;
+      const size_t rows_bytes = static_cast<size_t>(s1 - s0) * group_file_bytes;
+      prefault_for_reading(rows, rows_bytes);
+      pool.run([&](int i, int n) {
+        const int64_t g0 = s0 + (s1 - s0) * i / n, g1 = s0 + (s1 - s0) * (i + 1) / n;
+        prefault_for_writing(dst + g0 * group_bytes, static_cast<size_t>(g1 - g0) * group_bytes);
+        layout->pack(m, dst, g0, g1);
+      });
+      // The token embeddings may share these bytes (tied output); their rows are read
+      // one at a time and come back from the file on demand.
+      file.release_pages(rows, rows_bytes);
+    }
     m.packed = dst;
     m.packed_layout = layout;
     w.packed_storage.push_back(std::move(buffer));
     total += bytes;
-    // The token embeddings may share these bytes (tied output); their rows are read
-    // one at a time and come back from the file on demand.
-    file.release_pages(m.data, static_cast<size_t>(groups * layout->rows) * m.row_bytes);
   };
   for (LayerWeights& l : w.layers) {
     for (WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) pack(*m);

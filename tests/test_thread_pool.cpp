@@ -3,10 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cmath>
 #include <stdexcept>
 #include <thread>
 #include <vector>
 
+#include "runtime/read_bandwidth.h"
 #include "runtime/thread_pool.h"
 
 using entropix::ThreadPool;
@@ -98,5 +100,16 @@ TEST(ThreadPool, DestructionWithAndWithoutWork) {
     std::atomic<int> count{0};
     pool.run([&](int, int) { count.fetch_add(1); });
     EXPECT_EQ(count.load(), 3);
+  }
+}
+
+// The read-bandwidth probe reads the whole buffer on every thread count and reports a
+// finite, positive rate (its figure itself is the machine's, checked by no test).
+TEST(ReadBandwidth, ReportsAFinitePositiveRateForEveryThreadCount) {
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    const double gbs = measure_read_bandwidth(pool, size_t{4} << 20, 2);
+    EXPECT_GT(gbs, 0.0) << threads;
+    EXPECT_TRUE(std::isfinite(gbs)) << threads;
   }
 }

@@ -6,6 +6,7 @@
 // --json-object, --grammar FILE, --json-schema FILE: the token mask's cost against a
 // decode step (cli/bench_mask.h).
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <fmt/core.h>
@@ -13,6 +14,7 @@
 #include <optional>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <thread>
 
 #include "cli/bench_mask.h"
 #include "cli/cache_type_flag.h"
@@ -28,6 +30,8 @@
 #include "grammar/json_schema_grammar.h"
 #include "kernels/dot.h"
 #include "model/engine.h"
+#include "runtime/read_bandwidth.h"
+#include "runtime/thread_pool.h"
 #include "tokenizer/tokenizer.h"
 
 namespace entropix {
@@ -110,6 +114,7 @@ struct BenchOptions {
   std::vector<int> parallel;  // fork counts timed together
   bool json = false;
   bool packed_weights = true;
+  bool bandwidth = true;  // probe the read bandwidth for each thread count
   bool json_object = false;   // mask test with the grammar of any JSON object
   GrammarFlags grammar;       // mask test with this grammar or schema
   int mask_gen = 128;         // tokens generated under the grammar per pass of the mask test
@@ -149,6 +154,8 @@ void add_bench_command(CLI::App& app) {
                   "The mask test takes this file's tokens (an answer the grammar allows) instead of drawing them");
   cmd->add_flag("--json", opts->json, "Print JSON instead of a table");
   cmd->add_flag("!--no-packed-weights", opts->packed_weights, "Use the matrices as stored only (no copy repacked for the batched kernels)");
+  cmd->add_flag("!--no-bandwidth", opts->bandwidth,
+                "Skip the probe of the memory's read bandwidth (the ceiling each tg figure is compared with)");
   cmd->callback([opts] {
     const BenchOptions& o = *opts;
     nlohmann::json results = nlohmann::json::array();
@@ -162,13 +169,26 @@ void add_bench_command(CLI::App& app) {
     // Positions of one answer of the mask test, the prompt's aside (an answer's tokens are at most its bytes).
     const int mask_positions = std::max<int>(o.mask_gen, answer ? static_cast<int>(answer->size()) : 0);
     const std::string path = resolve_model_argument(o.model);
+    // The machine's read bandwidth with each thread count: generation's ceiling.
+    std::vector<double> read_bandwidth(o.threads.size(), 0.0);
+    std::string bandwidth_line;
+    for (size_t ti = 0; o.bandwidth && ti < o.threads.size(); ++ti) {
+      const int nt = o.threads[ti];
+      ThreadPool probe(nt > 0 ? nt : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+      read_bandwidth[ti] = measure_read_bandwidth(probe);
+      bandwidth_line += fmt::format("{}{} thread{} {:.1f} GB/s", ti ? ", " : "", probe.size(), probe.size() == 1 ? "" : "s",
+                                    read_bandwidth[ti]);
+    }
     if (!o.json) {
       fmt::print("kernels: {}\n", kernel_path_description());
-      fmt::print("| {:<28} | {:>8} | {:>7} | {:>14} | {:>16} | {:>8} |\n", "model", "size GiB", "threads", "test",
-                 "t/s", "GB/s");
-      fmt::print("|{:-<30}|{:->10}|{:->9}|{:->16}|{:->18}|{:->10}|\n", "", "", "", "", "", "");
+      if (o.bandwidth) fmt::print("read bandwidth: {}\n", bandwidth_line);
+      fmt::print("| {:<28} | {:>8} | {:>7} | {:>14} | {:>16} | {:>14} |\n", "model", "size GiB", "threads", "test",
+                 "t/s", "GB/s (of read)");
+      fmt::print("|{:-<30}|{:->10}|{:->9}|{:->16}|{:->18}|{:->16}|\n", "", "", "", "", "", "");
     }
-    for (int nt : o.threads) {
+    for (size_t ti = 0; ti < o.threads.size(); ++ti) {
+      const int nt = o.threads[ti];
+      const double read_gbs = read_bandwidth[ti];
       EngineOptions options;
       options.n_threads = nt;
       options.cache_type = o.cache_type;
@@ -218,11 +238,14 @@ void add_bench_command(CLI::App& app) {
                              {"stddev_ts", s.stddev},
                              {"samples_ts", tps},
                              {"weight_bytes_per_token", static_cast<uint64_t>(engine->weight_bytes())},
-                             {"gb_per_s", gbs}});
+                             {"gb_per_s", gbs},
+                             {"read_bandwidth_gb_per_s", read_gbs},
+                             {"share_of_read_bandwidth", test == 1 && read_gbs > 0 ? gbs / read_gbs : 0.0}});
         } else {
-          fmt::print("| {:<28} | {:>8.2f} | {:>7} | {:>14} | {:>9.2f} ± {:>4.2f} | {:>8} |\n",
-                     engine->config().arch + " " + engine->config().name, gib, nt, name, s.mean, s.stddev,
-                     test == 1 ? fmt::format("{:.1f}", gbs) : std::string("-"));
+          std::string bw = "-";
+          if (test == 1) bw = read_gbs > 0 ? fmt::format("{:.1f} ({:.0f}%)", gbs, 100.0 * gbs / read_gbs) : fmt::format("{:.1f}", gbs);
+          fmt::print("| {:<28} | {:>8.2f} | {:>7} | {:>14} | {:>9.2f} ± {:>4.2f} | {:>14} |\n",
+                     engine->config().arch + " " + engine->config().name, gib, nt, name, s.mean, s.stddev, bw);
         }
       }
       // Rounds alternate the fork counts, so a load that changes during the run (another

@@ -22,7 +22,7 @@ STEPS = 24
 
 
 def bench(*args):
-    return subprocess.run([exe, "bench", "-m", demo_model(), "-p", "0", "-n", "1", "-r", "1", "-t", "1",
+    return subprocess.run([exe, "bench", "-m", demo_model(), "-p", "0", "-n", "1", "-r", "1", "-t", "1", "--no-bandwidth",
                            "--mask-gen", str(STEPS), *args], capture_output=True, timeout=300)
 
 

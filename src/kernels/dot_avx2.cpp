@@ -562,6 +562,85 @@ void dot_q4_kx16_t(int64_t n, const void* gv, const void* x, size_t x_stride, fl
   }
 }
 ENTROPIX_TILED(dot_q4_kx16)
+
+// ---- Q6_K rows packed in groups of 16 (BlockQ6_Kx16, the AVX-512 layout) --------------
+
+// The 2 high bits of chunk k (0..3) moved to bits 4..5 of each byte.
+inline __m256i q6_high(__m256i qh, int k) {
+  const __m256i mask = _mm256_set1_epi8(0x30);
+  switch (k) {
+    case 0: return _mm256_and_si256(_mm256_slli_epi16(qh, 4), mask);
+    case 1: return _mm256_and_si256(_mm256_slli_epi16(qh, 2), mask);
+    case 2: return _mm256_and_si256(qh, mask);
+    default: return _mm256_and_si256(_mm256_srli_epi16(qh, 2), mask);
+  }
+}
+
+// As the Q4_K kernel, in halves of 8 rows. Quants up to 63: two maddubs products (at most
+// 2 x 2 x 63 x 127 per lane) still fit 16 bits, so a group of 16 is two madds; each
+// group's sum starts at -32 times the activations' group sum (the quants' offset) and is
+// multiplied by its signed scale.
+template <int NX, int H = (NX == 1 ? 2 : 1)>
+void dot_q6_kx16_t(int64_t n, const void* gv, const void* x, size_t x_stride, float* out) {
+  const auto* g = static_cast<const BlockQ6_Kx16*>(gv);
+  const int64_t nb = n / kQK_K;
+  const BlockQ8_K* xs[NX];
+  for (int t = 0; t < NX; ++t) xs[t] = act_row<BlockQ8_K>(x, x_stride, t);
+  const __m256i low4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+  for (int h0 = 0; h0 < 2; h0 += H) {
+    __m256 acc[NX][H];
+    for (int t = 0; t < NX; ++t)
+      for (int h = 0; h < H; ++h) acc[t][h] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+      const BlockQ6_Kx16& blk = g[b];
+      prefetch_ahead(g + b);
+      __m256i isum[NX][H];
+      for (int t = 0; t < NX; ++t)
+        for (int h = 0; h < H; ++h) isum[t][h] = _mm256_setzero_si256();
+      for (int gi = 0; gi < 8; ++gi) {
+        for (int h = 0; h < H; ++h) {
+          const int half = 32 * (h0 + h);
+          const __m256i qh0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qh[gi][0] + half));
+          const __m256i qh1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qh[gi][1] + half));
+          __m256i lo[4], hi[4];
+          for (int k = 0; k < 4; ++k) {
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.ql[gi][k] + half));
+            lo[k] = _mm256_or_si256(_mm256_and_si256(v, low4), q6_high(qh0, k));
+            hi[k] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), low4), q6_high(qh1, k));
+          }
+          const __m256i sc_lo = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk.scales[gi] + 8 * (h0 + h))));
+          const __m256i sc_hi = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk.scales[gi + 8] + 8 * (h0 + h))));
+          for (int t = 0; t < NX; ++t) {
+            const BlockQ8_K& xb = xs[t][b];
+            const int8_t* xl = xb.qs + 16 * gi;
+            const int8_t* xh = xb.qs + 128 + 16 * gi;
+            __m256i pl = _mm256_set1_epi32(-32 * xb.bsums[gi]);
+            __m256i ph = _mm256_set1_epi32(-32 * xb.bsums[gi + 8]);
+            for (int k = 0; k < 4; k += 2) {
+              pl = _mm256_add_epi32(pl, _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo[k], broadcast4(xl + 4 * k)),
+                                                                           _mm256_maddubs_epi16(lo[k + 1], broadcast4(xl + 4 * k + 4))),
+                                                          ones));
+              ph = _mm256_add_epi32(ph, _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(hi[k], broadcast4(xh + 4 * k)),
+                                                                           _mm256_maddubs_epi16(hi[k + 1], broadcast4(xh + 4 * k + 4))),
+                                                          ones));
+            }
+            isum[t][h] = _mm256_add_epi32(isum[t][h], _mm256_add_epi32(_mm256_mullo_epi32(pl, sc_lo), _mm256_mullo_epi32(ph, sc_hi)));
+          }
+        }
+      }
+      for (int h = 0; h < H; ++h) {
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.d + 8 * (h0 + h))));
+        for (int t = 0; t < NX; ++t) {
+          acc[t][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t][h]), _mm256_mul_ps(d, _mm256_set1_ps(xs[t][b].d)), acc[t][h]);
+        }
+      }
+    }
+    for (int t = 0; t < NX; ++t)
+      for (int h = 0; h < H; ++h) _mm256_storeu_ps(out + t * 16 + 8 * (h0 + h), acc[t][h]);
+  }
+}
+ENTROPIX_TILED(dot_q6_kx16)
+#undef ENTROPIX_TILED
 #undef ENTROPIX_TILED
 
 const PackedLayout kQ8_0x8{"q8_0x8", GgmlType::Q8_0, kPackedRows, kMaxDotTile, kQK8_0, sizeof(BlockQ8_0x8),
@@ -571,11 +650,13 @@ const PackedLayout kQ8_0x8{"q8_0x8", GgmlType::Q8_0, kPackedRows, kMaxDotTile, k
 
 const PackedLayout kQ4_Kx16{"q4_kx16", GgmlType::Q4_K, 16, kMaxDotTile, kQK_K, sizeof(BlockQ4_Kx16),
                             pack_q4_k_rows_x16, dot_q4_kx16};
+const PackedLayout kQ6_Kx16{"q6_kx16", GgmlType::Q6_K, 16, kMaxDotTile, kQK_K, sizeof(BlockQ6_Kx16),
+                            pack_q6_k_rows_x16, dot_q6_kx16};
 
 const DotBackend& avx2_dot_backend_table() {
   static const DotBackend backend{"avx2",   dot_f32,  dot_f16,  dot_bf16, dot_q8_0,      dot_q4_0,
                                   dot_q4_k, dot_q5_k, dot_q6_k, quantize_q8_0, quantize_q8_k, &kQ8_0x8,
-                                  &kQ4_Kx16, nullptr};
+                                  &kQ4_Kx16, &kQ6_Kx16};
   return backend;
 }
 

@@ -631,7 +631,7 @@ TEST(Repack, EachGroupHoldsItsRowsBlocksInterleavedByFour) {
 std::vector<const PackedLayout*> packed_layouts() {
   std::vector<const PackedLayout*> out;
   for (const DotBackend* be : backends()) {
-    for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
+    for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
       if (const PackedLayout* layout = packed_layout(*be, type)) out.push_back(layout);
     }
   }
@@ -662,6 +662,11 @@ TEST(Matmul, PackedRowsMatchTheReferenceWhateverTheBatch) {
         auto* blocks = reinterpret_cast<BlockQ8_0*>(m.data.data());
         for (int64_t b = 0; b < n_in / kQK8_0; ++b) {
           for (int i = 0; i < kQK8_0; ++i) blocks[b].qs[i] = static_cast<int8_t>(i % 2 ? -128 : 127);
+        }
+      } else if (layout->type == GgmlType::Q4_0) {
+        auto* blocks = reinterpret_cast<BlockQ4_0*>(m.data.data());
+        for (int64_t b = 0; b < n_in / kQK8_0; ++b) {
+          for (int i = 0; i < kQK8_0 / 2; ++i) blocks[b].qs[i] = i % 3 ? 0xF0 : 0x0F;  // quants 0 and 15
         }
       } else if (layout->type == GgmlType::Q4_K) {
         auto* blocks = reinterpret_cast<BlockQ4_K*>(m.data.data());

@@ -40,6 +40,7 @@ struct DotBackend {
   QuantizeFn quantize_q8_0, quantize_q8_k;  // activations
   // Repacked layouts with their batched kernels; null where packing does not pay.
   const PackedLayout* packed_q8_0;
+  const PackedLayout* packed_q4_0;
   const PackedLayout* packed_q4_k;
   const PackedLayout* packed_q6_k;
 };

@@ -656,7 +656,7 @@ const PackedLayout kQ6_Kx16{"q6_kx16", GgmlType::Q6_K, 16, kMaxDotTile, kQK_K, s
 const DotBackend& avx2_dot_backend_table() {
   static const DotBackend backend{"avx2",   dot_f32,  dot_f16,  dot_bf16, dot_q8_0,      dot_q4_0,
                                   dot_q4_k, dot_q5_k, dot_q6_k, quantize_q8_0, quantize_q8_k, &kQ8_0x8,
-                                  &kQ4_Kx16, &kQ6_Kx16};
+                                  nullptr,  &kQ4_Kx16, &kQ6_Kx16};
   return backend;
 }
 

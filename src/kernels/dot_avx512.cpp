@@ -126,6 +126,48 @@ void dot_q8_0x16_t(int64_t n, const void* gv, const void* x, size_t x_stride, fl
 }
 ENTROPIX_TILED16(dot_q8_0x16)
 
+// ---- Q4_0 ---------------------------------------------------------------------------------
+
+// As Q8_0 with the quants unpacked from nibbles: each token's block sum starts at -8 times
+// its quant sum (the activation row's -128 times it, divided exactly by 16).
+template <int NX>
+void dot_q4_0x16_t(int64_t n, const void* gv, const void* x, size_t x_stride, float* out) {
+  const auto* g = static_cast<const BlockQ4_0x16*>(gv);
+  const int64_t nb = n / kQK8_0;
+  const BlockQ8_0* xs[NX];
+  const float* xd[NX];
+  const int32_t* xbias[NX];
+  __m512 acc[NX];
+  start_rows(x, x_stride, xs, acc);
+  for (int j = 0; j < NX; ++j) {
+    const auto* base = reinterpret_cast<const uint8_t*>(xs[j]);
+    xd[j] = reinterpret_cast<const float*>(base + q8_0_act_scales_offset(n));
+    xbias[j] = reinterpret_cast<const int32_t*>(base + q8_0_act_bias_offset(n));
+  }
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  for (int64_t b = 0; b < nb; ++b) {
+    prefetch_ahead(g + b);
+    __m512i lo[4], hi[4];
+    for (int k = 0; k < 4; ++k) {
+      const __m512i v = _mm512_loadu_si512(g[b].qs[k]);
+      lo[k] = _mm512_and_si512(v, low4);
+      hi[k] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+    }
+    const __m512 dw = half16(g[b].d);
+    for (int j = 0; j < NX; ++j) {
+      const int8_t* xq = xs[j][b].qs;
+      __m512i s0 = _mm512_set1_epi32(xbias[j][b] / 16), s1 = _mm512_setzero_si512();
+      for (int k = 0; k < 4; ++k) {
+        s0 = _mm512_dpbusd_epi32(s0, lo[k], broadcast4(xq + 4 * k));
+        s1 = _mm512_dpbusd_epi32(s1, hi[k], broadcast4(xq + 16 + 4 * k));
+      }
+      acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), _mm512_mul_ps(dw, _mm512_set1_ps(xd[j][b])), acc[j]);
+    }
+  }
+  for (int j = 0; j < NX; ++j) _mm512_storeu_ps(out + j * kGroupRows, acc[j]);
+}
+ENTROPIX_TILED16(dot_q4_0x16)
+
 // ---- Q4_K ---------------------------------------------------------------------------------
 
 // Per sub-block, the 16 rows' integer sums times their 6-bit scales add up as int32 through
@@ -250,6 +292,8 @@ ENTROPIX_TILED16(dot_q6_kx16)
 
 const PackedLayout kQ8_0x16{"q8_0x16", GgmlType::Q8_0, kGroupRows, kMaxTokens, kQK8_0, sizeof(BlockQ8_0x16),
                             pack_q8_0_rows_x16, dot_q8_0x16};
+const PackedLayout kQ4_0x16{"q4_0x16", GgmlType::Q4_0, kGroupRows, kMaxTokens, kQK8_0, sizeof(BlockQ4_0x16),
+                            pack_q4_0_rows_x16, dot_q4_0x16};
 const PackedLayout kQ4_Kx16{"q4_kx16", GgmlType::Q4_K, kGroupRows, kMaxTokens, kQK_K, sizeof(BlockQ4_Kx16),
                             pack_q4_k_rows_x16, dot_q4_kx16};
 const PackedLayout kQ6_Kx16{"q6_kx16", GgmlType::Q6_K, kGroupRows, kMaxTokens, kQK_K, sizeof(BlockQ6_Kx16),
@@ -262,6 +306,7 @@ const DotBackend& avx512_dot_backend_table() {
     DotBackend b = avx2_dot_backend_table();
     b.name = "avx512";
     b.packed_q8_0 = &kQ8_0x16;
+    b.packed_q4_0 = &kQ4_0x16;
     b.packed_q4_k = &kQ4_Kx16;
     b.packed_q6_k = &kQ6_Kx16;
     return b;

@@ -168,6 +168,7 @@ const DotBackend& scalar_dot_backend() {
                                   quantize_row_q8_k,
                                   nullptr,
                                   nullptr,
+                                  nullptr,
                                   nullptr};
   return backend;
 }

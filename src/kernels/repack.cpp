@@ -9,6 +9,7 @@ namespace entropix {
 const PackedLayout* packed_layout(const DotBackend& backend, GgmlType type) {
   switch (type) {
     case GgmlType::Q8_0: return backend.packed_q8_0;
+    case GgmlType::Q4_0: return backend.packed_q4_0;
     case GgmlType::Q4_K: return backend.packed_q4_k;
     case GgmlType::Q6_K: return backend.packed_q6_k;
     default: return nullptr;
@@ -92,6 +93,27 @@ void pack_q8_0_rows_x16(const WeightMatrix& w, uint8_t* dst, int64_t g0, int64_t
           std::memcpy(&four, in.qs + 4 * c, 4);
           four ^= 0x80808080u;
           std::memcpy(o.qs + c * 64 + r * 4, &four, 4);
+        }
+      }
+    }
+  }
+}
+
+void pack_q4_0_rows_x16(const WeightMatrix& w, uint8_t* dst, int64_t g0, int64_t g1) {
+  const int64_t nb = w.n_in / kQK8_0;
+  auto* out = reinterpret_cast<BlockQ4_0x16*>(dst);
+  for (int64_t g = g0; g < g1; ++g) {
+    for (int64_t b = 0; b < nb; ++b) {
+      BlockQ4_0x16& o = out[g * nb + b];
+      for (int r = 0; r < 16; ++r) {
+        const auto& in = row_block<BlockQ4_0>(w, g * 16 + r, b);
+        o.d[r] = in.d;
+        // Element i < 16 is the low nibble of qs[i], element 16 + i its high nibble.
+        for (int k = 0; k < 4; ++k) {
+          for (int e = 0; e < 4; ++e) {
+            const uint8_t lo = in.qs[4 * k + e] & 0xF, hi = in.qs[4 * k + e] >> 4;
+            o.qs[k][r * 4 + e] = static_cast<uint8_t>(lo | hi << 4);
+          }
         }
       }
     }

@@ -44,6 +44,16 @@ struct BlockQ8_0x16 {
 };
 static_assert(sizeof(BlockQ8_0x16) == 16 * sizeof(BlockQ8_0));
 
+// AVX-512 VNNI: block b of a group of 16 Q4_0 rows. Byte r * 4 + e of qs[k] holds element
+// 4k + e of row r's block in its low nibble and element 16 + 4k + e in its high nibble
+// (the quants 0..15; the -8 comes back from the activations' block sums); d[r] its fp16
+// scale. As many bytes as the rows in the file.
+struct BlockQ4_0x16 {
+  uint8_t qs[4][64];
+  uint16_t d[16];
+};
+static_assert(sizeof(BlockQ4_0x16) == 16 * sizeof(BlockQ4_0));
+
 // AVX-512 VNNI: super-block b of a group of 16 Q4_K rows. The 4-bit quants of sub-block j
 // (32 elements) are 4 vectors: byte r * 4 + e of vector k holds element 32j + 4k + e of row
 // r in its low nibble and element 32j + 16 + 4k + e in its high nibble. Scales and mins
@@ -103,6 +113,7 @@ size_t packed_bytes(const WeightMatrix& w, const PackedLayout& layout);
 
 void pack_q8_0_rows_x8(const WeightMatrix& w, uint8_t* dst, int64_t g0, int64_t g1);
 void pack_q8_0_rows_x16(const WeightMatrix& w, uint8_t* dst, int64_t g0, int64_t g1);
+void pack_q4_0_rows_x16(const WeightMatrix& w, uint8_t* dst, int64_t g0, int64_t g1);
 void pack_q4_k_rows_x16(const WeightMatrix& w, uint8_t* dst, int64_t g0, int64_t g1);
 void pack_q6_k_rows_x16(const WeightMatrix& w, uint8_t* dst, int64_t g0, int64_t g1);
 

@@ -79,52 +79,69 @@ inline __m512i bytes16(const uint8_t* p) { return _mm512_cvtepu8_epi32(_mm_loadu
 
 // ---- Q8_0 ---------------------------------------------------------------------------------
 
-// Each token's block sum starts at -128 times its quant sum (from the activation row), which
-// takes out the 128 the weights were stored with: the sum is the exact signed dot.
+
+// Two adjacent groups of 16 rows at once, up to 6 tokens: each broadcast of 4 activations
+// serves two weight vectors, so a block takes fewer loads per vpdpbusd than with one group
+// (prompt processing is bound by them; 8% faster here). Each token's block sum starts at
+// -128 times its quant sum (from the activation row), which takes out the 128 the weights
+// were stored with: the sum is the exact signed dot.
 template <int NX>
-void dot_q8_0x16_t(int64_t n, const void* gv, const void* x, size_t x_stride, float* out) {
-  const auto* g = static_cast<const BlockQ8_0x16*>(gv);
+void dot_q8_0x32_t(int64_t n, const void* gv, const void* x, size_t x_stride, float* out) {
   const int64_t nb = n / kQK8_0;
+  const auto* ga = static_cast<const BlockQ8_0x16*>(gv);
+  const BlockQ8_0x16* gb = ga + nb;  // the next group of 16 rows
   const BlockQ8_0* xs[NX];
   const float* xd[NX];
   const int32_t* xbias[NX];
-  __m512 acc[NX];
+  __m512 acc_a[NX], acc_b[NX];
+  start_rows(x, x_stride, xs, acc_a);
   for (int j = 0; j < NX; ++j) {
-    xs[j] = act_row<BlockQ8_0>(x, x_stride, j);
     const auto* base = reinterpret_cast<const uint8_t*>(xs[j]);
     xd[j] = reinterpret_cast<const float*>(base + q8_0_act_scales_offset(n));
     xbias[j] = reinterpret_cast<const int32_t*>(base + q8_0_act_bias_offset(n));
-    acc[j] = _mm512_setzero_ps();
+    acc_b[j] = _mm512_setzero_ps();
   }
   for (int64_t b = 0; b < nb; ++b) {
-    prefetch_ahead(g + b);
-    __m512i sum[NX];
-    for (int j = 0; j < NX; ++j) sum[j] = _mm512_set1_epi32(xbias[j][b]);
-    if constexpr (NX <= 2) {  // few tokens: two chains, as the sums' latency bounds
-      __m512i odd[NX];
-      for (int j = 0; j < NX; ++j) odd[j] = _mm512_setzero_si512();
-      for (int c = 0; c < kQK8_0 / 4; c += 2) {
-        const __m512i q0 = _mm512_loadu_si512(g[b].qs + c * 64), q1 = _mm512_loadu_si512(g[b].qs + c * 64 + 64);
-        for (int j = 0; j < NX; ++j) {
-          sum[j] = _mm512_dpbusd_epi32(sum[j], q0, broadcast4(xs[j][b].qs + 4 * c));
-          odd[j] = _mm512_dpbusd_epi32(odd[j], q1, broadcast4(xs[j][b].qs + 4 * c + 4));
-        }
-      }
-      for (int j = 0; j < NX; ++j) sum[j] = _mm512_add_epi32(sum[j], odd[j]);
-    } else {
-      for (int c = 0; c < kQK8_0 / 4; ++c) {
-        const __m512i q = _mm512_loadu_si512(g[b].qs + c * 64);
-        for (int j = 0; j < NX; ++j) sum[j] = _mm512_dpbusd_epi32(sum[j], q, broadcast4(xs[j][b].qs + 4 * c));
+    prefetch_ahead(ga + b);
+    prefetch_ahead(gb + b);
+    __m512i sa[NX], sb[NX];
+    for (int j = 0; j < NX; ++j) sa[j] = sb[j] = _mm512_set1_epi32(xbias[j][b]);
+    for (int c = 0; c < kQK8_0 / 4; ++c) {
+      const __m512i qa = _mm512_loadu_si512(ga[b].qs + c * 64), qb = _mm512_loadu_si512(gb[b].qs + c * 64);
+      for (int j = 0; j < NX; ++j) {
+        const __m512i xv = broadcast4(xs[j][b].qs + 4 * c);
+        sa[j] = _mm512_dpbusd_epi32(sa[j], qa, xv);
+        sb[j] = _mm512_dpbusd_epi32(sb[j], qb, xv);
       }
     }
-    const __m512 dw = half16(g[b].d);
+    const __m512 da = half16(ga[b].d), db = half16(gb[b].d);
     for (int j = 0; j < NX; ++j) {
-      acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[j]), _mm512_mul_ps(dw, _mm512_set1_ps(xd[j][b])), acc[j]);
+      const __m512 xdj = _mm512_set1_ps(xd[j][b]);
+      acc_a[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sa[j]), _mm512_mul_ps(da, xdj), acc_a[j]);
+      acc_b[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sb[j]), _mm512_mul_ps(db, xdj), acc_b[j]);
     }
   }
-  for (int j = 0; j < NX; ++j) _mm512_storeu_ps(out + j * kGroupRows, acc[j]);
+  for (int j = 0; j < NX; ++j) {
+    _mm512_storeu_ps(out + j * 2 * kGroupRows, acc_a[j]);
+    _mm512_storeu_ps(out + j * 2 * kGroupRows + kGroupRows, acc_b[j]);
+  }
 }
-ENTROPIX_TILED16(dot_q8_0x16)
+
+void dot_q8_0x32(int64_t n, const void* w, const void* x, size_t x_stride, int n_x, float* out) {
+  switch (n_x) {
+    case 1: return dot_q8_0x32_t<1>(n, w, x, x_stride, out);
+    case 2: return dot_q8_0x32_t<2>(n, w, x, x_stride, out);
+    case 3: return dot_q8_0x32_t<3>(n, w, x, x_stride, out);
+    case 4: return dot_q8_0x32_t<4>(n, w, x, x_stride, out);
+    case 5: return dot_q8_0x32_t<5>(n, w, x, x_stride, out);
+    default: return dot_q8_0x32_t<6>(n, w, x, x_stride, out);
+  }
+}
+
+// Groups of 32 rows are two groups of 16 one after the other.
+void pack_q8_0_rows_x32(const WeightMatrix& w, uint8_t* dst, int64_t g0, int64_t g1) {
+  pack_q8_0_rows_x16(w, dst, 2 * g0, 2 * g1);
+}
 
 // ---- Q4_0 ---------------------------------------------------------------------------------
 
@@ -290,8 +307,8 @@ void dot_q6_kx16_t(int64_t n, const void* gv, const void* x, size_t x_stride, fl
 }
 ENTROPIX_TILED16(dot_q6_kx16)
 
-const PackedLayout kQ8_0x16{"q8_0x16", GgmlType::Q8_0, kGroupRows, kMaxTokens, kQK8_0, sizeof(BlockQ8_0x16),
-                            pack_q8_0_rows_x16, dot_q8_0x16};
+const PackedLayout kQ8_0x32{"q8_0x32", GgmlType::Q8_0, 2 * kGroupRows, 6, kQK8_0, 2 * sizeof(BlockQ8_0x16),
+                            pack_q8_0_rows_x32, dot_q8_0x32};
 const PackedLayout kQ4_0x16{"q4_0x16", GgmlType::Q4_0, kGroupRows, kMaxTokens, kQK8_0, sizeof(BlockQ4_0x16),
                             pack_q4_0_rows_x16, dot_q4_0x16};
 const PackedLayout kQ4_Kx16{"q4_kx16", GgmlType::Q4_K, kGroupRows, kMaxTokens, kQK_K, sizeof(BlockQ4_Kx16),
@@ -305,7 +322,7 @@ const DotBackend& avx512_dot_backend_table() {
   static const DotBackend backend = [] {
     DotBackend b = avx2_dot_backend_table();
     b.name = "avx512";
-    b.packed_q8_0 = &kQ8_0x16;
+    b.packed_q8_0 = &kQ8_0x32;
     b.packed_q4_0 = &kQ4_0x16;
     b.packed_q4_k = &kQ4_Kx16;
     b.packed_q6_k = &kQ6_Kx16;

@@ -33,7 +33,8 @@ struct BlockQ8_0x8 {
 };
 static_assert(sizeof(BlockQ8_0x8) == kPackedRows * sizeof(BlockQ8_0));
 
-// AVX-512 VNNI: block b of a group of 16 Q8_0 rows, the weights stored plus 128 as
+// AVX-512 VNNI (whose Q8_0 kernel takes two such groups, 32 rows, at a time): block b of
+// a group of 16 Q8_0 rows, the weights stored plus 128 as
 // unsigned bytes (VNNI multiplies unsigned by signed bytes; the activation row carries
 // -128 times each block's sum to take the offset back out, see q8_0_act_bias_offset).
 // qs[c * 64 + r * 4 + e] = 128 + element 4c + e of row r's block b; d[r] its fp16 scale.

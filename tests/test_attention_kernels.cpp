@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "kernels/attention_kernels.h"
+#include "kernels/blocks.h"
 #include "kernels/fp16.h"
+#include "kernels/quant.h"
 
 using namespace entropix;
 
@@ -80,6 +82,88 @@ TEST(AttentionKernels, ScoresAndValuesMatchADoubleReferenceOnEveryBackend) {
   }
 }
 
+// Q8_0 keys and values: the kernels' figures against double precision on the dequantized
+// elements, and a row's bits the same alone or in a group.
+TEST(AttentionKernels, Q8_0KeysAndValuesMatchADoubleReferenceOnEveryBackend) {
+  std::mt19937 rng(12);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const int32_t P = kKeyPageRows;
+  for (const AttentionKernels* k : backends()) {
+    for (int32_t hd : {32, 64, 128}) {
+      for (int32_t n_q : {1, 2, 3, 4, 7, 8, 16}) {
+        for (int32_t n_rows : {1, 9, 16}) {
+          SCOPED_TRACE(std::string(k->name) + " hd " + std::to_string(hd) + " rows " + std::to_string(n_q) + " keys " +
+                       std::to_string(n_rows));
+          const int32_t nb = hd / kQK8_0;
+          std::vector<float> q(size_t(n_q) * hd);
+          for (float& x : q) x = normal(rng);
+          // Keys: P keys of hd elements, quantized per key and block as the cache does.
+          std::vector<int8_t> kt(size_t(hd) * P);
+          std::vector<uint16_t> ks(size_t(nb) * P);
+          std::vector<float> key(size_t(hd) * P);  // dequantized, [d][i]
+          for (int32_t i = 0; i < P; ++i) {
+            std::vector<float> row(static_cast<size_t>(hd));
+            for (float& x : row) x = normal(rng) * (i % 3 == 0 ? 10.0f : 1.0f);
+            std::vector<BlockQ8_0> blocks(static_cast<size_t>(nb));
+            quantize_row(GgmlType::Q8_0, row.data(), blocks.data(), hd);
+            for (int32_t b = 0; b < nb; ++b) {
+              ks[size_t(b) * P + i] = blocks[size_t(b)].d;
+              for (int32_t l = 0; l < kQK8_0; ++l) {
+                const int32_t d = b * kQK8_0 + l;
+                kt[size_t(d) * P + i] = blocks[size_t(b)].qs[l];
+                key[size_t(d) * P + i] = float(blocks[size_t(b)].qs[l]) * fp16_to_f32(blocks[size_t(b)].d);
+              }
+            }
+          }
+          // Value rows: hd elements of a head within longer rows (other heads around them).
+          const size_t row_stride = size_t(hd + 2 * kQK8_0) / kQK8_0 * sizeof(BlockQ8_0);
+          std::vector<uint8_t> v(size_t(n_rows) * row_stride);
+          std::vector<float> value(size_t(n_rows) * hd);
+          for (int32_t i = 0; i < n_rows; ++i) {
+            std::vector<float> row(size_t(hd) + 2 * kQK8_0);
+            for (float& x : row) x = normal(rng);
+            quantize_row(GgmlType::Q8_0, row.data(), v.data() + size_t(i) * row_stride, int64_t(row.size()));
+            const auto* blocks = reinterpret_cast<const BlockQ8_0*>(v.data() + size_t(i) * row_stride) + 1;
+            for (int32_t d = 0; d < hd; ++d) {
+              const BlockQ8_0& block = blocks[d / kQK8_0];
+              value[size_t(i) * hd + size_t(d)] = float(block.qs[d % kQK8_0]) * fp16_to_f32(block.d);
+            }
+          }
+          const uint8_t* head_values = v.data() + sizeof(BlockQ8_0);  // the head starts one block in
+          const size_t stride = 40;
+          std::vector<float> scores(size_t(n_q) * stride, -1.0f);
+          k->scores_q8(q.data(), n_q, kt.data(), ks.data(), hd, 0.125f, scores.data(), stride);
+          for (int32_t g = 0; g < n_q; ++g) {
+            for (int32_t i = 0; i < P; ++i) {
+              double dot = 0;
+              for (int32_t d = 0; d < hd; ++d) dot += double(q[size_t(g) * hd + d]) * key[size_t(d) * P + i];
+              EXPECT_NEAR(scores[size_t(g) * stride + i], 0.125 * dot, 1e-5 * hd * (i % 3 == 0 ? 10 : 1)) << g << " " << i;
+            }
+            EXPECT_EQ(scores[size_t(g) * stride + P], -1.0f) << "wrote past the page";
+          }
+          std::vector<float> out(size_t(n_q) * hd, 0.5f);
+          k->values_q8(scores.data(), stride, n_q, head_values, row_stride, n_rows, hd, out.data());
+          for (int32_t g = 0; g < n_q; ++g) {
+            for (int32_t d = 0; d < hd; ++d) {
+              double sum = 0.5;
+              for (int32_t i = 0; i < n_rows; ++i) sum += double(scores[size_t(g) * stride + i]) * value[size_t(i) * hd + d];
+              EXPECT_NEAR(out[size_t(g) * hd + d], sum, 1e-4 * hd) << g << " " << d;
+            }
+          }
+          // Each row alone gives the bits it gave in the group.
+          for (int32_t g = 0; g < n_q; ++g) {
+            std::vector<float> one(P), out_one(size_t(hd), 0.5f);
+            k->scores_q8(q.data() + size_t(g) * hd, 1, kt.data(), ks.data(), hd, 0.125f, one.data(), P);
+            EXPECT_EQ(std::vector<float>(scores.begin() + g * stride, scores.begin() + g * stride + P), one) << g;
+            k->values_q8(scores.data() + size_t(g) * stride, stride, 1, head_values, row_stride, n_rows, hd, out_one.data());
+            EXPECT_EQ(std::vector<float>(out.begin() + g * hd, out.begin() + (g + 1) * hd), out_one) << g;
+          }
+        }
+      }
+    }
+  }
+}
+
 // A row's figures do not depend on how many rows share the pass (the engine groups heads
 // and tokens by tile and thread count): bit for bit.
 TEST(AttentionKernels, ARowGivesTheSameBitsAloneOrInAGroup) {
@@ -108,29 +192,30 @@ TEST(AttentionKernels, ARowGivesTheSameBitsAloneOrInAGroup) {
 
 namespace {
 
-// Softmax over rows of scores as attention meets them (short, long, with a tail past
-// a multiple of 8, spread from -100 to 30): within 1e-6 of the double-precision
-// softmax relative to the largest entry, summing to 1, never negative.
-TEST(AttentionKernels, SoftmaxMatchesADoubleReferenceOnEveryBackend) {
+// A block's exponentials as attention meets them (short, long, with a tail past a
+// multiple of 8, spread from -100 to 30): the largest entry exactly, each exp(x - max)
+// within 1e-6 relative of double precision (of the difference as a float, which every
+// implementation rounds alike), never negative, and their sum.
+TEST(AttentionKernels, ExponentiateMatchesADoubleReferenceOnEveryBackend) {
   std::mt19937 rng(2);
   for (const AttentionKernels* k : backends()) {
-    for (int32_t n : {1, 5, 8, 13, 64, 1000}) {
+    for (int32_t n : {1, 5, 8, 13, 64, 256, 1000}) {
       for (float spread : {1.0f, 10.0f, 40.0f}) {
         std::normal_distribution<float> normal(0.0f, spread);
         std::vector<float> x(static_cast<size_t>(n), 0.0f);
         for (float& v : x) v = std::clamp(normal(rng), -100.0f, 30.0f);
-        std::vector<double> want(x.begin(), x.end());
-        const double max = *std::max_element(want.begin(), want.end());
-        double sum = 0;
-        for (double& v : want) sum += (v = std::exp(v - max));
-        k->softmax(x.data(), n);
-        double got_sum = 0;
+        const float want_max = *std::max_element(x.begin(), x.end());
+        std::vector<double> want(x.size());
+        double want_sum = 0;
+        for (size_t i = 0; i < x.size(); ++i) want_sum += (want[i] = std::exp(double(x[i] - want_max)));
+        float max = -1.0f;
+        const float sum = k->exponentiate(x.data(), n, &max);
+        EXPECT_EQ(max, want_max) << k->name << " n " << n;
         for (int32_t i = 0; i < n; ++i) {
-          EXPECT_NEAR(x[size_t(i)], want[size_t(i)] / sum, 1e-6) << k->name << " n " << n << " at " << i;
+          EXPECT_NEAR(x[size_t(i)], want[size_t(i)], 1e-6 * std::max(want[size_t(i)], 1e-30)) << k->name << " n " << n << " at " << i;
           EXPECT_GE(x[size_t(i)], 0.0f);
-          got_sum += x[size_t(i)];
         }
-        EXPECT_NEAR(got_sum, 1.0, 1e-5) << k->name << " n " << n;
+        EXPECT_NEAR(sum, want_sum, 1e-6 * want_sum) << k->name << " n " << n;
       }
     }
   }

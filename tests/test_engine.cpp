@@ -142,6 +142,15 @@ TEST(Engine, BadInputsAreErrors) {
   }
   EXPECT_EQ(e->seq_length(s), 0);  // nothing was appended by the failed calls
   EXPECT_THROW(Engine::load("/nonexistent/model.gguf", {}), Error);
+  // A Q8_0 cache needs whole blocks of 32 per head; stories260K's heads have 8 elements.
+  EngineOptions q8;
+  q8.cache_type = KvType::Q8_0;
+  try {
+    Engine::load((entropix::testing::testdata_dir() / "models" / "stories260K.gguf").string(), q8);
+    FAIL() << "a q8_0 cache on heads of 8 must be an error";
+  } catch (const Error& err) {
+    EXPECT_NE(std::string(err.what()).find("multiples of 32"), std::string::npos) << err.what();
+  }
 }
 
 TEST(Engine, AttentionScoresCoverOnlyTheValidPositions) {

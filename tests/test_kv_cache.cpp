@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "kernels/fp16.h"
+#include "kernels/quant.h"
 #include "model/kv_cache.h"
 
 using namespace entropix;
@@ -167,41 +168,59 @@ TEST(KvCache, AReclaimerGivesBackPagesOnDemand) {
   kv.set_reclaimer(nullptr);
 }
 
-// Both storage types: F32 keeps every float, F16 keeps it rounded to fp16 (as llama.cpp's
-// default cache), at half the bytes; a fork's copy of a shared last page keeps both forms.
-TEST(KvCache, StoresF32ExactlyAndF16RoundedAtHalfTheBytes) {
+// Every storage type: F32 keeps every float, F16 keeps it rounded to fp16 (as llama.cpp's
+// default cache) at half the bytes, Q8_0 keeps each row's Q8_0 blocks (as quantize_row
+// makes them) at 34 bytes per 32 elements; a fork's copy of a shared last page keeps
+// each form.
+TEST(KvCache, StoresF32ExactlyF16RoundedAndQ8_0Quantized) {
   EXPECT_EQ(KvCache::bytes_for(3, 64, 100, KvType::F16) * 2, KvCache::bytes_for(3, 64, 100, KvType::F32));
+  EXPECT_EQ(KvCache::bytes_for(3, 64, 100, KvType::Q8_0) * 32, KvCache::bytes_for(3, 64, 100, KvType::F16) * 17);
   EXPECT_EQ(parse_kv_type("f16"), KvType::F16);
   EXPECT_EQ(parse_kv_type("f32"), KvType::F32);
+  EXPECT_EQ(parse_kv_type("q8_0"), KvType::Q8_0);
   EXPECT_THROW(parse_kv_type("q4_0"), Error);
-  for (KvType type : {KvType::F32, KvType::F16}) {
-    KvCache kv(2, 8, 64, type);
+  EXPECT_THROW(KvCache(2, 40, 64, KvType::Q8_0), Error);  // rows not in whole blocks
+  constexpr int32_t kDim = 64;
+  for (KvType type : {KvType::F32, KvType::F16, KvType::Q8_0}) {
+    KvCache kv(2, kDim, 64, type);
     EXPECT_EQ(kv.type(), type);
-    EXPECT_EQ(kv.page_bytes(), size_t(KvCache::kPageSize) * 8 * 2 * 2 * kv_type_bytes(type));
+    EXPECT_EQ(kv.page_bytes(), size_t(KvCache::kPageSize) * 2 * 2 * kv_row_bytes(type, kDim));
     const int32_t a = kv.new_sequence();
     std::vector<std::vector<float>> keys, values;
     for (int32_t p = 0; p < 5; ++p) {
       const int32_t slot = kv.append(a);
-      std::vector<float> k(8), v(8);
-      for (int32_t d = 0; d < 8; ++d) {
+      std::vector<float> k(kDim), v(kDim);
+      for (int32_t d = 0; d < kDim; ++d) {
         k[size_t(d)] = 0.1f * float(p) + 1.7e-3f * float(d) - 0.31f;
-        v[size_t(d)] = -3.3f * float(d) + 0.013f * float(p);
+        v[size_t(d)] = -3.3f * float(d % 11) + 0.013f * float(p);
       }
       kv.write_key(1, slot, k.data());
       kv.write_value(1, slot, v.data());
       keys.push_back(k);
       values.push_back(v);
     }
+    // What each type keeps of a row.
+    const auto kept = [type](std::vector<float> row) {
+      if (type == KvType::F16) {
+        for (float& x : row) x = fp16_to_f32(f32_to_fp16(x));
+      } else if (type == KvType::Q8_0) {
+        std::vector<uint8_t> q(kv_row_bytes(KvType::Q8_0, kDim));
+        quantize_row(GgmlType::Q8_0, row.data(), q.data(), kDim);
+        dequantize_row(GgmlType::Q8_0, q.data(), row.data(), kDim);
+      }
+      return row;
+    };
     const int32_t b = kv.fork(a);
     kv.append(b);  // copies the shared, partly filled page
     for (int32_t seq : {a, b}) {
       for (int32_t p = 0; p < 5; ++p) {
-        for (int32_t d = 0; d < 8; ++d) {
-          const float k = keys[size_t(p)][size_t(d)], v = values[size_t(p)][size_t(d)];
-          const float want_k = type == KvType::F32 ? k : fp16_to_f32(f32_to_fp16(k));
-          const float want_v = type == KvType::F32 ? v : fp16_to_f32(f32_to_fp16(v));
-          EXPECT_EQ(kv.key(1, kv.slot(seq, p), d), want_k) << kv_type_name(type) << " seq " << seq << " pos " << p;
-          EXPECT_EQ(kv.value(1, kv.slot(seq, p), d), want_v) << kv_type_name(type) << " seq " << seq << " pos " << p;
+        const std::vector<float> want_k = kept(keys[size_t(p)]), want_v = kept(values[size_t(p)]);
+        for (int32_t d = 0; d < kDim; ++d) {
+          EXPECT_EQ(kv.key(1, kv.slot(seq, p), d), want_k[size_t(d)]) << kv_type_name(type) << " seq " << seq << " pos " << p;
+          EXPECT_EQ(kv.value(1, kv.slot(seq, p), d), want_v[size_t(d)]) << kv_type_name(type) << " seq " << seq << " pos " << p;
+          if (type == KvType::Q8_0) {  // within half a step of 1/127 of the block's largest element
+            EXPECT_NEAR(kv.value(1, kv.slot(seq, p), d), values[size_t(p)][size_t(d)], 33.0 / 127 / 2 + 1e-3);
+          }
         }
       }
     }

@@ -8,7 +8,7 @@
 
 namespace entropix {
 
-// Adds `--cache-type f16|f32` writing into `type` (default F16).
+// Adds `--cache-type f16|f32|q8_0` writing into `type` (default F16).
 void add_cache_type_flag(CLI::App& cmd, KvType& type);
 
 }  // namespace entropix

@@ -212,7 +212,7 @@ void add_bench_command(CLI::App& app) {
       const ModelConfig& cfg = engine->config();
       // Keys and values read per generated token at this depth (every layer).
       const double depth_kv_bytes =
-          double(o.depth) * 2.0 * double(cfg.n_head_kv) * cfg.head_dim * cfg.n_layer * double(kv_type_bytes(o.cache_type));
+          double(o.depth) * 2.0 * cfg.n_layer * double(kv_row_bytes(o.cache_type, cfg.n_head_kv * cfg.head_dim));
       const double gib = double(engine->file().file_size()) / (1024.0 * 1024.0 * 1024.0);
       for (int test = 0; test < 2; ++test) {
         int np = test == 0 ? o.n_prompt : 0, ng = test == 1 ? o.n_gen : 0;

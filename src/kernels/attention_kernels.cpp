@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/blocks.h"
 #include "kernels/dot.h"
 #include "kernels/fp16.h"
 
@@ -41,7 +42,38 @@ void values_scalar(const float* p, size_t stride, int32_t n_q, const T* v, size_
     for (int32_t g = 0; g < n_q; ++g) axpy(p[size_t(g) * stride + size_t(i)], v + size_t(i) * v_stride, out + size_t(g) * size_t(hd), hd);
 }
 
-void softmax_scalar(float* x, int32_t n) {
+void scores_q8_scalar(const float* q, int32_t n_q, const int8_t* kt, const uint16_t* ks, int32_t hd, float scale,
+                      float* scores, size_t stride) {
+  for (int32_t g = 0; g < n_q; ++g) {
+    float acc[kKeyPageRows] = {};
+    const float* qg = q + size_t(g) * size_t(hd);
+    for (int32_t b = 0; b < hd / kQK8_0; ++b) {
+      float block[kKeyPageRows] = {};
+      for (int32_t d = b * kQK8_0; d < (b + 1) * kQK8_0; ++d) {
+        for (int32_t i = 0; i < kKeyPageRows; ++i) block[i] += qg[d] * float(kt[size_t(d) * kKeyPageRows + size_t(i)]);
+      }
+      for (int32_t i = 0; i < kKeyPageRows; ++i) acc[i] += block[i] * fp16_to_f32(ks[size_t(b) * kKeyPageRows + size_t(i)]);
+    }
+    for (int32_t i = 0; i < kKeyPageRows; ++i) scores[size_t(g) * stride + size_t(i)] = acc[i] * scale;
+  }
+}
+
+void values_q8_scalar(const float* p, size_t stride, int32_t n_q, const uint8_t* v, size_t v_stride, int32_t n_rows,
+                      int32_t hd, float* out) {
+  for (int32_t i = 0; i < n_rows; ++i) {
+    const auto* blocks = reinterpret_cast<const BlockQ8_0*>(v + size_t(i) * v_stride);
+    for (int32_t g = 0; g < n_q; ++g) {
+      const float a = p[size_t(g) * stride + size_t(i)];
+      float* o = out + size_t(g) * size_t(hd);
+      for (int32_t b = 0; b < hd / kQK8_0; ++b) {
+        const float d = fp16_to_f32(blocks[b].d);
+        for (int32_t l = 0; l < kQK8_0; ++l) o[b * kQK8_0 + l] += a * (float(blocks[b].qs[l]) * d);
+      }
+    }
+  }
+}
+
+float exponentiate_scalar(float* x, int32_t n, float* max_out) {
   float max = x[0];
   for (int32_t i = 1; i < n; ++i) max = std::max(max, x[i]);
   float sum = 0.0f;
@@ -49,8 +81,8 @@ void softmax_scalar(float* x, int32_t n) {
     x[i] = std::exp(x[i] - max);
     sum += x[i];
   }
-  const float inv = 1.0f / sum;
-  for (int32_t i = 0; i < n; ++i) x[i] *= inv;
+  *max_out = max;
+  return sum;
 }
 
 }  // namespace
@@ -62,7 +94,8 @@ const AttentionKernels& avx512_attention_kernels_table();  // attention_kernels_
 
 const AttentionKernels& scalar_attention_kernels() {
   static const AttentionKernels k{"scalar",         scores_scalar<float>,    values_scalar<float>,
-                                  scores_scalar<uint16_t>, values_scalar<uint16_t>, softmax_scalar};
+                                  scores_scalar<uint16_t>, values_scalar<uint16_t>, scores_q8_scalar,
+                                  values_q8_scalar,        exponentiate_scalar};
   return k;
 }
 

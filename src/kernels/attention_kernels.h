@@ -31,8 +31,18 @@ struct AttentionKernels {
                      size_t stride);
   void (*values_f16)(const float* p, size_t stride, int32_t n_q, const uint16_t* v, size_t v_stride, int32_t n_rows,
                      int32_t hd, float* out);
-  // x[0..n) (n >= 1) becomes its softmax, in place.
-  void (*softmax)(float* x, int32_t n);
+  // Keys stored as Q8_0 (the KV cache's q8_0 type): kt holds int8 elements transposed as
+  // above, ks their fp16 scales, one per 32 elements of a key ([hd / 32][kKeyPageRows];
+  // hd a multiple of 32). Each score sums block by block, in order.
+  void (*scores_q8)(const float* q, int32_t n_q, const int8_t* kt, const uint16_t* ks, int32_t hd, float scale,
+                    float* scores, size_t stride);
+  // Values stored as rows of ggml's Q8_0 blocks, v_stride bytes apart (v at the head's
+  // first block).
+  void (*values_q8)(const float* p, size_t stride, int32_t n_q, const uint8_t* v, size_t v_stride, int32_t n_rows,
+                    int32_t hd, float* out);
+  // x[0..n) (n >= 1) becomes exp(x[i] - max), in place, where *max is set to the largest
+  // x[i]; returns the sum of the results (a block's share of an online softmax).
+  float (*exponentiate)(float* x, int32_t n, float* max);
 };
 
 const AttentionKernels& scalar_attention_kernels();

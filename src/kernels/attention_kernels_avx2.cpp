@@ -1,12 +1,15 @@
 // AVX2/FMA attention loops (attention_kernels.h): head dimensions in multiples of 8,
-// up to 4 query heads per pass over a row; other shapes take the scalar loops.
+// up to 4 query heads per pass over a row; other shapes take the scalar loops. Q8_0 keys
+// and values (head dimensions in multiples of 32) widen int8 to floats.
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
 
 #include "kernels/attention_kernels.h"
+#include "kernels/blocks.h"
 #include "kernels/exp_avx2.h"
+#include "kernels/fp16.h"
 
 namespace entropix {
 
@@ -83,7 +86,75 @@ void values_avx2(const float* p, size_t stride, int32_t n_q, const T* v, size_t 
   for (; g < n_q; ++g) values_rows<1, T>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
 }
 
-void softmax_avx2(float* x, int32_t n) {
+// 8 int8 elements as floats.
+inline __m256 load8_q8(const int8_t* p) {
+  return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+}
+
+// As scores_rows, over int8 keys: each block of 32 elements sums apart, then is weighed by
+// its keys' scales.
+template <int NQ>
+void scores_q8_rows(const float* q, const int8_t* kt, const uint16_t* ks, int32_t hd, float scale, float* scores,
+                    size_t stride) {
+  __m256 lo[NQ], hi[NQ];
+  for (int g = 0; g < NQ; ++g) lo[g] = hi[g] = _mm256_setzero_ps();
+  for (int32_t b = 0; b < hd / kQK8_0; ++b) {
+    __m256 blo[NQ], bhi[NQ];
+    for (int g = 0; g < NQ; ++g) blo[g] = bhi[g] = _mm256_setzero_ps();
+    for (int32_t d = b * kQK8_0; d < (b + 1) * kQK8_0; ++d) {
+      const __m256 k0 = load8_q8(kt + size_t(d) * kKeyPageRows), k1 = load8_q8(kt + size_t(d) * kKeyPageRows + 8);
+      for (int g = 0; g < NQ; ++g) {
+        const __m256 qd = _mm256_broadcast_ss(q + size_t(g) * size_t(hd) + size_t(d));
+        blo[g] = _mm256_fmadd_ps(qd, k0, blo[g]);
+        bhi[g] = _mm256_fmadd_ps(qd, k1, bhi[g]);
+      }
+    }
+    const __m256 s0 = load8(ks + size_t(b) * kKeyPageRows), s1 = load8(ks + size_t(b) * kKeyPageRows + 8);
+    for (int g = 0; g < NQ; ++g) {
+      lo[g] = _mm256_fmadd_ps(blo[g], s0, lo[g]);
+      hi[g] = _mm256_fmadd_ps(bhi[g], s1, hi[g]);
+    }
+  }
+  const __m256 s = _mm256_set1_ps(scale);
+  for (int g = 0; g < NQ; ++g) {
+    _mm256_storeu_ps(scores + size_t(g) * stride, _mm256_mul_ps(lo[g], s));
+    _mm256_storeu_ps(scores + size_t(g) * stride + 8, _mm256_mul_ps(hi[g], s));
+  }
+}
+
+void scores_q8_avx2(const float* q, int32_t n_q, const int8_t* kt, const uint16_t* ks, int32_t hd, float scale,
+                    float* scores, size_t stride) {
+  int32_t g = 0;
+  for (; g + 2 <= n_q; g += 2) scores_q8_rows<2>(q + size_t(g) * size_t(hd), kt, ks, hd, scale, scores + size_t(g) * stride, stride);
+  for (; g < n_q; ++g) scores_q8_rows<1>(q + size_t(g) * size_t(hd), kt, ks, hd, scale, scores + size_t(g) * stride, stride);
+}
+
+// As values_rows, each row's 8 int8 elements widened and scaled (exactly: 8 bits times an
+// fp16 scale fit a float's mantissa) before they are weighed.
+template <int NQ>
+void values_q8_rows(const float* p, size_t stride, const uint8_t* v, size_t v_stride, int32_t n_rows, int32_t hd,
+                    float* out) {
+  for (int32_t c = 0; c < hd; c += 8) {
+    __m256 acc[NQ];
+    for (int g = 0; g < NQ; ++g) acc[g] = _mm256_loadu_ps(out + size_t(g) * size_t(hd) + size_t(c));
+    for (int32_t i = 0; i < n_rows; ++i) {
+      const auto* block = reinterpret_cast<const BlockQ8_0*>(v + size_t(i) * v_stride) + c / kQK8_0;
+      const __m256 vv = _mm256_mul_ps(load8_q8(block->qs + c % kQK8_0), _mm256_set1_ps(fp16_to_f32(block->d)));
+      for (int g = 0; g < NQ; ++g) acc[g] = _mm256_fmadd_ps(_mm256_broadcast_ss(p + size_t(g) * stride + size_t(i)), vv, acc[g]);
+    }
+    for (int g = 0; g < NQ; ++g) _mm256_storeu_ps(out + size_t(g) * size_t(hd) + size_t(c), acc[g]);
+  }
+}
+
+void values_q8_avx2(const float* p, size_t stride, int32_t n_q, const uint8_t* v, size_t v_stride, int32_t n_rows,
+                    int32_t hd, float* out) {
+  int32_t g = 0;
+  for (; g + 4 <= n_q; g += 4) values_q8_rows<4>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
+  for (; g + 2 <= n_q; g += 2) values_q8_rows<2>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
+  for (; g < n_q; ++g) values_q8_rows<1>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
+}
+
+float exponentiate_avx2(float* x, int32_t n, float* max_out) {
   int32_t i = 0;
   __m256 vmax = _mm256_set1_ps(x[0]);
   for (; i + 8 <= n; i += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(x + i));
@@ -105,17 +176,16 @@ void softmax_avx2(float* x, int32_t n) {
     x[i] = std::exp(x[i] - max);
     sum += x[i];
   }
-  const __m256 inv = _mm256_set1_ps(1.0f / sum);
-  i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
-  for (; i < n; ++i) x[i] *= 1.0f / sum;
+  *max_out = max;
+  return sum;
 }
 
 }  // namespace
 
 const AttentionKernels& avx2_attention_kernels_table() {
   static const AttentionKernels k{"avx2",          scores_avx2<float>,    values_avx2<float>,
-                                  scores_avx2<uint16_t>, values_avx2<uint16_t>, softmax_avx2};
+                                  scores_avx2<uint16_t>, values_avx2<uint16_t>, scores_q8_avx2,
+                                  values_q8_avx2,        exponentiate_avx2};
   return k;
 }
 

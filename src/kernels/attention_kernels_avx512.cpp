@@ -1,11 +1,13 @@
 // AVX-512 attention loops (attention_kernels.h): one vector holds an element of all 16
 // keys of a page, 8 query rows per pass; values in 16-float chunks of the head for head
-// dimensions in multiples of 16 (others, and the softmax, take the AVX2 loops).
+// dimensions in multiples of 16 (others, and the exponentials, take the AVX2 loops).
 #if defined(__AVX512F__)
 
 #include <immintrin.h>
 
 #include "kernels/attention_kernels.h"
+#include "kernels/blocks.h"
+#include "kernels/fp16.h"
 
 namespace entropix {
 
@@ -72,6 +74,68 @@ void values_avx512(const float* p, size_t stride, int32_t n_q, const T* v, size_
   for (; g < n_q; ++g) values_rows<1, T>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
 }
 
+// 16 int8 elements as floats.
+inline __m512 load16_q8(const int8_t* p) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+}
+
+// As scores_rows, over int8 keys: each block of 32 elements sums apart, then is weighed by
+// its keys' scales.
+template <int NQ>
+void scores_q8_rows(const float* q, const int8_t* kt, const uint16_t* ks, int32_t hd, float scale, float* scores,
+                    size_t stride) {
+  __m512 acc[NQ];
+  for (int g = 0; g < NQ; ++g) acc[g] = _mm512_setzero_ps();
+  for (int32_t b = 0; b < hd / kQK8_0; ++b) {
+    __m512 block[NQ];
+    for (int g = 0; g < NQ; ++g) block[g] = _mm512_setzero_ps();
+    for (int32_t d = b * kQK8_0; d < (b + 1) * kQK8_0; ++d) {
+      const __m512 k = load16_q8(kt + size_t(d) * kKeyPageRows);
+      for (int g = 0; g < NQ; ++g) {
+        block[g] = _mm512_fmadd_ps(_mm512_set1_ps(q[size_t(g) * size_t(hd) + size_t(d)]), k, block[g]);
+      }
+    }
+    const __m512 s = load16(ks + size_t(b) * kKeyPageRows);
+    for (int g = 0; g < NQ; ++g) acc[g] = _mm512_fmadd_ps(block[g], s, acc[g]);
+  }
+  const __m512 s = _mm512_set1_ps(scale);
+  for (int g = 0; g < NQ; ++g) _mm512_storeu_ps(scores + size_t(g) * stride, _mm512_mul_ps(acc[g], s));
+}
+
+void scores_q8_avx512(const float* q, int32_t n_q, const int8_t* kt, const uint16_t* ks, int32_t hd, float scale,
+                      float* scores, size_t stride) {
+  int32_t g = 0;
+  for (; g + 8 <= n_q; g += 8) scores_q8_rows<8>(q + size_t(g) * size_t(hd), kt, ks, hd, scale, scores + size_t(g) * stride, stride);
+  for (; g + 4 <= n_q; g += 4) scores_q8_rows<4>(q + size_t(g) * size_t(hd), kt, ks, hd, scale, scores + size_t(g) * stride, stride);
+  for (; g + 2 <= n_q; g += 2) scores_q8_rows<2>(q + size_t(g) * size_t(hd), kt, ks, hd, scale, scores + size_t(g) * stride, stride);
+  for (; g < n_q; ++g) scores_q8_rows<1>(q + size_t(g) * size_t(hd), kt, ks, hd, scale, scores + size_t(g) * stride, stride);
+}
+
+// As values_rows, each row's 16 int8 elements widened and scaled (exactly) first.
+template <int NQ>
+void values_q8_rows(const float* p, size_t stride, const uint8_t* v, size_t v_stride, int32_t n_rows, int32_t hd,
+                    float* out) {
+  for (int32_t c = 0; c < hd; c += 16) {
+    __m512 acc[NQ];
+    for (int g = 0; g < NQ; ++g) acc[g] = _mm512_loadu_ps(out + size_t(g) * size_t(hd) + size_t(c));
+    for (int32_t i = 0; i < n_rows; ++i) {
+      const auto* block = reinterpret_cast<const BlockQ8_0*>(v + size_t(i) * v_stride) + c / kQK8_0;
+      const __m512 vv = _mm512_mul_ps(load16_q8(block->qs + c % kQK8_0), _mm512_set1_ps(fp16_to_f32(block->d)));
+      for (int g = 0; g < NQ; ++g) acc[g] = _mm512_fmadd_ps(_mm512_set1_ps(p[size_t(g) * stride + size_t(i)]), vv, acc[g]);
+    }
+    for (int g = 0; g < NQ; ++g) _mm512_storeu_ps(out + size_t(g) * size_t(hd) + size_t(c), acc[g]);
+  }
+}
+
+void values_q8_avx512(const float* p, size_t stride, int32_t n_q, const uint8_t* v, size_t v_stride, int32_t n_rows,
+                      int32_t hd, float* out) {
+  int32_t g = 0;
+  for (; g + 8 <= n_q; g += 8) values_q8_rows<8>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
+  for (; g + 4 <= n_q; g += 4) values_q8_rows<4>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
+  for (; g + 2 <= n_q; g += 2) values_q8_rows<2>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
+  for (; g < n_q; ++g) values_q8_rows<1>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
+}
+
 }  // namespace
 
 const AttentionKernels& avx512_attention_kernels_table() {
@@ -80,7 +144,9 @@ const AttentionKernels& avx512_attention_kernels_table() {
                                   values_avx512<float>,
                                   scores_avx512<uint16_t>,
                                   values_avx512<uint16_t>,
-                                  avx2_attention_kernels_table().softmax};
+                                  scores_q8_avx512,
+                                  values_q8_avx512,
+                                  avx2_attention_kernels_table().exponentiate};
   return k;
 }
 

@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "gguf/gguf.h"
 #include "kernels/attention_kernels.h"
+#include "kernels/blocks.h"
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
 #include "model/arch/arch.h"
@@ -24,6 +25,33 @@
 #include "tokenizer/tokenizer.h"
 
 namespace entropix {
+
+namespace {
+
+// Positions per attention block. A row's softmax runs over the cache block by block and
+// is merged as it goes (online softmax): scratch stays small at any context length, and
+// one token's blocks can be spread over the threads. The blocks are fixed positions, so
+// a row's arithmetic does not depend on how the work is split.
+constexpr int32_t kAttentionBlock = 256;
+
+// Query rows (tokens of one sequence times heads of one KV head) that share each pass over
+// a key or value page.
+constexpr int32_t kMaxTileRows = 16;
+
+// Floats of one thread's attention scratch.
+size_t attention_scratch_floats(int32_t head_dim) {
+  return size_t(kMaxTileRows) * (size_t(kAttentionBlock) + 3 * size_t(head_dim) + 4);
+}
+
+// A partial softmax of some query rows over some positions: per row the largest score,
+// the sum of exp(score - max), and the value rows weighted by those exponentials.
+struct BlockPartial {
+  float* values;  // [rows][head_dim]
+  float* max;     // [rows]
+  float* sum;     // [rows]
+};
+
+}  // namespace
 
 struct Engine::Impl {
   std::unique_ptr<GgufFile> file;
@@ -40,10 +68,17 @@ struct Engine::Impl {
   std::vector<float> rope_cos, rope_sin;                 // [B][n_rot/2]
   std::vector<int32_t> slot, pos, logit_row;             // [B]
   std::vector<int32_t> tile_start;                       // attention tiles of the chunk, then B
-  // Per thread: attention scores [kMaxTileRows][score_stride], then a tile's queries and
-  // outputs, [kMaxTileRows][head_dim] each.
+  // Per thread: a block's attention scores [kMaxTileRows][kAttentionBlock], a tile's
+  // queries [kMaxTileRows][head_dim], then a block's partial softmax and the running one.
   std::vector<float> thread_scratch;
-  size_t score_stride = 0;  // n_ctx rounded up to whole key pages
+  // Decoding attention split over cache blocks: (task, block) pieces of work and their
+  // partial softmaxes, [item][kMaxTileRows][head_dim + 2].
+  struct SplitItem {
+    int32_t task, block;
+  };
+  std::vector<SplitItem> split_items;
+  std::vector<float> split_partials;
+  int32_t attn_per_task = 1, attn_tasks_per_tile = 1;  // query heads per task, tasks per tile
 
   // Outputs of the last decode().
   std::vector<float> logits;  // [n_rows][n_vocab]
@@ -54,14 +89,21 @@ struct Engine::Impl {
 
   void forward_chunk(std::span<const BatchToken> chunk, size_t first_row);
   void attention(int32_t layer, std::span<const BatchToken> chunk);
+  // A tile of tokens and query heads of one KV head; rows are token-major.
+  struct AttentionTask {
+    int64_t t0 = 0, n_tok = 0;
+    int32_t h0 = 0, kvh = 0, rows = 0, n_pos_max = 0;
+    SeqId seq = 0;
+  };
+  AttentionTask attention_task(int64_t task, std::span<const BatchToken> chunk) const;
+  // The task's scores against positions [block * kAttentionBlock, ...) up to what its
+  // last token sees, exponentiated, and the value rows they weigh: a partial softmax.
+  void attention_block(int32_t layer, const AttentionTask& a, int32_t block, const float* qtile, float* scores,
+                       BlockPartial out);
   void check_capacity(std::span<const BatchToken> batch) const;
 };
 
 namespace {
-
-// Query rows (tokens of one sequence times heads of one KV head) that share each pass over
-// a key or value page.
-constexpr int32_t kMaxTileRows = 16;
 
 // MemAvailable of /proc/meminfo in bytes; nullopt where there is none.
 std::optional<uint64_t> available_memory_bytes() {
@@ -110,14 +152,17 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
   // The context's keys and values (and the per-thread attention scores) are checked
   // against the memory there is before anything is allocated: an allocation the system
   // overcommits would otherwise end the process later, with no word of why.
-  m->score_stride = (size_t(m->opt.n_ctx) + KvCache::kPageSize - 1) / KvCache::kPageSize * KvCache::kPageSize;
-  const size_t scratch_per_thread = size_t(kMaxTileRows) * (m->score_stride + 2 * size_t(c.head_dim));
+  const size_t scratch_per_thread = attention_scratch_floats(c.head_dim);
   const uint64_t context_bytes = KvCache::bytes_for(c.n_layer, c.n_head_kv * c.head_dim, m->opt.n_ctx, m->opt.cache_type) +
                                  uint64_t(m->opt.n_threads) * scratch_per_thread * sizeof(float);
   const std::string context_needs = "a context of " + std::to_string(m->opt.n_ctx) + " positions needs " +
                                     gib(context_bytes) + " for its keys and values";
   if (const auto available = available_memory_bytes(); available && context_bytes > *available)
     throw Error(context_needs + ", and " + gib(*available) + " of memory is available: give a smaller context size (-c)");
+  if (m->opt.cache_type == KvType::Q8_0 && c.head_dim % kQK8_0 != 0) {
+    throw Error("a q8_0 KV cache needs a head size in multiples of 32, and this model's is " +
+                std::to_string(c.head_dim) + ": use --cache-type f16");
+  }
   m->pool = std::make_unique<ThreadPool>(m->opt.n_threads);
   if (m->opt.packed_weights) pack_weights(m->w, *m->file, *m->pool, dot_backend());
   try {
@@ -329,17 +374,120 @@ void Engine::Impl::forward_chunk(std::span<const BatchToken> chunk, size_t first
   if (n_sel > 0) matmul(w.output, xn.data(), n_sel, logits.data() + first_row * c.n_vocab, *pool);
 }
 
+Engine::Impl::AttentionTask Engine::Impl::attention_task(int64_t task, std::span<const BatchToken> chunk) const {
+  const int32_t group = cfg.n_head / cfg.n_head_kv;
+  AttentionTask a;
+  const int64_t tile = task / attn_tasks_per_tile;
+  a.h0 = static_cast<int32_t>(task % attn_tasks_per_tile) * attn_per_task;
+  a.kvh = a.h0 / group;
+  a.t0 = tile_start[size_t(tile)];
+  a.n_tok = tile_start[size_t(tile) + 1] - a.t0;
+  a.rows = static_cast<int32_t>(a.n_tok) * attn_per_task;
+  a.n_pos_max = pos[a.t0 + a.n_tok - 1] + 1;  // the tile's last token sees the most
+  a.seq = chunk[static_cast<size_t>(a.t0)].seq;
+  return a;
+}
+
+void Engine::Impl::attention_block(int32_t layer, const AttentionTask& a, int32_t block, const float* qtile,
+                                   float* scores, BlockPartial out) {
+  const AttentionKernels& kernels = attention_kernels();
+  const int32_t hd = cfg.head_dim, kv_dim = kv->kv_dim();
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const bool keep = opt.attention_scores && layer == opt.attention_layer;
+  const KvType type = kv->type();
+  const std::span<const int32_t> pages = kv->pages(a.seq);
+  const int32_t b0 = block * kAttentionBlock, b1 = std::min(b0 + kAttentionBlock, a.n_pos_max);
+  const size_t head = size_t(a.kvh) * hd * KvCache::kPageSize;  // the head's first key element in a page
+  for (int32_t j0 = b0; j0 < b1; j0 += KvCache::kPageSize) {
+    const int32_t page = pages[static_cast<size_t>(j0 / KvCache::kPageSize)];
+    const void* keys = kv->key_page(layer, page);
+    float* out = scores + (j0 - b0);
+    switch (type) {
+      case KvType::F16:
+        kernels.scores_f16(qtile, a.rows, static_cast<const uint16_t*>(keys) + head, hd, scale, out, kAttentionBlock);
+        break;
+      case KvType::F32:
+        kernels.scores(qtile, a.rows, static_cast<const float*>(keys) + head, hd, scale, out, kAttentionBlock);
+        break;
+      case KvType::Q8_0:
+        kernels.scores_q8(qtile, a.rows, static_cast<const int8_t*>(keys) + head,
+                          kv->key_scales(layer, page) + head / kQK8_0, hd, scale, out, kAttentionBlock);
+        break;
+    }
+  }
+  // Row r is token t0 + r / per_task, head h0 + r % per_task.
+  for (int32_t r = 0; r < a.rows; ++r) {
+    const int64_t t = a.t0 + r / attn_per_task;
+    const int32_t n_valid = std::min(pos[t] + 1, b1) - b0;
+    float* sr = scores + size_t(r) * kAttentionBlock;
+    if (n_valid <= 0) {  // an earlier token of the tile sees none of this block
+      out.max[r] = 0.0f;
+      out.sum[r] = 0.0f;
+      std::fill(sr, sr + (b1 - b0), 0.0f);
+      continue;
+    }
+    if (keep && logit_row[t] >= 0) {
+      float* dst = &kept_scores[kept_offset[static_cast<size_t>(logit_row[t])] +
+                                size_t(a.h0 + r % attn_per_task) * size_t(pos[t] + 1) + size_t(b0)];
+      std::memcpy(dst, sr, size_t(n_valid) * sizeof(float));
+    }
+    out.sum[r] = kernels.exponentiate(sr, n_valid, &out.max[r]);
+    // Later positions, which this token does not see, weigh 0.
+    std::fill(sr + n_valid, sr + (b1 - b0), 0.0f);
+  }
+  std::fill(out.values, out.values + size_t(a.rows) * hd, 0.0f);
+  const size_t row_bytes = kv->value_row_bytes();
+  const size_t head_bytes = row_bytes / size_t(cfg.n_head_kv) * size_t(a.kvh);  // the head's part of a value row
+  const auto* values = static_cast<const uint8_t*>(kv->values(layer));
+  for (int32_t j0 = b0; j0 < b1; j0 += KvCache::kPageSize) {
+    const uint8_t* v = values + size_t(pages[static_cast<size_t>(j0 / KvCache::kPageSize)]) * KvCache::kPageSize * row_bytes + head_bytes;
+    const int32_t n_rows = std::min(KvCache::kPageSize, b1 - j0);
+    const float* p = scores + (j0 - b0);
+    switch (type) {
+      case KvType::F16:
+        kernels.values_f16(p, kAttentionBlock, a.rows, reinterpret_cast<const uint16_t*>(v), kv_dim, n_rows, hd, out.values);
+        break;
+      case KvType::F32:
+        kernels.values(p, kAttentionBlock, a.rows, reinterpret_cast<const float*>(v), kv_dim, n_rows, hd, out.values);
+        break;
+      case KvType::Q8_0:
+        kernels.values_q8(p, kAttentionBlock, a.rows, v, row_bytes, n_rows, hd, out.values);
+        break;
+    }
+  }
+}
+
+namespace {
+
+// Folds a block's partial softmax into the running one of the rows before it (online
+// softmax): both are rescaled to the larger maximum. A row with no position in the block
+// (sum 0) is left as it is; the first block a row sees is taken as it is.
+void merge_block(int32_t rows, int32_t hd, BlockPartial block, BlockPartial run) {
+  for (int32_t r = 0; r < rows; ++r) {
+    if (block.sum[r] == 0.0f) continue;
+    float* o = run.values + size_t(r) * hd;
+    const float* ob = block.values + size_t(r) * hd;
+    if (run.sum[r] == 0.0f) {
+      std::memcpy(o, ob, size_t(hd) * sizeof(float));
+      run.max[r] = block.max[r];
+      run.sum[r] = block.sum[r];
+      continue;
+    }
+    const float m = std::max(run.max[r], block.max[r]);
+    const float a = std::exp(run.max[r] - m), b = std::exp(block.max[r] - m);
+    for (int32_t d = 0; d < hd; ++d) o[d] = o[d] * a + ob[d] * b;
+    run.sum[r] = run.sum[r] * a + block.sum[r] * b;
+    run.max[r] = m;
+  }
+}
+
+}  // namespace
+
 void Engine::Impl::attention(int32_t layer, std::span<const BatchToken> chunk) {
   const ModelConfig& c = cfg;
   const int64_t B = static_cast<int64_t>(chunk.size());
   const int32_t hd = c.head_dim, group = c.n_head / c.n_head_kv;
   const int64_t q_dim = int64_t{c.n_head} * hd;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const bool keep = opt.attention_scores && layer == opt.attention_layer;
-  const int32_t kv_dim = kv->kv_dim();
-  const bool f16 = kv->type() == KvType::F16;
-  const auto* V32 = static_cast<const float*>(kv->values(layer));
-  const auto* V16 = static_cast<const uint16_t*>(kv->values(layer));
   // A task is a tile of consecutive tokens of one sequence and a few query heads of one
   // KV head: each key and value page is read once for all its rows (grouped-query
   // attention shares them, and so do the tokens of a prompt). The heads of a group are
@@ -350,7 +498,8 @@ void Engine::Impl::attention(int32_t layer, std::span<const BatchToken> chunk) {
   while (per_task > 1 && ((per_task % 2 == 0 && B * c.n_head / per_task < pool->size()) || group % per_task != 0)) {
     per_task /= 2;
   }
-  const int32_t tasks_per_tile = c.n_head / per_task;
+  attn_per_task = per_task;
+  attn_tasks_per_tile = c.n_head / per_task;
   const int32_t tile_tokens = std::max(1, kMaxTileRows / per_task);
   tile_start.clear();
   for (int64_t t = 0; t < B; ++t) {
@@ -360,68 +509,97 @@ void Engine::Impl::attention(int32_t layer, std::span<const BatchToken> chunk) {
   }
   const int64_t n_tiles = static_cast<int64_t>(tile_start.size());
   tile_start.push_back(static_cast<int32_t>(B));
-  const int64_t n_tasks = n_tiles * tasks_per_tile;
-  const AttentionKernels& kernels = attention_kernels();
-  const size_t scratch_per_thread = size_t(kMaxTileRows) * (score_stride + 2 * size_t(hd));
-
-  // Striped over the threads. Passed by reference, so the pool's std::function holds no
-  // copy of the many captures and allocates nothing per layer.
-  const auto tiles = [&](int thread, int n_threads) {
-    float* scores = &thread_scratch[size_t(thread) * scratch_per_thread];
-    float* qtile = scores + size_t(kMaxTileRows) * score_stride;
-    float* otile = qtile + size_t(kMaxTileRows) * size_t(hd);
-    for (int64_t task = thread; task < n_tasks; task += n_threads) {
-      const int64_t tile = task / tasks_per_tile;
-      const int32_t h0 = static_cast<int32_t>(task % tasks_per_tile) * per_task;
-      const int32_t kvh = h0 / group;
-      const int64_t t0 = tile_start[size_t(tile)], n_tok = tile_start[size_t(tile) + 1] - t0;
-      const int32_t rows = static_cast<int32_t>(n_tok) * per_task;
-      const std::span<const int32_t> pages = kv->pages(chunk[static_cast<size_t>(t0)].seq);
-      const int32_t n_pos_max = pos[t0 + n_tok - 1] + 1;  // the tile's last token sees the most
-      // Row r is token t0 + r / per_task, head h0 + r % per_task.
-      for (int64_t i = 0; i < n_tok; ++i) {
-        std::memcpy(qtile + size_t(i) * per_task * hd, &q[(t0 + i) * q_dim + int64_t{h0} * hd], size_t(per_task) * hd * sizeof(float));
-      }
-      for (int32_t j0 = 0; j0 < n_pos_max; j0 += KvCache::kPageSize) {
-        const int32_t page = pages[static_cast<size_t>(j0 / KvCache::kPageSize)];
-        const size_t head = size_t(kvh) * hd * KvCache::kPageSize;
-        if (f16) {
-          kernels.scores_f16(qtile, rows, static_cast<const uint16_t*>(kv->key_page(layer, page)) + head, hd, scale,
-                             scores + j0, score_stride);
-        } else {
-          kernels.scores(qtile, rows, static_cast<const float*>(kv->key_page(layer, page)) + head, hd, scale, scores + j0,
-                         score_stride);
-        }
-      }
-      for (int32_t r = 0; r < rows; ++r) {
-        const int64_t t = t0 + r / per_task;
-        const int32_t n_pos = pos[t] + 1;
-        float* sr = scores + size_t(r) * score_stride;
-        if (keep && logit_row[t] >= 0) {
-          float* dst = &kept_scores[kept_offset[static_cast<size_t>(logit_row[t])] + size_t(h0 + r % per_task) * n_pos];
-          std::memcpy(dst, sr, size_t(n_pos) * sizeof(float));
-        }
-        kernels.softmax(sr, n_pos);
-        // Earlier tokens of the tile do not see the later positions: their weights are 0.
-        std::fill(sr + n_pos, sr + n_pos_max, 0.0f);
-      }
-      std::fill(otile, otile + size_t(rows) * hd, 0.0f);
-      for (int32_t j0 = 0; j0 < n_pos_max; j0 += KvCache::kPageSize) {
-        const size_t base = size_t(pages[static_cast<size_t>(j0 / KvCache::kPageSize)]) * KvCache::kPageSize;
-        const size_t offset = base * kv_dim + size_t(kvh) * hd;
-        const int32_t n_rows = std::min(KvCache::kPageSize, n_pos_max - j0);
-        if (f16) {
-          kernels.values_f16(scores + j0, score_stride, rows, V16 + offset, kv_dim, n_rows, hd, otile);
-        } else {
-          kernels.values(scores + j0, score_stride, rows, V32 + offset, kv_dim, n_rows, hd, otile);
-        }
-      }
-      for (int64_t i = 0; i < n_tok; ++i) {
-        std::memcpy(&att[(t0 + i) * q_dim + int64_t{h0} * hd], otile + size_t(i) * per_task * hd, size_t(per_task) * hd * sizeof(float));
-      }
+  const int64_t n_tasks = n_tiles * attn_tasks_per_tile;
+  const size_t scratch_per_thread = attention_scratch_floats(hd);
+  const auto scratch = [&](int thread) {
+    float* base = &thread_scratch[size_t(thread) * scratch_per_thread];
+    struct {
+      float *scores, *qtile;
+      BlockPartial block, run;
+    } s;
+    const size_t R = kMaxTileRows;
+    s.scores = base;
+    s.qtile = base + R * kAttentionBlock;
+    s.block = {s.qtile + R * hd, s.qtile + 2 * R * hd, s.qtile + 2 * R * hd + R};
+    s.run = {s.block.sum + R, s.block.sum + R + R * hd, s.block.sum + 2 * R + R * hd};
+    return s;
+  };
+  const auto load_queries = [&](const AttentionTask& a, float* qtile) {
+    for (int64_t i = 0; i < a.n_tok; ++i) {
+      std::memcpy(qtile + size_t(i) * attn_per_task * hd, &q[(a.t0 + i) * q_dim + int64_t{a.h0} * hd],
+                  size_t(attn_per_task) * hd * sizeof(float));
     }
   };
-  pool->run(std::cref(tiles));
+  const auto store_outputs = [&](const AttentionTask& a, BlockPartial run) {
+    for (int32_t r = 0; r < a.rows; ++r) {
+      const float inv = 1.0f / run.sum[r];
+      float* dst = &att[(a.t0 + r / attn_per_task) * q_dim + int64_t{a.h0 + r % attn_per_task} * hd];
+      for (int32_t d = 0; d < hd; ++d) dst[d] = run.values[size_t(r) * hd + d] * inv;
+    }
+  };
+  const auto n_blocks = [](const AttentionTask& a) { return (a.n_pos_max + kAttentionBlock - 1) / kAttentionBlock; };
+
+  // Few tasks over a long context (decoding one or a few tokens): each block of each task
+  // is its own piece of work (split-K) so that every thread takes a share of the cache,
+  // and the blocks' partial softmaxes are merged afterwards in order. Otherwise a task
+  // takes its blocks one after another. The merges run in the same order either way.
+  bool split = false;
+  if (n_tasks < 2 * int64_t{pool->size()}) {
+    for (int64_t task = 0; task < n_tasks && !split; ++task) split = n_blocks(attention_task(task, chunk)) > 1;
+  }
+  if (!split) {
+    const auto tasks = [&](int thread, int n_threads) {
+      auto s = scratch(thread);
+      for (int64_t task = thread; task < n_tasks; task += n_threads) {
+        const AttentionTask a = attention_task(task, chunk);
+        load_queries(a, s.qtile);
+        std::fill(s.run.sum, s.run.sum + a.rows, 0.0f);
+        for (int32_t block = 0, n = n_blocks(a); block < n; ++block) {
+          attention_block(layer, a, block, s.qtile, s.scores, s.block);
+          merge_block(a.rows, hd, s.block, s.run);
+        }
+        store_outputs(a, s.run);
+      }
+    };
+    pool->run(std::cref(tasks));
+    return;
+  }
+  const size_t partial_floats = size_t(kMaxTileRows) * (size_t(hd) + 2);
+  split_items.clear();
+  for (int64_t task = 0; task < n_tasks; ++task) {
+    for (int32_t block = 0, n = n_blocks(attention_task(task, chunk)); block < n; ++block) {
+      split_items.push_back({static_cast<int32_t>(task), block});
+    }
+  }
+  const int64_t n_items = static_cast<int64_t>(split_items.size());
+  if (split_partials.size() < size_t(n_items) * partial_floats) split_partials.resize(size_t(n_items) * partial_floats);
+  const auto partial = [&](int64_t item) {
+    float* p = &split_partials[size_t(item) * partial_floats];
+    return BlockPartial{p, p + size_t(kMaxTileRows) * hd, p + size_t(kMaxTileRows) * hd + kMaxTileRows};
+  };
+  const auto blocks = [&](int thread, int n_threads) {
+    auto s = scratch(thread);
+    for (int64_t item = thread; item < n_items; item += n_threads) {
+      const AttentionTask a = attention_task(split_items[size_t(item)].task, chunk);
+      load_queries(a, s.qtile);
+      attention_block(layer, a, split_items[size_t(item)].block, s.qtile, s.scores, partial(item));
+    }
+  };
+  pool->run(std::cref(blocks));
+  const auto merges = [&](int thread, int n_threads) {
+    auto s = scratch(thread);
+    int64_t item = 0;
+    for (int64_t task = 0; task < n_tasks; ++task) {
+      const AttentionTask a = attention_task(task, chunk);
+      const int64_t first = item;
+      item += n_blocks(a);
+      if (task % n_threads != thread) continue;
+      std::fill(s.run.sum, s.run.sum + a.rows, 0.0f);
+      for (int64_t i = first; i < item; ++i) merge_block(a.rows, hd, partial(i), s.run);
+      store_outputs(a, s.run);
+    }
+  };
+  pool->run(std::cref(merges));
 }
 
 }  // namespace entropix

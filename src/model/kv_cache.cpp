@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "core/error.h"
+#include "kernels/blocks.h"
 #include "kernels/fp16.h"
+#include "kernels/quant.h"
 
 namespace entropix {
 
@@ -20,25 +23,48 @@ int32_t pages_for(int32_t capacity) {
 
 }  // namespace
 
-const char* kv_type_name(KvType type) { return type == KvType::F32 ? "f32" : "f16"; }
+const char* kv_type_name(KvType type) {
+  switch (type) {
+    case KvType::F32: return "f32";
+    case KvType::F16: return "f16";
+    case KvType::Q8_0: return "q8_0";
+  }
+  return "?";
+}
 
 KvType parse_kv_type(const std::string& name) {
   if (name == "f32") return KvType::F32;
   if (name == "f16") return KvType::F16;
-  throw Error("cache type '" + name + "' is not one of f32, f16");
+  if (name == "q8_0") return KvType::Q8_0;
+  throw Error("cache type '" + name + "' is not one of f32, f16, q8_0");
 }
 
-size_t kv_type_bytes(KvType type) { return type == KvType::F32 ? sizeof(float) : sizeof(uint16_t); }
+size_t kv_row_bytes(KvType type, int32_t n) {
+  switch (type) {
+    case KvType::F32: return size_t(n) * sizeof(float);
+    case KvType::F16: return size_t(n) * sizeof(uint16_t);
+    case KvType::Q8_0: return size_t(n) / kQK8_0 * sizeof(BlockQ8_0);
+  }
+  return 0;
+}
 
 uint64_t KvCache::bytes_for(int32_t n_layer, int32_t kv_dim, int32_t capacity, KvType type) {
-  return uint64_t(pages_for(capacity)) * kPageSize * uint64_t(kv_dim) * uint64_t(n_layer) * 2 * kv_type_bytes(type);
+  return uint64_t(pages_for(capacity)) * kPageSize * uint64_t(n_layer) * 2 * kv_row_bytes(type, kv_dim);
 }
 
 KvCache::KvCache(int32_t n_layer, int32_t kv_dim, int32_t capacity, KvType type)
-    : n_layer_(n_layer), kv_dim_(kv_dim), capacity_(capacity), type_(type), elem_bytes_(kv_type_bytes(type)) {
+    : n_layer_(n_layer),
+      kv_dim_(kv_dim),
+      capacity_(capacity),
+      type_(type),
+      elem_bytes_(type == KvType::F32 ? sizeof(float) : type == KvType::F16 ? sizeof(uint16_t) : 1),
+      row_bytes_(kv_row_bytes(type, kv_dim)) {
   if (capacity <= 0) throw Error("KV cache capacity must be positive, got " + std::to_string(capacity));
+  if (type == KvType::Q8_0 && kv_dim % kQK8_0 != 0) {
+    throw Error("a q8_0 KV cache needs rows in multiples of 32 elements, not " + std::to_string(kv_dim));
+  }
   n_pages_ = pages_for(capacity);
-  const size_t bytes = size_t(n_layer) * size_t(n_pages_) * kPageSize * size_t(kv_dim) * elem_bytes_;
+  const size_t bytes = size_t(n_layer) * size_t(n_pages_) * kPageSize * row_bytes_;
   k_.assign(bytes, 0);
   v_.assign(bytes, 0);
   refs_.assign(static_cast<size_t>(n_pages_), 0);
@@ -192,22 +218,42 @@ float load(KvType type, const uint8_t* src) {
 void KvCache::write_key(int32_t layer, int32_t slot, const float* k) {
   uint8_t* first = &k_[key_offset(layer, slot, 0)];
   const size_t step = size_t(kPageSize) * elem_bytes_;
-  for (int32_t d = 0; d < kv_dim_; ++d) store(type_, first + size_t(d) * step, k[d]);
+  if (type_ != KvType::Q8_0) {
+    for (int32_t d = 0; d < kv_dim_; ++d) store(type_, first + size_t(d) * step, k[d]);
+    return;
+  }
+  // Quantized as a row, then each element and each block's scale put in its column.
+  thread_local std::vector<BlockQ8_0> blocks;
+  blocks.resize(size_t(kv_dim_) / kQK8_0);
+  quantize_row(GgmlType::Q8_0, k, blocks.data(), kv_dim_);
+  auto* scales = const_cast<uint16_t*>(key_scales(layer, slot / kPageSize)) + slot % kPageSize;
+  for (size_t b = 0; b < blocks.size(); ++b) {
+    std::memcpy(scales + b * kPageSize, &blocks[b].d, sizeof(uint16_t));
+    for (int32_t l = 0; l < kQK8_0; ++l) first[(b * kQK8_0 + size_t(l)) * step] = static_cast<uint8_t>(blocks[b].qs[l]);
+  }
 }
 
 void KvCache::write_value(int32_t layer, int32_t slot, const float* v) {
   uint8_t* row = &v_[value_offset(layer, slot)];
   if (type_ == KvType::F32) {
     std::memcpy(row, v, size_t(kv_dim_) * sizeof(float));
+  } else if (type_ == KvType::Q8_0) {
+    quantize_row(GgmlType::Q8_0, v, row, kv_dim_);
   } else {
     for (int32_t d = 0; d < kv_dim_; ++d) store(type_, row + size_t(d) * elem_bytes_, v[d]);
   }
 }
 
-float KvCache::key(int32_t layer, int32_t slot, int32_t d) const { return load(type_, &k_[key_offset(layer, slot, d)]); }
+float KvCache::key(int32_t layer, int32_t slot, int32_t d) const {
+  if (type_ != KvType::Q8_0) return load(type_, &k_[key_offset(layer, slot, d)]);
+  const float q = static_cast<float>(static_cast<int8_t>(k_[key_offset(layer, slot, d)]));
+  return q * fp16_to_f32(key_scales(layer, slot / kPageSize)[size_t(d / kQK8_0) * kPageSize + size_t(slot % kPageSize)]);
+}
 
 float KvCache::value(int32_t layer, int32_t slot, int32_t d) const {
-  return load(type_, &v_[value_offset(layer, slot) + size_t(d) * elem_bytes_]);
+  if (type_ != KvType::Q8_0) return load(type_, &v_[value_offset(layer, slot) + size_t(d) * elem_bytes_]);
+  const auto* block = reinterpret_cast<const BlockQ8_0*>(&v_[value_offset(layer, slot)]) + d / kQK8_0;
+  return float(block->qs[d % kQK8_0]) * fp16_to_f32(block->d);
 }
 
 int32_t KvCache::append(int32_t seq) {
@@ -222,12 +268,12 @@ int32_t KvCache::append(int32_t seq) {
     // positions before `offset` (at most one page, whatever the prefix length).
     int32_t old_page = s.pages[page_index];
     int32_t new_page = alloc_page();
-    const size_t page_bytes = size_t(kPageSize) * kv_dim_ * elem_bytes_;
+    const size_t page_bytes = size_t(kPageSize) * row_bytes_;
     for (int32_t l = 0; l < n_layer_; ++l) {
       // Keys transposed: the whole page (the positions past `offset` are written later).
-      std::memcpy(&k_[layer_offset(l) + page_elems(new_page)], &k_[layer_offset(l) + page_elems(old_page)], page_bytes);
+      std::memcpy(&k_[layer_offset(l) + page_offset(new_page)], &k_[layer_offset(l) + page_offset(old_page)], page_bytes);
       std::memcpy(&v_[value_offset(l, new_page * kPageSize)], &v_[value_offset(l, old_page * kPageSize)],
-                  size_t(offset) * kv_dim_ * elem_bytes_);
+                  size_t(offset) * row_bytes_);
     }
     release_page(old_page);
     s.pages[page_index] = new_page;

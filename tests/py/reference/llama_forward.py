@@ -97,12 +97,14 @@ class Model:
     llama.cpp does (Q8_0 blocks of 32 for Q8_0/Q4_0 weights, Q8_K blocks of 256 with
     a float scale for the K-quants); off, the reference is exact float64 math."""
 
-    def __init__(self, gguf, act_q8=False, kv_f16=True):
+    def __init__(self, gguf, act_q8=False, kv_f16=True, kv_q8=False):
         self.cfg = Config(gguf)
         self.gguf = gguf
         self.act_q8 = act_q8
         # The engine's KV cache stores keys and values as fp16 by default (--cache-type).
         self.kv_f16 = kv_f16
+        # --cache-type q8_0: each key and value row kept as Q8_0 blocks (overrides kv_f16).
+        self.kv_q8 = kv_q8
         self._cache = {}
         t = gguf.tensors
         self.tok_embd = self.w("token_embd.weight")                       # [n_vocab][n_embd]
@@ -159,7 +161,10 @@ class Model:
                 k = rms_norm(k, k_norm, cfg.rms_eps)
             q = rope(q, pos, cfg, self.freq_factors)
             k = rope(k, pos, cfg, self.freq_factors)
-            if self.kv_f16:
+            if self.kv_q8:
+                k = _round_trip_q8(k.reshape(n, -1), 32, f16_scale=True).reshape(k.shape)
+                v = _round_trip_q8(v.reshape(n, -1), 32, f16_scale=True).reshape(v.shape)
+            elif self.kv_f16:
                 k = k.astype(np.float32).astype(np.float16).astype(np.float64)
                 v = v.astype(np.float32).astype(np.float16).astype(np.float64)
             k = np.repeat(k, group, axis=1)                                # [n][n_head][hd]

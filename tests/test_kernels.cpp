@@ -631,7 +631,7 @@ TEST(Repack, EachGroupHoldsItsRowsBlocksInterleavedByFour) {
 std::vector<const PackedLayout*> packed_layouts() {
   std::vector<const PackedLayout*> out;
   for (const DotBackend* be : backends()) {
-    for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
+    for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
       if (const PackedLayout* layout = packed_layout(*be, type)) out.push_back(layout);
     }
   }
@@ -648,7 +648,7 @@ const DotBackend& backend_of(const PackedLayout* layout) {
 // Each packed kernel against the reference, with rows left over after the last group, and
 // each token's row exactly what it is when that token is multiplied alone: forks and
 // requests decoded together must not change each other's logits. Weights with extreme
-// quants (-128 in Q8_0, 0 and 63 in Q6_K, the largest scales) are included.
+// quants (-128 in Q8_0, 0 and 31 in Q5_K, 0 and 63 in Q6_K, the largest scales) are included.
 TEST(Matmul, PackedRowsMatchTheReferenceWhateverTheBatch) {
   const auto layouts = packed_layouts();
   if (layouts.empty()) GTEST_SKIP() << "no backend with packed layouts on this CPU (scalar only)";
@@ -673,6 +673,13 @@ TEST(Matmul, PackedRowsMatchTheReferenceWhateverTheBatch) {
         for (int64_t b = 0; b < n_in / kQK_K; ++b) {
           std::memset(blocks[b].scales, 0xFF, sizeof blocks[b].scales);  // scales and mins 63
           for (int i = 0; i < kQK_K / 2; ++i) blocks[b].qs[i] = i % 3 ? 0xF0 : 0x0F;
+        }
+      } else if (layout->type == GgmlType::Q5_K) {
+        auto* blocks = reinterpret_cast<BlockQ5_K*>(m.data.data());
+        for (int64_t b = 0; b < n_in / kQK_K; ++b) {
+          std::memset(blocks[b].scales, 0xFF, sizeof blocks[b].scales);  // scales and mins 63
+          for (int i = 0; i < kQK_K / 2; ++i) blocks[b].qs[i] = i % 3 ? 0xF0 : 0x0F;
+          for (int i = 0; i < kQK_K / 8; ++i) blocks[b].qh[i] = i % 2 ? 0xFF : 0x5A;  // quants 0, 15, 16, 31
         }
       } else if (layout->type == GgmlType::Q6_K) {
         auto* blocks = reinterpret_cast<BlockQ6_K*>(m.data.data());
@@ -710,6 +717,70 @@ TEST(Matmul, PackedRowsMatchTheReferenceWhateverTheBatch) {
               ASSERT_EQ(y[i], alone[i]) << layout->name << " n_out=" << n_out << " tokens=" << n_tokens << " t=" << t
                                         << " r=" << r;
             }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Every quant and scale at its largest against activations that all quantize to the
+// largest magnitude (+127, then -127): whatever a kernel sums in 16 bits must not
+// saturate (Q5_K's quants of 31 on AVX2 leave room for only 8 products in a lane).
+TEST(Matmul, PackedKernelsDoNotSaturateOnTheLargestQuants) {
+  for (const PackedLayout* layout : packed_layouts()) {
+    const DotBackend& be = backend_of(layout);
+    const int64_t n_in = 2 * layout->block_elems, n_out = layout->rows;
+    auto m = make_matrix(layout->type, n_out, n_in, 0, 1000);
+    for (int64_t r = 0; r < n_out; ++r) {
+      uint8_t* row = m.data.data() + r * m.w.row_bytes;
+      for (int64_t b = 0; b < n_in / layout->block_elems; ++b) {
+        switch (layout->type) {
+          case GgmlType::Q8_0: std::memset(reinterpret_cast<BlockQ8_0*>(row)[b].qs, 127, kQK8_0); break;
+          case GgmlType::Q4_0: std::memset(reinterpret_cast<BlockQ4_0*>(row)[b].qs, 0xFF, kQK8_0 / 2); break;
+          case GgmlType::Q4_K: {
+            auto& k = reinterpret_cast<BlockQ4_K*>(row)[b];
+            std::memset(k.qs, 0xFF, sizeof k.qs);
+            std::memset(k.scales, 0xFF, sizeof k.scales);
+            break;
+          }
+          case GgmlType::Q5_K: {
+            auto& k = reinterpret_cast<BlockQ5_K*>(row)[b];
+            std::memset(k.qs, 0xFF, sizeof k.qs);
+            std::memset(k.qh, 0xFF, sizeof k.qh);
+            std::memset(k.scales, 0xFF, sizeof k.scales);
+            break;
+          }
+          case GgmlType::Q6_K: {
+            auto& k = reinterpret_cast<BlockQ6_K*>(row)[b];
+            std::memset(k.ql, 0xFF, sizeof k.ql);
+            std::memset(k.qh, 0xFF, sizeof k.qh);
+            std::memset(k.scales, 127, sizeof k.scales);
+            break;
+          }
+          default: FAIL() << layout->name;
+        }
+      }
+    }
+    dequantize_row(m.w.type, m.data.data(), m.rows.data(), n_in * n_out);
+    std::vector<uint8_t> packed(packed_bytes(m.w, *layout));
+    layout->pack(m.w, packed.data(), 0, 1);
+    WeightMatrix w = m.w;
+    w.packed = packed.data();
+    w.packed_layout = layout;
+    ThreadPool one(1);
+    for (float sign : {1.0f, -1.0f}) {
+      for (int64_t n_tokens : {1, 4}) {
+        const std::vector<float> x(static_cast<size_t>(n_in * n_tokens), sign);
+        std::vector<float> y(static_cast<size_t>(n_out * n_tokens)), want(y.size());
+        matmul_reference(w, x.data(), n_tokens, want.data(), one);
+        matmul(w, x.data(), n_tokens, y.data(), one, be);
+        for (int64_t t = 0; t < n_tokens; ++t) {
+          for (int64_t r = 0; r < n_out; ++r) {
+            const std::vector<float> row(m.rows.begin() + r * n_in, m.rows.begin() + (r + 1) * n_in);
+            const size_t i = static_cast<size_t>(t * n_out + r);
+            ASSERT_NEAR(y[i], want[i], activation_bound(activation_type(layout->type), row, x.data() + t * n_in, n_in))
+                << layout->name << " sign " << sign << " tokens " << n_tokens << " r=" << r;
           }
         }
       }

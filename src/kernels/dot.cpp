@@ -64,7 +64,7 @@ const char* kernel_backend_name() { return dot_backend().name; }
 std::string kernel_path_description() {
   const DotBackend& b = dot_backend();
   std::string packed;
-  for (const PackedLayout* layout : {b.packed_q8_0, b.packed_q4_0, b.packed_q4_k, b.packed_q6_k}) {
+  for (const PackedLayout* layout : {b.packed_q8_0, b.packed_q4_0, b.packed_q4_k, b.packed_q5_k, b.packed_q6_k}) {
     if (layout) packed += std::string(packed.empty() ? "" : " ") + layout->name;
   }
   return std::string(b.name) + (packed.empty() ? "" : " (packed " + packed + ")");

@@ -475,7 +475,7 @@ void quantize_q8_k(const float* x, void* dst, int64_t n) {
   }
 }
 
-// ---- Q4_K rows packed in groups of 16 (BlockQ4_Kx16, the AVX-512 layout) --------------
+// ---- Q4_K and Q5_K rows packed in groups of 16 (BlockQ4_Kx16, BlockQ5_Kx16: the AVX-512 layouts)
 
 // Each 64-byte vector of the layout is two halves, rows 0-7 and rows 8-15, 4 weights each;
 // a pass over the group takes one half. maddubs multiplies the unsigned quants (at most
@@ -494,9 +494,14 @@ inline __m256i bytes8(const uint8_t* p) {
 
 // H halves per pass: both for one token (generation: one pass over the bytes), one for
 // more (the registers hold a half's sums for every token).
-template <int NX, int H = (NX == 1 ? 2 : 1)>
-void dot_q4_kx16_t(int64_t n, const void* gv, const void* x, size_t x_stride, float* out) {
-  const auto* g = static_cast<const BlockQ4_Kx16*>(gv);
+//
+// Q5_K (Block = BlockQ5_Kx16) adds each quant's fifth bit: quants up to 31 let only 8
+// products of at most 31 * 128 (31,744) add up in 16 bits, so the pairs are widened to
+// int32 every two vectors instead of once per sub-block.
+template <typename Block, int NX, int H = (NX == 1 ? 2 : 1)>
+void dot_kx16_t(int64_t n, const void* gv, const void* x, size_t x_stride, float* out) {
+  constexpr bool kFifthBit = std::is_same_v<Block, BlockQ5_Kx16>;
+  const auto* g = static_cast<const Block*>(gv);
   const int64_t nb = n / kQK_K;
   const BlockQ8_K* xs[NX];
   for (int t = 0; t < NX; ++t) xs[t] = act_row<BlockQ8_K>(x, x_stride, t);
@@ -506,30 +511,48 @@ void dot_q4_kx16_t(int64_t n, const void* gv, const void* x, size_t x_stride, fl
     for (int t = 0; t < NX; ++t)
       for (int h = 0; h < H; ++h) acc[t][h] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
-      const BlockQ4_Kx16& blk = g[b];
+      const Block& blk = g[b];
       prefetch_ahead(g + b);
       __m256i isum[NX][H];
       for (int t = 0; t < NX; ++t)
         for (int h = 0; h < H; ++h) isum[t][h] = _mm256_setzero_si256();
       for (int j = 0; j < 8; ++j) {
-        __m256i p[NX][H];
+        __m256i p[NX][H], p32[NX][H];
         for (int t = 0; t < NX; ++t)
-          for (int h = 0; h < H; ++h) p[t][h] = _mm256_setzero_si256();
+          for (int h = 0; h < H; ++h) p[t][h] = p32[t][h] = _mm256_setzero_si256();
         for (int k = 0; k < 4; ++k) {
           for (int h = 0; h < H; ++h) {
             const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qs[j][k] + 32 * (h0 + h)));
-            const __m256i lo = _mm256_and_si256(v, low4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+            __m256i lo = _mm256_and_si256(v, low4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+            if constexpr (kFifthBit) {
+              // Bit k of each byte to bit 4 of lo, bit 4 + k to bit 4 of hi (16-bit shifts by
+              // at most 4 keep the bit within its byte).
+              const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qh[j] + 32 * (h0 + h)));
+              const __m256i bit4 = _mm256_set1_epi8(0x10);
+              lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_sll_epi16(qh, _mm_cvtsi32_si128(4 - k)), bit4));
+              hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(k)), bit4));
+            }
             for (int t = 0; t < NX; ++t) {
               const int8_t* xq = xs[t][b].qs + 32 * j;
               p[t][h] = _mm256_add_epi16(p[t][h], _mm256_add_epi16(_mm256_maddubs_epi16(lo, broadcast4(xq + 4 * k)),
                                                                    _mm256_maddubs_epi16(hi, broadcast4(xq + 16 + 4 * k))));
             }
           }
+          if constexpr (kFifthBit) {
+            if (k % 2 == 1) {
+              for (int t = 0; t < NX; ++t)
+                for (int h = 0; h < H; ++h) {
+                  p32[t][h] = _mm256_add_epi32(p32[t][h], _mm256_madd_epi16(p[t][h], ones));
+                  p[t][h] = _mm256_setzero_si256();
+                }
+            }
+          }
         }
         for (int h = 0; h < H; ++h) {
           const __m256i sc = bytes8(blk.scales[j] + 8 * (h0 + h));
           for (int t = 0; t < NX; ++t) {
-            isum[t][h] = _mm256_add_epi32(isum[t][h], _mm256_mullo_epi32(_mm256_madd_epi16(p[t][h], ones), sc));
+            const __m256i sum = kFifthBit ? p32[t][h] : _mm256_madd_epi16(p[t][h], ones);
+            isum[t][h] = _mm256_add_epi32(isum[t][h], _mm256_mullo_epi32(sum, sc));
           }
         }
       }
@@ -561,7 +584,17 @@ void dot_q4_kx16_t(int64_t n, const void* gv, const void* x, size_t x_stride, fl
       for (int h = 0; h < H; ++h) _mm256_storeu_ps(out + t * 16 + 8 * (h0 + h), acc[t][h]);
   }
 }
+template <int NX>
+void dot_q4_kx16_t(int64_t n, const void* gv, const void* x, size_t x_stride, float* out) {
+  dot_kx16_t<BlockQ4_Kx16, NX>(n, gv, x, x_stride, out);
+}
 ENTROPIX_TILED(dot_q4_kx16)
+
+template <int NX>
+void dot_q5_kx16_t(int64_t n, const void* gv, const void* x, size_t x_stride, float* out) {
+  dot_kx16_t<BlockQ5_Kx16, NX>(n, gv, x, x_stride, out);
+}
+ENTROPIX_TILED(dot_q5_kx16)
 
 // ---- Q6_K rows packed in groups of 16 (BlockQ6_Kx16, the AVX-512 layout) --------------
 
@@ -650,13 +683,15 @@ const PackedLayout kQ8_0x8{"q8_0x8", GgmlType::Q8_0, kPackedRows, kMaxDotTile, k
 
 const PackedLayout kQ4_Kx16{"q4_kx16", GgmlType::Q4_K, 16, kMaxDotTile, kQK_K, sizeof(BlockQ4_Kx16),
                             pack_q4_k_rows_x16, dot_q4_kx16};
+const PackedLayout kQ5_Kx16{"q5_kx16", GgmlType::Q5_K, 16, kMaxDotTile, kQK_K, sizeof(BlockQ5_Kx16),
+                            pack_q5_k_rows_x16, dot_q5_kx16};
 const PackedLayout kQ6_Kx16{"q6_kx16", GgmlType::Q6_K, 16, kMaxDotTile, kQK_K, sizeof(BlockQ6_Kx16),
                             pack_q6_k_rows_x16, dot_q6_kx16};
 
 const DotBackend& avx2_dot_backend_table() {
   static const DotBackend backend{"avx2",   dot_f32,  dot_f16,  dot_bf16, dot_q8_0,      dot_q4_0,
                                   dot_q4_k, dot_q5_k, dot_q6_k, quantize_q8_0, quantize_q8_k, &kQ8_0x8,
-                                  nullptr,  &kQ4_Kx16, &kQ6_Kx16};
+                                  nullptr,  &kQ4_Kx16, &kQ5_Kx16, &kQ6_Kx16};
   return backend;
 }
 

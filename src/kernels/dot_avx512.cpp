@@ -11,6 +11,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/blocks.h"
 #include "kernels/dot.h"
@@ -185,21 +186,22 @@ void dot_q4_0x16_t(int64_t n, const void* gv, const void* x, size_t x_stride, fl
 }
 ENTROPIX_TILED16(dot_q4_0x16)
 
-// ---- Q4_K ---------------------------------------------------------------------------------
+// ---- Q4_K and Q5_K ------------------------------------------------------------------------
 
 // Per sub-block, the 16 rows' integer sums times their 6-bit scales add up as int32 through
 // the super-block; the mins meet the activations' sub-block sums (from Q8_K's sums of 16) in
 // 16-bit pairs. Two conversions and multiply-adds per super-block and token.
-template <int NX>
-void dot_q4_kx16_t(int64_t n, const void* gv, const void* x, size_t x_stride, float* out) {
-  const auto* g = static_cast<const BlockQ4_Kx16*>(gv);
+// Q4_K and Q5_K (Block: BlockQ4_Kx16 or BlockQ5_Kx16) differ only in the quants' fifth bit.
+template <typename Block, int NX>
+void dot_kx16_t(int64_t n, const void* gv, const void* x, size_t x_stride, float* out) {
+  const auto* g = static_cast<const Block*>(gv);
   const int64_t nb = n / kQK_K;
   const BlockQ8_K* xs[NX];
   __m512 acc[NX];
   start_rows(x, x_stride, xs, acc);
   const __m512i low4 = _mm512_set1_epi8(0x0F);
   for (int64_t b = 0; b < nb; ++b) {
-    const BlockQ4_Kx16& blk = g[b];
+    const Block& blk = g[b];
     prefetch_ahead(g + b);
     __m512i isum[NX];
     for (int t = 0; t < NX; ++t) isum[t] = _mm512_setzero_si512();
@@ -209,6 +211,15 @@ void dot_q4_kx16_t(int64_t n, const void* gv, const void* x, size_t x_stride, fl
         const __m512i v = _mm512_loadu_si512(blk.qs[j][k]);
         q[k] = _mm512_and_si512(v, low4);
         q[4 + k] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+      }
+      if constexpr (std::is_same_v<Block, BlockQ5_Kx16>) {
+        // Bit k of each byte to bit 4 of q[k], bit 4 + k to bit 4 of q[4 + k] (16-bit
+        // shifts by at most 4 keep the bit within its byte).
+        const __m512i qh = _mm512_loadu_si512(blk.qh[j]), bit4 = _mm512_set1_epi8(0x10);
+        for (int k = 0; k < 4; ++k) {
+          q[k] = _mm512_or_si512(q[k], _mm512_and_si512(_mm512_sll_epi16(qh, _mm_cvtsi32_si128(4 - k)), bit4));
+          q[4 + k] = _mm512_or_si512(q[4 + k], _mm512_and_si512(_mm512_srl_epi16(qh, _mm_cvtsi32_si128(k)), bit4));
+        }
       }
       const __m512i sc = bytes16(blk.scales[j]);
       for (int t = 0; t < NX; ++t) {
@@ -245,7 +256,17 @@ void dot_q4_kx16_t(int64_t n, const void* gv, const void* x, size_t x_stride, fl
   }
   for (int j = 0; j < NX; ++j) _mm512_storeu_ps(out + j * kGroupRows, acc[j]);
 }
+template <int NX>
+void dot_q4_kx16_t(int64_t n, const void* gv, const void* x, size_t x_stride, float* out) {
+  dot_kx16_t<BlockQ4_Kx16, NX>(n, gv, x, x_stride, out);
+}
 ENTROPIX_TILED16(dot_q4_kx16)
+
+template <int NX>
+void dot_q5_kx16_t(int64_t n, const void* gv, const void* x, size_t x_stride, float* out) {
+  dot_kx16_t<BlockQ5_Kx16, NX>(n, gv, x, x_stride, out);
+}
+ENTROPIX_TILED16(dot_q5_kx16)
 
 // ---- Q6_K ---------------------------------------------------------------------------------
 
@@ -313,6 +334,8 @@ const PackedLayout kQ4_0x16{"q4_0x16", GgmlType::Q4_0, kGroupRows, kMaxTokens, k
                             pack_q4_0_rows_x16, dot_q4_0x16};
 const PackedLayout kQ4_Kx16{"q4_kx16", GgmlType::Q4_K, kGroupRows, kMaxTokens, kQK_K, sizeof(BlockQ4_Kx16),
                             pack_q4_k_rows_x16, dot_q4_kx16};
+const PackedLayout kQ5_Kx16{"q5_kx16", GgmlType::Q5_K, kGroupRows, kMaxTokens, kQK_K, sizeof(BlockQ5_Kx16),
+                            pack_q5_k_rows_x16, dot_q5_kx16};
 const PackedLayout kQ6_Kx16{"q6_kx16", GgmlType::Q6_K, kGroupRows, kMaxTokens, kQK_K, sizeof(BlockQ6_Kx16),
                             pack_q6_k_rows_x16, dot_q6_kx16};
 
@@ -325,6 +348,7 @@ const DotBackend& avx512_dot_backend_table() {
     b.packed_q8_0 = &kQ8_0x32;
     b.packed_q4_0 = &kQ4_0x16;
     b.packed_q4_k = &kQ4_Kx16;
+    b.packed_q5_k = &kQ5_Kx16;
     b.packed_q6_k = &kQ6_Kx16;
     return b;
   }();

@@ -169,6 +169,7 @@ const DotBackend& scalar_dot_backend() {
                                   nullptr,
                                   nullptr,
                                   nullptr,
+                                  nullptr,
                                   nullptr};
   return backend;
 }

@@ -11,6 +11,7 @@ const PackedLayout* packed_layout(const DotBackend& backend, GgmlType type) {
     case GgmlType::Q8_0: return backend.packed_q8_0;
     case GgmlType::Q4_0: return backend.packed_q4_0;
     case GgmlType::Q4_K: return backend.packed_q4_k;
+    case GgmlType::Q5_K: return backend.packed_q5_k;
     case GgmlType::Q6_K: return backend.packed_q6_k;
     default: return nullptr;
   }
@@ -42,6 +43,17 @@ void q4_k_quants(const BlockQ4_K& b, uint8_t* q) {
     for (int l = 0; l < 32; ++l) {
       q[64 * c + l] = b.qs[32 * c + l] & 0xF;
       q[64 * c + 32 + l] = b.qs[32 * c + l] >> 4;
+    }
+  }
+}
+
+// The 256 quants of a Q5_K block in element order, 0..31: see BlockQ5_K (the fifth bit of
+// element 32s + l is bit s of qh[l]).
+void q5_k_quants(const BlockQ5_K& b, uint8_t* q) {
+  for (int c = 0; c < 4; ++c) {
+    for (int l = 0; l < 32; ++l) {
+      q[64 * c + l] = static_cast<uint8_t>((b.qs[32 * c + l] & 0xF) | ((b.qh[l] >> (2 * c)) & 1) << 4);
+      q[64 * c + 32 + l] = static_cast<uint8_t>((b.qs[32 * c + l] >> 4) | ((b.qh[l] >> (2 * c + 1)) & 1) << 4);
     }
   }
 }
@@ -142,6 +154,38 @@ void pack_q4_k_rows_x16(const WeightMatrix& w, uint8_t* dst, int64_t g0, int64_t
               const uint8_t lo = q[32 * j + 4 * k + e];
               const uint8_t hi = q[32 * j + 16 + 4 * k + e];
               o.qs[j][k][r * 4 + e] = static_cast<uint8_t>(lo | hi << 4);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+void pack_q5_k_rows_x16(const WeightMatrix& w, uint8_t* dst, int64_t g0, int64_t g1) {
+  const int64_t nb = w.n_in / kQK_K;
+  auto* out = reinterpret_cast<BlockQ5_Kx16*>(dst);
+  for (int64_t g = g0; g < g1; ++g) {
+    for (int64_t b = 0; b < nb; ++b) {
+      BlockQ5_Kx16& o = out[g * nb + b];
+      std::memset(o.qh, 0, sizeof o.qh);
+      for (int r = 0; r < 16; ++r) {
+        const auto& in = row_block<BlockQ5_K>(w, g * 16 + r, b);
+        uint8_t q[kQK_K];
+        q5_k_quants(in, q);
+        o.d[r] = in.d;
+        o.dmin[r] = in.dmin;
+        for (int j = 0; j < 8; ++j) {
+          uint8_t scale, min;
+          k4_scale_min(j, in.scales, scale, min);
+          o.scales[j][r] = scale;
+          o.mins[j][r] = min;
+          for (int k = 0; k < 4; ++k) {
+            for (int e = 0; e < 4; ++e) {
+              const uint8_t lo = q[32 * j + 4 * k + e];
+              const uint8_t hi = q[32 * j + 16 + 4 * k + e];
+              o.qs[j][k][r * 4 + e] = static_cast<uint8_t>((lo & 0xF) | (hi & 0xF) << 4);
+              o.qh[j][r * 4 + e] |= static_cast<uint8_t>((lo >> 4) << k | (hi >> 4) << (4 + k));
             }
           }
         }

@@ -596,6 +596,59 @@ void dot_q5_kx16_t(int64_t n, const void* gv, const void* x, size_t x_stride, fl
 }
 ENTROPIX_TILED(dot_q5_kx16)
 
+// ---- Q4_0 rows packed in groups of 16 (BlockQ4_0x16, the AVX-512 layout) --------------
+
+// As the K-quants, in halves of 8 rows: quants up to 15 let a block's 16 products per lane
+// (at most 15 * 127 each: 30,480) add up in 16 bits. Each token's block sum starts at -8
+// times its quant sum (the activation row's -128 times it, divided exactly by 16).
+template <int NX, int H = (NX == 1 ? 2 : 1)>
+void dot_q4_0x16_t(int64_t n, const void* gv, const void* x, size_t x_stride, float* out) {
+  const auto* g = static_cast<const BlockQ4_0x16*>(gv);
+  const int64_t nb = n / kQK8_0;
+  const BlockQ8_0* xs[NX];
+  const float* xd[NX];
+  const int32_t* xbias[NX];
+  for (int t = 0; t < NX; ++t) {
+    xs[t] = act_row<BlockQ8_0>(x, x_stride, t);
+    const auto* base = reinterpret_cast<const uint8_t*>(xs[t]);
+    xd[t] = reinterpret_cast<const float*>(base + q8_0_act_scales_offset(n));
+    xbias[t] = reinterpret_cast<const int32_t*>(base + q8_0_act_bias_offset(n));
+  }
+  const __m256i low4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+  for (int h0 = 0; h0 < 2; h0 += H) {
+    __m256 acc[NX][H];
+    for (int t = 0; t < NX; ++t)
+      for (int h = 0; h < H; ++h) acc[t][h] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+      prefetch_ahead(g + b);
+      __m256i p[NX][H];
+      for (int t = 0; t < NX; ++t)
+        for (int h = 0; h < H; ++h) p[t][h] = _mm256_setzero_si256();
+      for (int k = 0; k < 4; ++k) {
+        for (int h = 0; h < H; ++h) {
+          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g[b].qs[k] + 32 * (h0 + h)));
+          const __m256i lo = _mm256_and_si256(v, low4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+          for (int t = 0; t < NX; ++t) {
+            const int8_t* xq = xs[t][b].qs;
+            p[t][h] = _mm256_add_epi16(p[t][h], _mm256_add_epi16(_mm256_maddubs_epi16(lo, broadcast4(xq + 4 * k)),
+                                                                 _mm256_maddubs_epi16(hi, broadcast4(xq + 16 + 4 * k))));
+          }
+        }
+      }
+      for (int h = 0; h < H; ++h) {
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g[b].d + 8 * (h0 + h))));
+        for (int t = 0; t < NX; ++t) {
+          const __m256i sum = _mm256_add_epi32(_mm256_madd_epi16(p[t][h], ones), _mm256_set1_epi32(xbias[t][b] / 16));
+          acc[t][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(dw, _mm256_set1_ps(xd[t][b])), acc[t][h]);
+        }
+      }
+    }
+    for (int t = 0; t < NX; ++t)
+      for (int h = 0; h < H; ++h) _mm256_storeu_ps(out + t * 16 + 8 * (h0 + h), acc[t][h]);
+  }
+}
+ENTROPIX_TILED(dot_q4_0x16)
+
 // ---- Q6_K rows packed in groups of 16 (BlockQ6_Kx16, the AVX-512 layout) --------------
 
 // The 2 high bits of chunk k (0..3) moved to bits 4..5 of each byte.
@@ -681,6 +734,8 @@ const PackedLayout kQ8_0x8{"q8_0x8", GgmlType::Q8_0, kPackedRows, kMaxDotTile, k
 
 }  // namespace
 
+const PackedLayout kQ4_0x16{"q4_0x16", GgmlType::Q4_0, 16, kMaxDotTile, kQK8_0, sizeof(BlockQ4_0x16),
+                            pack_q4_0_rows_x16, dot_q4_0x16};
 const PackedLayout kQ4_Kx16{"q4_kx16", GgmlType::Q4_K, 16, kMaxDotTile, kQK_K, sizeof(BlockQ4_Kx16),
                             pack_q4_k_rows_x16, dot_q4_kx16};
 const PackedLayout kQ5_Kx16{"q5_kx16", GgmlType::Q5_K, 16, kMaxDotTile, kQK_K, sizeof(BlockQ5_Kx16),
@@ -691,7 +746,7 @@ const PackedLayout kQ6_Kx16{"q6_kx16", GgmlType::Q6_K, 16, kMaxDotTile, kQK_K, s
 const DotBackend& avx2_dot_backend_table() {
   static const DotBackend backend{"avx2",   dot_f32,  dot_f16,  dot_bf16, dot_q8_0,      dot_q4_0,
                                   dot_q4_k, dot_q5_k, dot_q6_k, quantize_q8_0, quantize_q8_k, &kQ8_0x8,
-                                  nullptr,  &kQ4_Kx16, &kQ5_Kx16, &kQ6_Kx16};
+                                  &kQ4_0x16, &kQ4_Kx16, &kQ5_Kx16, &kQ6_Kx16};
   return backend;
 }
 

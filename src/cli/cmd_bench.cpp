@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cmath>
 #include <fmt/core.h>
+#include <map>
 #include <memory>
 #include <optional>
 #include <nlohmann/json.hpp>
@@ -30,6 +31,7 @@
 #include "grammar/json_schema_grammar.h"
 #include "kernels/dot.h"
 #include "model/engine.h"
+#include "runtime/kernel_peak.h"
 #include "runtime/read_bandwidth.h"
 #include "runtime/thread_pool.h"
 #include "tokenizer/tokenizer.h"
@@ -123,6 +125,28 @@ struct BenchOptions {
   KvType cache_type = KvType::F16;
 };
 
+
+// Multiply-adds per prompt token in the layers' matrices, by weight type (the output
+// projection runs for the logit rows only, one per prompt).
+std::map<GgmlType, double> layer_macs_by_type(const GgufFile& file) {
+  std::map<GgmlType, double> macs;
+  for (const GgufTensorInfo& t : file.tensors()) {
+    if (t.n_dims == 2 && t.name.rfind("blk.", 0) == 0) macs[t.type] += double(t.ne[0]) * double(t.ne[1]);
+  }
+  return macs;
+}
+
+// Seconds one prompt token takes when every layer matrix runs at its kernel's peak
+// (packed_kernel_peak_macs); 0 where a type has no packed kernel to measure.
+double seconds_at_kernel_peak(const std::map<GgmlType, double>& macs, ThreadPool& pool) {
+  double seconds = 0.0;
+  for (const auto& [type, count] : macs) {
+    const double peak = packed_kernel_peak_macs(dot_backend(), type, pool);
+    if (peak <= 0) return 0.0;
+    seconds += count / peak;
+  }
+  return seconds;
+}
 }  // namespace
 
 void add_bench_command(CLI::App& app) {
@@ -155,7 +179,8 @@ void add_bench_command(CLI::App& app) {
   cmd->add_flag("--json", opts->json, "Print JSON instead of a table");
   cmd->add_flag("!--no-packed-weights", opts->packed_weights, "Use the matrices as stored only (no copy repacked for the batched kernels)");
   cmd->add_flag("!--no-bandwidth", opts->bandwidth,
-                "Skip the probe of the memory's read bandwidth (the ceiling each tg figure is compared with)");
+                "Skip the probes of the memory's read bandwidth and of the matmul kernels' peak (the ceilings each tg "
+                "and pp figure is compared with)");
   cmd->callback([opts] {
     const BenchOptions& o = *opts;
     nlohmann::json results = nlohmann::json::array();
@@ -182,9 +207,9 @@ void add_bench_command(CLI::App& app) {
     if (!o.json) {
       fmt::print("kernels: {}\n", kernel_path_description());
       if (o.bandwidth) fmt::print("read bandwidth: {}\n", bandwidth_line);
-      fmt::print("| {:<28} | {:>8} | {:>7} | {:>14} | {:>16} | {:>14} |\n", "model", "size GiB", "threads", "test",
-                 "t/s", "GB/s (of read)");
-      fmt::print("|{:-<30}|{:->10}|{:->9}|{:->16}|{:->18}|{:->16}|\n", "", "", "", "", "", "");
+      fmt::print("| {:<28} | {:>8} | {:>7} | {:>14} | {:>16} | {:>14} | {:>15} |\n", "model", "size GiB", "threads",
+                 "test", "t/s", "GB/s (of read)", "Gop/s (of peak)");
+      fmt::print("|{:-<30}|{:->10}|{:->9}|{:->16}|{:->18}|{:->16}|{:->17}|\n", "", "", "", "", "", "", "");
     }
     for (size_t ti = 0; ti < o.threads.size(); ++ti) {
       const int nt = o.threads[ti];
@@ -214,6 +239,15 @@ void add_bench_command(CLI::App& app) {
       const double depth_kv_bytes =
           double(o.depth) * 2.0 * cfg.n_layer * double(kv_row_bytes(o.cache_type, cfg.n_head_kv * cfg.head_dim));
       const double gib = double(engine->file().file_size()) / (1024.0 * 1024.0 * 1024.0);
+      // Prompt processing's ceiling: each layer matrix at its kernel's peak on these threads.
+      const std::map<GgmlType, double> macs = layer_macs_by_type(engine->file());
+      double macs_per_token = 0.0;
+      for (const auto& [type, count] : macs) macs_per_token += count;
+      double peak_seconds = 0.0;
+      if (o.bandwidth && o.n_prompt > 0 && o.packed_weights) {
+        ThreadPool probe(nt > 0 ? nt : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+        peak_seconds = seconds_at_kernel_peak(macs, probe);
+      }
       for (int test = 0; test < 2; ++test) {
         int np = test == 0 ? o.n_prompt : 0, ng = test == 1 ? o.n_gen : 0;
         if (np + ng == 0) continue;
@@ -225,6 +259,9 @@ void add_bench_command(CLI::App& app) {
         if (o.depth > 0) name += fmt::format(" @ d{}", o.depth);
         // Generation reads every weight once per token, and the keys and values before it.
         double gbs = test == 1 ? s.mean * (double(engine->weight_bytes()) + depth_kv_bytes) / 1e9 : 0.0;
+        // A prompt's matrices: two operations per multiply-add, against their peak.
+        const double gops = test == 0 ? 2.0 * s.mean * macs_per_token / 1e9 : 0.0;
+        const double peak_share = test == 0 ? s.mean * peak_seconds : 0.0;
         if (o.json) {
           results.push_back({{"model", engine->config().name.empty() ? path : engine->config().name},
                              {"model_size", static_cast<uint64_t>(engine->file().file_size())},
@@ -240,12 +277,17 @@ void add_bench_command(CLI::App& app) {
                              {"weight_bytes_per_token", static_cast<uint64_t>(engine->weight_bytes())},
                              {"gb_per_s", gbs},
                              {"read_bandwidth_gb_per_s", read_gbs},
-                             {"share_of_read_bandwidth", test == 1 && read_gbs > 0 ? gbs / read_gbs : 0.0}});
+                             {"share_of_read_bandwidth", test == 1 && read_gbs > 0 ? gbs / read_gbs : 0.0},
+                             {"gops", gops},
+                             {"kernel_peak_gops", peak_seconds > 0 ? 2.0 * macs_per_token / peak_seconds / 1e9 : 0.0},
+                             {"share_of_kernel_peak", peak_share}});
         } else {
           std::string bw = "-";
           if (test == 1) bw = read_gbs > 0 ? fmt::format("{:.1f} ({:.0f}%)", gbs, 100.0 * gbs / read_gbs) : fmt::format("{:.1f}", gbs);
-          fmt::print("| {:<28} | {:>8.2f} | {:>7} | {:>14} | {:>9.2f} ± {:>4.2f} | {:>14} |\n",
-                     engine->config().arch + " " + engine->config().name, gib, nt, name, s.mean, s.stddev, bw);
+          std::string ops = "-";
+          if (test == 0) ops = peak_share > 0 ? fmt::format("{:.0f} ({:.0f}%)", gops, 100.0 * peak_share) : fmt::format("{:.0f}", gops);
+          fmt::print("| {:<28} | {:>8.2f} | {:>7} | {:>14} | {:>9.2f} ± {:>4.2f} | {:>14} | {:>15} |\n",
+                     engine->config().arch + " " + engine->config().name, gib, nt, name, s.mean, s.stddev, bw, ops);
         }
       }
       // Rounds alternate the fork counts, so a load that changes during the run (another

@@ -43,6 +43,12 @@ size_t attention_scratch_floats(int32_t head_dim) {
   return size_t(kMaxTileRows) * (size_t(kAttentionBlock) + 3 * size_t(head_dim) + 4);
 }
 
+// Asks for bytes [p, p + n) to be brought into the cache ahead of their use.
+inline void prefetch_bytes(const void* p, size_t n) {
+  const auto* c = static_cast<const char*>(p);
+  for (size_t i = 0; i < n; i += 64) __builtin_prefetch(c + i);
+}
+
 // A partial softmax of some query rows over some positions: per row the largest score,
 // the sum of exp(score - max), and the value rows weighted by those exponentials.
 struct BlockPartial {
@@ -398,10 +404,25 @@ void Engine::Impl::attention_block(int32_t layer, const AttentionTask& a, int32_
   const std::span<const int32_t> pages = kv->pages(a.seq);
   const int32_t b0 = block * kAttentionBlock, b1 = std::min(b0 + kAttentionBlock, a.n_pos_max);
   const size_t head = size_t(a.kvh) * hd * KvCache::kPageSize;  // the head's first key element in a page
+  const size_t key_elem_bytes = type == KvType::F32 ? sizeof(float) : type == KvType::F16 ? sizeof(uint16_t) : 1;
+  const size_t row_bytes = kv->value_row_bytes();
+  const size_t head_bytes = row_bytes / size_t(cfg.n_head_kv);  // the head's part of a value row
+  const auto* values = static_cast<const uint8_t*>(kv->values(layer));
   for (int32_t j0 = b0; j0 < b1; j0 += KvCache::kPageSize) {
     const int32_t page = pages[static_cast<size_t>(j0 / KvCache::kPageSize)];
     const void* keys = kv->key_page(layer, page);
     float* out = scores + (j0 - b0);
+    // The next page's keys and this page's values (read after the block's scores), which
+    // the hardware prefetchers do not find: a head's pages are 16 KV heads' pages apart.
+    if (j0 + KvCache::kPageSize < a.n_pos_max) {
+      const int32_t next = pages[static_cast<size_t>(j0 / KvCache::kPageSize + 1)];
+      prefetch_bytes(static_cast<const uint8_t*>(kv->key_page(layer, next)) + head * key_elem_bytes,
+                     size_t(hd) * KvCache::kPageSize * key_elem_bytes);
+    }
+    for (int32_t i = 0; i < std::min(KvCache::kPageSize, b1 - j0); ++i) {
+      prefetch_bytes(values + (size_t(page) * KvCache::kPageSize + size_t(i)) * row_bytes + head_bytes * size_t(a.kvh),
+                     head_bytes);
+    }
     switch (type) {
       case KvType::F16:
         kernels.scores_f16(qtile, a.rows, static_cast<const uint16_t*>(keys) + head, hd, scale, out, kAttentionBlock);
@@ -436,11 +457,9 @@ void Engine::Impl::attention_block(int32_t layer, const AttentionTask& a, int32_
     std::fill(sr + n_valid, sr + (b1 - b0), 0.0f);
   }
   std::fill(out.values, out.values + size_t(a.rows) * hd, 0.0f);
-  const size_t row_bytes = kv->value_row_bytes();
-  const size_t head_bytes = row_bytes / size_t(cfg.n_head_kv) * size_t(a.kvh);  // the head's part of a value row
-  const auto* values = static_cast<const uint8_t*>(kv->values(layer));
   for (int32_t j0 = b0; j0 < b1; j0 += KvCache::kPageSize) {
-    const uint8_t* v = values + size_t(pages[static_cast<size_t>(j0 / KvCache::kPageSize)]) * KvCache::kPageSize * row_bytes + head_bytes;
+    const uint8_t* v = values + size_t(pages[static_cast<size_t>(j0 / KvCache::kPageSize)]) * KvCache::kPageSize * row_bytes +
+                       head_bytes * size_t(a.kvh);
     const int32_t n_rows = std::min(KvCache::kPageSize, b1 - j0);
     const float* p = scores + (j0 - b0);
     switch (type) {

@@ -183,6 +183,7 @@ std::vector<uint8_t> activation_row(GgmlType weight_type, const float* x, int64_
 std::vector<const DotBackend*> backends() {
   std::vector<const DotBackend*> b{&scalar_dot_backend()};
   if (avx2_dot_backend()) b.push_back(avx2_dot_backend());
+  if (avxvnni_dot_backend()) b.push_back(avxvnni_dot_backend());
   if (avx512_dot_backend()) b.push_back(avx512_dot_backend());
   return b;
 }
@@ -514,12 +515,16 @@ TEST(Dot, BackendSelection) {
   if (env && *env) {
     EXPECT_EQ(name, env);
   } else {
-    EXPECT_EQ(name, avx512_dot_backend() ? "avx512" : avx2_dot_backend() ? "avx2" : "scalar");
+    EXPECT_EQ(name, avx512_dot_backend()    ? "avx512"
+                    : avxvnni_dot_backend() ? "avxvnni"
+                    : avx2_dot_backend()    ? "avx2"
+                                            : "scalar");
   }
   // Each name gives its backend where the CPU has it and a clear error where not.
   EXPECT_STREQ(choose_dot_backend("scalar").name, "scalar");
   EXPECT_STREQ(choose_dot_backend(nullptr).name, choose_dot_backend("").name);
   for (const auto& [want, available] : {std::pair<std::string, const DotBackend*>{"avx2", avx2_dot_backend()},
+                                        {"avxvnni", avxvnni_dot_backend()},
                                         {"avx512", avx512_dot_backend()}}) {
     if (available) {
       EXPECT_EQ(choose_dot_backend(want.c_str()).name, want);

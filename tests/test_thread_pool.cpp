@@ -124,6 +124,7 @@ namespace {
 TEST(KernelPeak, ReportsAFinitePositiveRateWhereAPackedKernelExists) {
   std::vector<const entropix::DotBackend*> backends{&entropix::scalar_dot_backend()};
   if (const auto* b = entropix::avx2_dot_backend()) backends.push_back(b);
+  if (const auto* b = entropix::avxvnni_dot_backend()) backends.push_back(b);
   if (const auto* b = entropix::avx512_dot_backend()) backends.push_back(b);
   for (const entropix::DotBackend* be : backends) {
     for (entropix::GgmlType type : {entropix::GgmlType::Q8_0, entropix::GgmlType::Q4_0, entropix::GgmlType::Q4_K,

@@ -12,6 +12,7 @@ namespace entropix {
 #if defined(ENTROPIX_HAVE_AVX2_BUILD)
 const DotBackend& avx2_dot_backend_table();    // dot_avx2.cpp
 const DotBackend& avx512_dot_backend_table();  // dot_avx512.cpp
+const DotBackend& avxvnni_dot_backend_table();  // dot_avxvnni.cpp
 #endif
 
 const DotBackend* avx2_dot_backend() {
@@ -35,23 +36,38 @@ const DotBackend* avx512_dot_backend() {
 #endif
 }
 
+const DotBackend* avxvnni_dot_backend() {
+#if defined(ENTROPIX_HAVE_AVX2_BUILD)
+  static const bool supported = avx2_dot_backend() && __builtin_cpu_supports("avxvnni");
+  return supported ? &avxvnni_dot_backend_table() : nullptr;
+#else
+  return nullptr;
+#endif
+}
+
 const DotBackend& choose_dot_backend(const char* env) {
   if (!env || !*env) {
     if (const DotBackend* b = avx512_dot_backend()) return *b;
+    if (const DotBackend* b = avxvnni_dot_backend()) return *b;
     if (const DotBackend* b = avx2_dot_backend()) return *b;
     return scalar_dot_backend();
   }
   const std::string name = env;
   if (name == "scalar") return scalar_dot_backend();
-  const DotBackend* b = name == "avx2" ? avx2_dot_backend() : name == "avx512" ? avx512_dot_backend() : nullptr;
-  if (name != "avx2" && name != "avx512") {
-    throw Error("ENTROPIX_KERNELS=" + name + ": unknown kernel path (scalar, avx2 or avx512)");
+  struct Path {
+    const char* name;
+    const DotBackend* (*backend)();
+    const char* needs;
+  };
+  static const Path kPaths[] = {{"avx2", avx2_dot_backend, "AVX2, FMA and F16C"},
+                                {"avxvnni", avxvnni_dot_backend, "AVX2, FMA, F16C and AVX-VNNI"},
+                                {"avx512", avx512_dot_backend, "AVX2, FMA, F16C, AVX-512 F/BW/VL and VNNI"}};
+  for (const Path& path : kPaths) {
+    if (name != path.name) continue;
+    if (const DotBackend* b = path.backend()) return *b;
+    throw Error("ENTROPIX_KERNELS=" + name + ": this CPU lacks what that path needs (" + path.needs + ")");
   }
-  if (!b) {
-    throw Error("ENTROPIX_KERNELS=" + name + ": this CPU lacks what that path needs (" +
-                (name == "avx2" ? "AVX2, FMA and F16C" : "AVX2, FMA, F16C, AVX-512 F/BW/VL and VNNI") + ")");
-  }
-  return *b;
+  throw Error("ENTROPIX_KERNELS=" + name + ": unknown kernel path (scalar, avx2, avxvnni or avx512)");
 }
 
 const DotBackend& dot_backend() {

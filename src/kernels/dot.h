@@ -35,7 +35,7 @@ using PackedDotFn = void (*)(int64_t n, const void* group, const void* x, size_t
 struct PackedLayout;
 
 struct DotBackend {
-  const char* name;  // "scalar", "avx2", "avx512"
+  const char* name;  // "scalar", "avx2", "avxvnni", "avx512"
   DotFn f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k;
   QuantizeFn quantize_q8_0, quantize_q8_k;  // activations
   // Repacked layouts with their batched kernels; null where packing does not pay.
@@ -51,8 +51,10 @@ const DotBackend& scalar_dot_backend();
 const DotBackend* avx2_dot_backend();
 // nullptr unless the CPU also has AVX-512 F/BW/VL and VNNI.
 const DotBackend* avx512_dot_backend();
+// nullptr unless the CPU also has AVX-VNNI (the 256-bit VNNI of CPUs without AVX-512).
+const DotBackend* avxvnni_dot_backend();
 // The backend used by matmul, chosen once: the widest the CPU has, or the one
-// ENTROPIX_KERNELS names (scalar, avx2, avx512); naming one the CPU lacks, or an unknown
+// ENTROPIX_KERNELS names (scalar, avx2, avxvnni, avx512); naming one the CPU lacks, or an unknown
 // name, is an Error.
 const DotBackend& dot_backend();
 // The backend ENTROPIX_KERNELS (or its absence) chooses; throws Error as dot_backend does.

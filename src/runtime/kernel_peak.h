@@ -11,7 +11,7 @@ namespace entropix {
 
 // Multiply-adds per second of the backend's packed kernel for `type` over one group of
 // rows that stays in the cache, taking as many tokens per call as the kernel does, on all
-// of the pool's threads: the best of a few rounds of about 30 ms. 0 where the backend has
+// of the pool's threads: the best of 5 rounds of about 40 ms. 0 where the backend has
 // no packed layout for the type.
 double packed_kernel_peak_macs(const DotBackend& backend, GgmlType type, ThreadPool& pool);
 

@@ -88,13 +88,12 @@ struct Q8_0Rows {
   }
 };
 
-// ---- Q8_0 (BlockQ8_0x16: weights stored plus 128) -------------------------------------
-
-// Each token's block sum starts at -128 times its quant sum, which takes out the 128.
-template <int NX>
-void dot_q8_0x16_t(int64_t n, const void* gv, const void* x, size_t x_stride, float* out) {
+// The frame of the kernels with Q8_0 activations: per half of the group and block, each
+// token's int32 block sums (block_sums fills s[t][h]), scaled by the rows' and the token's
+// scales.
+template <int NX, typename Group, typename BlockSums>
+void q8_0_act_tiles(int64_t n, const Group* g, const void* x, size_t x_stride, float* out, BlockSums block_sums) {
   constexpr int H = kHalves<NX>;
-  const auto* g = static_cast<const BlockQ8_0x16*>(gv);
   const int64_t nb = n / kQK8_0;
   const Q8_0Rows<NX> rows(n, x, x_stride);
   for (int h0 = 0; h0 < 2; h0 += H) {
@@ -104,14 +103,7 @@ void dot_q8_0x16_t(int64_t n, const void* gv, const void* x, size_t x_stride, fl
     for (int64_t b = 0; b < nb; ++b) {
       prefetch_ahead(g + b);
       __m256i s[NX][H];
-      for (int t = 0; t < NX; ++t)
-        for (int h = 0; h < H; ++h) s[t][h] = _mm256_set1_epi32(rows.xbias[t][b]);
-      for (int c = 0; c < kQK8_0 / 4; ++c) {
-        for (int h = 0; h < H; ++h) {
-          const __m256i w = half(g[b].qs + 64 * c, h0 + h);
-          for (int t = 0; t < NX; ++t) s[t][h] = dot4(s[t][h], w, rows.xs[t][b].qs + 4 * c);
-        }
-      }
+      block_sums(g[b], rows, b, h0, s);
       for (int h = 0; h < H; ++h) {
         const __m256 dw = half8(g[b].d + 8 * (h0 + h));
         for (int t = 0; t < NX; ++t) {
@@ -123,6 +115,25 @@ void dot_q8_0x16_t(int64_t n, const void* gv, const void* x, size_t x_stride, fl
       for (int h = 0; h < H; ++h) _mm256_storeu_ps(out + t * 16 + 8 * (h0 + h), acc[t][h]);
   }
 }
+
+// ---- Q8_0 (BlockQ8_0x16: weights stored plus 128) -------------------------------------
+
+// Each token's block sum starts at -128 times its quant sum, which takes out the 128.
+template <int NX>
+void dot_q8_0x16_t(int64_t n, const void* gv, const void* x, size_t x_stride, float* out) {
+  constexpr int H = kHalves<NX>;
+  q8_0_act_tiles<NX>(n, static_cast<const BlockQ8_0x16*>(gv), x, x_stride, out,
+                     [](const BlockQ8_0x16& blk, const Q8_0Rows<NX>& rows, int64_t b, int h0, __m256i (&s)[NX][H]) {
+                       for (int t = 0; t < NX; ++t)
+                         for (int h = 0; h < H; ++h) s[t][h] = _mm256_set1_epi32(rows.xbias[t][b]);
+                       for (int c = 0; c < kQK8_0 / 4; ++c) {
+                         for (int h = 0; h < H; ++h) {
+                           const __m256i w = half(blk.qs + 64 * c, h0 + h);
+                           for (int t = 0; t < NX; ++t) s[t][h] = dot4(s[t][h], w, rows.xs[t][b].qs + 4 * c);
+                         }
+                       }
+                     });
+}
 ENTROPIX_TILED_VNNI(dot_q8_0x16)
 
 // ---- Q4_0 (BlockQ4_0x16) ------------------------------------------------------------------
@@ -131,39 +142,22 @@ ENTROPIX_TILED_VNNI(dot_q8_0x16)
 template <int NX>
 void dot_q4_0x16_t(int64_t n, const void* gv, const void* x, size_t x_stride, float* out) {
   constexpr int H = kHalves<NX>;
-  const auto* g = static_cast<const BlockQ4_0x16*>(gv);
-  const int64_t nb = n / kQK8_0;
-  const Q8_0Rows<NX> rows(n, x, x_stride);
-  const __m256i low4 = _mm256_set1_epi8(0x0F);
-  for (int h0 = 0; h0 < 2; h0 += H) {
-    __m256 acc[NX][H];
-    for (int t = 0; t < NX; ++t)
-      for (int h = 0; h < H; ++h) acc[t][h] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; ++b) {
-      prefetch_ahead(g + b);
-      __m256i s[NX][H];
-      for (int t = 0; t < NX; ++t)
-        for (int h = 0; h < H; ++h) s[t][h] = _mm256_set1_epi32(rows.xbias[t][b] / 16);
-      for (int k = 0; k < 4; ++k) {
-        for (int h = 0; h < H; ++h) {
-          const __m256i v = half(g[b].qs[k], h0 + h);
-          const __m256i lo = _mm256_and_si256(v, low4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
-          for (int t = 0; t < NX; ++t) {
-            const int8_t* xq = rows.xs[t][b].qs;
-            s[t][h] = dot4(dot4(s[t][h], lo, xq + 4 * k), hi, xq + 16 + 4 * k);
-          }
-        }
-      }
-      for (int h = 0; h < H; ++h) {
-        const __m256 dw = half8(g[b].d + 8 * (h0 + h));
-        for (int t = 0; t < NX; ++t) {
-          acc[t][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[t][h]), _mm256_mul_ps(dw, _mm256_set1_ps(rows.xd[t][b])), acc[t][h]);
-        }
-      }
-    }
-    for (int t = 0; t < NX; ++t)
-      for (int h = 0; h < H; ++h) _mm256_storeu_ps(out + t * 16 + 8 * (h0 + h), acc[t][h]);
-  }
+  q8_0_act_tiles<NX>(n, static_cast<const BlockQ4_0x16*>(gv), x, x_stride, out,
+                     [](const BlockQ4_0x16& blk, const Q8_0Rows<NX>& rows, int64_t b, int h0, __m256i (&s)[NX][H]) {
+                       const __m256i low4 = _mm256_set1_epi8(0x0F);
+                       for (int t = 0; t < NX; ++t)
+                         for (int h = 0; h < H; ++h) s[t][h] = _mm256_set1_epi32(rows.xbias[t][b] / 16);
+                       for (int k = 0; k < 4; ++k) {
+                         for (int h = 0; h < H; ++h) {
+                           const __m256i v = half(blk.qs[k], h0 + h);
+                           const __m256i lo = _mm256_and_si256(v, low4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+                           for (int t = 0; t < NX; ++t) {
+                             const int8_t* xq = rows.xs[t][b].qs;
+                             s[t][h] = dot4(dot4(s[t][h], lo, xq + 4 * k), hi, xq + 16 + 4 * k);
+                           }
+                         }
+                       }
+                     });
 }
 ENTROPIX_TILED_VNNI(dot_q4_0x16)
 

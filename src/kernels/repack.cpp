@@ -1,6 +1,7 @@
 #include "kernels/repack.h"
 
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/matmul.h"
 
@@ -132,47 +133,23 @@ void pack_q4_0_rows_x16(const WeightMatrix& w, uint8_t* dst, int64_t g0, int64_t
   }
 }
 
-void pack_q4_k_rows_x16(const WeightMatrix& w, uint8_t* dst, int64_t g0, int64_t g1) {
-  const int64_t nb = w.n_in / kQK_K;
-  auto* out = reinterpret_cast<BlockQ4_Kx16*>(dst);
-  for (int64_t g = g0; g < g1; ++g) {
-    for (int64_t b = 0; b < nb; ++b) {
-      BlockQ4_Kx16& o = out[g * nb + b];
-      for (int r = 0; r < 16; ++r) {
-        const auto& in = row_block<BlockQ4_K>(w, g * 16 + r, b);
-        uint8_t q[kQK_K];
-        q4_k_quants(in, q);
-        o.d[r] = in.d;
-        o.dmin[r] = in.dmin;
-        for (int j = 0; j < 8; ++j) {
-          uint8_t scale, min;
-          k4_scale_min(j, in.scales, scale, min);
-          o.scales[j][r] = scale;
-          o.mins[j][r] = min;
-          for (int k = 0; k < 4; ++k) {
-            for (int e = 0; e < 4; ++e) {
-              const uint8_t lo = q[32 * j + 4 * k + e];
-              const uint8_t hi = q[32 * j + 16 + 4 * k + e];
-              o.qs[j][k][r * 4 + e] = static_cast<uint8_t>(lo | hi << 4);
-            }
-          }
-        }
-      }
-    }
-  }
-}
+namespace {
 
-void pack_q5_k_rows_x16(const WeightMatrix& w, uint8_t* dst, int64_t g0, int64_t g1) {
+// Q4_K and Q5_K (In: BlockQ4_K or BlockQ5_K, Out: BlockQ4_Kx16 or BlockQ5_Kx16), whose
+// layouts differ only in Q5_K's fifth bits, kept apart in qh.
+template <typename In, typename Out, void (*quants)(const In&, uint8_t*)>
+void pack_k_rows_x16(const WeightMatrix& w, uint8_t* dst, int64_t g0, int64_t g1) {
+  constexpr bool kFifthBit = std::is_same_v<Out, BlockQ5_Kx16>;
   const int64_t nb = w.n_in / kQK_K;
-  auto* out = reinterpret_cast<BlockQ5_Kx16*>(dst);
+  auto* out = reinterpret_cast<Out*>(dst);
   for (int64_t g = g0; g < g1; ++g) {
     for (int64_t b = 0; b < nb; ++b) {
-      BlockQ5_Kx16& o = out[g * nb + b];
-      std::memset(o.qh, 0, sizeof o.qh);
+      Out& o = out[g * nb + b];
+      if constexpr (kFifthBit) std::memset(o.qh, 0, sizeof o.qh);
       for (int r = 0; r < 16; ++r) {
-        const auto& in = row_block<BlockQ5_K>(w, g * 16 + r, b);
+        const auto& in = row_block<In>(w, g * 16 + r, b);
         uint8_t q[kQK_K];
-        q5_k_quants(in, q);
+        quants(in, q);
         o.d[r] = in.d;
         o.dmin[r] = in.dmin;
         for (int j = 0; j < 8; ++j) {
@@ -185,13 +162,25 @@ void pack_q5_k_rows_x16(const WeightMatrix& w, uint8_t* dst, int64_t g0, int64_t
               const uint8_t lo = q[32 * j + 4 * k + e];
               const uint8_t hi = q[32 * j + 16 + 4 * k + e];
               o.qs[j][k][r * 4 + e] = static_cast<uint8_t>((lo & 0xF) | (hi & 0xF) << 4);
-              o.qh[j][r * 4 + e] |= static_cast<uint8_t>((lo >> 4) << k | (hi >> 4) << (4 + k));
+              if constexpr (kFifthBit) {
+                o.qh[j][r * 4 + e] |= static_cast<uint8_t>((lo >> 4) << k | (hi >> 4) << (4 + k));
+              }
             }
           }
         }
       }
     }
   }
+}
+
+}  // namespace
+
+void pack_q4_k_rows_x16(const WeightMatrix& w, uint8_t* dst, int64_t g0, int64_t g1) {
+  pack_k_rows_x16<BlockQ4_K, BlockQ4_Kx16, q4_k_quants>(w, dst, g0, g1);
+}
+
+void pack_q5_k_rows_x16(const WeightMatrix& w, uint8_t* dst, int64_t g0, int64_t g1) {
+  pack_k_rows_x16<BlockQ5_K, BlockQ5_Kx16, q5_k_quants>(w, dst, g0, g1);
 }
 
 void pack_q6_k_rows_x16(const WeightMatrix& w, uint8_t* dst, int64_t g0, int64_t g1) {

@@ -82,6 +82,69 @@ TEST(AttentionKernels, ScoresAndValuesMatchADoubleReferenceOnEveryBackend) {
   }
 }
 
+// A run of pages gives what the one-page loops give page by page, bit for bit, on every
+// backend: 1-16 rows, 1-16 pages, a last page of 1-16 rows, head sizes with and without
+// a multiple of 16.
+TEST(AttentionKernels, ARunOfPagesGivesTheOnePageFiguresBitForBit) {
+  std::mt19937 rng(21);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const int32_t P = kKeyPageRows;
+  for (const AttentionKernels* k : backends()) {
+    for (int32_t hd : {64, 128, 40}) {
+      for (int32_t n_q : {1, 3, 4, 5, 16}) {
+        for (int32_t n_pages : {1, 2, 3, 7, 16}) {
+          for (int32_t n_last : {1, 9, 16}) {
+            for (bool f16 : {false, true}) {
+              SCOPED_TRACE(std::string(k->name) + (f16 ? " f16" : " f32") + " hd " + std::to_string(hd) + " rows " +
+                           std::to_string(n_q) + " pages " + std::to_string(n_pages) + " last " + std::to_string(n_last));
+              const size_t v_stride = size_t(hd) + 8;
+              std::vector<float> q(size_t(n_q) * hd), kt(size_t(n_pages) * hd * P), v(size_t(n_pages) * P * v_stride);
+              for (float& x : q) x = normal(rng);
+              for (float& x : kt) x = normal(rng);
+              for (float& x : v) x = normal(rng);
+              std::vector<uint16_t> kt16(kt.size()), v16(v.size());
+              for (size_t i = 0; i < kt.size(); ++i) kt16[i] = f32_to_fp16(kt[i]);
+              for (size_t i = 0; i < v.size(); ++i) v16[i] = f32_to_fp16(v[i]);
+              std::vector<const void*> keys, values;
+              for (int32_t j = 0; j < n_pages; ++j) {
+                keys.push_back(f16 ? static_cast<const void*>(kt16.data() + size_t(j) * hd * P)
+                                   : static_cast<const void*>(kt.data() + size_t(j) * hd * P));
+                values.push_back(f16 ? static_cast<const void*>(v16.data() + size_t(j) * P * v_stride)
+                                     : static_cast<const void*>(v.data() + size_t(j) * P * v_stride));
+              }
+              const size_t stride = size_t(n_pages) * P + 3;
+              std::vector<float> run(size_t(n_q) * stride, -1.0f), one(run);
+              (f16 ? k->scores_pages_f16 : k->scores_pages)(q.data(), n_q, keys.data(), n_pages, hd, 0.125f, run.data(), stride);
+              for (int32_t j = 0; j < n_pages; ++j) {
+                if (f16) {
+                  k->scores_f16(q.data(), n_q, kt16.data() + size_t(j) * hd * P, hd, 0.125f, one.data() + size_t(j) * P, stride);
+                } else {
+                  k->scores(q.data(), n_q, kt.data() + size_t(j) * hd * P, hd, 0.125f, one.data() + size_t(j) * P, stride);
+                }
+              }
+              ASSERT_EQ(run, one);
+              std::vector<float> out_run(size_t(n_q) * hd, 0.25f), out_one(out_run);
+              (f16 ? k->values_pages_f16 : k->values_pages)(run.data(), stride, n_q, values.data(), n_pages, n_last, v_stride,
+                                                            hd, out_run.data());
+              for (int32_t j = 0; j < n_pages; ++j) {
+                const int32_t rows = j + 1 < n_pages ? P : n_last;
+                if (f16) {
+                  k->values_f16(run.data() + size_t(j) * P, stride, n_q, v16.data() + size_t(j) * P * v_stride, v_stride, rows,
+                                hd, out_one.data());
+                } else {
+                  k->values(run.data() + size_t(j) * P, stride, n_q, v.data() + size_t(j) * P * v_stride, v_stride, rows, hd,
+                            out_one.data());
+                }
+              }
+              ASSERT_EQ(out_run, out_one);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 // Q8_0 keys and values: the kernels' figures against double precision on the dequantized
 // elements, and a row's bits the same alone or in a group.
 TEST(AttentionKernels, Q8_0KeysAndValuesMatchADoubleReferenceOnEveryBackend) {

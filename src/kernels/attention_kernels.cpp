@@ -93,9 +93,18 @@ const AttentionKernels& avx512_attention_kernels_table();  // attention_kernels_
 #endif
 
 const AttentionKernels& scalar_attention_kernels() {
-  static const AttentionKernels k{"scalar",         scores_scalar<float>,    values_scalar<float>,
-                                  scores_scalar<uint16_t>, values_scalar<uint16_t>, scores_q8_scalar,
-                                  values_q8_scalar,        exponentiate_scalar};
+  static const AttentionKernels k{"scalar",
+                                  scores_scalar<float>,
+                                  values_scalar<float>,
+                                  scores_scalar<uint16_t>,
+                                  values_scalar<uint16_t>,
+                                  scores_page_by_page<float, scores_scalar<float>>,
+                                  values_page_by_page<float, values_scalar<float>>,
+                                  scores_page_by_page<uint16_t, scores_scalar<uint16_t>>,
+                                  values_page_by_page<uint16_t, values_scalar<uint16_t>>,
+                                  scores_q8_scalar,
+                                  values_q8_scalar,
+                                  exponentiate_scalar};
   return k;
 }
 

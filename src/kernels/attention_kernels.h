@@ -31,6 +31,20 @@ struct AttentionKernels {
                      size_t stride);
   void (*values_f16)(const float* p, size_t stride, int32_t n_q, const uint16_t* v, size_t v_stride, int32_t n_rows,
                      int32_t hd, float* out);
+  // The same two over a run of pages of one block: key page j at pages[j], its scores at
+  // scores + j * kKeyPageRows; value page j's rows at v_pages[j] + i * v_stride (16 rows,
+  // n_last on the last page), weighed by p + j * kKeyPageRows. What the one-page loops
+  // give page by page, bit for bit; a backend's own kernels share each loaded key or
+  // value among more rows and keep the sums in registers across the pages.
+  // (The pages point at floats, or at fp16 for the _f16 pair.)
+  void (*scores_pages)(const float* q, int32_t n_q, const void* const* pages, int32_t n_pages, int32_t hd, float scale,
+                       float* scores, size_t stride);
+  void (*values_pages)(const float* p, size_t stride, int32_t n_q, const void* const* v_pages, int32_t n_pages,
+                       int32_t n_last, size_t v_stride, int32_t hd, float* out);
+  void (*scores_pages_f16)(const float* q, int32_t n_q, const void* const* pages, int32_t n_pages, int32_t hd,
+                           float scale, float* scores, size_t stride);
+  void (*values_pages_f16)(const float* p, size_t stride, int32_t n_q, const void* const* v_pages, int32_t n_pages,
+                           int32_t n_last, size_t v_stride, int32_t hd, float* out);
   // Keys stored as Q8_0 (the KV cache's q8_0 type): kt holds int8 elements transposed as
   // above, ks their fp16 scales, one per 32 elements of a key ([hd / 32][kKeyPageRows];
   // hd a multiple of 32). Each score sums block by block, in order.
@@ -44,6 +58,23 @@ struct AttentionKernels {
   // x[i]; returns the sum of the results (a block's share of an online softmax).
   float (*exponentiate)(float* x, int32_t n, float* max);
 };
+
+// A run of pages through a one-page loop, for the backends without run kernels of their own.
+template <typename T, void (*one_page)(const float*, int32_t, const T*, int32_t, float, float*, size_t)>
+void scores_page_by_page(const float* q, int32_t n_q, const void* const* pages, int32_t n_pages, int32_t hd, float scale,
+                         float* scores, size_t stride) {
+  for (int32_t j = 0; j < n_pages; ++j) {
+    one_page(q, n_q, static_cast<const T*>(pages[j]), hd, scale, scores + size_t(j) * kKeyPageRows, stride);
+  }
+}
+template <typename T, void (*one_page)(const float*, size_t, int32_t, const T*, size_t, int32_t, int32_t, float*)>
+void values_page_by_page(const float* p, size_t stride, int32_t n_q, const void* const* v_pages, int32_t n_pages,
+                         int32_t n_last, size_t v_stride, int32_t hd, float* out) {
+  for (int32_t j = 0; j < n_pages; ++j) {
+    one_page(p + size_t(j) * kKeyPageRows, stride, n_q, static_cast<const T*>(v_pages[j]), v_stride,
+             j + 1 < n_pages ? kKeyPageRows : n_last, hd, out);
+  }
+}
 
 const AttentionKernels& scalar_attention_kernels();
 // nullptr when not built for x86-64 or the CPU lacks AVX2, FMA and F16C.

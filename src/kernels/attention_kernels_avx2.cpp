@@ -183,9 +183,18 @@ float exponentiate_avx2(float* x, int32_t n, float* max_out) {
 }  // namespace
 
 const AttentionKernels& avx2_attention_kernels_table() {
-  static const AttentionKernels k{"avx2",          scores_avx2<float>,    values_avx2<float>,
-                                  scores_avx2<uint16_t>, values_avx2<uint16_t>, scores_q8_avx2,
-                                  values_q8_avx2,        exponentiate_avx2};
+  static const AttentionKernels k{"avx2",
+                                  scores_avx2<float>,
+                                  values_avx2<float>,
+                                  scores_avx2<uint16_t>,
+                                  values_avx2<uint16_t>,
+                                  scores_page_by_page<float, scores_avx2<float>>,
+                                  values_page_by_page<float, values_avx2<float>>,
+                                  scores_page_by_page<uint16_t, scores_avx2<uint16_t>>,
+                                  values_page_by_page<uint16_t, values_avx2<uint16_t>>,
+                                  scores_q8_avx2,
+                                  values_q8_avx2,
+                                  exponentiate_avx2};
   return k;
 }
 

@@ -5,6 +5,8 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "kernels/attention_kernels.h"
 #include "kernels/blocks.h"
 #include "kernels/fp16.h"
@@ -72,6 +74,97 @@ void values_avx512(const float* p, size_t stride, int32_t n_q, const T* v, size_
   for (; g + 4 <= n_q; g += 4) values_rows<4, T>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
   for (; g + 2 <= n_q; g += 2) values_rows<2, T>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
   for (; g < n_q; ++g) values_rows<1, T>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
+}
+
+// ---- runs of pages ------------------------------------------------------------------------
+
+// NR rows against NP key pages at once: each loaded key vector serves NR rows and each
+// broadcast query element NP pages, 16 independent sums where one page at a time had NR.
+// Each score is the same chain of multiply-adds over d as in scores_rows.
+template <int NR, int NP, typename T>
+void scores_tile(const float* q, const void* const* pages, int32_t hd, float scale, float* scores, size_t stride) {
+  __m512 acc[NR][NP];
+  for (int r = 0; r < NR; ++r)
+    for (int j = 0; j < NP; ++j) acc[r][j] = _mm512_setzero_ps();
+  for (int32_t d = 0; d < hd; ++d) {
+    __m512 k[NP];
+    for (int j = 0; j < NP; ++j) k[j] = load16(static_cast<const T*>(pages[j]) + size_t(d) * kKeyPageRows);
+    for (int r = 0; r < NR; ++r) {
+      const __m512 qd = _mm512_set1_ps(q[size_t(r) * size_t(hd) + size_t(d)]);
+      for (int j = 0; j < NP; ++j) acc[r][j] = _mm512_fmadd_ps(qd, k[j], acc[r][j]);
+    }
+  }
+  const __m512 s = _mm512_set1_ps(scale);
+  for (int r = 0; r < NR; ++r)
+    for (int j = 0; j < NP; ++j) _mm512_storeu_ps(scores + size_t(r) * stride + size_t(j) * kKeyPageRows, _mm512_mul_ps(acc[r][j], s));
+}
+
+template <int NR, typename T>
+void scores_rows_pages(const float* q, const void* const* pages, int32_t n_pages, int32_t hd, float scale, float* scores,
+                       size_t stride) {
+  int32_t j = 0;
+  for (; j + 4 <= n_pages; j += 4) scores_tile<NR, 4, T>(q, pages + j, hd, scale, scores + size_t(j) * kKeyPageRows, stride);
+  for (; j + 2 <= n_pages; j += 2) scores_tile<NR, 2, T>(q, pages + j, hd, scale, scores + size_t(j) * kKeyPageRows, stride);
+  for (; j < n_pages; ++j) scores_tile<NR, 1, T>(q, pages + j, hd, scale, scores + size_t(j) * kKeyPageRows, stride);
+}
+
+template <typename T>
+void scores_pages_avx512(const float* q, int32_t n_q, const void* const* pages, int32_t n_pages, int32_t hd, float scale,
+                         float* scores, size_t stride) {
+  int32_t g = 0;
+  for (; g + 4 <= n_q; g += 4) scores_rows_pages<4, T>(q + size_t(g) * size_t(hd), pages, n_pages, hd, scale, scores + size_t(g) * stride, stride);
+  for (; g + 2 <= n_q; g += 2) scores_rows_pages<2, T>(q + size_t(g) * size_t(hd), pages, n_pages, hd, scale, scores + size_t(g) * stride, stride);
+  for (; g < n_q; ++g) scores_rows_pages<1, T>(q + size_t(g) * size_t(hd), pages, n_pages, hd, scale, scores + size_t(g) * stride, stride);
+}
+
+// NR rows and NC 16-float chunks of the head from c0, in registers through every row of
+// every page: each loaded value vector serves NR rows, each weight NC chunks. Each output
+// element is the same chain of multiply-adds as in values_rows, page after page.
+template <int NR, int NC, typename T>
+void values_tile(const float* p, size_t stride, const void* const* v_pages, int32_t n_pages, int32_t n_last, size_t v_stride,
+                 int32_t c0, int32_t hd, float* out) {
+  __m512 acc[NR][NC];
+  for (int r = 0; r < NR; ++r)
+    for (int c = 0; c < NC; ++c) acc[r][c] = _mm512_loadu_ps(out + size_t(r) * size_t(hd) + size_t(c0 + 16 * c));
+  for (int32_t j = 0; j < n_pages; ++j) {
+    const int32_t rows = j + 1 < n_pages ? kKeyPageRows : n_last;
+    const T* v = static_cast<const T*>(v_pages[j]) + c0;
+    const float* pj = p + size_t(j) * kKeyPageRows;
+    for (int32_t i = 0; i < rows; ++i) {
+      __m512 vv[NC];
+      for (int c = 0; c < NC; ++c) vv[c] = load16(v + size_t(i) * v_stride + size_t(16 * c));
+      for (int r = 0; r < NR; ++r) {
+        const __m512 pr = _mm512_set1_ps(pj[size_t(r) * stride + size_t(i)]);
+        for (int c = 0; c < NC; ++c) acc[r][c] = _mm512_fmadd_ps(pr, vv[c], acc[r][c]);
+      }
+    }
+  }
+  for (int r = 0; r < NR; ++r)
+    for (int c = 0; c < NC; ++c) _mm512_storeu_ps(out + size_t(r) * size_t(hd) + size_t(c0 + 16 * c), acc[r][c]);
+}
+
+template <int NR, typename T>
+void values_rows_pages(int nc, const float* p, size_t stride, const void* const* v_pages, int32_t n_pages, int32_t n_last,
+                       size_t v_stride, int32_t c0, int32_t hd, float* out) {
+  switch (nc) {
+    case 1: return values_tile<NR, 1, T>(p, stride, v_pages, n_pages, n_last, v_stride, c0, hd, out);
+    case 2: return values_tile<NR, 2, T>(p, stride, v_pages, n_pages, n_last, v_stride, c0, hd, out);
+    case 3: return values_tile<NR, 3, T>(p, stride, v_pages, n_pages, n_last, v_stride, c0, hd, out);
+    default: return values_tile<NR, 4, T>(p, stride, v_pages, n_pages, n_last, v_stride, c0, hd, out);
+  }
+}
+
+template <typename T>
+void values_pages_avx512(const float* p, size_t stride, int32_t n_q, const void* const* v_pages, int32_t n_pages,
+                         int32_t n_last, size_t v_stride, int32_t hd, float* out) {
+  if (hd % 16 != 0) return values_page_by_page<T, values_avx512<T>>(p, stride, n_q, v_pages, n_pages, n_last, v_stride, hd, out);
+  for (int32_t c0 = 0; c0 < hd; c0 += 64) {
+    const int nc = std::min<int32_t>(4, (hd - c0) / 16);
+    int32_t g = 0;
+    for (; g + 4 <= n_q; g += 4) values_rows_pages<4, T>(nc, p + size_t(g) * stride, stride, v_pages, n_pages, n_last, v_stride, c0, hd, out + size_t(g) * size_t(hd));
+    for (; g + 2 <= n_q; g += 2) values_rows_pages<2, T>(nc, p + size_t(g) * stride, stride, v_pages, n_pages, n_last, v_stride, c0, hd, out + size_t(g) * size_t(hd));
+    for (; g < n_q; ++g) values_rows_pages<1, T>(nc, p + size_t(g) * stride, stride, v_pages, n_pages, n_last, v_stride, c0, hd, out + size_t(g) * size_t(hd));
+  }
 }
 
 // 16 int8 elements as floats.
@@ -144,6 +237,10 @@ const AttentionKernels& avx512_attention_kernels_table() {
                                   values_avx512<float>,
                                   scores_avx512<uint16_t>,
                                   values_avx512<uint16_t>,
+                                  scores_pages_avx512<float>,
+                                  values_pages_avx512<float>,
+                                  scores_pages_avx512<uint16_t>,
+                                  values_pages_avx512<uint16_t>,
                                   scores_q8_avx512,
                                   values_q8_avx512,
                                   avx2_attention_kernels_table().exponentiate};

@@ -43,10 +43,10 @@ size_t attention_scratch_floats(int32_t head_dim) {
   return size_t(kMaxTileRows) * (size_t(kAttentionBlock) + 3 * size_t(head_dim) + 4);
 }
 
-// Asks for bytes [p, p + n) to be brought into the cache ahead of their use.
+// Asks for bytes [p, p + n) to be brought into the second-level cache ahead of their use.
 inline void prefetch_bytes(const void* p, size_t n) {
   const auto* c = static_cast<const char*>(p);
-  for (size_t i = 0; i < n; i += 64) __builtin_prefetch(c + i);
+  for (size_t i = 0; i < n; i += 64) __builtin_prefetch(c + i, 0, 2);
 }
 
 // A partial softmax of some query rows over some positions: per row the largest score,
@@ -408,33 +408,38 @@ void Engine::Impl::attention_block(int32_t layer, const AttentionTask& a, int32_
   const size_t row_bytes = kv->value_row_bytes();
   const size_t head_bytes = row_bytes / size_t(cfg.n_head_kv);  // the head's part of a value row
   const auto* values = static_cast<const uint8_t*>(kv->values(layer));
-  for (int32_t j0 = b0; j0 < b1; j0 += KvCache::kPageSize) {
-    const int32_t page = pages[static_cast<size_t>(j0 / KvCache::kPageSize)];
-    const void* keys = kv->key_page(layer, page);
-    float* out = scores + (j0 - b0);
-    // The next page's keys and this page's values (read after the block's scores), which
-    // the hardware prefetchers do not find: a head's pages are 16 KV heads' pages apart.
-    if (j0 + KvCache::kPageSize < a.n_pos_max) {
-      const int32_t next = pages[static_cast<size_t>(j0 / KvCache::kPageSize + 1)];
-      prefetch_bytes(static_cast<const uint8_t*>(kv->key_page(layer, next)) + head * key_elem_bytes,
-                     size_t(hd) * KvCache::kPageSize * key_elem_bytes);
-    }
-    for (int32_t i = 0; i < std::min(KvCache::kPageSize, b1 - j0); ++i) {
-      prefetch_bytes(values + (size_t(page) * KvCache::kPageSize + size_t(i)) * row_bytes + head_bytes * size_t(a.kvh),
-                     head_bytes);
-    }
-    switch (type) {
-      case KvType::F16:
-        kernels.scores_f16(qtile, a.rows, static_cast<const uint16_t*>(keys) + head, hd, scale, out, kAttentionBlock);
-        break;
-      case KvType::F32:
-        kernels.scores(qtile, a.rows, static_cast<const float*>(keys) + head, hd, scale, out, kAttentionBlock);
-        break;
-      case KvType::Q8_0:
-        kernels.scores_q8(qtile, a.rows, static_cast<const int8_t*>(keys) + head,
-                          kv->key_scales(layer, page) + head / kQK8_0, hd, scale, out, kAttentionBlock);
-        break;
-    }
+  // The block's pages: the head's keys and its first value row in each. Their bytes are
+  // asked for up front (into L2), as a head's pages lie 16 KV heads' pages apart, past
+  // what the hardware prefetchers follow.
+  const int32_t n_pages = (b1 - b0 + KvCache::kPageSize - 1) / KvCache::kPageSize;
+  const int32_t n_last = b1 - b0 - (n_pages - 1) * KvCache::kPageSize;  // rows of the last page
+  const void* key_pages[kAttentionBlock / KvCache::kPageSize];
+  const void* value_pages[kAttentionBlock / KvCache::kPageSize];
+  for (int32_t j = 0; j < n_pages; ++j) {
+    const int32_t page = pages[static_cast<size_t>(b0 / KvCache::kPageSize + j)];
+    key_pages[j] = static_cast<const uint8_t*>(kv->key_page(layer, page)) + head * key_elem_bytes;
+    const uint8_t* value_rows = values + size_t(page) * KvCache::kPageSize * row_bytes + head_bytes * size_t(a.kvh);
+    value_pages[j] = value_rows;
+    prefetch_bytes(key_pages[j], size_t(hd) * KvCache::kPageSize * key_elem_bytes);
+    const int32_t rows = j + 1 < n_pages ? KvCache::kPageSize : n_last;
+    for (int32_t i = 0; i < rows; ++i) prefetch_bytes(value_rows + size_t(i) * row_bytes, head_bytes);
+  }
+  switch (type) {
+    case KvType::F16:
+      kernels.scores_pages_f16(qtile, a.rows, key_pages, n_pages, hd, scale,
+                               scores, kAttentionBlock);
+      break;
+    case KvType::F32:
+      kernels.scores_pages(qtile, a.rows, key_pages, n_pages, hd, scale, scores,
+                           kAttentionBlock);
+      break;
+    case KvType::Q8_0:
+      for (int32_t j = 0; j < n_pages; ++j) {
+        const int32_t page = pages[static_cast<size_t>(b0 / KvCache::kPageSize + j)];
+        kernels.scores_q8(qtile, a.rows, static_cast<const int8_t*>(key_pages[j]), kv->key_scales(layer, page) + head / kQK8_0,
+                          hd, scale, scores + size_t(j) * KvCache::kPageSize, kAttentionBlock);
+      }
+      break;
   }
   // Row r is token t0 + r / per_task, head h0 + r % per_task.
   for (int32_t r = 0; r < a.rows; ++r) {
@@ -457,22 +462,22 @@ void Engine::Impl::attention_block(int32_t layer, const AttentionTask& a, int32_
     std::fill(sr + n_valid, sr + (b1 - b0), 0.0f);
   }
   std::fill(out.values, out.values + size_t(a.rows) * hd, 0.0f);
-  for (int32_t j0 = b0; j0 < b1; j0 += KvCache::kPageSize) {
-    const uint8_t* v = values + size_t(pages[static_cast<size_t>(j0 / KvCache::kPageSize)]) * KvCache::kPageSize * row_bytes +
-                       head_bytes * size_t(a.kvh);
-    const int32_t n_rows = std::min(KvCache::kPageSize, b1 - j0);
-    const float* p = scores + (j0 - b0);
-    switch (type) {
-      case KvType::F16:
-        kernels.values_f16(p, kAttentionBlock, a.rows, reinterpret_cast<const uint16_t*>(v), kv_dim, n_rows, hd, out.values);
-        break;
-      case KvType::F32:
-        kernels.values(p, kAttentionBlock, a.rows, reinterpret_cast<const float*>(v), kv_dim, n_rows, hd, out.values);
-        break;
-      case KvType::Q8_0:
-        kernels.values_q8(p, kAttentionBlock, a.rows, v, row_bytes, n_rows, hd, out.values);
-        break;
-    }
+  switch (type) {
+    case KvType::F16:
+      kernels.values_pages_f16(scores, kAttentionBlock, a.rows, value_pages,
+                               n_pages, n_last, kv_dim, hd, out.values);
+      break;
+    case KvType::F32:
+      kernels.values_pages(scores, kAttentionBlock, a.rows, value_pages, n_pages,
+                           n_last, kv_dim, hd, out.values);
+      break;
+    case KvType::Q8_0:
+      for (int32_t j = 0; j < n_pages; ++j) {
+        kernels.values_q8(scores + size_t(j) * KvCache::kPageSize, kAttentionBlock, a.rows,
+                          static_cast<const uint8_t*>(value_pages[j]), row_bytes,
+                          j + 1 < n_pages ? KvCache::kPageSize : n_last, hd, out.values);
+      }
+      break;
   }
 }
 

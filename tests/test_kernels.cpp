@@ -17,6 +17,7 @@
 #include "kernels/fp16.h"
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
+#include "kernels/kernel_peak.h"
 #include "kernels/repack.h"
 
 namespace entropix {
@@ -823,6 +824,28 @@ TEST(Matmul, PackedKernelsAgreeWithTheRowKernels) {
     }
   }
 }
+
+// The kernel-peak probe gives a finite, positive rate for every packed layout of every
+// backend the CPU has, on 1-3 threads, and 0 where there is no packed kernel (float
+// weights, the portable backend).
+TEST(KernelPeak, ReportsAFinitePositiveRateWhereAPackedKernelExists) {
+  for (const DotBackend* be : backends()) {
+    for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_K,
+                                    GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::F32}) {
+      for (int threads : {1, 3}) {
+        ThreadPool pool(threads);
+        const double macs = packed_kernel_peak_macs(*be, type, pool);
+        if (!packed_layout(*be, type)) {
+          EXPECT_EQ(macs, 0.0) << be->name << " " << ggml_type_name(type);
+          continue;
+        }
+        EXPECT_GT(macs, 0.0) << be->name << " " << ggml_type_name(type) << " " << threads;
+        EXPECT_TRUE(std::isfinite(macs)) << be->name << " " << ggml_type_name(type);
+      }
+    }
+  }
+}
+
 
 }  // namespace
 }  // namespace entropix

@@ -8,8 +8,6 @@
 #include <thread>
 #include <vector>
 
-#include "kernels/repack.h"
-#include "runtime/kernel_peak.h"
 #include "runtime/read_bandwidth.h"
 #include "runtime/thread_pool.h"
 
@@ -115,32 +113,3 @@ TEST(ReadBandwidth, ReportsAFinitePositiveRateForEveryThreadCount) {
     EXPECT_TRUE(std::isfinite(gbs)) << threads;
   }
 }
-
-namespace {
-
-// The kernel-peak probe gives a finite, positive rate for every packed layout of every
-// backend the CPU has, on 1-3 threads, and 0 where there is no packed kernel (float
-// weights, the portable backend).
-TEST(KernelPeak, ReportsAFinitePositiveRateWhereAPackedKernelExists) {
-  std::vector<const entropix::DotBackend*> backends{&entropix::scalar_dot_backend()};
-  if (const auto* b = entropix::avx2_dot_backend()) backends.push_back(b);
-  if (const auto* b = entropix::avxvnni_dot_backend()) backends.push_back(b);
-  if (const auto* b = entropix::avx512_dot_backend()) backends.push_back(b);
-  for (const entropix::DotBackend* be : backends) {
-    for (entropix::GgmlType type : {entropix::GgmlType::Q8_0, entropix::GgmlType::Q4_0, entropix::GgmlType::Q4_K,
-                                    entropix::GgmlType::Q5_K, entropix::GgmlType::Q6_K, entropix::GgmlType::F32}) {
-      for (int threads : {1, 3}) {
-        entropix::ThreadPool pool(threads);
-        const double macs = entropix::packed_kernel_peak_macs(*be, type, pool);
-        if (!entropix::packed_layout(*be, type)) {
-          EXPECT_EQ(macs, 0.0) << be->name << " " << entropix::ggml_type_name(type);
-          continue;
-        }
-        EXPECT_GT(macs, 0.0) << be->name << " " << entropix::ggml_type_name(type) << " " << threads;
-        EXPECT_TRUE(std::isfinite(macs)) << be->name << " " << entropix::ggml_type_name(type);
-      }
-    }
-  }
-}
-
-}  // namespace

@@ -31,7 +31,7 @@
 #include "grammar/json_schema_grammar.h"
 #include "kernels/dot.h"
 #include "model/engine.h"
-#include "runtime/kernel_peak.h"
+#include "kernels/kernel_peak.h"
 #include "runtime/read_bandwidth.h"
 #include "runtime/thread_pool.h"
 #include "tokenizer/tokenizer.h"

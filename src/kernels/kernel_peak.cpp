@@ -1,4 +1,4 @@
-#include "runtime/kernel_peak.h"
+#include "kernels/kernel_peak.h"
 
 #include <algorithm>
 #include <chrono>

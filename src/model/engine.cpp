@@ -426,12 +426,10 @@ void Engine::Impl::attention_block(int32_t layer, const AttentionTask& a, int32_
   }
   switch (type) {
     case KvType::F16:
-      kernels.scores_pages_f16(qtile, a.rows, key_pages, n_pages, hd, scale,
-                               scores, kAttentionBlock);
+      kernels.scores_pages_f16(qtile, a.rows, key_pages, n_pages, hd, scale, scores, kAttentionBlock);
       break;
     case KvType::F32:
-      kernels.scores_pages(qtile, a.rows, key_pages, n_pages, hd, scale, scores,
-                           kAttentionBlock);
+      kernels.scores_pages(qtile, a.rows, key_pages, n_pages, hd, scale, scores, kAttentionBlock);
       break;
     case KvType::Q8_0:
       for (int32_t j = 0; j < n_pages; ++j) {
@@ -464,12 +462,10 @@ void Engine::Impl::attention_block(int32_t layer, const AttentionTask& a, int32_
   std::fill(out.values, out.values + size_t(a.rows) * hd, 0.0f);
   switch (type) {
     case KvType::F16:
-      kernels.values_pages_f16(scores, kAttentionBlock, a.rows, value_pages,
-                               n_pages, n_last, kv_dim, hd, out.values);
+      kernels.values_pages_f16(scores, kAttentionBlock, a.rows, value_pages, n_pages, n_last, kv_dim, hd, out.values);
       break;
     case KvType::F32:
-      kernels.values_pages(scores, kAttentionBlock, a.rows, value_pages, n_pages,
-                           n_last, kv_dim, hd, out.values);
+      kernels.values_pages(scores, kAttentionBlock, a.rows, value_pages, n_pages, n_last, kv_dim, hd, out.values);
       break;
     case KvType::Q8_0:
       for (int32_t j = 0; j < n_pages; ++j) {

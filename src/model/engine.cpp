@@ -67,12 +67,16 @@ struct Engine::Impl {
   EngineOptions opt;
   std::unique_ptr<ThreadPool> pool;
   std::unique_ptr<KvCache> kv;
-  std::vector<float> inv_freq;  // [n_rot/2] rope frequency per rotated pair
+  // Rope frequency per rotated pair, [n_rot/2]: of the global layers and of the windowed
+  // ones (sliding-window models rotate those with their own base).
+  std::vector<float> inv_freq, inv_freq_swa;
 
   // Scratch for one chunk of at most max_batch tokens, allocated once.
   std::vector<float> x, xn, q, k, v, att, gate, up, tmp;  // [B][width]
   std::vector<float> rope_cos, rope_sin;                 // [B][n_rot/2]
+  std::vector<float> rope_cos_swa, rope_sin_swa;         // [B][n_rot/2], windowed layers
   std::vector<int32_t> slot, pos, logit_row;             // [B]
+  std::vector<int32_t> kept_first;                       // [B] first kept position of a logit row
   std::vector<int32_t> tile_start;                       // attention tiles of the chunk, then B
   // Per thread: a block's attention scores [kMaxTileRows][kAttentionBlock], a tile's
   // queries [kMaxTileRows][head_dim], then a block's partial softmax and the running one.
@@ -107,6 +111,11 @@ struct Engine::Impl {
   void attention_block(int32_t layer, const AttentionTask& a, int32_t block, const float* qtile, float* scores,
                        BlockPartial out);
   void check_capacity(std::span<const BatchToken> batch) const;
+  // Positions a layer's query at `position` attends to start here (the sliding window).
+  int32_t first_visible(int32_t layer, int32_t position) const {
+    if (cfg.sliding_window <= 0 || !cfg.swa_layer[static_cast<size_t>(layer)]) return 0;
+    return std::max(0, position - cfg.sliding_window + 1);
+  }
 };
 
 namespace {
@@ -150,7 +159,13 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
   if (m->opt.n_threads <= 0) m->opt.n_threads = std::max(1u, std::thread::hardware_concurrency());
   if (m->opt.max_batch <= 0) m->opt.max_batch = 256;
   if (m->opt.n_ctx <= 0) m->opt.n_ctx = std::min(c.n_ctx_train, 4096);
-  if (m->opt.attention_layer < 0) m->opt.attention_layer = c.n_layer - 1;
+  if (m->opt.attention_layer < 0) {
+    // The last layer that sees the whole context (not a sliding window), for attention metrics.
+    m->opt.attention_layer = c.n_layer - 1;
+    while (c.sliding_window > 0 && m->opt.attention_layer > 0 && c.swa_layer[size_t(m->opt.attention_layer)]) {
+      --m->opt.attention_layer;
+    }
+  }
   if (m->opt.attention_layer >= c.n_layer) {
     throw Error("attention layer " + std::to_string(m->opt.attention_layer) + " does not exist (the model has " +
                 std::to_string(c.n_layer) + " layers)");
@@ -179,12 +194,22 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
   }
 
   const int32_t half = c.n_rot / 2;
-  m->inv_freq.resize(static_cast<size_t>(half));
-  for (int32_t i = 0; i < half; ++i) {
-    double f = std::pow(double(c.rope_base), -2.0 * i / c.n_rot) * c.rope_freq_scale;
-    if (!m->w.rope_factors.empty()) f /= m->w.rope_factors[static_cast<size_t>(i)];
-    m->inv_freq[static_cast<size_t>(i)] = static_cast<float>(f);
-  }
+  // phi3's long-rope divisors: the long ones when the context exceeds the original one,
+  // as llama.cpp chooses them.
+  const FloatVec& factors = !c.rope_long_short           ? m->w.rope_factors
+                            : m->opt.n_ctx > c.rope_orig_ctx ? m->w.rope_factors_long
+                                                             : m->w.rope_factors_short;
+  const auto frequencies = [&](float base, float scale, const FloatVec& divisors) {
+    std::vector<float> out(static_cast<size_t>(half));
+    for (int32_t i = 0; i < half; ++i) {
+      double f = std::pow(double(base), -2.0 * i / c.n_rot) * scale;
+      if (!divisors.empty()) f /= divisors[static_cast<size_t>(i)];
+      out[static_cast<size_t>(i)] = static_cast<float>(f);
+    }
+    return out;
+  };
+  m->inv_freq = frequencies(c.rope_base, c.rope_freq_scale, factors);
+  if (c.sliding_window > 0) m->inv_freq_swa = frequencies(c.rope_base_swa, c.rope_freq_scale_swa, {});
 
   const size_t B = static_cast<size_t>(m->opt.max_batch);
   const size_t q_dim = size_t(c.n_head) * c.head_dim, kv_dim = size_t(c.n_head_kv) * c.head_dim;
@@ -199,6 +224,11 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
   m->up.resize(B * c.n_ff);
   m->rope_cos.resize(B * half);
   m->rope_sin.resize(B * half);
+  if (c.sliding_window > 0) {
+    m->rope_cos_swa.resize(B * half);
+    m->rope_sin_swa.resize(B * half);
+  }
+  m->kept_first.resize(B);
   m->slot.resize(B);
   m->pos.resize(B);
   m->logit_row.resize(B);
@@ -307,16 +337,27 @@ void Engine::Impl::forward_chunk(std::span<const BatchToken> chunk, size_t first
     pos[t] = kv->length(bt.seq);
     slot[t] = kv->append(bt.seq);
     logit_row[t] = bt.want_logits ? static_cast<int32_t>(row++) : -1;
+    // phi3's long-rope scales cos and sin by its attention factor (1 elsewhere).
     for (int32_t i = 0; i < half; ++i) {
       float angle = static_cast<float>(pos[t]) * inv_freq[static_cast<size_t>(i)];
-      rope_cos[t * half + i] = std::cos(angle);
-      rope_sin[t * half + i] = std::sin(angle);
+      rope_cos[t * half + i] = std::cos(angle) * c.rope_attn_factor;
+      rope_sin[t * half + i] = std::sin(angle) * c.rope_attn_factor;
+    }
+    for (size_t i = 0; i < inv_freq_swa.size(); ++i) {
+      float angle = static_cast<float>(pos[t]) * inv_freq_swa[i];
+      rope_cos_swa[size_t(t) * half + i] = std::cos(angle);
+      rope_sin_swa[size_t(t) * half + i] = std::sin(angle);
     }
     dequantize_row(w.token_embd.type, w.token_embd.data + size_t(bt.token) * w.token_embd.row_bytes, &x[t * d], d);
+    if (c.embd_scale != 1.0f) {
+      for (int64_t i = 0; i < d; ++i) x[t * d + i] *= c.embd_scale;
+    }
     if (opt.attention_scores && bt.want_logits) {
+      // A windowed layer keeps the scores of the positions in its window.
+      kept_first[t] = first_visible(opt.attention_layer, pos[t]);
       kept_offset[static_cast<size_t>(logit_row[t])] = kept_scores.size();
-      kept_npos[static_cast<size_t>(logit_row[t])] = pos[t] + 1;
-      kept_scores.resize(kept_scores.size() + size_t(c.n_head) * (pos[t] + 1));
+      kept_npos[static_cast<size_t>(logit_row[t])] = pos[t] + 1 - kept_first[t];
+      kept_scores.resize(kept_scores.size() + size_t(c.n_head) * (pos[t] + 1 - kept_first[t]));
     }
   }
 
@@ -335,8 +376,9 @@ void Engine::Impl::forward_chunk(std::span<const BatchToken> chunk, size_t first
         add_inplace(kt, L.bk.data(), kv_dim);
         add_inplace(vt, L.bv.data(), kv_dim);
       }
-      const float* cs = &rope_cos[t * half];
-      const float* sn = &rope_sin[t * half];
+      const bool windowed = c.sliding_window > 0 && c.swa_layer[static_cast<size_t>(l)];
+      const float* cs = windowed ? &rope_cos_swa[t * half] : &rope_cos[t * half];
+      const float* sn = windowed ? &rope_sin_swa[t * half] : &rope_sin[t * half];
       for (int32_t h = 0; h < c.n_head; ++h) {
         float* head = qt + h * hd;
         if (c.qk_norm) rms_norm(head, L.q_norm.data(), head, hd, c.rms_eps);
@@ -354,6 +396,9 @@ void Engine::Impl::forward_chunk(std::span<const BatchToken> chunk, size_t first
     }
     attention(l, chunk);
     matmul(L.wo, att.data(), B, tmp.data(), *pool);
+    if (c.post_norms) {
+      for (int64_t t = 0; t < B; ++t) rms_norm(&tmp[t * d], L.attn_post_norm.data(), &tmp[t * d], d, c.rms_eps);
+    }
     for (int64_t t = 0; t < B; ++t) add_inplace(&x[t * d], &tmp[t * d], d);
 
     for (int64_t t = 0; t < B; ++t) rms_norm(&x[t * d], L.ffn_norm.data(), &xn[t * d], d, c.rms_eps);
@@ -364,9 +409,13 @@ void Engine::Impl::forward_chunk(std::span<const BatchToken> chunk, size_t first
     const int64_t n_act = B * c.n_ff;
     pool->run([this, n_act](int thread, int n_threads) {
       const int64_t begin = n_act * thread / n_threads, end = n_act * (thread + 1) / n_threads;
-      swiglu_inplace(&gate[begin], &up[begin], end - begin);
+      if (cfg.ffn_act == FfnActivation::GeluTanh) geglu_tanh_inplace(&gate[begin], &up[begin], end - begin);
+      else swiglu_inplace(&gate[begin], &up[begin], end - begin);
     });
     matmul(L.w_down, gate.data(), B, tmp.data(), *pool);
+    if (c.post_norms) {
+      for (int64_t t = 0; t < B; ++t) rms_norm(&tmp[t * d], L.ffn_post_norm.data(), &tmp[t * d], d, c.rms_eps);
+    }
     for (int64_t t = 0; t < B; ++t) add_inplace(&x[t * d], &tmp[t * d], d);
   }
 
@@ -378,6 +427,10 @@ void Engine::Impl::forward_chunk(std::span<const BatchToken> chunk, size_t first
     ++n_sel;
   }
   if (n_sel > 0) matmul(w.output, xn.data(), n_sel, logits.data() + first_row * c.n_vocab, *pool);
+  if (c.final_softcap > 0.0f && n_sel > 0) {
+    float* rows = logits.data() + first_row * c.n_vocab;
+    soft_cap_inplace(rows, n_sel * c.n_vocab, c.final_softcap);
+  }
 }
 
 Engine::Impl::AttentionTask Engine::Impl::attention_task(int64_t task, std::span<const BatchToken> chunk) const {
@@ -398,7 +451,7 @@ void Engine::Impl::attention_block(int32_t layer, const AttentionTask& a, int32_
                                    float* scores, BlockPartial out) {
   const AttentionKernels& kernels = attention_kernels();
   const int32_t hd = cfg.head_dim, kv_dim = kv->kv_dim();
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const float scale = cfg.attn_scale > 0.0f ? cfg.attn_scale : 1.0f / std::sqrt(static_cast<float>(hd));
   const bool keep = opt.attention_scores && layer == opt.attention_layer;
   const KvType type = kv->type();
   const std::span<const int32_t> pages = kv->pages(a.seq);
@@ -442,22 +495,28 @@ void Engine::Impl::attention_block(int32_t layer, const AttentionTask& a, int32_
   // Row r is token t0 + r / per_task, head h0 + r % per_task.
   for (int32_t r = 0; r < a.rows; ++r) {
     const int64_t t = a.t0 + r / attn_per_task;
-    const int32_t n_valid = std::min(pos[t] + 1, b1) - b0;
+    // The token sees positions [lo, hi) of the block: up to itself, and from the start
+    // of its window in a windowed layer.
+    const int32_t lo = std::max(first_visible(layer, pos[t]), b0) - b0;
+    const int32_t hi = std::min(pos[t] + 1, b1) - b0;
     float* sr = scores + size_t(r) * kAttentionBlock;
-    if (n_valid <= 0) {  // an earlier token of the tile sees none of this block
+    if (hi <= lo) {  // the token sees none of this block
       out.max[r] = 0.0f;
       out.sum[r] = 0.0f;
       std::fill(sr, sr + (b1 - b0), 0.0f);
       continue;
     }
+    if (cfg.attn_softcap > 0.0f) soft_cap_inplace(sr + lo, hi - lo, cfg.attn_softcap);
     if (keep && logit_row[t] >= 0) {
+      const int32_t first = kept_first[t];
       float* dst = &kept_scores[kept_offset[static_cast<size_t>(logit_row[t])] +
-                                size_t(a.h0 + r % attn_per_task) * size_t(pos[t] + 1) + size_t(b0)];
-      std::memcpy(dst, sr, size_t(n_valid) * sizeof(float));
+                                size_t(a.h0 + r % attn_per_task) * size_t(pos[t] + 1 - first) + size_t(b0 + lo - first)];
+      std::memcpy(dst, sr + lo, size_t(hi - lo) * sizeof(float));
     }
-    out.sum[r] = kernels.exponentiate(sr, n_valid, &out.max[r]);
-    // Later positions, which this token does not see, weigh 0.
-    std::fill(sr + n_valid, sr + (b1 - b0), 0.0f);
+    out.sum[r] = kernels.exponentiate(sr + lo, hi - lo, &out.max[r]);
+    // Positions the token does not see weigh 0.
+    std::fill(sr, sr + lo, 0.0f);
+    std::fill(sr + hi, sr + (b1 - b0), 0.0f);
   }
   std::fill(out.values, out.values + size_t(a.rows) * hd, 0.0f);
   switch (type) {
@@ -557,7 +616,11 @@ void Engine::Impl::attention(int32_t layer, std::span<const BatchToken> chunk) {
       for (int32_t d = 0; d < hd; ++d) dst[d] = run.values[size_t(r) * hd + d] * inv;
     }
   };
-  const auto n_blocks = [](const AttentionTask& a) { return (a.n_pos_max + kAttentionBlock - 1) / kAttentionBlock; };
+  // A task's blocks: from the one its first token's window starts in (0 without a window)
+  // to the one its last token is in.
+  const auto first_block = [&](const AttentionTask& a) { return first_visible(layer, pos[a.t0]) / kAttentionBlock; };
+  const auto end_block = [](const AttentionTask& a) { return (a.n_pos_max + kAttentionBlock - 1) / kAttentionBlock; };
+  const auto n_blocks = [&](const AttentionTask& a) { return end_block(a) - first_block(a); };
 
   // Few tasks over a long context (decoding one or a few tokens): each block of each task
   // is its own piece of work (split-K) so that every thread takes a share of the cache,
@@ -574,7 +637,7 @@ void Engine::Impl::attention(int32_t layer, std::span<const BatchToken> chunk) {
         const AttentionTask a = attention_task(task, chunk);
         load_queries(a, s.qtile);
         std::fill(s.run.sum, s.run.sum + a.rows, 0.0f);
-        for (int32_t block = 0, n = n_blocks(a); block < n; ++block) {
+        for (int32_t block = first_block(a), n = end_block(a); block < n; ++block) {
           attention_block(layer, a, block, s.qtile, s.scores, s.block);
           merge_block(a.rows, hd, s.block, s.run);
         }
@@ -587,7 +650,8 @@ void Engine::Impl::attention(int32_t layer, std::span<const BatchToken> chunk) {
   const size_t partial_floats = size_t(kMaxTileRows) * (size_t(hd) + 2);
   split_items.clear();
   for (int64_t task = 0; task < n_tasks; ++task) {
-    for (int32_t block = 0, n = n_blocks(attention_task(task, chunk)); block < n; ++block) {
+    const AttentionTask a = attention_task(task, chunk);
+    for (int32_t block = first_block(a), n = end_block(a); block < n; ++block) {
       split_items.push_back({static_cast<int32_t>(task), block});
     }
   }

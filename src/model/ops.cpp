@@ -23,6 +23,19 @@ void swiglu_inplace(float* gate, const float* up, int64_t n) {
   }
 }
 
+void geglu_tanh_inplace(float* gate, const float* up, int64_t n) {
+  constexpr float kSqrt2OverPi = 0.7978845608028654f;
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    gate[i] = 0.5f * g * (1.0f + std::tanh(kSqrt2OverPi * (g + 0.044715f * g * g * g))) * up[i];
+  }
+}
+
+void soft_cap_inplace(float* x, int64_t n, float cap) {
+  const float inv = 1.0f / cap;
+  for (int64_t i = 0; i < n; ++i) x[i] = cap * std::tanh(x[i] * inv);
+}
+
 void rope_interleaved(float* head, const float* cos, const float* sin, int32_t n_rot) {
   for (int32_t i = 0; i < n_rot / 2; ++i) {
     float x0 = head[2 * i], x1 = head[2 * i + 1];

@@ -31,7 +31,28 @@ struct Shape {
   bool llama3_rope;  // Llama-3 frequency factors (for arch llama)
   bool tied;         // output projection is token_embd
   VocabFamily vocab;
+  // The arch's parts (see arch_parts), zero where it has none.
+  int32_t n_rot = 0;           // rotated dimensions (0: head_dim)
+  int32_t sliding_window = 0;  // gemma2/3
+  int32_t swa_period = 0;      // written as attention.sliding_window_pattern when set
+  float attn_softcap = 0.0f, final_softcap = 0.0f;  // gemma2
+  int32_t rope_orig_ctx = 0;   // phi3 long-rope: original context (factors written when set)
 };
+
+// The full-size shapes each belong to one architecture.
+std::string shape_arch(const std::string& shape) {
+  if (shape == "gemma2-2b") return "gemma2";
+  if (shape == "gemma3-1b") return "gemma3";
+  if (shape == "phi4-mini") return "phi3";
+  if (shape == "qwen-0.5b") return "qwen2";
+  return "llama";
+}
+
+// Phi-3's long-rope attention factor, as llama.cpp's converter computes it.
+float phi3_attn_factor(int32_t n_ctx_train, int32_t orig_ctx) {
+  const double scale = double(n_ctx_train) / orig_ctx;
+  return scale <= 1.0 ? 1.0f : static_cast<float>(std::sqrt(1.0 + std::log(scale) / std::log(double(orig_ctx))));
+}
 
 // Llama-3 rope scaling of Llama-3.2-1B (config.json "rope_scaling").
 constexpr double kRopeFactor = 32.0;
@@ -51,12 +72,59 @@ Shape find_shape(const std::string& shape, const std::string& arch) {
   if (shape == "qwen-0.5b") {
     return {shape, 151936, 32768, 896, 24, 14, 2, 64, 4864, 1000000.0f, 1e-6f, false, true, VocabFamily::Qwen2};
   }
+  if (shape == "gemma3-1b") {  // Gemma 3 1B: window 512 on five of six layers
+    Shape s{shape, 262144, 32768, 1152, 26, 4, 1, 256, 6912, 1000000.0f, 1e-6f, false, true, VocabFamily::Gemma};
+    s.sliding_window = 512;
+    return s;
+  }
+  if (shape == "gemma2-2b") {  // Gemma 2 2B: window 4096 on every other layer, soft-capping
+    Shape s{shape, 256000, 8192, 2304, 26, 8, 4, 256, 9216, 10000.0f, 1e-6f, false, true, VocabFamily::Gemma};
+    s.sliding_window = 4096;
+    s.attn_softcap = 50.0f;
+    s.final_softcap = 30.0f;
+    return s;
+  }
+  if (shape == "phi4-mini") {  // Phi-4-mini: 3/4 of each head rotated, long-rope over 4096 -> 131072
+    Shape s{shape, 200064, 131072, 3072, 32, 24, 8, 128, 8192, 10000.0f, 1e-5f, false, true, VocabFamily::Llama3};
+    s.n_rot = 96;
+    s.rope_orig_ctx = 4096;
+    return s;
+  }
   if (shape == "tiny") {
     const int32_t head_dim = arch == "qwen3" ? 128 : 64;
-    return {shape, 512, 2048, 256, 2, 4, 2, head_dim, 512, llama ? 500000.0f : 1000000.0f,
-            llama ? 1e-5f : 1e-6f, true, !llama, llama ? VocabFamily::Llama3 : VocabFamily::Qwen2};
+    const bool gemma = arch == "gemma2" || arch == "gemma3";
+    Shape s{shape, 512, 2048, 256, 2, 4, 2, head_dim, 512, llama ? 500000.0f : 1000000.0f,
+            llama ? 1e-5f : 1e-6f, true, !llama && arch != "phi3",
+            gemma ? VocabFamily::Gemma : llama || arch == "phi3" ? VocabFamily::Llama3 : VocabFamily::Qwen2};
+    // A window shorter than the tests' prompts, on layer 0 of 2; caps small enough to bend
+    // the tiny model's scores and logits.
+    if (gemma) {
+      s.sliding_window = 8;
+      s.swa_period = 2;
+    }
+    if (arch == "gemma2") {
+      s.attn_softcap = 0.5f;
+      s.final_softcap = 1.0f;
+    }
+    if (arch == "phi3") {  // fused matrices, partial rotation, long-rope beyond 512 positions
+      s.n_rot = 48;
+      s.rope_orig_ctx = 512;
+    }
+    return s;
   }
-  throw Error("gen-model: unknown shape '" + shape + "' (expected llama-1b, qwen-0.5b or tiny)");
+  throw Error("gen-model: unknown shape '" + shape + "' (expected llama-1b, qwen-0.5b, gemma3-1b, gemma2-2b, phi4-mini or tiny)");
+}
+
+// Phi-3-style long-rope divisors, [n_rot / 2]: short ones near 1, long ones growing with
+// the wavelength towards the context's stretch.
+std::vector<float> phi3_rope_factors(int32_t n_rot, bool long_factors, double stretch) {
+  std::vector<float> out;
+  const int32_t half = n_rot / 2;
+  for (int32_t i = 0; i < half; ++i) {
+    const double t = half > 1 ? double(i) / (half - 1) : 0.0;
+    out.push_back(static_cast<float>(long_factors ? 1.0 + (stretch - 1.0) * t * t : 1.0 + 0.05 * t));
+  }
+  return out;
 }
 
 // Per-frequency divisors of the rope angles, as llama.cpp's converter computes them
@@ -119,7 +187,7 @@ GgmlType fallback(GgmlType type, int64_t row) {
 
 // ---------------------------------------------------------------- the tensor plan
 
-enum class Init { Matrix, Bias, Norm, RopeFactors };
+enum class Init { Matrix, Bias, Norm, RopeFactors, RopeFactorsLong, RopeFactorsShort };
 
 struct PlannedTensor {
   std::string name;
@@ -151,8 +219,14 @@ std::vector<PlannedTensor> plan_tensors(const Shape& s, const std::string& arch,
   // Q4_K_M gives the output projection (token_embd when tied) Q6_K.
   const GgmlType output_type = q4_k_m ? GgmlType::Q6_K : base;
 
+  const int32_t n_rot = s.n_rot > 0 ? s.n_rot : s.head_dim;
+  const bool gemma = arch == "gemma2" || arch == "gemma3", phi3 = arch == "phi3";
   matrix("token_embd.weight", s.n_vocab, s.n_embd, s.tied ? output_type : base);
   if (arch == "llama" && s.llama3_rope) vector("rope_freqs.weight", s.head_dim / 2, Init::RopeFactors);
+  if (phi3 && s.rope_orig_ctx > 0) {
+    vector("rope_factors_long.weight", n_rot / 2, Init::RopeFactorsLong);
+    vector("rope_factors_short.weight", n_rot / 2, Init::RopeFactorsShort);
+  }
   vector("output_norm.weight", s.n_embd, Init::Norm);
   if (!s.tied) matrix("output.weight", s.n_vocab, s.n_embd, output_type);
 
@@ -160,23 +234,34 @@ std::vector<PlannedTensor> plan_tensors(const Shape& s, const std::string& arch,
     const std::string p = "blk." + std::to_string(il) + ".";
     const GgmlType more = q4_k_m && use_more_bits(il, s.n_layer) ? GgmlType::Q6_K : base;
     vector(p + "attn_norm.weight", s.n_embd, Init::Norm);
-    matrix(p + "attn_q.weight", q_dim, s.n_embd, base);
-    matrix(p + "attn_k.weight", kv_dim, s.n_embd, base);
-    matrix(p + "attn_v.weight", kv_dim, s.n_embd, more);
+    if (phi3) {  // llama.cpp's Q4_K_M gives the fused matrix Q5_K
+      matrix(p + "attn_qkv.weight", q_dim + 2 * kv_dim, s.n_embd, q4_k_m ? GgmlType::Q5_K : base);
+    } else {
+      matrix(p + "attn_q.weight", q_dim, s.n_embd, base);
+      matrix(p + "attn_k.weight", kv_dim, s.n_embd, base);
+      matrix(p + "attn_v.weight", kv_dim, s.n_embd, more);
+    }
     if (arch == "qwen2") {
       vector(p + "attn_q.bias", q_dim, Init::Bias);
       vector(p + "attn_k.bias", kv_dim, Init::Bias);
       vector(p + "attn_v.bias", kv_dim, Init::Bias);
     }
-    if (arch == "qwen3") {
+    if (arch == "qwen3" || arch == "gemma3") {
       vector(p + "attn_q_norm.weight", s.head_dim, Init::Norm);
       vector(p + "attn_k_norm.weight", s.head_dim, Init::Norm);
     }
     matrix(p + "attn_output.weight", s.n_embd, q_dim, base);
+    if (gemma) vector(p + "post_attention_norm.weight", s.n_embd, Init::Norm);
     vector(p + "ffn_norm.weight", s.n_embd, Init::Norm);
-    matrix(p + "ffn_gate.weight", s.n_ff, s.n_embd, base);
-    matrix(p + "ffn_down.weight", s.n_embd, s.n_ff, more);
-    matrix(p + "ffn_up.weight", s.n_ff, s.n_embd, base);
+    if (phi3) {  // gate and up in one matrix, the gate's rows first
+      matrix(p + "ffn_up.weight", 2 * int64_t{s.n_ff}, s.n_embd, base);
+      matrix(p + "ffn_down.weight", s.n_embd, s.n_ff, more);
+    } else {
+      matrix(p + "ffn_gate.weight", s.n_ff, s.n_embd, base);
+      matrix(p + "ffn_down.weight", s.n_embd, s.n_ff, more);
+      matrix(p + "ffn_up.weight", s.n_ff, s.n_embd, base);
+    }
+    if (gemma) vector(p + "post_ffw_norm.weight", s.n_embd, Init::Norm);
   }
   return plan;
 }
@@ -265,8 +350,12 @@ void generate(std::vector<PlannedTensor>& plan, const Shape& shape, uint64_t see
   for (size_t t = 0; t < plan.size(); ++t) {
     PlannedTensor& pt = plan[t];
     pt.bytes.resize(ggml_row_bytes(pt.type, pt.ne[0]) * static_cast<size_t>(pt.n_elements() / pt.ne[0]));
-    if (pt.init == Init::RopeFactors) {
-      const std::vector<float> f = llama3_rope_factors(shape.head_dim, shape.rope_base);
+    if (pt.init == Init::RopeFactors || pt.init == Init::RopeFactorsLong || pt.init == Init::RopeFactorsShort) {
+      const std::vector<float> f =
+          pt.init == Init::RopeFactors
+              ? llama3_rope_factors(shape.head_dim, shape.rope_base)
+              : phi3_rope_factors(static_cast<int32_t>(pt.ne[0]) * 2, pt.init == Init::RopeFactorsLong,
+                                  double(shape.n_ctx_train) / shape.rope_orig_ctx);
       quantize_row(GgmlType::F32, f.data(), pt.bytes.data(), static_cast<int64_t>(f.size()));
       continue;
     }
@@ -320,14 +409,25 @@ void add_metadata(GgufWriter& w, const Shape& s, const RandomModelOptions& o) {
   w.add_u32(a + ".attention.value_length", static_cast<uint32_t>(s.head_dim));
   w.add_f32(a + ".attention.layer_norm_rms_epsilon", s.rms_eps);
   w.add_f32(a + ".rope.freq_base", s.rope_base);
-  w.add_u32(a + ".rope.dimension_count", static_cast<uint32_t>(s.head_dim));
+  w.add_u32(a + ".rope.dimension_count", static_cast<uint32_t>(s.n_rot > 0 ? s.n_rot : s.head_dim));
+  if (s.sliding_window > 0) w.add_u32(a + ".attention.sliding_window", static_cast<uint32_t>(s.sliding_window));
+  if (s.swa_period > 0) w.add_u32(a + ".attention.sliding_window_pattern", static_cast<uint32_t>(s.swa_period));
+  if (s.attn_softcap > 0) w.add_f32(a + ".attn_logit_softcapping", s.attn_softcap);
+  if (s.final_softcap > 0) w.add_f32(a + ".final_logit_softcapping", s.final_softcap);
+  if (a == "phi3" && s.rope_orig_ctx > 0) {
+    w.add_u32(a + ".rope.scaling.original_context_length", static_cast<uint32_t>(s.rope_orig_ctx));
+    w.add_f32(a + ".rope.scaling.attn_factor", phi3_attn_factor(s.n_ctx_train, s.rope_orig_ctx));
+  }
 
   const SyntheticVocab v = make_synthetic_vocab(s.vocab, s.n_vocab);
-  w.add_string("tokenizer.ggml.model", "gpt2");
+  w.add_string("tokenizer.ggml.model", v.model);
   w.add_string("tokenizer.ggml.pre", v.pre);
   w.add_string_array("tokenizer.ggml.tokens", v.tokens);
+  if (!v.scores.empty()) w.add_f32_array("tokenizer.ggml.scores", v.scores);
   w.add_i32_array("tokenizer.ggml.token_type", v.token_types);
-  w.add_string_array("tokenizer.ggml.merges", v.merges);
+  if (!v.merges.empty()) w.add_string_array("tokenizer.ggml.merges", v.merges);
+  if (v.unk_id >= 0) w.add_u32("tokenizer.ggml.unknown_token_id", static_cast<uint32_t>(v.unk_id));
+  if (v.model == "llama") w.add_bool("tokenizer.ggml.add_space_prefix", v.add_space_prefix);
   w.add_u32("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(v.bos_id));
   w.add_u32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(v.eos_id));
   if (v.pad_id >= 0) w.add_u32("tokenizer.ggml.padding_token_id", static_cast<uint32_t>(v.pad_id));
@@ -344,12 +444,12 @@ void check_name(const std::string& value, const std::vector<std::string>& allowe
 }  // namespace
 
 const std::vector<std::string>& random_model_shapes() {
-  static const std::vector<std::string> v = {"llama-1b", "qwen-0.5b", "tiny"};
+  static const std::vector<std::string> v = {"llama-1b", "qwen-0.5b", "gemma3-1b", "gemma2-2b", "phi4-mini", "tiny"};
   return v;
 }
 
 const std::vector<std::string>& random_model_archs() {
-  static const std::vector<std::string> v = {"llama", "qwen2", "qwen3"};
+  static const std::vector<std::string> v = {"llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3"};
   return v;
 }
 
@@ -360,18 +460,27 @@ const std::vector<std::string>& random_model_types() {
 
 RandomModelSummary write_random_model(const RandomModelOptions& options, const std::string& path) {
   check_name(options.shape, random_model_shapes(), "shape");
-  check_name(options.arch, random_model_archs(), "arch");
-  check_name(options.type, random_model_types(), "type");
-  const Shape shape = find_shape(options.shape, options.arch);
+  RandomModelOptions o = options;
+  if (o.arch.empty()) o.arch = shape_arch(o.shape);
+  check_name(o.arch, random_model_archs(), "arch");
+  check_name(o.type, random_model_types(), "type");
+  // The llama-family shapes take any llama-family arch (its parts added); the others are
+  // their own model's architecture.
+  const std::string own = shape_arch(o.shape);
+  const bool llama_family = [](const std::string& a) { return a == "llama" || a == "qwen2" || a == "qwen3"; }(own);
+  if (o.shape != "tiny" && o.arch != own && !(llama_family && (o.arch == "llama" || o.arch == "qwen2" || o.arch == "qwen3"))) {
+    throw Error("gen-model: shape '" + o.shape + "' is a " + own + " model (give --arch " + own + " or leave it out)");
+  }
+  const Shape shape = find_shape(o.shape, o.arch);
   const int32_t n_threads = options.n_threads > 0
                                 ? options.n_threads
                                 : std::max(1, static_cast<int32_t>(std::thread::hardware_concurrency()));
 
-  std::vector<PlannedTensor> plan = plan_tensors(shape, options.arch, options.type);
-  generate(plan, shape, options.seed, n_threads);
+  std::vector<PlannedTensor> plan = plan_tensors(shape, o.arch, o.type);
+  generate(plan, shape, o.seed, n_threads);
 
   GgufWriter writer;
-  add_metadata(writer, shape, options);
+  add_metadata(writer, shape, o);
   RandomModelSummary summary;
   std::map<std::string, int> counts;
   for (PlannedTensor& pt : plan) {

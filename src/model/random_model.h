@@ -8,13 +8,28 @@
 //              frequency factors (factor 32, low 1, high 4, original context 8192), tied output.
 //   qwen-0.5b  Qwen2.5-0.5B: n_embd 896, 24 layers, 14 heads, 2 kv heads, head dim 64,
 //              ff 4864, vocab 151936 (Qwen specials), rope base 1e6, tied output.
+//   gemma3-1b  Gemma 3 1B: n_embd 1152, 26 layers, 4 heads, 1 kv head, head dim 256,
+//              ff 6912, vocab 262144 (Gemma SentencePiece), rope base 1e6 (1e4 windowed),
+//              window 512 on five layers of six, tied output.
+//   gemma2-2b  Gemma 2 2B: n_embd 2304, 26 layers, 8 heads, 4 kv heads, head dim 256,
+//              ff 9216, vocab 256000 (Gemma SentencePiece), window 4096 on every other
+//              layer, soft-caps 50 (scores) and 30 (logits), tied output.
+//   phi4-mini  Phi-4-mini: n_embd 3072, 32 layers, 24 heads, 8 kv heads, head dim 128
+//              (96 rotated), ff 8192, vocab 200064 (a Llama-3-style BPE), long-rope from
+//              4096 to 131072 positions, tied output.
 //   tiny       n_embd 256, 2 layers, 4 heads, 2 kv heads, head dim 64 (128 for qwen3, as
 //              Qwen3 decouples it from n_embd / n_head), ff 512, vocab 512; every row
 //              length a multiple of 256, so every type applies without fallback. With
 //              arch llama: Llama-3 frequency factors and a separate output.weight; with
-//              qwen2/qwen3: tied output, Qwen specials.
-// The arch adds its parts: qwen2 biases on q, k, v; qwen3 q/k RMSNorm weights. Rope
-// frequency factors are written for arch llama only (the other loaders ignore them).
+//              qwen2/qwen3: tied output, Qwen specials; with gemma2/gemma3: a Gemma
+//              vocabulary, a window of 8 on layer 0 (pattern 2), gemma2 soft-caps 0.5 and
+//              1 (small, to bend the tiny model's values); with phi3: 48 of 64 dims rotated,
+//              long-rope beyond 512 positions, a separate output.weight.
+// The arch adds its parts: qwen2 biases on q, k, v; qwen3 q/k RMSNorm weights; gemma2/3
+// post-attention and post-feed-forward norms (gemma3 also q/k norms); phi3 one attn_qkv
+// and one ffn_up holding gate and up, and rope_factors_long/short. Rope frequency
+// factors are written for arch llama only (the other loaders ignore them). Q4_K_M gives
+// phi3's attn_qkv Q5_K, as llama.cpp does.
 //
 // Types: f32, f16, bf16, q8_0, q4_0, q5_k, q6_k put every matrix in that type (as
 // llama-quantize --pure); q4_k_m mixes as llama.cpp's Q4_K_M: Q4_K, with Q6_K for the
@@ -37,8 +52,8 @@
 namespace entropix {
 
 struct RandomModelOptions {
-  std::string shape = "tiny";  // llama-1b, qwen-0.5b, tiny
-  std::string arch = "llama";  // llama, qwen2, qwen3
+  std::string shape = "tiny";  // llama-1b, qwen-0.5b, gemma3-1b, gemma2-2b, phi4-mini, tiny
+  std::string arch;            // llama, qwen2, qwen3, gemma2, gemma3, phi3 (empty: the shape's own)
   std::string type = "q8_0";   // f32, f16, bf16, q8_0, q4_0, q4_k_m, q5_k, q6_k
   uint64_t seed = 0;
   int32_t n_threads = 0;       // 0: hardware concurrency

@@ -86,9 +86,74 @@ void add_special(SyntheticVocab& v, std::string name, TokenType type) {
   v.token_types.push_back(static_cast<int32_t>(type));
 }
 
+constexpr int32_t kGemmaStartOfTurn = 106;  // <start_of_turn>; <end_of_turn> follows
+constexpr int32_t kGemmaFirstByte = kGemmaStartOfTurn + 2;
+
+SyntheticVocab make_gemma_vocab(int32_t n_vocab) {
+  SyntheticVocab v;
+  v.model = "llama";
+  v.pre = "default";
+  const auto add = [&](std::string text, TokenType type, float score) {
+    v.tokens.push_back(std::move(text));
+    v.token_types.push_back(static_cast<int32_t>(type));
+    v.scores.push_back(score);
+  };
+  if (n_vocab < kGemmaFirstByte + 256 + 1) {
+    throw Error("synthetic vocabulary: " + std::to_string(n_vocab) + " tokens leave no room for Gemma's " +
+                std::to_string(kGemmaFirstByte) + " specials and 256 byte tokens");
+  }
+  add("<pad>", TokenType::Control, 0.0f);
+  add("<eos>", TokenType::Control, 0.0f);
+  add("<bos>", TokenType::Control, 0.0f);
+  add("<unk>", TokenType::Unknown, 0.0f);
+  add("<mask>", TokenType::UserDefined, 0.0f);
+  add("[multimodal]", TokenType::UserDefined, 0.0f);
+  for (int32_t i = 0; static_cast<int32_t>(v.tokens.size()) < kGemmaStartOfTurn; ++i) {
+    add("<unused" + std::to_string(i) + ">", TokenType::UserDefined, 0.0f);
+  }
+  add("<start_of_turn>", TokenType::UserDefined, 0.0f);
+  add("<end_of_turn>", TokenType::UserDefined, 0.0f);
+  static const char* kHex = "0123456789ABCDEF";
+  for (int b = 0; b < 256; ++b) add(std::string("<0x") + kHex[b >> 4] + kHex[b & 15] + ">", TokenType::Byte, 0.0f);
+  std::vector<std::string> alphabet = {"\xE2\x96\x81"};  // U+2581, the space
+  for (char c = 'a'; c <= 'z'; ++c) alphabet.emplace_back(1, c);
+  for (char c = 'A'; c <= 'Z'; ++c) alphabet.emplace_back(1, c);
+  for (char c = '0'; c <= '9'; ++c) alphabet.emplace_back(1, c);
+  for (char c : std::string_view(".,!?'-\n")) alphabet.emplace_back(1, c);
+  // Single characters first, then longer pieces; scores fall in vocabulary order, so a
+  // longer piece scores below its parts, as real SentencePiece models mostly do.
+  std::vector<std::string> level = alphabet;
+  float score = -1.0f;
+  for (const std::string& c : alphabet) {
+    if (static_cast<int32_t>(v.tokens.size()) == n_vocab) break;
+    add(c, TokenType::Normal, score);
+    score -= 0.001f;
+  }
+  while (static_cast<int32_t>(v.tokens.size()) < n_vocab) {
+    std::vector<std::string> next;
+    for (const std::string& left : level) {
+      for (const std::string& right : alphabet) {
+        if (static_cast<int32_t>(v.tokens.size()) == n_vocab) break;
+        next.push_back(left + right);
+        add(next.back(), TokenType::Normal, score);
+        score -= 0.001f;
+      }
+    }
+    level = std::move(next);
+  }
+  v.pad_id = 0;
+  v.eos_id = 1;
+  v.bos_id = 2;
+  v.unk_id = 3;
+  v.add_bos = true;
+  v.add_space_prefix = false;
+  return v;
+}
+
 }  // namespace
 
 SyntheticVocab make_synthetic_vocab(VocabFamily family, int32_t n_vocab) {
+  if (family == VocabFamily::Gemma) return make_gemma_vocab(n_vocab);
   SyntheticVocab v;
   const bool llama = family == VocabFamily::Llama3;
   const int32_t n_named = llama ? static_cast<int32_t>(std::size(kLlama3Named))

@@ -44,6 +44,14 @@ WeightMatrix matrix(const GgufFile& file, const std::string& name, int64_t n_in,
   return WeightMatrix{t.type, n_in, n_out, file.tensor_data(t), ggml_row_bytes(t.type, n_in)};
 }
 
+// Rows [first, first + n) of m: a fused matrix read as its parts.
+WeightMatrix rows_of(const WeightMatrix& m, int64_t first, int64_t n) {
+  WeightMatrix part = m;
+  part.data = m.data + static_cast<size_t>(first) * m.row_bytes;
+  part.n_out = n;
+  return part;
+}
+
 FloatVec vector(const GgufFile& file, const std::string& name, int64_t n) {
   const GgufTensorInfo& t = require_tensor(file, name);
   check_supported(file, t);
@@ -71,9 +79,16 @@ ModelWeights load_weights(const GgufFile& file, ModelConfig& c) {
     const std::string b = "blk." + std::to_string(i) + ".";
     LayerWeights& l = w.layers[static_cast<size_t>(i)];
     l.attn_norm = vector(file, b + "attn_norm.weight", d);
-    l.wq = matrix(file, b + "attn_q.weight", d, q_dim);
-    l.wk = matrix(file, b + "attn_k.weight", d, kv_dim);
-    l.wv = matrix(file, b + "attn_v.weight", d, kv_dim);
+    if (file.find_tensor(b + "attn_qkv.weight")) {  // phi3: q, k and v in one matrix
+      const WeightMatrix qkv = matrix(file, b + "attn_qkv.weight", d, q_dim + 2 * kv_dim);
+      l.wq = rows_of(qkv, 0, q_dim);
+      l.wk = rows_of(qkv, q_dim, kv_dim);
+      l.wv = rows_of(qkv, q_dim + kv_dim, kv_dim);
+    } else {
+      l.wq = matrix(file, b + "attn_q.weight", d, q_dim);
+      l.wk = matrix(file, b + "attn_k.weight", d, kv_dim);
+      l.wv = matrix(file, b + "attn_v.weight", d, kv_dim);
+    }
     l.wo = matrix(file, b + "attn_output.weight", q_dim, d);
     if (c.qkv_bias) {
       l.bq = vector(file, b + "attn_q.bias", q_dim);
@@ -84,15 +99,30 @@ ModelWeights load_weights(const GgufFile& file, ModelConfig& c) {
       l.q_norm = vector(file, b + "attn_q_norm.weight", hd);
       l.k_norm = vector(file, b + "attn_k_norm.weight", hd);
     }
+    if (c.post_norms) {
+      l.attn_post_norm = vector(file, b + "post_attention_norm.weight", d);
+      l.ffn_post_norm = vector(file, b + "post_ffw_norm.weight", d);
+    }
     l.ffn_norm = vector(file, b + "ffn_norm.weight", d);
-    l.w_gate = matrix(file, b + "ffn_gate.weight", d, c.n_ff);
-    l.w_up = matrix(file, b + "ffn_up.weight", d, c.n_ff);
+    if (!file.find_tensor(b + "ffn_gate.weight") && file.find_tensor(b + "ffn_up.weight")) {
+      // phi3: gate and up in one matrix, the gate's rows first
+      const WeightMatrix gate_up = matrix(file, b + "ffn_up.weight", d, 2 * int64_t{c.n_ff});
+      l.w_gate = rows_of(gate_up, 0, c.n_ff);
+      l.w_up = rows_of(gate_up, c.n_ff, c.n_ff);
+    } else {
+      l.w_gate = matrix(file, b + "ffn_gate.weight", d, c.n_ff);
+      l.w_up = matrix(file, b + "ffn_up.weight", d, c.n_ff);
+    }
     l.w_down = matrix(file, b + "ffn_down.weight", c.n_ff, d);
   }
   w.output_norm = vector(file, "output_norm.weight", d);
   c.tied_output = file.find_tensor("output.weight") == nullptr;
   w.output = c.tied_output ? w.token_embd : matrix(file, "output.weight", d, c.n_vocab);
   if (c.rope_freq_factors) w.rope_factors = vector(file, "rope_freqs.weight", c.n_rot / 2);
+  if (c.rope_long_short) {
+    w.rope_factors_long = vector(file, "rope_factors_long.weight", c.n_rot / 2);
+    w.rope_factors_short = vector(file, "rope_factors_short.weight", c.n_rot / 2);
+  }
 
   c.n_params = 0;
   for (const auto& t : file.tensors()) c.n_params += t.n_elements();

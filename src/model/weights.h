@@ -21,9 +21,11 @@ struct LayerWeights {
   WeightMatrix wq, wk, wv, wo;  // [n_head*hd x n_embd], [n_kv*hd x n_embd] x2, [n_embd x n_head*hd]
   FloatVec bq, bk, bv;          // qwen2 only: [n_head*hd], [n_kv*hd], [n_kv*hd]
   FloatVec q_norm, k_norm;      // qwen3 only: [hd]
+  FloatVec attn_post_norm;      // gemma2/3 only: [n_embd], on the attention output
   FloatVec ffn_norm;            // [n_embd]
   WeightMatrix w_gate, w_up;    // [n_ff x n_embd]
   WeightMatrix w_down;          // [n_embd x n_ff]
+  FloatVec ffn_post_norm;       // gemma2/3 only: [n_embd], on the feed-forward output
 };
 
 struct ModelWeights {
@@ -35,6 +37,8 @@ struct ModelWeights {
   FloatVec output_norm;     // [n_embd]
   WeightMatrix output;      // [n_vocab x n_embd] (token_embd when tied)
   FloatVec rope_factors;    // [n_rot/2] divisors of the rope frequencies (empty: none)
+  // phi3 long-rope: the divisors for contexts beyond the original one and within it.
+  FloatVec rope_factors_long, rope_factors_short;
 };
 
 // Finds every tensor the config needs; throws Error naming a missing tensor, a

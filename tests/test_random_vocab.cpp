@@ -81,3 +81,50 @@ TEST(RandomVocab, SmallSizesKeepTheNamedSpecialsAtTheEnd) {
 TEST(RandomVocab, TooSmallIsAnError) {
   EXPECT_THROW(make_synthetic_vocab(VocabFamily::Qwen2, 270), Error);
 }
+
+// Gemma's SentencePiece layout: the real ids of its specials, the 256 byte tokens, and
+// pieces that a SentencePiece merge can reach (every piece's text less its last
+// character is an earlier piece) with scores falling in vocabulary order.
+TEST(RandomVocab, GemmaFullSizeIsASentencePieceVocabulary) {
+  const SyntheticVocab v = make_synthetic_vocab(VocabFamily::Gemma, 262144);
+  ASSERT_EQ(v.tokens.size(), 262144u);
+  ASSERT_EQ(v.scores.size(), v.tokens.size());
+  ASSERT_EQ(v.token_types.size(), v.tokens.size());
+  EXPECT_EQ(v.model, "llama");
+  EXPECT_TRUE(v.merges.empty());
+  EXPECT_EQ(v.tokens[0], "<pad>");
+  EXPECT_EQ(v.tokens[1], "<eos>");
+  EXPECT_EQ(v.tokens[2], "<bos>");
+  EXPECT_EQ(v.tokens[3], "<unk>");
+  EXPECT_EQ(v.tokens[106], "<start_of_turn>");
+  EXPECT_EQ(v.tokens[107], "<end_of_turn>");
+  EXPECT_EQ(v.tokens[108], "<0x00>");
+  EXPECT_EQ(v.tokens[108 + 0xC3], "<0xC3>");
+  EXPECT_EQ(v.token_types[108 + 255], static_cast<int32_t>(TokenType::Byte));
+  EXPECT_EQ(v.pad_id, 0);
+  EXPECT_EQ(v.eos_id, 1);
+  EXPECT_EQ(v.bos_id, 2);
+  EXPECT_EQ(v.unk_id, 3);
+  EXPECT_TRUE(v.add_bos);
+  EXPECT_FALSE(v.add_space_prefix);
+  std::unordered_map<std::string, size_t> id;
+  for (size_t i = 0; i < v.tokens.size(); ++i) {
+    ASSERT_TRUE(id.emplace(v.tokens[i], i).second) << "duplicate token " << v.tokens[i] << " at " << i;
+  }
+  const size_t first_piece = 108 + 256;
+  EXPECT_EQ(v.tokens[first_piece], "\xE2\x96\x81");  // U+2581 stands for the space
+  for (size_t i = first_piece; i < v.tokens.size(); ++i) {
+    ASSERT_EQ(v.token_types[i], static_cast<int32_t>(TokenType::Normal)) << i;
+    if (i > first_piece) ASSERT_LT(v.scores[i], v.scores[i - 1]) << i;
+    const std::string& t = v.tokens[i];
+    const size_t last = t.ends_with("\xE2\x96\x81") ? t.size() - 3 : t.size() - 1;
+    if (last == 0) continue;  // a single character
+    const auto prefix = id.find(t.substr(0, last));
+    ASSERT_NE(prefix, id.end()) << "piece " << t << " has no parent";
+    EXPECT_LT(prefix->second, i);
+  }
+}
+
+TEST(RandomVocab, GemmaTooSmallIsAnError) {
+  EXPECT_THROW(make_synthetic_vocab(VocabFamily::Gemma, 300), Error);
+}

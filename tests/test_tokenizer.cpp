@@ -1,6 +1,7 @@
 // Tokenizer tests: llama.cpp's reference tokenizations for every vocabulary in
 // testdata/vocab (plus Llama 3 rebuilt from its tiktoken ranks), round trips,
 // pre-tokenizer splits, streaming decode across byte tokens, and a fuzz loop.
+#include <fmt/core.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 
 #include "core/error.h"
 #include "gguf/gguf.h"
+#include "model/random_model.h"
 #include "support.h"
 #include "tokenizer/pre_tokenizer.h"
 #include "tokenizer/tokenizer.h"
@@ -22,6 +24,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::read_file;
+using testing::TempDir;
 using testing::testdata_dir;
 
 fs::path vocab_dir() { return testdata_dir() / "vocab"; }
@@ -302,6 +305,54 @@ TEST(Stories260K, OnceUponATime) {
   EXPECT_EQ(got, naive_spm(escaped, score));
   EXPECT_EQ(tok->decode(ids), "Once upon a time");
   std::printf("[ stories  ] Once upon a time ->%s\n", (" " + show(ids)).c_str());
+}
+
+// ---- SentencePiece on gen-model's Gemma vocabulary ------------------------------------
+
+// Gemma's layout: no space prefix, so the text's spaces become U+2581 where they stand;
+// pieces as the naive merge finds them, and a character outside the vocabulary as its
+// UTF-8 bytes' <0xXX> tokens.
+TEST(GemmaVocab, MergesAsSentencePieceWithByteFallback) {
+  TempDir dir;
+  const std::string path = (dir.path / "gemma3.gguf").string();
+  RandomModelOptions options;
+  options.arch = "gemma3";
+  options.type = "f32";
+  write_random_model(options, path);
+  const auto file = GgufFile::open(path);
+  const auto tok = Tokenizer::from_gguf(*file);
+  EXPECT_EQ(tok->model_type(), "llama");
+  EXPECT_EQ(tok->bos(), 2);
+  EXPECT_EQ(tok->eos(), 1);
+  std::map<std::string, float> score;
+  const auto& texts = file->get_string_array("tokenizer.ggml.tokens");
+  const auto scores = file->get_f64_array("tokenizer.ggml.scores");
+  for (size_t i = 0; i < texts.size(); ++i) score.emplace(texts[i], static_cast<float>(scores[i]));
+
+  const std::string text = "Hello world, entropy caf\xC3\xA9 ok";
+  const std::vector<int32_t> ids = tok->encode(text, true, false);
+  ASSERT_FALSE(ids.empty());
+  EXPECT_EQ(ids[0], 2);
+  std::string escaped;
+  for (char c : text) escaped += c == ' ' ? std::string("\xE2\x96\x81") : std::string(1, c);
+  std::vector<std::string> expected;
+  for (const std::string& part : naive_spm(escaped, score)) {
+    if (score.contains(part)) {
+      expected.push_back(part);
+      continue;
+    }
+    for (unsigned char b : part) expected.push_back(fmt::format("<0x{:02X}>", b));
+  }
+  std::vector<std::string> got;
+  for (size_t i = 1; i < ids.size(); ++i) got.push_back(tok->token_text(ids[i]));
+  EXPECT_EQ(got, expected);
+  EXPECT_NE(std::find(got.begin(), got.end(), "<0xC3>"), got.end());  // the byte fallback was taken
+  EXPECT_EQ(tok->decode(ids), text);
+
+  const std::vector<int32_t> turn = tok->encode("<start_of_turn>user\nHi<end_of_turn>", false, true);
+  ASSERT_GE(turn.size(), 3u);
+  EXPECT_EQ(turn.front(), 106);
+  EXPECT_EQ(turn.back(), 107);
 }
 
 // ---- pre-tokenizers --------------------------------------------------------------------

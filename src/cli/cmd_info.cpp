@@ -51,9 +51,22 @@ void add_info_command(CLI::App& app) {
     fmt::print("heads:           {} (kv {}), head size {}\n", c.n_head, c.n_head_kv, c.head_dim);
     fmt::print("feed forward:    {}\n", c.n_ff);
     fmt::print("context length:  {}\n", c.n_ctx_train);
-    fmt::print("rope:            base {}, {} dims, {}{}\n", c.rope_base, c.n_rot,
+    fmt::print("rope:            base {}, {} dims, {}{}{}\n", c.rope_base, c.n_rot,
                c.rope_style == RopeStyle::Interleaved ? "interleaved" : "half-split",
-               c.rope_freq_factors ? ", frequency factors" : "");
+               c.rope_freq_factors ? ", frequency factors" : "",
+               c.rope_long_short ? fmt::format(", long-rope beyond {} (attention factor {:.4f})", c.rope_orig_ctx,
+                                               c.rope_attn_factor)
+                                 : "");
+    if (c.sliding_window > 0) {
+      int32_t windowed = 0;
+      for (bool w : c.swa_layer) windowed += w ? 1 : 0;
+      fmt::print("sliding window:  {} positions on {} of {} layers (rope base {} there)\n", c.sliding_window, windowed,
+                 c.n_layer, c.rope_base_swa);
+    }
+    if (c.attn_softcap > 0 || c.final_softcap > 0) {
+      fmt::print("soft-capping:    scores {}, logits {}\n", c.attn_softcap, c.final_softcap);
+    }
+    if (c.ffn_act == FfnActivation::GeluTanh) fmt::print("feed-forward:    GELU (tanh) gated\n");
     fmt::print("output:          {}\n", c.tied_output ? "tied to token embeddings" : "separate");
     fmt::print("tensor types:   ");
     for (const auto& [name, e] : types) fmt::print(" {} x{} ({:.1f} MiB)", name, e.first, double(e.second) / 1048576.0);

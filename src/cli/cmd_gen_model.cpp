@@ -49,7 +49,7 @@ void add_gen_model_command(CLI::App& app) {
     const RandomModelSummary s = write_random_model(options, path);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::printf("%s: %s %s %s, seed %llu: %.1f M params, %zu tensors (%s), %.1f MiB, %.1f s\n", path.c_str(),
-                options.shape.c_str(), options.arch.empty() ? "(the shape's)" : options.arch.c_str(), options.type.c_str(),
+                options.shape.c_str(), s.arch.c_str(), options.type.c_str(),
                 static_cast<unsigned long long>(options.seed), static_cast<double>(s.n_params) / 1e6, s.n_tensors,
                 s.type_counts.c_str(), static_cast<double>(s.file_bytes) / (1024.0 * 1024.0), seconds);
   });

@@ -24,10 +24,12 @@ void swiglu_inplace(float* gate, const float* up, int64_t n) {
 }
 
 void geglu_tanh_inplace(float* gate, const float* up, int64_t n) {
-  constexpr float kSqrt2OverPi = 0.7978845608028654f;
+  // 0.5 * (1 + tanh(u)) = 1 / (1 + exp(-2u)): the same value through exp, which costs
+  // a third of tanh here.
+  constexpr float kTwoSqrt2OverPi = 2.0f * 0.7978845608028654f;
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];
-    gate[i] = 0.5f * g * (1.0f + std::tanh(kSqrt2OverPi * (g + 0.044715f * g * g * g))) * up[i];
+    gate[i] = g / (1.0f + std::exp(-kTwoSqrt2OverPi * (g + 0.044715f * g * g * g))) * up[i];
   }
 }
 

@@ -33,7 +33,7 @@ struct Shape {
   VocabFamily vocab;
   // The arch's parts (see arch_parts), zero where it has none.
   int32_t n_rot = 0;           // rotated dimensions (0: head_dim)
-  int32_t sliding_window = 0;  // gemma2/3
+  int32_t sliding_window = 0;  // gemma2/3 (phi3: the key only)
   int32_t swa_period = 0;      // written as attention.sliding_window_pattern when set
   float attn_softcap = 0.0f, final_softcap = 0.0f;  // gemma2
   int32_t rope_orig_ctx = 0;   // phi3 long-rope: original context (factors written when set)
@@ -88,6 +88,7 @@ Shape find_shape(const std::string& shape, const std::string& arch) {
     Shape s{shape, 200064, 131072, 3072, 32, 24, 8, 128, 8192, 10000.0f, 1e-5f, false, true, VocabFamily::Llama3};
     s.n_rot = 96;
     s.rope_orig_ctx = 4096;
+    s.sliding_window = 262144;  // written as Phi-4-mini's files carry it (not applied)
     return s;
   }
   if (shape == "tiny") {
@@ -109,6 +110,7 @@ Shape find_shape(const std::string& shape, const std::string& arch) {
     if (arch == "phi3") {  // fused matrices, partial rotation, long-rope beyond 512 positions
       s.n_rot = 48;
       s.rope_orig_ctx = 512;
+      s.sliding_window = 2048;  // a key some readers require; not applied
     }
     return s;
   }
@@ -393,7 +395,11 @@ void generate(std::vector<PlannedTensor>& plan, const Shape& shape, uint64_t see
 void add_metadata(GgufWriter& w, const Shape& s, const RandomModelOptions& o) {
   const std::string& a = o.arch;
   w.add_string("general.architecture", a);
-  w.add_string("general.name", "entropix random " + s.name + " " + a + " " + o.type + " seed " + std::to_string(o.seed));
+  // The name leaves out "phi3": llama.cpp gives files so named Phi-3's SentencePiece
+  // token rules, which expect tokens (<s>, </s>) this vocabulary does not have.
+  const std::string named_arch = a == "phi3" ? "phi" : a;
+  w.add_string("general.name",
+               "entropix random " + s.name + " " + named_arch + " " + o.type + " seed " + std::to_string(o.seed));
   w.add_u32("general.file_type", file_type_number(o.type));
   if (base_type(o.type) != GgmlType::F32 && base_type(o.type) != GgmlType::F16 && base_type(o.type) != GgmlType::BF16) {
     w.add_u32("general.quantization_version", 2);
@@ -490,6 +496,7 @@ RandomModelSummary write_random_model(const RandomModelOptions& options, const s
   }
   writer.write(path);
   summary.n_tensors = plan.size();
+  summary.arch = o.arch;
   summary.file_bytes = static_cast<size_t>(std::filesystem::file_size(path));
   for (const auto& [name, count] : counts) {
     summary.type_counts += (summary.type_counts.empty() ? "" : ", ") + name + ": " + std::to_string(count);

@@ -64,6 +64,7 @@ struct RandomModelSummary {
   size_t file_bytes = 0;
   size_t n_tensors = 0;
   std::string type_counts;   // "q4_K: 98, q6_K: 15, f32: 33"
+  std::string arch;          // the architecture written
 };
 
 // Names accepted by RandomModelOptions (for help texts and errors).

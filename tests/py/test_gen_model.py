@@ -128,6 +128,45 @@ def main():
         check_vocab(g, "llama")
         check_vocab(q2, "qwen")
 
+        # gemma2, gemma3, phi3: their tensors and keys as llama.cpp's converter writes them.
+        fam = {}
+        for arch in ("gemma2", "gemma3", "phi3"):
+            fam[arch] = os.path.join(tmp, f"{arch}.gguf")
+            engine_cli.gen_model(exe, fam[arch], "tiny", arch, "q4_k_m", 7)
+        g2 = gguf_reader.GGUFFile(fam["gemma2"])
+        m2 = g2.metadata
+        check(m2.get("gemma2.attention.sliding_window") == 8 and m2.get("gemma2.attention.sliding_window_pattern") == 2
+              and abs(m2.get("gemma2.attn_logit_softcapping", 0) - 0.5) < 1e-6
+              and abs(m2.get("gemma2.final_logit_softcapping", 0) - 1.0) < 1e-6,
+              "gemma2: window 8 on every other layer, soft-caps 0.5 and 1")
+        check(all(f"blk.{i}.{n}.weight" in g2.tensors for i in range(2)
+                  for n in ("post_attention_norm", "post_ffw_norm", "ffn_gate"))
+              and "blk.0.attn_q_norm.weight" not in g2.tensors and "output.weight" not in g2.tensors,
+              "gemma2: post norms, no head norms, tied output")
+        g3 = gguf_reader.GGUFFile(fam["gemma3"])
+        check("blk.1.attn_k_norm.weight" in g3.tensors and "blk.1.post_ffw_norm.weight" in g3.tensors
+              and "gemma3.attn_logit_softcapping" not in g3.metadata, "gemma3: head norms, post norms, no caps")
+        tokens, scores = g3.metadata["tokenizer.ggml.tokens"], g3.metadata["tokenizer.ggml.scores"]
+        check(g3.metadata["tokenizer.ggml.model"] == "llama" and len(scores) == len(tokens) == 512
+              and tokens[:4] == ["<pad>", "<eos>", "<bos>", "<unk>"] and tokens[106] == "<start_of_turn>"
+              and tokens[108] == "<0x00>" and g3.metadata["tokenizer.ggml.add_space_prefix"] is False,
+              "gemma3: Gemma's SentencePiece layout")
+        p3 = gguf_reader.GGUFFile(fam["phi3"])
+        md3 = p3.metadata
+        check(p3.tensors["blk.0.attn_qkv.weight"].ne == [256, 512] and p3.tensors["blk.0.attn_qkv.weight"].type == dequant.Q5_K
+              and "blk.0.attn_q.weight" not in p3.tensors and p3.tensors["blk.0.ffn_up.weight"].ne == [256, 1024]
+              and "blk.0.ffn_gate.weight" not in p3.tensors, "phi3: fused qkv (Q5_K in Q4_K_M) and gate/up")
+        attn_factor = math.sqrt(1 + math.log(2048 / 512) / math.log(512))
+        check(md3["phi3.rope.dimension_count"] == 48 and md3["phi3.rope.scaling.original_context_length"] == 512
+              and abs(md3["phi3.rope.scaling.attn_factor"] - attn_factor) < 1e-6
+              and p3.tensors["rope_factors_long.weight"].ne == [24] and p3.tensors["rope_factors_short.weight"].ne == [24],
+              "phi3: partial rotation, long-rope keys and factors")
+        check("phi3" not in md3["general.name"], "phi3: a name llama.cpp does not take for Phi-3's vocabulary")
+        mismatch = subprocess.run([exe, "gen-model", "--shape", "gemma3-1b", "--arch", "llama", "-o",
+                                   os.path.join(tmp, "m.gguf")], capture_output=True, text=True)
+        check(mismatch.returncode != 0 and "gemma3" in mismatch.stdout + mismatch.stderr
+              and not os.path.exists(os.path.join(tmp, "m.gguf")), "gemma3-1b with --arch llama: refused")
+
         # Same seed, same bytes; another seed, other weights.
         again = os.path.join(tmp, "again.gguf")
         engine_cli.gen_model(exe, again, "tiny", "llama", "q4_k_m", 7)

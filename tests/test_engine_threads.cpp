@@ -89,7 +89,8 @@ TEST_P(EngineThreads, EveryThreadCountGivesTheSameLogitsAndScoresBitForBit) {
   }
 }
 
-// gemma2: a window of 8 on layer 0, so decoding skips the blocks behind the window.
-INSTANTIATE_TEST_SUITE_P(Archs, EngineThreads, ::testing::Values("llama", "qwen3", "gemma2"));
+// gemma2: a window of 8 on layer 0, so decoding skips the blocks behind the window;
+// qwen3moe: each expert runs over the tokens that chose it, in ascending order.
+INSTANTIATE_TEST_SUITE_P(Archs, EngineThreads, ::testing::Values("llama", "qwen3", "gemma2", "qwen3moe"));
 
 }  // namespace

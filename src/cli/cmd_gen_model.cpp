@@ -26,11 +26,11 @@ void add_gen_model_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("gen-model", "Write a random-weight GGUF model in a real model's shape");
   cmd->add_option("--shape", opts->model.shape,
                   "llama-1b (Llama-3.2-1B), qwen-0.5b (Qwen2.5-0.5B), gemma3-1b (Gemma 3 1B), gemma2-2b (Gemma 2 "
-                  "2B), phi4-mini (Phi-4-mini) or tiny")
+                  "2B), phi4-mini (Phi-4-mini), qwen3moe-a3b (Qwen3-30B-A3B) or tiny")
       ->check(CLI::IsMember(random_model_shapes()))
       ->capture_default_str();
   cmd->add_option("--arch", opts->model.arch,
-                  "Architecture written: llama, qwen2 (qkv bias), qwen3 (q/k norm), gemma2, gemma3 or phi3 "
+                  "Architecture written: llama, qwen2 (qkv bias), qwen3 (q/k norm), qwen3moe, gemma2, gemma3 or phi3 "
                   "(default: the shape's own; tiny: llama)")
       ->check(CLI::IsMember(random_model_archs()));
   cmd->add_option("--type", opts->model.type,

@@ -49,7 +49,11 @@ void add_info_command(CLI::App& app) {
     fmt::print("layers:          {}\n", c.n_layer);
     fmt::print("embedding:       {}\n", c.n_embd);
     fmt::print("heads:           {} (kv {}), head size {}\n", c.n_head, c.n_head_kv, c.head_dim);
-    fmt::print("feed forward:    {}\n", c.n_ff);
+    if (c.n_expert > 0) {
+      fmt::print("feed forward:    {} experts of width {}, {} per token\n", c.n_expert, c.n_ff_exp, c.n_expert_used);
+    } else {
+      fmt::print("feed forward:    {}\n", c.n_ff);
+    }
     fmt::print("context length:  {}\n", c.n_ctx_train);
     fmt::print("rope:            base {}, {} dims, {}{}{}\n", c.rope_base, c.n_rot,
                c.rope_style == RopeStyle::Interleaved ? "interleaved" : "half-split",

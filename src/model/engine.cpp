@@ -19,6 +19,7 @@
 #include "kernels/quant.h"
 #include "model/arch/arch.h"
 #include "model/kv_cache.h"
+#include "model/moe_ffn.h"
 #include "model/ops.h"
 #include "model/weights.h"
 #include "runtime/thread_pool.h"
@@ -67,6 +68,7 @@ struct Engine::Impl {
   EngineOptions opt;
   std::unique_ptr<ThreadPool> pool;
   std::unique_ptr<KvCache> kv;
+  std::unique_ptr<MoeFeedForward> moe;  // mixture-of-experts models only
   // Rope frequency per rotated pair, [n_rot/2]: of the global layers and of the windowed
   // ones (sliding-window models rotate those with their own base).
   std::vector<float> inv_freq, inv_freq_swa;
@@ -229,6 +231,7 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
     m->rope_sin_swa.resize(B * half);
   }
   m->kept_first.resize(B);
+  if (c.n_expert > 0) m->moe = std::make_unique<MoeFeedForward>(m->cfg, m->opt.max_batch);
   m->slot.resize(B);
   m->pos.resize(B);
   m->logit_row.resize(B);
@@ -272,8 +275,16 @@ AttentionScores Engine::attention_scores(size_t i) const {
 size_t Engine::weight_bytes() const {
   auto bytes = [](const WeightMatrix& m) { return m.row_bytes * static_cast<size_t>(m.n_out); };
   size_t total = bytes(impl_->w.output);
+  const ModelConfig& c = impl_->cfg;
   for (const auto& l : impl_->w.layers) {
-    total += bytes(l.wq) + bytes(l.wk) + bytes(l.wv) + bytes(l.wo) + bytes(l.w_gate) + bytes(l.w_up) + bytes(l.w_down);
+    total += bytes(l.wq) + bytes(l.wk) + bytes(l.wv) + bytes(l.wo);
+    if (c.n_expert > 0) {
+      // The router and, per token, n_expert_used experts (all experts are the same size).
+      total += bytes(l.ffn_gate_inp) + size_t(c.n_expert_used) * (bytes(l.gate_exps[0]) + bytes(l.up_exps[0]) +
+                                                                   bytes(l.down_exps[0]));
+    } else {
+      total += bytes(l.w_gate) + bytes(l.w_up) + bytes(l.w_down);
+    }
   }
   return total;
 }
@@ -402,17 +413,21 @@ void Engine::Impl::forward_chunk(std::span<const BatchToken> chunk, size_t first
     for (int64_t t = 0; t < B; ++t) add_inplace(&x[t * d], &tmp[t * d], d);
 
     for (int64_t t = 0; t < B; ++t) rms_norm(&x[t * d], L.ffn_norm.data(), &xn[t * d], d, c.rms_eps);
-    matmul(L.w_gate, xn.data(), B, gate.data(), *pool);
-    matmul(L.w_up, xn.data(), B, up.data(), *pool);
-    // Element-wise over all rows at once, split across the threads, as its cost grows with
-    // the forks. Capturing only [this, n_act] keeps the task allocation-free.
-    const int64_t n_act = B * c.n_ff;
-    pool->run([this, n_act](int thread, int n_threads) {
-      const int64_t begin = n_act * thread / n_threads, end = n_act * (thread + 1) / n_threads;
-      if (cfg.ffn_act == FfnActivation::GeluTanh) geglu_tanh_inplace(&gate[begin], &up[begin], end - begin);
-      else swiglu_inplace(&gate[begin], &up[begin], end - begin);
-    });
-    matmul(L.w_down, gate.data(), B, tmp.data(), *pool);
+    if (moe) {
+      moe->run(L, xn.data(), B, tmp.data(), *pool);
+    } else {
+      matmul(L.w_gate, xn.data(), B, gate.data(), *pool);
+      matmul(L.w_up, xn.data(), B, up.data(), *pool);
+      // Element-wise over all rows at once, split across the threads, as its cost grows with
+      // the forks. Capturing only [this, n_act] keeps the task allocation-free.
+      const int64_t n_act = B * c.n_ff;
+      pool->run([this, n_act](int thread, int n_threads) {
+        const int64_t begin = n_act * thread / n_threads, end = n_act * (thread + 1) / n_threads;
+        if (cfg.ffn_act == FfnActivation::GeluTanh) geglu_tanh_inplace(&gate[begin], &up[begin], end - begin);
+        else swiglu_inplace(&gate[begin], &up[begin], end - begin);
+      });
+      matmul(L.w_down, gate.data(), B, tmp.data(), *pool);
+    }
     if (c.post_norms) {
       for (int64_t t = 0; t < B; ++t) rms_norm(&tmp[t * d], L.ffn_post_norm.data(), &tmp[t * d], d, c.rms_eps);
     }

@@ -86,7 +86,8 @@ class Engine {
   // Attention scores of the i-th logit row (only when options().attention_scores).
   AttentionScores attention_scores(size_t i) const;
 
-  // Bytes of weights read per generated token (for bandwidth reporting).
+  // Bytes of weights read per generated token (for bandwidth reporting); for a mixture of
+  // experts, the experts one token uses.
   size_t weight_bytes() const;
 
  private:

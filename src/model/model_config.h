@@ -56,6 +56,14 @@ struct ModelConfig {
   float rope_base_swa = 10000.0f;
   float rope_freq_scale_swa = 1.0f;
 
+  // Mixture of experts (qwen3moe): the feed-forward is n_expert experts of width n_ff_exp,
+  // of which a router picks n_expert_used per token (softmax over the experts, the top
+  // ones, their weights divided by their sum when expert_weights_norm).
+  int32_t n_expert = 0;      // 0: a dense feed-forward
+  int32_t n_expert_used = 0;
+  int32_t n_ff_exp = 0;
+  bool expert_weights_norm = false;
+
   int64_t n_params = 0;      // total elements of all tensors
 };
 

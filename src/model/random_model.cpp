@@ -37,6 +37,7 @@ struct Shape {
   int32_t swa_period = 0;      // written as attention.sliding_window_pattern when set
   float attn_softcap = 0.0f, final_softcap = 0.0f;  // gemma2
   int32_t rope_orig_ctx = 0;   // phi3 long-rope: original context (factors written when set)
+  int32_t n_expert = 0, n_expert_used = 0, n_ff_exp = 0;  // qwen3moe
 };
 
 // The full-size shapes each belong to one architecture.
@@ -45,6 +46,7 @@ std::string shape_arch(const std::string& shape) {
   if (shape == "gemma3-1b") return "gemma3";
   if (shape == "phi4-mini") return "phi3";
   if (shape == "qwen-0.5b") return "qwen2";
+  if (shape == "qwen3moe-a3b") return "qwen3moe";
   return "llama";
 }
 
@@ -91,8 +93,15 @@ Shape find_shape(const std::string& shape, const std::string& arch) {
     s.sliding_window = 262144;  // written as Phi-4-mini's files carry it (not applied)
     return s;
   }
+  if (shape == "qwen3moe-a3b") {  // Qwen3-30B-A3B: 128 experts of width 768, 8 per token
+    Shape s{shape, 151936, 40960, 2048, 48, 32, 4, 128, 6144, 1000000.0f, 1e-6f, false, false, VocabFamily::Qwen2};
+    s.n_expert = 128;
+    s.n_expert_used = 8;
+    s.n_ff_exp = 768;
+    return s;
+  }
   if (shape == "tiny") {
-    const int32_t head_dim = arch == "qwen3" ? 128 : 64;
+    const int32_t head_dim = arch == "qwen3" || arch == "qwen3moe" ? 128 : 64;
     const bool gemma = arch == "gemma2" || arch == "gemma3";
     Shape s{shape, 512, 2048, 256, 2, 4, 2, head_dim, 512, llama ? 500000.0f : 1000000.0f,
             llama ? 1e-5f : 1e-6f, true, !llama && arch != "phi3",
@@ -107,6 +116,11 @@ Shape find_shape(const std::string& shape, const std::string& arch) {
       s.attn_softcap = 0.5f;
       s.final_softcap = 1.0f;
     }
+    if (arch == "qwen3moe") {  // 4 experts of width 256, 2 per token
+      s.n_expert = 4;
+      s.n_expert_used = 2;
+      s.n_ff_exp = 256;
+    }
     if (arch == "phi3") {  // fused matrices, partial rotation, long-rope beyond 512 positions
       s.n_rot = 48;
       s.rope_orig_ctx = 512;
@@ -114,7 +128,8 @@ Shape find_shape(const std::string& shape, const std::string& arch) {
     }
     return s;
   }
-  throw Error("gen-model: unknown shape '" + shape + "' (expected llama-1b, qwen-0.5b, gemma3-1b, gemma2-2b, phi4-mini or tiny)");
+  throw Error("gen-model: unknown shape '" + shape +
+              "' (expected llama-1b, qwen-0.5b, gemma3-1b, gemma2-2b, phi4-mini, qwen3moe-a3b or tiny)");
 }
 
 // Phi-3-style long-rope divisors, [n_rot / 2]: short ones near 1, long ones growing with
@@ -215,6 +230,9 @@ std::vector<PlannedTensor> plan_tensors(const Shape& s, const std::string& arch,
   auto matrix = [&](std::string name, int64_t rows, int64_t cols, GgmlType t) {
     plan.push_back({std::move(name), {cols, rows}, fallback(t, cols), Init::Matrix, {}});
   };
+  auto experts = [&](std::string name, int64_t rows, int64_t cols, GgmlType t) {
+    plan.push_back({std::move(name), {cols, rows, s.n_expert}, fallback(t, cols), Init::Matrix, {}});
+  };
   auto vector = [&](std::string name, int64_t n, Init init) {
     plan.push_back({std::move(name), {n}, GgmlType::F32, init, {}});
   };
@@ -248,14 +266,19 @@ std::vector<PlannedTensor> plan_tensors(const Shape& s, const std::string& arch,
       vector(p + "attn_k.bias", kv_dim, Init::Bias);
       vector(p + "attn_v.bias", kv_dim, Init::Bias);
     }
-    if (arch == "qwen3" || arch == "gemma3") {
+    if (arch == "qwen3" || arch == "qwen3moe" || arch == "gemma3") {
       vector(p + "attn_q_norm.weight", s.head_dim, Init::Norm);
       vector(p + "attn_k_norm.weight", s.head_dim, Init::Norm);
     }
     matrix(p + "attn_output.weight", s.n_embd, q_dim, base);
     if (gemma) vector(p + "post_attention_norm.weight", s.n_embd, Init::Norm);
     vector(p + "ffn_norm.weight", s.n_embd, Init::Norm);
-    if (phi3) {  // gate and up in one matrix, the gate's rows first
+    if (s.n_expert > 0) {  // the router stays F32, as llama-quantize leaves it
+      matrix(p + "ffn_gate_inp.weight", s.n_expert, s.n_embd, GgmlType::F32);
+      experts(p + "ffn_gate_exps.weight", s.n_ff_exp, s.n_embd, base);
+      experts(p + "ffn_down_exps.weight", s.n_embd, s.n_ff_exp, more);
+      experts(p + "ffn_up_exps.weight", s.n_ff_exp, s.n_embd, base);
+    } else if (phi3) {  // gate and up in one matrix, the gate's rows first
       matrix(p + "ffn_up.weight", 2 * int64_t{s.n_ff}, s.n_embd, base);
       matrix(p + "ffn_down.weight", s.n_embd, s.n_ff, more);
     } else {
@@ -420,6 +443,11 @@ void add_metadata(GgufWriter& w, const Shape& s, const RandomModelOptions& o) {
   if (s.swa_period > 0) w.add_u32(a + ".attention.sliding_window_pattern", static_cast<uint32_t>(s.swa_period));
   if (s.attn_softcap > 0) w.add_f32(a + ".attn_logit_softcapping", s.attn_softcap);
   if (s.final_softcap > 0) w.add_f32(a + ".final_logit_softcapping", s.final_softcap);
+  if (s.n_expert > 0) {
+    w.add_u32(a + ".expert_count", static_cast<uint32_t>(s.n_expert));
+    w.add_u32(a + ".expert_used_count", static_cast<uint32_t>(s.n_expert_used));
+    w.add_u32(a + ".expert_feed_forward_length", static_cast<uint32_t>(s.n_ff_exp));
+  }
   if (a == "phi3" && s.rope_orig_ctx > 0) {
     w.add_u32(a + ".rope.scaling.original_context_length", static_cast<uint32_t>(s.rope_orig_ctx));
     w.add_f32(a + ".rope.scaling.attn_factor", phi3_attn_factor(s.n_ctx_train, s.rope_orig_ctx));
@@ -450,12 +478,13 @@ void check_name(const std::string& value, const std::vector<std::string>& allowe
 }  // namespace
 
 const std::vector<std::string>& random_model_shapes() {
-  static const std::vector<std::string> v = {"llama-1b", "qwen-0.5b", "gemma3-1b", "gemma2-2b", "phi4-mini", "tiny"};
+  static const std::vector<std::string> v = {"llama-1b",  "qwen-0.5b", "gemma3-1b", "gemma2-2b",
+                                             "phi4-mini", "qwen3moe-a3b", "tiny"};
   return v;
 }
 
 const std::vector<std::string>& random_model_archs() {
-  static const std::vector<std::string> v = {"llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3"};
+  static const std::vector<std::string> v = {"llama", "qwen2", "qwen3", "qwen3moe", "gemma2", "gemma3", "phi3"};
   return v;
 }
 

@@ -17,6 +17,8 @@
 //   phi4-mini  Phi-4-mini: n_embd 3072, 32 layers, 24 heads, 8 kv heads, head dim 128
 //              (96 rotated), ff 8192, vocab 200064 (a Llama-3-style BPE), long-rope from
 //              4096 to 131072 positions, tied output.
+//   qwen3moe-a3b  Qwen3-30B-A3B: n_embd 2048, 48 layers, 32 heads, 4 kv heads, head dim
+//              128, 128 experts of width 768 with 8 per token, vocab 151936, separate output.
 //   tiny       n_embd 256, 2 layers, 4 heads, 2 kv heads, head dim 64 (128 for qwen3, as
 //              Qwen3 decouples it from n_embd / n_head), ff 512, vocab 512; every row
 //              length a multiple of 256, so every type applies without fallback. With
@@ -24,10 +26,12 @@
 //              qwen2/qwen3: tied output, Qwen specials; with gemma2/gemma3: a Gemma
 //              vocabulary, a window of 8 on layer 0 (pattern 2), gemma2 soft-caps 0.5 and
 //              1 (small, to bend the tiny model's values); with phi3: 48 of 64 dims rotated,
-//              long-rope beyond 512 positions, a separate output.weight.
+//              long-rope beyond 512 positions, a separate output.weight; with qwen3moe: 4
+//              experts of width 256, 2 per token.
 // The arch adds its parts: qwen2 biases on q, k, v; qwen3 q/k RMSNorm weights; gemma2/3
 // post-attention and post-feed-forward norms (gemma3 also q/k norms); phi3 one attn_qkv
-// and one ffn_up holding gate and up, and rope_factors_long/short. Rope frequency
+// and one ffn_up holding gate and up, and rope_factors_long/short; qwen3moe an F32 router
+// ffn_gate_inp and 3-D ffn_{gate,up,down}_exps (Q4_K_M's Q6_K layers for the down ones). Rope frequency
 // factors are written for arch llama only (the other loaders ignore them). Q4_K_M gives
 // phi3's attn_qkv Q5_K, as llama.cpp does.
 //
@@ -52,8 +56,8 @@
 namespace entropix {
 
 struct RandomModelOptions {
-  std::string shape = "tiny";  // llama-1b, qwen-0.5b, gemma3-1b, gemma2-2b, phi4-mini, tiny
-  std::string arch;            // llama, qwen2, qwen3, gemma2, gemma3, phi3 (empty: the shape's own)
+  std::string shape = "tiny";  // llama-1b, qwen-0.5b, gemma3-1b, gemma2-2b, phi4-mini, qwen3moe-a3b, tiny
+  std::string arch;            // llama, qwen2, qwen3, qwen3moe, gemma2, gemma3, phi3 (empty: the shape's own)
   std::string type = "q8_0";   // f32, f16, bf16, q8_0, q4_0, q4_k_m, q5_k, q6_k
   uint64_t seed = 0;
   int32_t n_threads = 0;       // 0: hardware concurrency

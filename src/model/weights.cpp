@@ -52,6 +52,24 @@ WeightMatrix rows_of(const WeightMatrix& m, int64_t first, int64_t n) {
   return part;
 }
 
+// The n_expert matrices [n_out x n_in] of a 3-D tensor [n_in, n_out, n_expert], each a
+// view of its rows.
+std::vector<WeightMatrix> experts(const GgufFile& file, const std::string& name, int64_t n_in, int64_t n_out,
+                                  int64_t n_expert) {
+  const GgufTensorInfo& t = require_tensor(file, name);
+  check_supported(file, t);
+  if (t.n_dims != 3 || t.ne[0] != n_in || t.ne[1] != n_out || t.ne[2] != n_expert) {
+    throw Error(file.path() + ": tensor " + name + " has shape " + shape_string(t) + ", expected [" +
+                std::to_string(n_in) + ", " + std::to_string(n_out) + ", " + std::to_string(n_expert) + "]");
+  }
+  const size_t row_bytes = ggml_row_bytes(t.type, n_in);
+  std::vector<WeightMatrix> out;
+  for (int64_t e = 0; e < n_expert; ++e) {
+    out.push_back(WeightMatrix{t.type, n_in, n_out, file.tensor_data(t) + size_t(e * n_out) * row_bytes, row_bytes});
+  }
+  return out;
+}
+
 FloatVec vector(const GgufFile& file, const std::string& name, int64_t n) {
   const GgufTensorInfo& t = require_tensor(file, name);
   check_supported(file, t);
@@ -104,6 +122,13 @@ ModelWeights load_weights(const GgufFile& file, ModelConfig& c) {
       l.ffn_post_norm = vector(file, b + "post_ffw_norm.weight", d);
     }
     l.ffn_norm = vector(file, b + "ffn_norm.weight", d);
+    if (c.n_expert > 0) {
+      l.ffn_gate_inp = matrix(file, b + "ffn_gate_inp.weight", d, c.n_expert);
+      l.gate_exps = experts(file, b + "ffn_gate_exps.weight", d, c.n_ff_exp, c.n_expert);
+      l.up_exps = experts(file, b + "ffn_up_exps.weight", d, c.n_ff_exp, c.n_expert);
+      l.down_exps = experts(file, b + "ffn_down_exps.weight", c.n_ff_exp, d, c.n_expert);
+      continue;
+    }
     if (!file.find_tensor(b + "ffn_gate.weight") && file.find_tensor(b + "ffn_up.weight")) {
       // phi3: gate and up in one matrix, the gate's rows first
       const WeightMatrix gate_up = matrix(file, b + "ffn_up.weight", d, 2 * int64_t{c.n_ff});
@@ -165,7 +190,12 @@ size_t pack_weights(ModelWeights& w, const GgufFile& file, ThreadPool& pool, con
     total += bytes;
   };
   for (LayerWeights& l : w.layers) {
-    for (WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) pack(*m);
+    for (WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
+      if (m->data) pack(*m);
+    }
+    for (auto* group : {&l.gate_exps, &l.up_exps, &l.down_exps}) {
+      for (WeightMatrix& m : *group) pack(m);
+    }
   }
   pack(w.output);
   return total;

@@ -26,6 +26,11 @@ struct LayerWeights {
   WeightMatrix w_gate, w_up;    // [n_ff x n_embd]
   WeightMatrix w_down;          // [n_embd x n_ff]
   FloatVec ffn_post_norm;       // gemma2/3 only: [n_embd], on the feed-forward output
+  // qwen3moe only, in place of w_gate/w_up/w_down: the router [n_expert x n_embd] and
+  // each expert's matrices, views of the file's 3-D tensors ([n_ff_exp x n_embd] for
+  // gate and up, [n_embd x n_ff_exp] for down).
+  WeightMatrix ffn_gate_inp;
+  std::vector<WeightMatrix> gate_exps, up_exps, down_exps;
 };
 
 struct ModelWeights {

@@ -162,6 +162,17 @@ def main():
               and p3.tensors["rope_factors_long.weight"].ne == [24] and p3.tensors["rope_factors_short.weight"].ne == [24],
               "phi3: partial rotation, long-rope keys and factors")
         check("phi3" not in md3["general.name"], "phi3: a name llama.cpp does not take for Phi-3's vocabulary")
+        moe_path = os.path.join(tmp, "qwen3moe.gguf")
+        engine_cli.gen_model(exe, moe_path, "tiny", "qwen3moe", "q4_k_m", 7)
+        moe = gguf_reader.GGUFFile(moe_path)
+        mt = moe.tensors
+        check(moe.metadata["qwen3moe.expert_count"] == 4 and moe.metadata["qwen3moe.expert_used_count"] == 2
+              and moe.metadata["qwen3moe.expert_feed_forward_length"] == 256
+              and mt["blk.0.ffn_gate_inp.weight"].ne == [256, 4] and mt["blk.0.ffn_gate_inp.weight"].type == dequant.F32
+              and mt["blk.0.ffn_gate_exps.weight"].ne == [256, 256, 4] and mt["blk.0.ffn_down_exps.weight"].ne == [256, 256, 4]
+              and mt["blk.1.ffn_down_exps.weight"].type == dequant.Q6_K and mt["blk.0.ffn_up_exps.weight"].type == dequant.Q4_K
+              and "blk.0.ffn_gate.weight" not in mt and "blk.0.attn_q_norm.weight" in mt,
+              "qwen3moe: router (F32), 3-D expert tensors with the Q4_K_M mix, head norms")
         mismatch = subprocess.run([exe, "gen-model", "--shape", "gemma3-1b", "--arch", "llama", "-o",
                                    os.path.join(tmp, "m.gguf")], capture_output=True, text=True)
         check(mismatch.returncode != 0 and "gemma3" in mismatch.stdout + mismatch.stderr

@@ -1,6 +1,6 @@
 """The engine's logits against the numpy reference (tests/py/reference) on
 random-weight models from `entropix gen-model --shape tiny`, for every architecture
-(llama, qwen2, qwen3, gemma2, gemma3, phi3) and every tensor type. Needs no external
+(llama, qwen2, qwen3, qwen3moe, gemma2, gemma3, phi3) and every tensor type. Needs no external
 test data. The gemma models' window (8 positions on layer 0) is shorter than the
 prompts, so the window's edge is inside every case.
 
@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from reference import engine_cli, gguf_reader, llama_forward  # noqa: E402
 
 TEST = "test_reference_logits"
-ARCHS = ["llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3"]
+ARCHS = ["llama", "qwen2", "qwen3", "qwen3moe", "gemma2", "gemma3", "phi3"]
 FLOAT_TYPES = ["f32", "f16", "bf16"]
 QUANT_TYPES = ["q8_0", "q4_0", "q4_k_m", "q5_k", "q6_k"]
 N_TOKENS = 24
@@ -57,11 +57,17 @@ QUANT_TOL_EXACT = {"max": 0.15, "rms": 0.03, "top1": 0.75}
 # bit, so now and then one quant rounds the other way: a step of one element, which
 # attention carries to the later positions. Measured: relative noise of 1e-7 on the
 # reference's own activations moves these logits by up to 0.027 std, from one position
-# on (the engine differs from act-q8 by up to 0.025 std, same pattern). Hence max 0.05;
+# on (the engine differs from act-q8 by up to 0.025 std, same pattern); over the seven
+# architectures a single flip moves a position by up to 0.05 std (qwen3moe q6_k). Hence
+# max 0.08;
 # and at least half the positions where the reference itself is stable under that noise
-# (noisy_reference) must agree to float32 rounding (every element within 1e-4 std),
-# which any systematic error would break.
-QUANT_TOL_ACT_Q8 = {"max": 0.05, "rms": 0.01, "top1": 0.95, "exact_positions": 0.5}
+# (noisy_reference, three draws) must agree to float32 rounding (every element within
+# 1e-4 std), which any systematic error would break. Where the reference itself moves
+# further under that noise (Gemma's sqrt(n_embd)-scaled embeddings and post-norms make
+# it more sensitive: up to 0.054 std), the bounds widen to 1.5 times its movement
+# (widened). Every feature of every architecture is also held to the float types'
+# bound, 2e-3, which no such rounding touches.
+QUANT_TOL_ACT_Q8 = {"max": 0.08, "rms": 0.01, "top1": 0.95, "exact_positions": 0.5}
 EXACT_POSITION = 1e-4
 
 # The Q8_0 cache against the reference that quantizes keys and values as it does. Most
@@ -99,19 +105,36 @@ def compare(engine, ref, tol, stable=None):
     return stats, problems
 
 
+NOISE_DRAWS = 3
+
+
 def noisy_reference(model, tokens, ref):
-    """The positions where `model`'s logits stay within EXACT_POSITION std of `ref` when
-    every matmul input is perturbed by relative noise of 1e-7 (float32's rounding):
-    elsewhere an 8-bit activation quant sits on a rounding boundary, and the engine,
-    whose float32 inputs differ in the last bit, may round it either way."""
-    linear = model.linear
-    rng = np.random.default_rng(0)
-    model.linear = lambda x, name, rows=None: linear(x * (1 + 1e-7 * rng.standard_normal(x.shape)), name, rows)
+    """How far `model`'s logits move from `ref` (per position, in std of ref) when every
+    matmul input is perturbed by relative noise of 1e-7 (float32's rounding), the
+    largest of NOISE_DRAWS draws. Where an 8-bit activation quant sits on a rounding
+    boundary it flips, and the engine, whose float32 inputs differ in the last bit, may
+    round it either way: the engine's own error is judged against this envelope."""
+    linear, expert_linear = model.linear, model.expert_linear
+    spread = np.zeros(len(tokens))
     try:
-        noisy = model.logits(tokens)
+        for draw in range(NOISE_DRAWS):
+            rng = np.random.default_rng(draw)
+            noise = lambda x: x * (1 + 1e-7 * rng.standard_normal(x.shape))  # noqa: E731
+            model.linear = lambda x, name, rows=None: linear(noise(x), name, rows)
+            model.expert_linear = lambda x, name, w: expert_linear(noise(x), name, w)
+            spread = np.maximum(spread, (np.abs(model.logits(tokens) - ref) / ref.std()).max(axis=1))
     finally:
-        model.linear = linear
-    return (np.abs(noisy - ref) / ref.std()).max(axis=1) < EXACT_POSITION
+        model.linear, model.expert_linear = linear, expert_linear
+    return spread
+
+
+def widened(tol, envelope):
+    """tol with its max and rms bounds raised to 1.5 times what the reference itself moves
+    by (envelope: per-position maxima, in std), where that is more."""
+    out = dict(tol)
+    out["max"] = max(tol["max"], 1.5 * float(envelope.max()))
+    out["rms"] = max(tol["rms"], 1.5 * float(np.sqrt(np.mean(envelope ** 2))))
+    return out
 
 
 def fmt(stats, exact_positions=False):
@@ -146,11 +169,15 @@ def main():
                     stats, problems = compare(engine, exact, FLOAT_TOL)
                     line = f"{name}: {fmt(stats)}"
                 else:
-                    stats, problems = compare(engine, exact, QUANT_TOL_EXACT)
                     act_q8_model = llama_forward.Model(gguf, act_q8=True, kv_f16=False)
                     act_q8 = act_q8_model.logits(tokens)
-                    stable = noisy_reference(act_q8_model, tokens, act_q8)
-                    stats_q8, problems_q8 = compare(engine, act_q8, QUANT_TOL_ACT_Q8, stable)
+                    # The engine is held to the exact reference no closer than act-q8, which
+                    # rounds as it does: with experts, rounding can change a token's choice.
+                    act_q8_error = (np.abs(act_q8 - exact) / exact.std()).max(axis=1)
+                    stats, problems = compare(engine, exact, widened(QUANT_TOL_EXACT, act_q8_error))
+                    spread = noisy_reference(act_q8_model, tokens, act_q8)
+                    stable = spread < EXACT_POSITION
+                    stats_q8, problems_q8 = compare(engine, act_q8, widened(QUANT_TOL_ACT_Q8, spread), stable)
                     problems += [f"vs act-q8: {p}" for p in problems_q8]
                     line = f"{name}: exact {fmt(stats)} | act-q8 {fmt(stats_q8, True)}"
                 # The F16 cache against the reference that rounds keys and values alike. A
@@ -160,14 +187,14 @@ def main():
                 # qwen3 q4_k_m). So no exactness criterion, and twice the act-q8 bound.
                 ref_f16 = llama_forward.Model(gguf, act_q8=quantized, kv_f16=True).logits(tokens)
                 tol_f16 = {"max": 0.1, "rms": 0.01, "top1": 0.95} if quantized else {"max": 1e-2, "rms": 2e-3, "top1": 1.0}
-                stats_f16, problems_f16 = compare(engine_f16, ref_f16, tol_f16)
+                stats_f16, problems_f16 = compare(engine_f16, ref_f16, widened(tol_f16, spread) if quantized else tol_f16)
                 problems += [f"f16 cache: {p}" for p in problems_f16]
                 line += f" | f16 cache {fmt(stats_f16)}"
                 # The Q8_0 cache against the reference that quantizes keys and values alike.
                 # An element on a rounding boundary may round the other way (one 8-bit step
                 # of its block, up to 1/127 of the block's largest element).
                 ref_q8 = llama_forward.Model(gguf, act_q8=quantized, kv_q8=True).logits(tokens)
-                stats_q8c, problems_q8c = compare(engine_q8, ref_q8, Q8_CACHE_TOL)
+                stats_q8c, problems_q8c = compare(engine_q8, ref_q8, widened(Q8_CACHE_TOL, spread) if quantized else Q8_CACHE_TOL)
                 problems += [f"q8_0 cache: {p}" for p in problems_q8c]
                 line += f" | q8_0 cache {fmt(stats_q8c)}"
                 print(("FAIL " if problems else "ok   ") + line + ("  <- " + "; ".join(problems) if problems else ""))

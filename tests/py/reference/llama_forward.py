@@ -16,6 +16,10 @@ The differences between the architectures:
          period p windows layer l unless l % p == p - 1); neox.
   gemma3 gemma2's layer with q/k head norms, no soft-capping by default, the windowed
          layers rotated with base rope.freq_base_swa (10000) and no rope scaling.
+  qwen3moe  qwen3's attention; the feed-forward a mixture of expert_count experts: the
+         router ffn_gate_inp's softmax over the experts, the expert_used_count most
+         probable taken with their probabilities divided by their sum, each expert
+         down(silu(gate x) * up x) from the 3-D ffn_{gate,up,down}_exps.
   phi3   one attn_qkv matrix (q, k, v rows in turn) and one ffn_up (gate rows, then up);
          rope over rope.dimension_count dims with divisors rope_factors_long (context
          beyond rope.scaling.original_context_length) or rope_factors_short, cos and sin
@@ -26,8 +30,8 @@ import numpy as np
 
 from . import dequant
 
-NEOX_ARCHS = {"qwen2", "qwen3", "gemma2", "gemma3", "phi3"}
-SUPPORTED_ARCHS = {"llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3"}
+NEOX_ARCHS = {"qwen2", "qwen3", "qwen3moe", "gemma2", "gemma3", "phi3"}
+SUPPORTED_ARCHS = {"llama", "qwen2", "qwen3", "qwen3moe", "gemma2", "gemma3", "phi3"}
 GEMMA_ARCHS = {"gemma2", "gemma3"}
 
 
@@ -85,6 +89,9 @@ class Config:
                 self.rope_freq_scale_swa = 1.0
             if self.window > 0:
                 self.windowed = [period == 0 or il % period < period - 1 for il in range(self.n_layer)]
+        self.n_expert = int(key("expert_count", 0)) if arch == "qwen3moe" else 0
+        if self.n_expert:
+            self.n_expert_used = int(key("expert_used_count"))
         self.rope_orig_ctx = int(key("rope.scaling.original_context_length", self.n_ctx_train))
         self.rope_attn_factor = float(key("rope.scaling.attn_factor", 1.0))
 
@@ -259,6 +266,9 @@ class Model:
                 out = rms_norm(out, self.w(p + "post_attention_norm.weight"), cfg.rms_eps)
             x = x + out
             h = rms_norm(x, self.w(p + "ffn_norm.weight"), cfg.rms_eps)
+            if cfg.n_expert:
+                x = x + self.experts(h, p)
+                continue
             if p + "ffn_gate.weight" in self.gguf.tensors:
                 gate = self.linear(h, p + "ffn_gate.weight")
                 up = self.linear(h, p + "ffn_up.weight")
@@ -272,6 +282,34 @@ class Model:
             x = x + out
         h = rms_norm(x, self.output_norm, cfg.rms_eps)
         return soft_cap(self.linear(h, self.output_name), cfg.final_softcap)
+
+    def experts(self, h, p):
+        """The mixture-of-experts feed-forward of h: [n][n_embd]."""
+        cfg = self.cfg
+        logits = self.linear(h, p + "ffn_gate_inp.weight")                # [n][n_expert]
+        prob = np.exp(logits - logits.max(axis=1, keepdims=True))
+        prob /= prob.sum(axis=1, keepdims=True)
+        out = np.zeros_like(h)
+        gate_w, up_w, down_w = (self.w(p + f"ffn_{n}_exps.weight") for n in ("gate", "up", "down"))
+        for t in range(len(h)):
+            chosen = np.argsort(-prob[t], kind="stable")[:cfg.n_expert_used]
+            weights = prob[t][chosen] / prob[t][chosen].sum()
+            for e, wt in zip(chosen, weights):
+                x = h[t:t + 1]
+                gate = self.expert_linear(x, p + "ffn_gate_exps.weight", gate_w[e])
+                up = self.expert_linear(x, p + "ffn_up_exps.weight", up_w[e])
+                out[t] += wt * self.expert_linear(silu(gate) * up, p + "ffn_down_exps.weight", down_w[e])[0]
+        return out
+
+    def expert_linear(self, x, name, w):
+        """x times one expert's matrix w ([out][in]) of the 3-D tensor `name`."""
+        if self.act_q8:
+            wtype = self.gguf.tensors[name].type
+            if wtype in (dequant.Q8_0, dequant.Q4_0):
+                x = _round_trip_q8(x, 32, f16_scale=True)
+            elif wtype in (dequant.Q4_K, dequant.Q5_K, dequant.Q6_K):
+                x = _round_trip_q8(x, 256, f16_scale=False)
+        return x @ w.T
 
     def greedy(self, prompt, n_new):
         """Token ids of a greedy continuation of prompt (recomputes the prefix each step)."""

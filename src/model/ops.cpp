@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/activation_kernels.h"
+
 namespace entropix {
 
 void rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps) {
@@ -16,22 +18,9 @@ void add_inplace(float* x, const float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] += y[i];
 }
 
-void swiglu_inplace(float* gate, const float* up, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    float g = gate[i];
-    gate[i] = g / (1.0f + std::exp(-g)) * up[i];
-  }
-}
+void swiglu_inplace(float* gate, const float* up, int64_t n) { activation_kernels().swiglu(gate, up, n); }
 
-void geglu_tanh_inplace(float* gate, const float* up, int64_t n) {
-  // 0.5 * (1 + tanh(u)) = 1 / (1 + exp(-2u)): the same value through exp, which costs
-  // a third of tanh here.
-  constexpr float kTwoSqrt2OverPi = 2.0f * 0.7978845608028654f;
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = gate[i];
-    gate[i] = g / (1.0f + std::exp(-kTwoSqrt2OverPi * (g + 0.044715f * g * g * g))) * up[i];
-  }
-}
+void geglu_tanh_inplace(float* gate, const float* up, int64_t n) { activation_kernels().geglu_tanh(gate, up, n); }
 
 void soft_cap_inplace(float* x, int64_t n, float cap) {
   const float inv = 1.0f / cap;

@@ -9,7 +9,7 @@ namespace entropix {
 void rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps);
 // x[i] += y[i]
 void add_inplace(float* x, const float* y, int64_t n);
-// gate[i] = silu(gate[i]) * up[i]
+// gate[i] = silu(gate[i]) * up[i] (kernels/activation_kernels.h)
 void swiglu_inplace(float* gate, const float* up, int64_t n);
 // gate[i] = gelu(gate[i]) * up[i], GELU in its tanh approximation
 void geglu_tanh_inplace(float* gate, const float* up, int64_t n);

@@ -6,10 +6,13 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <random>
 #include <set>
 #include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "gguf/gguf.h"
@@ -356,6 +359,49 @@ TEST(GemmaVocab, MergesAsSentencePieceWithByteFallback) {
 }
 
 // ---- pre-tokenizers --------------------------------------------------------------------
+
+// GPT-4o (Phi-4-mini's "gpt-4o"): the split against llama.cpp's expression run by a
+// backtracking regex engine (tests/py/split_gpt4o.py, Python's re on the text collapsed to
+// Unicode categories as llama.cpp collapses it), on crafted text and 400 random strings
+// over letters of both cases (ASCII and not), digits, marks, apostrophes, slashes,
+// spaces and line breaks.
+TEST(PreTokenizer, Gpt4oSplitsAsLlamaCppsExpression) {
+  const std::string python = "/usr/bin/python3";
+  ASSERT_TRUE(fs::exists(python)) << python << " is needed for the reference split";
+  std::vector<std::string> texts = {
+      "Hello World", "helloWorld it's HTML5 Parser 12345 x", "\xC3\x87" "a va? \xC3\x89" "COLE na\xC3\xAFve abc\n\n  def",
+      "A/B\r\n//x", "e\xCC\x81t\xC3\xA9  ", "WE'LL SEE'S they'Re 'm", "  \t\n x", "", "1234567 12", "\xE6\x9D\xB1\xE4\xBA\xAC abc"};
+  const std::vector<std::string> alphabet = {"a", "b", "z", "A", "Q", "Z", "0", "7", "'", "s", "t", "l", "L", "d", "D", "/",
+                                             " ", " ", "  ", "\n", "\r", "\t", ".", ",", "!", "-", "\xC3\xA9", "\xC3\x89",
+                                             "\xC3\x9F", "\xCC\x81", "\xE6\x9D\xB1", "\xF0\x9F\x98\x80", "\xC2\xA0",
+                                             "\xD9\xA1", "\xD0\x96", "\xD0\xB6"};
+  std::mt19937 rng(17);
+  for (int i = 0; i < 400; ++i) {
+    std::string t;
+    for (int n = static_cast<int>(rng() % 30); n > 0; --n) t += alphabet[rng() % alphabet.size()];
+    texts.push_back(t);
+  }
+  testing::TempDir dir;
+  const fs::path input = dir.path / "texts.json";
+  {
+    std::ofstream out(input);
+    out << nlohmann::json(texts).dump();
+  }
+  const std::string cmd =
+      python + " '" + (testing::source_dir() / "tests" / "py" / "split_gpt4o.py").string() + "' '" + input.string() + "'";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string output;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, pipe)) > 0;) output.append(buf, n);
+  ASSERT_EQ(pclose(pipe), 0) << cmd;
+  const auto want = nlohmann::json::parse(output);
+  ASSERT_EQ(want.size(), texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    EXPECT_EQ(pre_tokenize(PreTokenizerKind::Gpt4o, texts[i]), want[i].get<std::vector<std::string>>())
+        << "text " << i << ": " << nlohmann::json(texts[i]).dump();
+  }
+}
 
 using Words = std::vector<std::string>;
 

@@ -357,6 +357,119 @@ Offsets llama3_pass(const Cpts& cpts, const Offsets& offsets, size_t max_digits)
   });
 }
 
+// llama.cpp's GPT-4o (o200k) expression, as it runs it on text whose non-ASCII code points
+// stand for their category (so any non-ASCII letter counts as both "not a-z" and "not A-Z"):
+//   [^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?
+//  |[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*(?:'[sS]|...)?
+//  |\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+
+// matched alternative by alternative with the regex's backtracking worked out.
+Offsets gpt4o_pass(const Cpts& cpts, const Offsets& offsets) {
+  return custom_pass(cpts, offsets, [&](size_t ini, size_t end, auto& add) {
+    const auto cpt_at = [&](size_t p) { return (p >= ini && p < end) ? cpts[p] : kOutOfRange; };
+    const auto flags_at = [&](size_t p) {
+      Flags f;
+      if (p < ini || p >= end) return f;
+      const uint8_t u = unicode::cpt_flags(cpts[p]);
+      f.letter = u & unicode::kLetter;
+      f.number = u & unicode::kNumber;
+      f.space = u & unicode::kWhitespace;
+      f.valid = true;
+      return f;
+    };
+    const auto upper = [&](size_t p) {  // a letter that is not a-z
+      const uint32_t c = cpt_at(p);
+      return flags_at(p).letter && !(c >= 'a' && c <= 'z');
+    };
+    const auto lower = [&](size_t p) {  // a letter that is not A-Z
+      const uint32_t c = cpt_at(p);
+      return flags_at(p).letter && !(c >= 'A' && c <= 'Z');
+    };
+    const auto prefix = [&](size_t p) {  // [^\r\n\p{L}\p{N}]
+      const Flags f = flags_at(p);
+      const uint32_t c = cpt_at(p);
+      return f.valid && c != '\r' && c != '\n' && !f.letter && !f.number;
+    };
+    const auto contraction = [&](size_t p) -> size_t {  // 's 't 're 've 'm 'll 'd, any case
+      if (cpt_at(p) != '\'') return 0;
+      const auto low = [](uint32_t c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; };
+      const uint32_t n1 = low(cpt_at(p + 1)), n2 = low(cpt_at(p + 2));
+      if (n1 == 's' || n1 == 't' || n1 == 'm' || n1 == 'd') return 2;
+      if ((n1 == 'r' && n2 == 'e') || (n1 == 'v' && n2 == 'e') || (n1 == 'l' && n2 == 'l')) return 3;
+      return 0;
+    };
+    for (size_t pos = ini; pos < end;) {
+      const uint32_t cpt = cpt_at(pos);
+      const Flags f = flags_at(pos);
+      // The two word alternatives. A prefix character is never a letter, so leaving it
+      // out cannot help a match that needs a letter where it stands.
+      const size_t s = prefix(pos) ? pos + 1 : pos;
+      size_t u_end = s;
+      while (upper(u_end)) ++u_end;
+      size_t k = u_end + 1;  // first: the last start in [s, u_end] of the lower run
+      for (size_t q = u_end + 1; q-- > s;) {
+        if (lower(q)) {
+          k = q;
+          break;
+        }
+      }
+      size_t word_end = 0;
+      if (k <= u_end) {  // upper* lower+
+        word_end = k;
+        while (lower(word_end)) ++word_end;
+      } else if (u_end > s) {  // upper+ lower* (the lower run is empty here)
+        word_end = u_end;
+      }
+      if (word_end > 0) {
+        pos = word_end + contraction(word_end);
+        add(pos);
+        continue;
+      }
+      if (f.number) {  // \p{N}{1,3}
+        size_t n = 0;
+        while (n < 3 && flags_at(pos + n).number) ++n;
+        pos += n;
+        add(pos);
+        continue;
+      }
+      const auto other = [&](size_t p) {  // [^\s\p{L}\p{N}]
+        const Flags g = flags_at(p);
+        return g.valid && !g.space && !g.letter && !g.number;
+      };
+      if (other(pos) || (cpt == ' ' && other(pos + 1))) {
+        pos += (cpt == ' ');
+        while (other(pos)) ++pos;
+        for (uint32_t c2 = cpt_at(pos); c2 == '\r' || c2 == '\n' || c2 == '/'; c2 = cpt_at(++pos)) {
+        }
+        add(pos);
+        continue;
+      }
+      size_t n_space = 0;
+      size_t last_crlf_end = 0;
+      while (flags_at(pos + n_space).space) {
+        const uint32_t c2 = cpt_at(pos + n_space);
+        if (c2 == '\r' || c2 == '\n') last_crlf_end = pos + n_space + 1;
+        ++n_space;
+      }
+      if (last_crlf_end > 0) {  // \s*[\r\n]+
+        pos = last_crlf_end;
+        add(pos);
+        continue;
+      }
+      if (n_space > 1 && cpt_at(pos + n_space) != kOutOfRange) {  // \s+(?!\S)
+        pos += n_space - 1;
+        add(pos);
+        continue;
+      }
+      if (n_space > 0) {  // \s+
+        pos += n_space;
+        add(pos);
+        continue;
+      }
+      add(++pos);
+    }
+  });
+}
+
 Offsets apply(const Cpts& c, const Offsets& o, const Matcher& m) { return regex_pass(c, o, m); }
 
 bool default_punct(uint32_t c) {
@@ -373,6 +486,8 @@ Offsets split_offsets(PreTokenizerKind kind, const Cpts& c) {
       return llama3_pass(c, o, 1);
     case PreTokenizerKind::Gpt2:
       return gpt2_pass(c, o);
+    case PreTokenizerKind::Gpt4o:
+      return gpt4o_pass(c, o);
     case PreTokenizerKind::Starcoder:
       o = apply(c, o, single_matcher(col_number));
       return gpt2_pass(c, o);
@@ -433,6 +548,8 @@ PreTokenizerInfo pre_tokenizer_from_name(std::string_view name) {
   } else if (is({"gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v1-en", "jina-v2-es", "jina-v2-de",
                  "jina-v2-code", "roberta-bpe", "a.x-4.0", "mellum", "mpt", "olmo", "jais", "trillion"})) {
     info.kind = K::Gpt2;
+  } else if (is({"gpt-4o", "llama4", "kanana2", "talkie"})) {
+    info.kind = K::Gpt4o;
   } else if (name == "deepseek-llm") {
     info.kind = K::DeepseekLlm;
   } else if (name == "deepseek-coder") {

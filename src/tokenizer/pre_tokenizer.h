@@ -15,6 +15,7 @@ enum class PreTokenizerKind {
   Llama3,         // llama3, llama-v3, llama-bpe, falcon3, ..., dbrx, smaug-bpe, chatglm-bpe
   Qwen2,          // qwen2, deepseek-r1-qwen, stablelm2, megrez
   Gpt2,           // gpt-2, phi-2, mpt, olmo, jais, jina-*, roberta-bpe, ...
+  Gpt4o,          // gpt-4o (Phi-4-mini), llama4, kanana2, talkie
   DeepseekLlm,    // deepseek-llm
   DeepseekCoder,  // deepseek-coder
   Falcon,         // falcon

@@ -202,20 +202,23 @@ Offsets custom_pass(const Cpts& cpts, const Offsets& offsets, Body body) {
 
 constexpr uint32_t kOutOfRange = 0xFFFFFFFF;
 
+// The flags of the code point at p of the piece [ini, end); empty flags outside it.
+Flags flags_in(const Cpts& cpts, size_t ini, size_t end, size_t p) {
+  Flags f;
+  if (p < ini || p >= end) return f;
+  const uint8_t u = unicode::cpt_flags(cpts[p]);
+  f.letter = u & unicode::kLetter;
+  f.number = u & unicode::kNumber;
+  f.space = u & unicode::kWhitespace;
+  f.valid = true;
+  return f;
+}
+
 // 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)
 Offsets gpt2_pass(const Cpts& cpts, const Offsets& offsets) {
   return custom_pass(cpts, offsets, [&](size_t ini, size_t end, auto& add) {
     const auto cpt_at = [&](size_t p) { return (p >= ini && p < end) ? cpts[p] : kOutOfRange; };
-    const auto flags_at = [&](size_t p) {
-      Flags f;
-      if (p < ini || p >= end) return f;
-      const uint8_t u = unicode::cpt_flags(cpts[p]);
-      f.letter = u & unicode::kLetter;
-      f.number = u & unicode::kNumber;
-      f.space = u & unicode::kWhitespace;
-      f.valid = true;
-      return f;
-    };
+    const auto flags_at = [&](size_t p) { return flags_in(cpts, ini, end, p); };
     for (size_t pos = ini; pos < end;) {
       const uint32_t cpt = cpt_at(pos);
       if (cpt == '\'' && pos + 1 < end) {
@@ -268,22 +271,30 @@ Offsets gpt2_pass(const Cpts& cpts, const Offsets& offsets) {
   });
 }
 
+// \s*[\r\n]+|\s+(?!\S)|\s+ at pos, the tail of the Llama 3 and GPT-4o expressions: where the
+// match ends, or pos + 1 when none matches (the character stands alone).
+template <class CptAt, class FlagsAt>
+size_t whitespace_end(size_t pos, CptAt cpt_at, FlagsAt flags_at) {
+  size_t n_space = 0;
+  size_t last_crlf_end = 0;
+  while (flags_at(pos + n_space).space) {
+    const uint32_t c2 = cpt_at(pos + n_space);
+    if (c2 == '\r' || c2 == '\n') last_crlf_end = pos + n_space + 1;
+    ++n_space;
+  }
+  if (last_crlf_end > 0) return last_crlf_end;                                    // \s*[\r\n]+
+  if (n_space > 1 && cpt_at(pos + n_space) != kOutOfRange) return pos + n_space - 1;  // \s+(?!\S)
+  if (n_space > 0) return pos + n_space;                                            // \s+
+  return pos + 1;
+}
+
 // (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,max_digits}|
 //  ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
 // with \p{N}{1,3} (Llama 3) or \p{N} (Qwen2, max_digits 1), on the real Unicode categories.
 Offsets llama3_pass(const Cpts& cpts, const Offsets& offsets, size_t max_digits) {
   return custom_pass(cpts, offsets, [&](size_t ini, size_t end, auto& add) {
     const auto cpt_at = [&](size_t p) { return (p >= ini && p < end) ? cpts[p] : kOutOfRange; };
-    const auto flags_at = [&](size_t p) {
-      Flags f;
-      if (p < ini || p >= end) return f;
-      const uint8_t u = unicode::cpt_flags(cpts[p]);
-      f.letter = u & unicode::kLetter;
-      f.number = u & unicode::kNumber;
-      f.space = u & unicode::kWhitespace;
-      f.valid = true;
-      return f;
-    };
+    const auto flags_at = [&](size_t p) { return flags_in(cpts, ini, end, p); };
     const auto lower = [](uint32_t c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; };
     for (size_t pos = ini; pos < end;) {
       const uint32_t cpt = cpt_at(pos);
@@ -330,29 +341,8 @@ Offsets llama3_pass(const Cpts& cpts, const Offsets& offsets, size_t max_digits)
         add(pos);
         continue;
       }
-      size_t n_space = 0;
-      size_t last_crlf_end = 0;
-      while (flags_at(pos + n_space).space) {
-        const uint32_t c2 = cpt_at(pos + n_space);
-        if (c2 == '\r' || c2 == '\n') last_crlf_end = pos + n_space + 1;
-        ++n_space;
-      }
-      if (last_crlf_end > 0) {
-        pos = last_crlf_end;
-        add(pos);
-        continue;
-      }
-      if (n_space > 1 && cpt_at(pos + n_space) != kOutOfRange) {
-        pos += n_space - 1;
-        add(pos);
-        continue;
-      }
-      if (n_space > 0) {
-        pos += n_space;
-        add(pos);
-        continue;
-      }
-      add(++pos);
+      pos = whitespace_end(pos, cpt_at, flags_at);
+      add(pos);
     }
   });
 }
@@ -366,16 +356,7 @@ Offsets llama3_pass(const Cpts& cpts, const Offsets& offsets, size_t max_digits)
 Offsets gpt4o_pass(const Cpts& cpts, const Offsets& offsets) {
   return custom_pass(cpts, offsets, [&](size_t ini, size_t end, auto& add) {
     const auto cpt_at = [&](size_t p) { return (p >= ini && p < end) ? cpts[p] : kOutOfRange; };
-    const auto flags_at = [&](size_t p) {
-      Flags f;
-      if (p < ini || p >= end) return f;
-      const uint8_t u = unicode::cpt_flags(cpts[p]);
-      f.letter = u & unicode::kLetter;
-      f.number = u & unicode::kNumber;
-      f.space = u & unicode::kWhitespace;
-      f.valid = true;
-      return f;
-    };
+    const auto flags_at = [&](size_t p) { return flags_in(cpts, ini, end, p); };
     const auto upper = [&](size_t p) {  // a letter that is not a-z
       const uint32_t c = cpt_at(p);
       return flags_at(p).letter && !(c >= 'a' && c <= 'z');
@@ -443,29 +424,8 @@ Offsets gpt4o_pass(const Cpts& cpts, const Offsets& offsets) {
         add(pos);
         continue;
       }
-      size_t n_space = 0;
-      size_t last_crlf_end = 0;
-      while (flags_at(pos + n_space).space) {
-        const uint32_t c2 = cpt_at(pos + n_space);
-        if (c2 == '\r' || c2 == '\n') last_crlf_end = pos + n_space + 1;
-        ++n_space;
-      }
-      if (last_crlf_end > 0) {  // \s*[\r\n]+
-        pos = last_crlf_end;
-        add(pos);
-        continue;
-      }
-      if (n_space > 1 && cpt_at(pos + n_space) != kOutOfRange) {  // \s+(?!\S)
-        pos += n_space - 1;
-        add(pos);
-        continue;
-      }
-      if (n_space > 0) {  // \s+
-        pos += n_space;
-        add(pos);
-        continue;
-      }
-      add(++pos);
+      pos = whitespace_end(pos, cpt_at, flags_at);
+      add(pos);
     }
   });
 }

@@ -188,16 +188,21 @@ class Model:
     def linear(self, x, name, rows=None):
         """x[n][in] times the weight matrix `name` ([out][in]) transposed: [n][out];
         rows=(first, count) takes those rows of a fused matrix."""
-        if self.act_q8:
-            wtype = self.gguf.tensors[name].type
-            if wtype in (dequant.Q8_0, dequant.Q4_0):
-                x = _round_trip_q8(x, 32, f16_scale=True)
-            elif wtype in (dequant.Q4_K, dequant.Q5_K, dequant.Q6_K):
-                x = _round_trip_q8(x, 256, f16_scale=False)
+        x = self.rounded_input(x, name)
         w = self.w(name)
         if rows is not None:
             w = w[rows[0]:rows[0] + rows[1]]
         return x @ w.T
+
+    def rounded_input(self, x, name):
+        """x as the matmul with weight `name` sees it (rounded to 8 bits under act_q8)."""
+        if self.act_q8:
+            wtype = self.gguf.tensors[name].type
+            if wtype in (dequant.Q8_0, dequant.Q4_0):
+                return _round_trip_q8(x, 32, f16_scale=True)
+            if wtype in (dequant.Q4_K, dequant.Q5_K, dequant.Q6_K):
+                return _round_trip_q8(x, 256, f16_scale=False)
+        return x
 
     def opt(self, name):
         return self.w(name) if name in self.gguf.tensors else None
@@ -303,12 +308,7 @@ class Model:
 
     def expert_linear(self, x, name, w):
         """x times one expert's matrix w ([out][in]) of the 3-D tensor `name`."""
-        if self.act_q8:
-            wtype = self.gguf.tensors[name].type
-            if wtype in (dequant.Q8_0, dequant.Q4_0):
-                x = _round_trip_q8(x, 32, f16_scale=True)
-            elif wtype in (dequant.Q4_K, dequant.Q5_K, dequant.Q6_K):
-                x = _round_trip_q8(x, 256, f16_scale=False)
+        x = self.rounded_input(x, name)
         return x @ w.T
 
     def greedy(self, prompt, n_new):

@@ -320,6 +320,29 @@ TEST(GgufWriter, LayoutMatchesSpecByteForByte) {
   EXPECT_EQ(w.to_bytes(), r.b);
 }
 
+// A deferred tensor's bytes are made while the file is written, in file order, and land
+// where an ordinary tensor's would; a wrong size from its maker is an error, not a file.
+TEST(GgufWriter, DeferredTensorsWriteTheSameBytes) {
+  GgufWriter plain, deferred;
+  std::vector<std::string> made;
+  for (GgufWriter* w : {&plain, &deferred}) w->add_u32("a", 7);
+  plain.add_tensor("t0", GgmlType::F32, {3}, pattern(12, 1));
+  plain.add_tensor("t1", GgmlType::F16, {2, 2}, pattern(8, 2));
+  deferred.add_tensor_deferred("t0", GgmlType::F32, {3}, [&] {
+    made.push_back("t0");
+    return pattern(12, 1);
+  });
+  deferred.add_tensor("t1", GgmlType::F16, {2, 2}, pattern(8, 2));
+  EXPECT_TRUE(made.empty());  // nothing is made before the file is written
+  EXPECT_EQ(deferred.to_bytes(), plain.to_bytes());
+  EXPECT_EQ(made, std::vector<std::string>{"t0"});
+
+  GgufWriter wrong;
+  wrong.add_tensor_deferred("t", GgmlType::F32, {4}, [] { return pattern(12, 0); });
+  EXPECT_THROW(wrong.to_bytes(), Error);
+  EXPECT_THROW(wrong.add_tensor_deferred("t", GgmlType::F32, {4}, [] { return pattern(16, 0); }), Error);  // duplicate
+}
+
 TEST(GgufWriter, AlignmentKeySetsAlignment) {
   GgufWriter w;
   w.add_u32("general.alignment", 16);

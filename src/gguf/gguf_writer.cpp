@@ -129,8 +129,7 @@ void GgufWriter::add_tensor(std::string_view name, GgmlType type, std::vector<in
   add_tensor(name, type, std::move(ne), std::vector<uint8_t>(bytes.begin(), bytes.end()));
 }
 
-void GgufWriter::add_tensor(std::string_view name, GgmlType type, std::vector<int64_t> ne,
-                            std::vector<uint8_t>&& bytes) {
+uint64_t GgufWriter::check_tensor(std::string_view name, GgmlType type, const std::vector<int64_t>& ne) const {
   std::string where = "GgufWriter: tensor '" + std::string(name) + "': ";
   if (name.empty() || name.size() > kMaxNameBytes) {
     throw Error(where + "name must be 1.." + std::to_string(kMaxNameBytes) + " bytes, found " +
@@ -153,11 +152,23 @@ void GgufWriter::add_tensor(std::string_view name, GgmlType type, std::vector<in
   if (__builtin_mul_overflow(static_cast<uint64_t>(ggml_row_bytes(type, ne[0])), rows, &expected)) {
     throw Error(where + "byte size overflows");
   }
+  return expected;
+}
+
+void GgufWriter::add_tensor(std::string_view name, GgmlType type, std::vector<int64_t> ne,
+                            std::vector<uint8_t>&& bytes) {
+  const uint64_t expected = check_tensor(name, type, ne);
   if (bytes.size() != expected) {
-    throw Error(where + "expected " + std::to_string(expected) + " bytes of " + std::string(traits->name) +
-                " data, found " + std::to_string(bytes.size()));
+    throw Error("GgufWriter: tensor '" + std::string(name) + "': expected " + std::to_string(expected) + " bytes of " +
+                std::string(ggml_type_name(type)) + " data, found " + std::to_string(bytes.size()));
   }
-  tensors_.push_back({std::string(name), type, std::move(ne), std::move(bytes)});
+  tensors_.push_back({std::string(name), type, std::move(ne), std::move(bytes), expected, {}});
+}
+
+void GgufWriter::add_tensor_deferred(std::string_view name, GgmlType type, std::vector<int64_t> ne,
+                                     std::function<std::vector<uint8_t>()> make) {
+  const uint64_t expected = check_tensor(name, type, ne);
+  tensors_.push_back({std::string(name), type, std::move(ne), {}, expected, std::move(make)});
 }
 
 template <typename Sink>
@@ -178,15 +189,24 @@ void GgufWriter::emit(Sink&& sink) const {
     for (int64_t n : t.ne) put<int64_t>(head, n);
     put<uint32_t>(head, static_cast<uint32_t>(t.type));
     put<uint64_t>(head, offset);
-    offset = align_up(offset + t.bytes.size(), alignment_);
+    offset = align_up(offset + t.size, alignment_);
   }
   head.resize(align_up(head.size(), alignment_), 0);
   sink(head.data(), head.size());
 
   const std::vector<uint8_t> zeros(alignment_, 0);
   for (const Tensor& t : tensors_) {
-    sink(t.bytes.data(), t.bytes.size());
-    size_t pad = align_up(t.bytes.size(), alignment_) - t.bytes.size();
+    if (t.make) {
+      const std::vector<uint8_t> bytes = t.make();
+      if (bytes.size() != t.size) {
+        throw Error("GgufWriter: tensor '" + t.name + "': made " + std::to_string(bytes.size()) + " bytes, expected " +
+                    std::to_string(t.size));
+      }
+      sink(bytes.data(), bytes.size());
+    } else {
+      sink(t.bytes.data(), t.bytes.size());
+    }
+    size_t pad = align_up(t.size, alignment_) - t.size;
     sink(zeros.data(), pad);
   }
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -54,6 +55,10 @@ class GgufWriter {
   void add_tensor(std::string_view name, GgmlType type, std::vector<int64_t> ne, std::span<const uint8_t> bytes);
   // Same, taking ownership of the bytes (no copy for large random models).
   void add_tensor(std::string_view name, GgmlType type, std::vector<int64_t> ne, std::vector<uint8_t>&& bytes);
+  // A tensor whose bytes make() returns while the file is written, one tensor at a time,
+  // so that a file larger than memory can be written; a wrong size from make() is an Error.
+  void add_tensor_deferred(std::string_view name, GgmlType type, std::vector<int64_t> ne,
+                           std::function<std::vector<uint8_t>()> make);
 
   uint32_t alignment() const { return alignment_; }
   size_t tensor_count() const { return tensors_.size(); }
@@ -74,7 +79,12 @@ class GgufWriter {
     GgmlType type;
     std::vector<int64_t> ne;  // [n_dims], ne[0] innermost
     std::vector<uint8_t> bytes;
+    uint64_t size = 0;                            // bytes of data
+    std::function<std::vector<uint8_t>()> make;  // deferred tensors: makes the bytes
   };
+
+  // Checks the name, type and shape of a new tensor; returns its byte size.
+  uint64_t check_tensor(std::string_view name, GgmlType type, const std::vector<int64_t>& ne) const;
 
   void add_kv(std::string_view key, std::vector<uint8_t> encoded);
   template <typename T>

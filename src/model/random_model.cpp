@@ -367,30 +367,30 @@ void run_job(PlannedTensor& pt, const Job& job, uint64_t seed, std::vector<float
   }
 }
 
-// Fills every tensor's bytes. The fresh units of all tensors are computed first (the
-// copies read them), each phase spread over threads.
-void generate(std::vector<PlannedTensor>& plan, const Shape& shape, uint64_t seed, int32_t n_threads) {
+// Fills one tensor's bytes (plan[t]): its fresh units first (the copies read them), each
+// phase spread over threads. A tensor's bytes depend only on the seed and its index, so
+// tensors can be made one at a time, as the file is written.
+void generate_tensor(std::vector<PlannedTensor>& plan, size_t t, const Shape& shape, uint64_t seed,
+                     int32_t n_threads) {
+  PlannedTensor& pt = plan[t];
+  pt.bytes.resize(ggml_row_bytes(pt.type, pt.ne[0]) * static_cast<size_t>(pt.n_elements() / pt.ne[0]));
+  if (pt.init == Init::RopeFactors || pt.init == Init::RopeFactorsLong || pt.init == Init::RopeFactorsShort) {
+    const std::vector<float> f =
+        pt.init == Init::RopeFactors
+            ? llama3_rope_factors(shape.head_dim, shape.rope_base)
+            : phi3_rope_factors(static_cast<int32_t>(pt.ne[0]) * 2, pt.init == Init::RopeFactorsLong,
+                                double(shape.n_ctx_train) / shape.rope_orig_ctx);
+    quantize_row(GgmlType::F32, f.data(), pt.bytes.data(), static_cast<int64_t>(f.size()));
+    return;
+  }
   std::vector<Job> fresh_jobs;
   std::vector<Job> copy_jobs;
-  for (size_t t = 0; t < plan.size(); ++t) {
-    PlannedTensor& pt = plan[t];
-    pt.bytes.resize(ggml_row_bytes(pt.type, pt.ne[0]) * static_cast<size_t>(pt.n_elements() / pt.ne[0]));
-    if (pt.init == Init::RopeFactors || pt.init == Init::RopeFactorsLong || pt.init == Init::RopeFactorsShort) {
-      const std::vector<float> f =
-          pt.init == Init::RopeFactors
-              ? llama3_rope_factors(shape.head_dim, shape.rope_base)
-              : phi3_rope_factors(static_cast<int32_t>(pt.ne[0]) * 2, pt.init == Init::RopeFactorsLong,
-                                  double(shape.n_ctx_train) / shape.rope_orig_ctx);
-      quantize_row(GgmlType::F32, f.data(), pt.bytes.data(), static_cast<int64_t>(f.size()));
-      continue;
-    }
-    const Units u = units_of(pt);
-    const int64_t n_units = pt.n_elements() / u.elems;
-    const int64_t n_fresh = std::min(pt.n_elements(), kFreshElems) / u.elems;
-    const int64_t step = std::max<int64_t>(1, kJobElems / u.elems);
-    for (int64_t i = 0; i < n_fresh; i += step) fresh_jobs.push_back({t, i, std::min(step, n_fresh - i), true});
-    for (int64_t i = n_fresh; i < n_units; i += step) copy_jobs.push_back({t, i, std::min(step, n_units - i), false});
-  }
+  const Units u = units_of(pt);
+  const int64_t n_units = pt.n_elements() / u.elems;
+  const int64_t n_fresh = std::min(pt.n_elements(), kFreshElems) / u.elems;
+  const int64_t step = std::max<int64_t>(1, kJobElems / u.elems);
+  for (int64_t i = 0; i < n_fresh; i += step) fresh_jobs.push_back({t, i, std::min(step, n_fresh - i), true});
+  for (int64_t i = n_fresh; i < n_units; i += step) copy_jobs.push_back({t, i, std::min(step, n_units - i), false});
   for (const std::vector<Job>* jobs : {&fresh_jobs, &copy_jobs}) {
     std::atomic<size_t> next{0};
     std::exception_ptr failure;
@@ -398,15 +398,17 @@ void generate(std::vector<PlannedTensor>& plan, const Shape& shape, uint64_t see
     auto worker = [&] {
       std::vector<float> values;
       try {
-        for (size_t j = next++; j < jobs->size(); j = next++) run_job(plan[(*jobs)[j].tensor], (*jobs)[j], seed, values);
+        for (size_t j = next++; j < jobs->size(); j = next++) run_job(pt, (*jobs)[j], seed, values);
       } catch (...) {
         std::lock_guard lock(failure_mutex);
         if (!failure) failure = std::current_exception();
         next = jobs->size();
       }
     };
+    // Threads only where there is work for them (most tensors are a few jobs).
+    const int32_t n = std::min<int32_t>(n_threads, static_cast<int32_t>(std::max<size_t>(1, jobs->size())));
     std::vector<std::thread> threads;
-    for (int32_t i = 1; i < n_threads; ++i) threads.emplace_back(worker);
+    for (int32_t i = 1; i < n; ++i) threads.emplace_back(worker);
     worker();
     for (auto& th : threads) th.join();
     if (failure) std::rethrow_exception(failure);
@@ -512,16 +514,21 @@ RandomModelSummary write_random_model(const RandomModelOptions& options, const s
                                 : std::max(1, static_cast<int32_t>(std::thread::hardware_concurrency()));
 
   std::vector<PlannedTensor> plan = plan_tensors(shape, o.arch, o.type);
-  generate(plan, shape, o.seed, n_threads);
 
+  // Each tensor is made as the file is written and freed after: memory holds one tensor,
+  // not the file (an 18 GB Qwen3-30B-A3B on a 24 GB machine).
   GgufWriter writer;
   add_metadata(writer, shape, o);
   RandomModelSummary summary;
   std::map<std::string, int> counts;
-  for (PlannedTensor& pt : plan) {
+  for (size_t t = 0; t < plan.size(); ++t) {
+    const PlannedTensor& pt = plan[t];
     summary.n_params += pt.n_elements();
     ++counts[std::string(ggml_type_name(pt.type))];
-    writer.add_tensor(pt.name, pt.type, pt.ne, std::move(pt.bytes));
+    writer.add_tensor_deferred(pt.name, pt.type, pt.ne, [&plan, t, &shape, &o, n_threads] {
+      generate_tensor(plan, t, shape, o.seed, n_threads);
+      return std::move(plan[t].bytes);
+    });
   }
   writer.write(path);
   summary.n_tensors = plan.size();

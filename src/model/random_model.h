@@ -77,8 +77,8 @@ const std::vector<std::string>& random_model_archs();
 const std::vector<std::string>& random_model_types();
 
 // Generates the model and writes it to path. Throws Error naming the bad value for
-// an unknown shape, arch or type, or the path when it cannot be written. The whole
-// file is built in memory first (about its size: 5 GB for llama-1b f32).
+// an unknown shape, arch or type, or the path when it cannot be written. Tensors are
+// made one at a time as the file is written, so memory holds the largest tensor only.
 RandomModelSummary write_random_model(const RandomModelOptions& options, const std::string& path);
 
 }  // namespace entropix

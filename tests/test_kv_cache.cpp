@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <random>
+#include <span>
 #include <vector>
 
 #include "core/error.h"
@@ -225,4 +228,185 @@ TEST(KvCache, StoresF32ExactlyF16RoundedAndQ8_0Quantized) {
       }
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// Sliding windows.
+
+namespace {
+
+constexpr int32_t kWindow = 40;
+
+// Layers 0 and 2 windowed, layer 1 full.
+KvCache windowed_cache(int32_t capacity) {
+  return KvCache(3, 4, capacity, KvType::F32, SlidingWindow{kWindow, {1, 0, 1}});
+}
+
+void write_tagged(KvCache& kv, int32_t slot, float tag) {
+  for (int32_t l = 0; l < 3; ++l) {
+    std::vector<float> key(static_cast<size_t>(kv.kv_dim()));
+    for (int32_t i = 0; i < kv.kv_dim(); ++i) key[static_cast<size_t>(i)] = tag + float(l) * 0.25f + float(i) * 1000.0f;
+    kv.write_key(l, slot, key.data());
+    for (float& x : key) x = -x;
+    kv.write_value(l, slot, key.data());
+  }
+}
+
+// Whether the sequence reads `tags` back: every position in the full layer, and in the
+// windowed ones every position the next one reads (the last kWindow - 1).
+::testing::AssertionResult reads_back(const KvCache& kv, int32_t seq, const std::vector<float>& tags) {
+  const int32_t n = kv.length(seq);
+  if (n != static_cast<int32_t>(tags.size())) return ::testing::AssertionFailure() << "length " << n;
+  for (int32_t p = 0; p < n; ++p) {
+    const int32_t page = kv.pages(seq)[static_cast<size_t>(p / KvCache::kPageSize)];
+    for (int32_t l = 0; l < 3; ++l) {
+      if (kv.windowed(l) && p < n - kWindow + 1) continue;
+      if (!kv.stored(l, page)) return ::testing::AssertionFailure() << "layer " << l << " lost position " << p;
+      const float want = tags[static_cast<size_t>(p)] + float(l) * 0.25f;
+      for (int32_t i = 0; i < kv.kv_dim(); ++i) {
+        const float k = kv.key(l, kv.slot(seq, p), i), v = kv.value(l, kv.slot(seq, p), i);
+        if (k != want + float(i) * 1000.0f || v != -k) {
+          return ::testing::AssertionFailure() << "layer " << l << " position " << p << " reads " << k;
+        }
+      }
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// Appends as the engine does: the window is trimmed after each batch.
+void grow(KvCache& kv, int32_t seq, std::vector<float>& tags, int32_t n, float base) {
+  for (int32_t i = 0; i < n; ++i) {
+    tags.push_back(base + float(i));
+    write_tagged(kv, kv.append(seq), tags.back());
+  }
+  kv.trim_window(seq);
+}
+
+// The companions a trimmed sequence keeps: its window, a page of slack and a partial page.
+constexpr int32_t kMaxWindowPages = (kWindow + 2 * KvCache::kPageSize) / KvCache::kPageSize + 1;
+
+}  // namespace
+
+// A long sequence: the full layer keeps every position, the windowed ones the window.
+TEST(KvCache, WindowedLayersKeepOnlyTheWindow) {
+  KvCache kv = windowed_cache(4096);
+  EXPECT_EQ(kv.window(), kWindow);
+  EXPECT_TRUE(kv.windowed(0));
+  EXPECT_FALSE(kv.windowed(1));
+  const int32_t a = kv.new_sequence();
+  std::vector<float> tags;
+  for (int step = 0; step < 1000; ++step) {
+    grow(kv, a, tags, 1, float(step));
+    ASSERT_LE(kv.used_window_pages(), kMaxWindowPages) << step;
+  }
+  EXPECT_TRUE(reads_back(kv, a, tags));
+  EXPECT_EQ(kv.used_pages(), 63);  // ceil(1000 / 16)
+  const size_t page_layer = size_t(KvCache::kPageSize) * kv.value_row_bytes() * 2;
+  EXPECT_EQ(kv.bytes_in_use(), page_layer * (63 * 1 + size_t(kv.used_window_pages()) * 2));
+  EXPECT_FALSE(kv.stored(0, kv.pages(a)[0]));
+  EXPECT_TRUE(kv.stored(1, kv.pages(a)[0]));
+  EXPECT_FALSE(kv.has_window(kv.pages(a)[0]));
+  // A batch: the window grows by what it reads, and shrinks back after it.
+  grow(kv, a, tags, 200, 5000.0f);
+  EXPECT_TRUE(reads_back(kv, a, tags));
+  EXPECT_LE(kv.used_window_pages(), kMaxWindowPages);
+
+  // Truncating within the window is fine; behind it, the windowed layers lack what the
+  // shorter sequence would read: an error, and the sequence is left as it was.
+  kv.truncate(a, 1190);
+  tags.resize(1190);
+  EXPECT_TRUE(reads_back(kv, a, tags));
+  EXPECT_THROW(kv.truncate(a, 500), Error);
+  EXPECT_TRUE(reads_back(kv, a, tags));
+  kv.truncate(a, 0);
+  tags.clear();
+  grow(kv, a, tags, 30, 9000.0f);
+  EXPECT_TRUE(reads_back(kv, a, tags));
+  kv.free_sequence(a);
+  EXPECT_EQ(kv.used_pages(), 0);
+  EXPECT_EQ(kv.used_window_pages(), 0);
+  // One sequence of the whole context, read in batches of 256, fits what bytes_for says.
+  const SlidingWindow w{kWindow, {1, 0, 1}};
+  EXPECT_EQ(KvCache::bytes_for(3, 4, 4096, KvType::F32, w, 256),
+            KvCache::bytes_for(1, 4, 4096, KvType::F32) + KvCache::bytes_for(2, 4, kWindow + 256 + 32, KvType::F32));
+}
+
+// Forks, holders outside the sequences and sequences built from held pages, at random:
+// every live sequence reads what it wrote, and every page and companion comes back.
+TEST(KvCache, WindowedForksAndHeldPagesKeepWhatTheyRead) {
+  std::mt19937 rng(11);
+  auto uniform = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  KvCache kv = windowed_cache(8192);
+  struct Live {
+    int32_t seq;
+    std::vector<float> tags;
+  };
+  struct Held {
+    std::vector<int32_t> pages;
+    std::vector<float> tags;
+  };
+  std::vector<Live> live;
+  std::vector<Held> held;
+  float next_tag = 0;
+  int32_t started_from_held = 0, refused = 0;
+  for (int step = 0; step < 4000; ++step) {
+    const int op = uniform(0, 99);
+    if (op < 10 && live.size() < 6) {
+      live.push_back({kv.new_sequence(), {}});
+    } else if (op < 50 && !live.empty()) {
+      Live& l = live[size_t(uniform(0, int(live.size()) - 1))];
+      const int32_t n = uniform(0, 3) == 0 ? uniform(20, 90) : uniform(1, 5);
+      if (l.tags.size() + size_t(n) > 1500) continue;
+      grow(kv, l.seq, l.tags, n, next_tag);
+      next_tag += 1000.0f;
+    } else if (op < 60 && !live.empty() && live.size() < 6) {
+      const Live& l = live[size_t(uniform(0, int(live.size()) - 1))];
+      live.push_back({kv.fork(l.seq), l.tags});
+    } else if (op < 70 && !live.empty()) {
+      const size_t i = size_t(uniform(0, int(live.size()) - 1));
+      kv.free_sequence(live[i].seq);
+      live.erase(live.begin() + long(i));
+    } else if (op < 78 && !live.empty() && held.size() < 4) {  // hold, as the prefix cache does
+      const Live& l = live[size_t(uniform(0, int(live.size()) - 1))];
+      Held h{{kv.pages(l.seq).begin(), kv.pages(l.seq).end()}, l.tags};
+      for (int32_t page : h.pages) kv.retain_page(page);
+      held.push_back(std::move(h));
+    } else if (op < 86 && !held.empty()) {
+      const size_t i = size_t(uniform(0, int(held.size()) - 1));
+      for (int32_t page : held[i].pages) kv.release_page(page);
+      held.erase(held.begin() + long(i));
+    } else if (op < 96 && !held.empty() && live.size() < 6) {  // start from held pages
+      const Held& h = held[size_t(uniform(0, int(held.size()) - 1))];
+      if (h.tags.empty()) continue;
+      const int32_t want = uniform(1, static_cast<int32_t>(h.tags.size()));
+      const std::span<const int32_t> pages(h.pages.data(), size_t((want + KvCache::kPageSize - 1) / KvCache::kPageSize));
+      const int32_t n = kv.usable_length(pages, want);
+      ASSERT_LE(n, want);
+      // Held pages keep the companions they had: the last window of what was held at least.
+      if (want == static_cast<int32_t>(h.tags.size())) {
+        ASSERT_EQ(n, want) << step;
+      }
+      if (n < want) {
+        ++refused;
+        EXPECT_THROW(kv.sequence_from_pages(pages, want), Error);
+      }
+      if (n == 0) continue;
+      const int32_t seq = kv.sequence_from_pages(pages.first(size_t((n + KvCache::kPageSize - 1) / KvCache::kPageSize)), n);
+      live.push_back({seq, {h.tags.begin(), h.tags.begin() + n}});
+      ++started_from_held;
+    }
+    for (const Live& l : live) ASSERT_TRUE(reads_back(kv, l.seq, l.tags)) << "step " << step;
+    ASSERT_LE(kv.used_window_pages(), kv.used_pages());
+    ASSERT_LE(kv.used_window_pages(), int32_t(live.size() + held.size()) * kMaxWindowPages + 8) << step;
+  }
+  std::printf("%d sequences started from held pages, %d of them shorter than asked\n", started_from_held, refused);
+  EXPECT_GT(started_from_held, 50);
+  EXPECT_GT(refused, 20);
+  for (const Live& l : live) kv.free_sequence(l.seq);
+  for (const Held& h : held) {
+    for (int32_t page : h.pages) kv.release_page(page);
+  }
+  EXPECT_EQ(kv.used_pages(), 0);
+  EXPECT_EQ(kv.used_window_pages(), 0);
 }

@@ -562,7 +562,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(std::pair{"llama", "f32"}, std::pair{"llama", "f16"}, std::pair{"llama", "bf16"},
                       std::pair{"llama", "q8_0"}, std::pair{"llama", "q4_0"}, std::pair{"llama", "q4_k_m"},
                       std::pair{"llama", "q5_k"}, std::pair{"llama", "q6_k"}, std::pair{"qwen2", "q8_0"},
-                      std::pair{"qwen3", "q4_k_m"}),
+                      std::pair{"qwen3", "q4_k_m"}, std::pair{"gemma2", "q8_0"}, std::pair{"gemma3", "q4_k_m"},
+                      std::pair{"phi3", "q8_0"}, std::pair{"qwen3moe", "q8_0"}),
     [](const auto& info) { return std::string(info.param.first) + "_" + info.param.second; });
 
 namespace {
@@ -663,4 +664,81 @@ TEST(PrefixCacheDecoding, AnswersAreTheSameWithAndWithoutTheCache) {
   EXPECT_GT(s.hit_rate(), 0.5);
   cache.clear();
   EXPECT_EQ(cached->kv_bytes_in_use(), 0u);
+}
+
+// A sliding-window model (tiny, of Gemma 3's family: a window of 8 positions on layer 0):
+// a long sequence read token by token keeps only the window in its windowed layer, and
+// its forks, the prefix cache and a truncation give exactly the logits of a whole read.
+TEST(PrefixCacheWindowed, ALongSequenceKeepsItsWindowAndTheLogitsOfAWholeRead) {
+  TinyModel model("gemma3", "q8_0");
+  EngineOptions eo;
+  eo.n_ctx = 1024;
+  eo.n_threads = 2;
+  eo.max_batch = 64;
+  auto e = Engine::load(model.path.string(), eo);
+  auto copy = [](std::span<const float> row) { return std::vector<float>(row.begin(), row.end()); };
+  KvCache& kv = e->kv_cache();
+  ASSERT_EQ(kv.window(), 8);
+  // The window, a page of slack, and the page being written.
+  const int32_t max_window_pages = (kv.window() + 2 * P) / P + 1;
+  std::mt19937 rng(5);
+  auto tokens = [&](int n) {
+    std::vector<int32_t> t;
+    for (int i = 0; i < n; ++i) t.push_back(static_cast<int32_t>(rng() % 500));
+    return t;
+  };
+  const std::vector<int32_t> p = tokens(300), q = tokens(20), r = tokens(20);
+  const std::vector<int32_t> pq = cat(p, q), pr = cat(p, r);
+  auto whole_read = [&](std::span<const int32_t> t) {
+    SeqId s = e->new_sequence();
+    auto rows = decode_rows(*e, s, t);
+    e->free_sequence(s);
+    return rows;
+  };
+  const auto whole_pq = whole_read(pq), whole_pr = whole_read(pr);
+
+  SeqId a = e->new_sequence();
+  for (int32_t t : p) {
+    BatchToken bt{a, t, false};
+    e->decode({&bt, 1});
+    ASSERT_LE(kv.used_window_pages(), max_window_pages) << kv.length(a);
+  }
+  EXPECT_EQ(kv.used_pages(), (300 + P - 1) / P);
+  // Two forks decoded together, a token each per step.
+  SeqId b = e->fork(a);
+  for (size_t i = 0; i < q.size(); ++i) {
+    const BatchToken batch[2] = {{a, q[i], true}, {b, r[i], true}};
+    e->decode(batch);
+    ASSERT_EQ(copy(e->logits(0)), whole_pq[p.size() + i]) << "fork a, step " << i;
+    ASSERT_EQ(copy(e->logits(1)), whole_pr[p.size() + i]) << "fork b, step " << i;
+    ASSERT_LE(kv.used_window_pages(), 2 * max_window_pages);
+  }
+  // Back within the window: fine; behind it, the window's positions are gone.
+  e->truncate(a, static_cast<int32_t>(pq.size()) - 3);
+  {
+    const BatchToken bt[3] = {{a, pq[pq.size() - 3], false}, {a, pq[pq.size() - 2], false}, {a, pq.back(), true}};
+    e->decode(bt);
+    ASSERT_EQ(copy(e->logits(0)), whole_pq.back());
+  }
+  EXPECT_THROW(e->truncate(a, 100), Error);
+
+  PrefixCache cache(kv);
+  cache.retire(pq, a);
+  cache.retire(pr, b);
+  // Going on from a cached sequence takes all of it but the last token.
+  PrefixMatch m = cache.match(pq);
+  EXPECT_EQ(m.n_cached, static_cast<int32_t>(pq.size()) - 1);
+  EXPECT_EQ(decode_rows(*e, m.seq, std::span(pq).last(1))[0], whole_pq.back());
+  e->free_sequence(m.seq);
+  // Leaving it early: the windowed layer no longer holds the positions there.
+  const std::vector<int32_t> early = cat(std::vector<int32_t>(p.begin(), p.begin() + 150), q);
+  EXPECT_EQ(cache.cached_length(early), 0);
+  m = cache.match(early);
+  EXPECT_EQ(m.n_cached, 0);
+  const auto rows = decode_rows(*e, m.seq, early);
+  EXPECT_EQ(rows.back(), whole_read(early).back());
+  e->free_sequence(m.seq);
+  cache.clear();
+  EXPECT_EQ(e->kv_bytes_in_use(), 0u);
+  EXPECT_EQ(kv.used_window_pages(), 0);
 }

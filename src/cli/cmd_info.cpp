@@ -1,5 +1,6 @@
 // `entropix info -m FILE`: what a model file holds.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <fmt/core.h>
 #include <memory>
 #include <map>
@@ -9,6 +10,7 @@
 #include "gguf/gguf.h"
 #include "kernels/dot.h"
 #include "model/engine.h"
+#include "model/kv_cache.h"
 #include "tokenizer/tokenizer.h"
 
 namespace entropix {
@@ -66,6 +68,19 @@ void add_info_command(CLI::App& app) {
       for (bool w : c.swa_layer) windowed += w ? 1 : 0;
       fmt::print("sliding window:  {} positions on {} of {} layers (rope base {} there)\n", c.sliding_window, windowed,
                  c.n_layer, c.rope_base_swa);
+    }
+    {
+      // What the keys and values of one long sequence take in the default f16 cache: the
+      // windowed layers hold their window only.
+      const int32_t kv_dim = c.n_head_kv * c.head_dim;
+      SlidingWindow window;
+      if (c.sliding_window > 0) window = {c.sliding_window, {c.swa_layer.begin(), c.swa_layer.end()}};
+      const int32_t n_windowed = static_cast<int32_t>(std::count(window.layers.begin(), window.layers.end(), 1));
+      const double per_layer = 2.0 * double(kv_row_bytes(KvType::F16, kv_dim)) / 1024.0;
+      const uint64_t at_ctx = KvCache::bytes_for(c.n_layer, kv_dim, c.n_ctx_train, KvType::F16, window, 256);
+      fmt::print("kv cache (f16):  {:.1f} KiB a position{}; {} positions take {:.0f} MiB\n", per_layer * c.n_layer,
+                 n_windowed > 0 ? fmt::format(", {:.1f} KiB past the window", per_layer * (c.n_layer - n_windowed)) : "",
+                 c.n_ctx_train, double(at_ctx) / 1048576.0);
     }
     if (c.attn_softcap > 0 || c.final_softcap > 0) {
       fmt::print("soft-capping:    scores {}, logits {}\n", c.attn_softcap, c.final_softcap);

@@ -176,7 +176,10 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
   // against the memory there is before anything is allocated: an allocation the system
   // overcommits would otherwise end the process later, with no word of why.
   const size_t scratch_per_thread = attention_scratch_floats(c.head_dim);
-  const uint64_t context_bytes = KvCache::bytes_for(c.n_layer, c.n_head_kv * c.head_dim, m->opt.n_ctx, m->opt.cache_type) +
+  SlidingWindow window;
+  if (c.sliding_window > 0) window = {c.sliding_window, {c.swa_layer.begin(), c.swa_layer.end()}};
+  const uint64_t context_bytes = KvCache::bytes_for(c.n_layer, c.n_head_kv * c.head_dim, m->opt.n_ctx,
+                                                    m->opt.cache_type, window, m->opt.max_batch) +
                                  uint64_t(m->opt.n_threads) * scratch_per_thread * sizeof(float);
   const std::string context_needs = "a context of " + std::to_string(m->opt.n_ctx) + " positions needs " +
                                     gib(context_bytes) + " for its keys and values";
@@ -189,7 +192,7 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
   m->pool = std::make_unique<ThreadPool>(m->opt.n_threads);
   if (m->opt.packed_weights) pack_weights(m->w, *m->file, *m->pool, dot_backend());
   try {
-    m->kv = std::make_unique<KvCache>(c.n_layer, c.n_head_kv * c.head_dim, m->opt.n_ctx, m->opt.cache_type);
+    m->kv = std::make_unique<KvCache>(c.n_layer, c.n_head_kv * c.head_dim, m->opt.n_ctx, m->opt.cache_type, window);
     m->thread_scratch.resize(size_t(m->opt.n_threads) * scratch_per_thread);
   } catch (const std::bad_alloc&) {
     throw Error(context_needs + ", which could not be allocated: give a smaller context size (-c)");
@@ -332,6 +335,10 @@ void Engine::decode(std::span<const BatchToken> batch) {
     for (const auto& t : chunk) row += t.want_logits ? 1 : 0;
   }
   m.n_rows = n_rows;
+  // The sequences' windowed layers let go of what the next positions no longer read.
+  if (m.kv->window() > 0) {
+    for (const auto& t : batch) m.kv->trim_window(t.seq);
+  }
 }
 
 void Engine::Impl::forward_chunk(std::span<const BatchToken> chunk, size_t first_row) {
@@ -475,7 +482,6 @@ void Engine::Impl::attention_block(int32_t layer, const AttentionTask& a, int32_
   const size_t key_elem_bytes = type == KvType::F32 ? sizeof(float) : type == KvType::F16 ? sizeof(uint16_t) : 1;
   const size_t row_bytes = kv->value_row_bytes();
   const size_t head_bytes = row_bytes / size_t(cfg.n_head_kv);  // the head's part of a value row
-  const auto* values = static_cast<const uint8_t*>(kv->values(layer));
   // The block's pages: the head's keys and its first value row in each. Their bytes are
   // asked for up front (into L2), as a head's pages lie 16 KV heads' pages apart, past
   // what the hardware prefetchers follow.
@@ -483,10 +489,18 @@ void Engine::Impl::attention_block(int32_t layer, const AttentionTask& a, int32_
   const int32_t n_last = b1 - b0 - (n_pages - 1) * KvCache::kPageSize;  // rows of the last page
   const void* key_pages[kAttentionBlock / KvCache::kPageSize];
   const void* value_pages[kAttentionBlock / KvCache::kPageSize];
+  // A windowed layer may have let go of pages behind the window of the tile's first token;
+  // no token of the tile sees them, so the first one it sees stands in (weighed 0).
+  const int32_t first_seen = pages[static_cast<size_t>(std::max(b0, first_visible(layer, pos[a.t0])) / KvCache::kPageSize)];
+  int32_t block_pages[kAttentionBlock / KvCache::kPageSize];
   for (int32_t j = 0; j < n_pages; ++j) {
     const int32_t page = pages[static_cast<size_t>(b0 / KvCache::kPageSize + j)];
+    block_pages[j] = kv->stored(layer, page) ? page : first_seen;
+  }
+  for (int32_t j = 0; j < n_pages; ++j) {
+    const int32_t page = block_pages[j];
     key_pages[j] = static_cast<const uint8_t*>(kv->key_page(layer, page)) + head * key_elem_bytes;
-    const uint8_t* value_rows = values + size_t(page) * KvCache::kPageSize * row_bytes + head_bytes * size_t(a.kvh);
+    const uint8_t* value_rows = static_cast<const uint8_t*>(kv->value_page(layer, page)) + head_bytes * size_t(a.kvh);
     value_pages[j] = value_rows;
     prefetch_bytes(key_pages[j], size_t(hd) * KvCache::kPageSize * key_elem_bytes);
     const int32_t rows = j + 1 < n_pages ? KvCache::kPageSize : n_last;
@@ -501,8 +515,8 @@ void Engine::Impl::attention_block(int32_t layer, const AttentionTask& a, int32_
       break;
     case KvType::Q8_0:
       for (int32_t j = 0; j < n_pages; ++j) {
-        const int32_t page = pages[static_cast<size_t>(b0 / KvCache::kPageSize + j)];
-        kernels.scores_q8(qtile, a.rows, static_cast<const int8_t*>(key_pages[j]), kv->key_scales(layer, page) + head / kQK8_0,
+        kernels.scores_q8(qtile, a.rows, static_cast<const int8_t*>(key_pages[j]),
+                          kv->key_scales(layer, block_pages[j]) + head / kQK8_0,
                           hd, scale, scores + size_t(j) * KvCache::kPageSize, kAttentionBlock);
       }
       break;

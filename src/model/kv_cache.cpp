@@ -48,11 +48,17 @@ size_t kv_row_bytes(KvType type, int32_t n) {
   return 0;
 }
 
-uint64_t KvCache::bytes_for(int32_t n_layer, int32_t kv_dim, int32_t capacity, KvType type) {
-  return uint64_t(pages_for(capacity)) * kPageSize * uint64_t(n_layer) * 2 * kv_row_bytes(type, kv_dim);
+uint64_t KvCache::bytes_for(int32_t n_layer, int32_t kv_dim, int32_t capacity, KvType type,
+                            const SlidingWindow& window, int32_t batch) {
+  int64_t n_windowed = 0;
+  if (window.positions > 0) n_windowed = std::count_if(window.layers.begin(), window.layers.end(), [](uint8_t w) { return w != 0; });
+  const uint64_t page = uint64_t(kPageSize) * 2 * kv_row_bytes(type, kv_dim);
+  const int32_t windowed_positions = window.positions > 0 ? std::min<int64_t>(capacity, int64_t{window.positions} + batch + 2 * kPageSize) : 0;
+  return uint64_t(pages_for(capacity)) * page * uint64_t(n_layer - n_windowed) +
+         uint64_t(pages_for(windowed_positions)) * page * uint64_t(n_windowed);
 }
 
-KvCache::KvCache(int32_t n_layer, int32_t kv_dim, int32_t capacity, KvType type)
+KvCache::KvCache(int32_t n_layer, int32_t kv_dim, int32_t capacity, KvType type, const SlidingWindow& window)
     : n_layer_(n_layer),
       kv_dim_(kv_dim),
       capacity_(capacity),
@@ -63,13 +69,33 @@ KvCache::KvCache(int32_t n_layer, int32_t kv_dim, int32_t capacity, KvType type)
   if (type == KvType::Q8_0 && kv_dim % kQK8_0 != 0) {
     throw Error("a q8_0 KV cache needs rows in multiples of 32 elements, not " + std::to_string(kv_dim));
   }
+  if (window.positions < 0 || (window.positions > 0 && window.layers.size() != static_cast<size_t>(n_layer))) {
+    throw Error("a sliding window of " + std::to_string(window.positions) + " positions needs one flag per layer");
+  }
+  layer_class_.resize(static_cast<size_t>(n_layer));
+  layer_index_.resize(static_cast<size_t>(n_layer));
+  for (int32_t l = 0; l < n_layer; ++l) {
+    const int kind = window.positions > 0 && window.layers[static_cast<size_t>(l)] ? kWindowed : kFull;
+    layer_class_[static_cast<size_t>(l)] = kind;
+    layer_index_[static_cast<size_t>(l)] = n_layers_[kind]++;
+  }
+  if (n_layers_[kWindowed] > 0) window_ = window.positions;
   n_pages_ = pages_for(capacity);
-  const size_t bytes = size_t(n_layer) * size_t(n_pages_) * kPageSize * row_bytes_;
-  k_.assign(bytes, 0);
-  v_.assign(bytes, 0);
+  // Mapped, not written: pages take memory as they are first used, and the free lists
+  // hand out the most recently freed first, so the pages touched are the most ever in use.
+  for (int kind : {kFull, kWindowed}) {
+    const size_t bytes = size_t(n_layers_[kind]) * size_t(n_pages_) * kPageSize * row_bytes_;
+    k_[kind] = PageBuffer(bytes);
+    v_[kind] = PageBuffer(bytes);
+  }
   refs_.assign(static_cast<size_t>(n_pages_), 0);
   free_pages_.reserve(static_cast<size_t>(n_pages_));
   for (int32_t p = n_pages_ - 1; p >= 0; --p) free_pages_.push_back(p);
+  if (n_layers_[kWindowed] > 0) {
+    companion_.assign(static_cast<size_t>(n_pages_), -1);
+    companion_refs_.assign(static_cast<size_t>(n_pages_), 0);
+    free_companions_ = free_pages_;
+  }
 }
 
 KvCache::Sequence& KvCache::live_seq(int32_t seq) {
@@ -102,6 +128,7 @@ int32_t KvCache::new_sequence() {
   s.live = true;
   s.length = 0;
   s.pages.clear();
+  s.window_from = 0;
   return id;
 }
 
@@ -112,17 +139,28 @@ int32_t KvCache::fork(int32_t parent) {
   Sequence& c = seqs_[static_cast<size_t>(child)];
   c.pages = p.pages;
   c.length = p.length;
-  for (int32_t page : c.pages) ++refs_[static_cast<size_t>(page)];
+  c.window_from = p.window_from;
+  for (size_t i = 0; i < c.pages.size(); ++i) {
+    const int32_t page = c.pages[i];
+    ++refs_[static_cast<size_t>(page)];
+    if (window_ > 0 && i >= static_cast<size_t>(c.window_from)) ++companion_refs_[static_cast<size_t>(page)];
+  }
   return child;
 }
 
 void KvCache::free_sequence(int32_t seq) {
   Sequence& s = live_seq(seq);
-  for (int32_t page : s.pages) release_page(page);
+  for (size_t i = 0; i < s.pages.size(); ++i) release(s.pages[i], i >= static_cast<size_t>(s.window_from));
   s.pages.clear();
   s.length = 0;
+  s.window_from = 0;
   s.live = false;
   free_seq_ids_.push_back(seq);
+}
+
+int32_t KvCache::window_keep_from(int32_t length) const {
+  // The next position, `length`, reads from length - window + 1.
+  return std::max(0, length - window_ + 1 - kPageSize) / kPageSize;
 }
 
 void KvCache::truncate(int32_t seq, int32_t length) {
@@ -131,12 +169,25 @@ void KvCache::truncate(int32_t seq, int32_t length) {
     throw Error("cannot truncate sequence " + std::to_string(seq) + " of length " + std::to_string(s.length) +
                 " to " + std::to_string(length));
   }
+  if (window_ > 0 && length > 0 && std::max(0, length - window_ + 1) / kPageSize < s.window_from) {
+    throw Error("cannot truncate sequence " + std::to_string(seq) + " to " + std::to_string(length) +
+                " positions: its sliding-window layers no longer hold positions before " +
+                std::to_string(s.window_from * kPageSize) + "; read it again from the start");
+  }
   size_t keep = static_cast<size_t>((length + kPageSize - 1) / kPageSize);
   while (s.pages.size() > keep) {
-    release_page(s.pages.back());
+    release(s.pages.back(), s.pages.size() - 1 >= static_cast<size_t>(s.window_from));
     s.pages.pop_back();
   }
+  if (length == 0) s.window_from = 0;
   s.length = length;
+}
+
+void KvCache::trim_window(int32_t seq) {
+  Sequence& s = live_seq(seq);
+  if (window_ <= 0) return;
+  const int32_t keep_from = std::min(window_keep_from(s.length), static_cast<int32_t>(s.pages.size()));
+  for (; s.window_from < keep_from; ++s.window_from) release_window(s.pages[static_cast<size_t>(s.window_from)]);
 }
 
 int32_t KvCache::free_positions() const {
@@ -154,9 +205,17 @@ int32_t KvCache::alloc_page() {
   if (free_pages_.empty()) {
     throw Error("KV cache is full (" + std::to_string(capacity_) + " positions); raise the context size with -c");
   }
+  // Companions are never more than pages (each belongs to one page), so one is free
+  // whenever a page is.
+  if (window_ > 0 && free_companions_.empty()) throw Error("KV cache: no companion page is free");
   int32_t page = free_pages_.back();
   free_pages_.pop_back();
   refs_[static_cast<size_t>(page)] = 1;
+  if (window_ > 0) {
+    companion_[static_cast<size_t>(page)] = free_companions_.back();
+    free_companions_.pop_back();
+    companion_refs_[static_cast<size_t>(page)] = 1;
+  }
   return page;
 }
 
@@ -170,11 +229,58 @@ void KvCache::check_used(int32_t page) const {
 void KvCache::retain_page(int32_t page) {
   check_used(page);
   ++refs_[static_cast<size_t>(page)];
+  if (window_ > 0 && companion_[static_cast<size_t>(page)] >= 0) ++companion_refs_[static_cast<size_t>(page)];
 }
 
+// A holder other than a sequence kept the companion if the page had one (it can only lose
+// it once every holder that kept it let go).
 void KvCache::release_page(int32_t page) {
   check_used(page);
-  if (--refs_[static_cast<size_t>(page)] == 0) free_pages_.push_back(page);
+  release(page, window_ > 0 && companion_[static_cast<size_t>(page)] >= 0);
+}
+
+void KvCache::release_window(int32_t page) {
+  const auto p = static_cast<size_t>(page);
+  if (companion_[p] < 0 || companion_refs_[p] <= 0) {
+    throw Error("KV page " + std::to_string(page) + " has no companion to let go");
+  }
+  if (--companion_refs_[p] == 0) {
+    free_companions_.push_back(companion_[p]);
+    companion_[p] = -1;
+  }
+}
+
+void KvCache::release(int32_t page, bool with_window) {
+  check_used(page);
+  if (window_ > 0 && with_window) release_window(page);
+  if (--refs_[static_cast<size_t>(page)] == 0) {
+    free_pages_.push_back(page);
+    // Every holder of the page let go of it, so none keeps its companion any more.
+    if (window_ > 0 && companion_[static_cast<size_t>(page)] >= 0) {
+      free_companions_.push_back(companion_[static_cast<size_t>(page)]);
+      companion_[static_cast<size_t>(page)] = -1;
+      companion_refs_[static_cast<size_t>(page)] = 0;
+    }
+  }
+}
+
+int32_t KvCache::usable_length(std::span<const int32_t> pages, int32_t length) const {
+  if (window_ <= 0) return length;
+  int32_t n = length;
+  while (n > 0) {
+    // Position n reads [n - window + 1, n): pages lo..hi.
+    const int32_t lo = std::max(0, n - window_ + 1) / kPageSize, hi = (n - 1) / kPageSize;
+    int32_t missing = -1;
+    for (int32_t i = hi; i >= lo; --i) {
+      if (companion_[static_cast<size_t>(pages[static_cast<size_t>(i)])] < 0) {
+        missing = i;
+        break;
+      }
+    }
+    if (missing < 0) break;
+    n = missing * kPageSize;  // the longest that reads none of the missing page
+  }
+  return n;
 }
 
 int32_t KvCache::sequence_from_pages(std::span<const int32_t> pages, int32_t length) {
@@ -183,11 +289,27 @@ int32_t KvCache::sequence_from_pages(std::span<const int32_t> pages, int32_t len
                 std::to_string((length + kPageSize - 1) / kPageSize) + " pages, got " + std::to_string(pages.size()));
   }
   for (int32_t page : pages) check_used(page);
+  if (usable_length(pages, length) != length) {
+    throw Error("a sequence of " + std::to_string(length) +
+                " positions cannot start from pages whose sliding-window layers let go of positions it reads");
+  }
+  // The companions it keeps: from the page of slack on, as far as they are there.
+  int32_t window_from = 0;
+  if (window_ > 0) {
+    window_from = std::min(window_keep_from(length), static_cast<int32_t>(pages.size()));
+    while (window_from < static_cast<int32_t>(pages.size()) && companion_[static_cast<size_t>(pages[static_cast<size_t>(window_from)])] < 0) {
+      ++window_from;
+    }
+  }
   int32_t id = new_sequence();
   Sequence& s = seqs_[static_cast<size_t>(id)];
   s.pages.assign(pages.begin(), pages.end());
   s.length = length;
-  for (int32_t page : pages) ++refs_[static_cast<size_t>(page)];
+  s.window_from = window_from;
+  for (size_t i = 0; i < pages.size(); ++i) {
+    ++refs_[static_cast<size_t>(pages[i])];
+    if (window_ > 0 && i >= static_cast<size_t>(window_from)) ++companion_refs_[static_cast<size_t>(pages[i])];
+  }
   return id;
 }
 
@@ -216,7 +338,7 @@ float load(KvType type, const uint8_t* src) {
 }  // namespace
 
 void KvCache::write_key(int32_t layer, int32_t slot, const float* k) {
-  uint8_t* first = &k_[key_offset(layer, slot, 0)];
+  uint8_t* first = key_bytes(layer, slot, 0);
   const size_t step = size_t(kPageSize) * elem_bytes_;
   if (type_ != KvType::Q8_0) {
     for (int32_t d = 0; d < kv_dim_; ++d) store(type_, first + size_t(d) * step, k[d]);
@@ -234,7 +356,7 @@ void KvCache::write_key(int32_t layer, int32_t slot, const float* k) {
 }
 
 void KvCache::write_value(int32_t layer, int32_t slot, const float* v) {
-  uint8_t* row = &v_[value_offset(layer, slot)];
+  uint8_t* row = value_bytes(layer, slot);
   if (type_ == KvType::F32) {
     std::memcpy(row, v, size_t(kv_dim_) * sizeof(float));
   } else if (type_ == KvType::Q8_0) {
@@ -245,15 +367,28 @@ void KvCache::write_value(int32_t layer, int32_t slot, const float* v) {
 }
 
 float KvCache::key(int32_t layer, int32_t slot, int32_t d) const {
-  if (type_ != KvType::Q8_0) return load(type_, &k_[key_offset(layer, slot, d)]);
-  const float q = static_cast<float>(static_cast<int8_t>(k_[key_offset(layer, slot, d)]));
+  if (type_ != KvType::Q8_0) return load(type_, key_bytes(layer, slot, d));
+  const float q = static_cast<float>(static_cast<int8_t>(*key_bytes(layer, slot, d)));
   return q * fp16_to_f32(key_scales(layer, slot / kPageSize)[size_t(d / kQK8_0) * kPageSize + size_t(slot % kPageSize)]);
 }
 
 float KvCache::value(int32_t layer, int32_t slot, int32_t d) const {
-  if (type_ != KvType::Q8_0) return load(type_, &v_[value_offset(layer, slot) + size_t(d) * elem_bytes_]);
-  const auto* block = reinterpret_cast<const BlockQ8_0*>(&v_[value_offset(layer, slot)]) + d / kQK8_0;
+  if (type_ != KvType::Q8_0) return load(type_, value_bytes(layer, slot) + size_t(d) * elem_bytes_);
+  const auto* block = reinterpret_cast<const BlockQ8_0*>(value_bytes(layer, slot)) + d / kQK8_0;
   return float(block->qs[d % kQK8_0]) * fp16_to_f32(block->d);
+}
+
+void KvCache::copy_page(int32_t from, int32_t to, int32_t rows) {
+  const size_t page_bytes = size_t(kPageSize) * row_bytes_;
+  for (int32_t l = 0; l < n_layer_; ++l) {
+    const int kind = class_of(l);
+    const int32_t src = stored_page(l, from), dst = stored_page(l, to);
+    // Keys transposed: the whole page (the positions past `rows` are written later).
+    std::memcpy(k_[kind].data() + layer_offset(l) + page_offset(dst), k_[kind].data() + layer_offset(l) + page_offset(src),
+                page_bytes);
+    std::memcpy(v_[kind].data() + layer_offset(l) + page_offset(dst), v_[kind].data() + layer_offset(l) + page_offset(src),
+                size_t(rows) * row_bytes_);
+  }
 }
 
 int32_t KvCache::append(int32_t seq) {
@@ -265,17 +400,12 @@ int32_t KvCache::append(int32_t seq) {
     s.pages.push_back(alloc_page());
   } else if (refs_[static_cast<size_t>(s.pages[page_index])] > 1) {
     // Another sequence still reads this page: give this one a private copy of the
-    // positions before `offset` (at most one page, whatever the prefix length).
+    // positions before `offset` (at most one page, whatever the prefix length). The
+    // sequence keeps the companion of its last page (trim_window() leaves a page of slack).
     int32_t old_page = s.pages[page_index];
     int32_t new_page = alloc_page();
-    const size_t page_bytes = size_t(kPageSize) * row_bytes_;
-    for (int32_t l = 0; l < n_layer_; ++l) {
-      // Keys transposed: the whole page (the positions past `offset` are written later).
-      std::memcpy(&k_[layer_offset(l) + page_offset(new_page)], &k_[layer_offset(l) + page_offset(old_page)], page_bytes);
-      std::memcpy(&v_[value_offset(l, new_page * kPageSize)], &v_[value_offset(l, old_page * kPageSize)],
-                  size_t(offset) * row_bytes_);
-    }
-    release_page(old_page);
+    copy_page(old_page, new_page, offset);
+    release(old_page, true);
     s.pages[page_index] = new_page;
   }
   s.length = pos + 1;

@@ -4,6 +4,16 @@
 // page first (copy on write), never the prefix. Pages may also be held outside any
 // sequence (the prefix cache, model/prefix_cache.h, keeps those of finished ones)
 // and given back on demand through a PageReclaimer.
+//
+// Sliding windows. A layer that attends only to the last `window` positions (gemma2,
+// gemma3, phi3, Mistral-style llama files) does not need the keys and values behind
+// them. Such layers are stored apart: each page of the sequences (a "page" below, as
+// the sequences, forks and the prefix cache see it) has a companion page holding the
+// windowed layers' part, and a sequence lets go of its companions once its window has
+// passed them (trim_window()). A companion is freed when no holder keeps it, so a live
+// sequence's windowed layers take the window's memory whatever its length. Holders
+// other than sequences (the prefix cache) keep the companions a page had when they
+// took it. Both page pools are mapped lazily, so untouched pages take no memory.
 #pragma once
 
 #include <cstddef>
@@ -11,6 +21,8 @@
 #include <span>
 #include <string>
 #include <vector>
+
+#include "core/page_buffer.h"
 
 namespace entropix {
 
@@ -37,20 +49,39 @@ class PageReclaimer {
   virtual int32_t reclaim(int32_t pages) = 0;
 };
 
+// Layers that attend to the last `positions` positions only (none when positions is 0).
+struct SlidingWindow {
+  int32_t positions = 0;
+  std::vector<uint8_t> layers;  // [n_layer] 1 where the layer is windowed
+};
+
 class KvCache {
  public:
   static constexpr int32_t kPageSize = 16;  // positions per page
 
   // capacity: positions for all sequences together; kv_dim = n_head_kv * head_dim.
-  KvCache(int32_t n_layer, int32_t kv_dim, int32_t capacity, KvType type = KvType::F16);
-  // Bytes the keys and values of a cache of `capacity` positions take (slack pages included).
-  static uint64_t bytes_for(int32_t n_layer, int32_t kv_dim, int32_t capacity, KvType type = KvType::F16);
+  KvCache(int32_t n_layer, int32_t kv_dim, int32_t capacity, KvType type = KvType::F16,
+          const SlidingWindow& window = {});
+  // Bytes the keys and values of one sequence of `capacity` positions take (slack pages
+  // included), read in batches of up to `batch` positions: the windowed layers hold
+  // their window, a batch and a page of slack at most.
+  static uint64_t bytes_for(int32_t n_layer, int32_t kv_dim, int32_t capacity, KvType type = KvType::F16,
+                            const SlidingWindow& window = {}, int32_t batch = 0);
   KvType type() const { return type_; }
+  // The window's positions, 0 when no layer is windowed.
+  int32_t window() const { return window_; }
+  bool windowed(int32_t layer) const { return layer_class_[static_cast<size_t>(layer)] == kWindowed; }
 
   int32_t new_sequence();
   int32_t fork(int32_t parent);
   void free_sequence(int32_t seq);
+  // Throws Error when the windowed layers already let go of positions the shorter
+  // sequence would need.
   void truncate(int32_t seq, int32_t length);
+  // Lets the windowed layers of the sequence go of the pages behind its window, but one
+  // (so that the last position can be read again, as the prefix cache does). The engine
+  // calls it after each batch: positions a batch still reads are never let go.
+  void trim_window(int32_t seq);
   bool is_live(int32_t seq) const;
   int32_t length(int32_t seq) const;
   // Positions new tokens can still take: free pages and those the reclaimer can free.
@@ -73,20 +104,31 @@ class KvCache {
   // vector holds an element of every key of a page (kernels/attention_kernels.h); values
   // as rows, [slot][kv_dim]. Elements are of type(): floats or fp16. Q8_0 keys are int8
   // elements so transposed, followed in the page by their fp16 scales, [kv_dim / 32]
-  // [kPageSize]; Q8_0 value rows are ggml's Q8_0 blocks.
+  // [kPageSize]; Q8_0 value rows are ggml's Q8_0 blocks. Slots and pages are those the
+  // sequences hold (slot(), pages()); a windowed layer's are its companions.
   void write_key(int32_t layer, int32_t slot, const float* k);
   void write_value(int32_t layer, int32_t slot, const float* v);
   // One element, as a float (for tests and inspection).
   float key(int32_t layer, int32_t slot, int32_t d) const;
   float value(int32_t layer, int32_t slot, int32_t d) const;
+  // Whether the layer keeps the page's keys and values: false only for a windowed layer
+  // whose companion of the page was let go.
+  bool stored(int32_t layer, int32_t page) const {
+    return layer_class_[static_cast<size_t>(layer)] == kFull || companion_[static_cast<size_t>(page)] >= 0;
+  }
   // The page's keys, [kv_dim][kPageSize]: element d of its i-th key at d * kPageSize + i.
-  const void* key_page(int32_t layer, int32_t page) const { return &k_[layer_offset(layer) + page_offset(page)]; }
+  const void* key_page(int32_t layer, int32_t page) const {
+    return k_[class_of(layer)].data() + layer_offset(layer) + page_offset(stored_page(layer, page));
+  }
   // Q8_0 only: the scales of the page's keys, [kv_dim / 32][kPageSize] fp16.
   const uint16_t* key_scales(int32_t layer, int32_t page) const {
-    return reinterpret_cast<const uint16_t*>(&k_[layer_offset(layer) + page_offset(page) + size_t(kPageSize) * kv_dim_]);
+    return reinterpret_cast<const uint16_t*>(static_cast<const uint8_t*>(key_page(layer, page)) +
+                                             size_t(kPageSize) * kv_dim_);
   }
-  // The layer's values, [slots] rows of value_row_bytes().
-  const void* values(int32_t layer) const { return &v_[layer_offset(layer)]; }
+  // The page's values, kPageSize rows of value_row_bytes().
+  const void* value_page(int32_t layer, int32_t page) const {
+    return v_[class_of(layer)].data() + layer_offset(layer) + page_offset(stored_page(layer, page));
+  }
   size_t value_row_bytes() const { return row_bytes_; }
   int32_t kv_dim() const { return kv_dim_; }
 
@@ -95,19 +137,35 @@ class KvCache {
   int32_t used_pages() const { return n_pages_ - static_cast<int32_t>(free_pages_.size()); }
   int32_t free_pages() const { return static_cast<int32_t>(free_pages_.size()); }  // unused now, reclaimable not counted
   int32_t n_pages() const { return n_pages_; }
-  // Keys and values of one page, all layers.
-  size_t page_bytes() const { return size_t(kPageSize) * row_bytes_ * n_layer_ * 2; }
-  // Keys and values of the used pages, all layers.
-  size_t bytes_in_use() const { return size_t(used_pages()) * page_bytes(); }
+  // Companion pages in use (the windowed layers' part of the pages).
+  int32_t used_window_pages() const {
+    return n_layers_[kWindowed] > 0 ? n_pages_ - static_cast<int32_t>(free_companions_.size()) : 0;
+  }
+  // Keys and values of one page, all layers (its companion's included).
+  size_t page_bytes() const { return size_t(kPageSize) * row_bytes_ * size_t(n_layer_) * 2; }
+  // Keys and values of the pages and companions in use.
+  size_t bytes_in_use() const {
+    return size_t(kPageSize) * row_bytes_ * 2 *
+           (size_t(used_pages()) * size_t(n_layers_[kFull]) + size_t(used_window_pages()) * size_t(n_layers_[kWindowed]));
+  }
 
   // Pages by reference, for holders outside the sequences (the prefix cache).
   // The pages of a sequence, [ceil(length / kPageSize)]: position p is in pages[p / kPageSize].
   std::span<const int32_t> pages(int32_t seq) const { return live_seq(seq).pages; }
   int32_t page_refs(int32_t page) const { return refs_[static_cast<size_t>(page)]; }
+  // Whether the page still has its companion (always where no layer is windowed).
+  bool has_window(int32_t page) const { return n_layers_[kWindowed] == 0 || companion_[static_cast<size_t>(page)] >= 0; }
+  // A holder's reference: to the page and to its companion where it has one then.
   void retain_page(int32_t page);
-  void release_page(int32_t page);  // frees the page with its last reference
+  // Frees the page with its last reference (and its companion with the last of its own).
+  void release_page(int32_t page);
+  // The longest sequence that the pages can start: `length` positions, or fewer where
+  // the windowed layers' part of the pages the last position would read is gone.
+  int32_t usable_length(std::span<const int32_t> pages, int32_t length) const;
   // A new sequence of `length` positions reading the given pages ([ceil(length /
   // kPageSize)], each in use), which it shares: writing into the last one copies it.
+  // The windowed layers' part of the pages the next position reads must be there
+  // (usable_length()).
   int32_t sequence_from_pages(std::span<const int32_t> pages, int32_t length);
   // At most one; null removes it, which a reclaimer does before it goes.
   void set_reclaimer(PageReclaimer* reclaimer);
@@ -117,19 +175,52 @@ class KvCache {
     bool live = false;
     int32_t length = 0;
     std::vector<int32_t> pages;
+    int32_t window_from = 0;  // index of the first page whose companion it keeps
   };
+  // Layers of the two kinds are stored apart, each kind in its own buffers.
+  static constexpr int kFull = 0, kWindowed = 1;
 
-  // Byte offsets into k_ and v_ (a layer's keys and its values take the same bytes: a
-  // page of keys is kPageSize rows' worth).
-  size_t layer_offset(int32_t layer) const { return size_t(layer) * size_t(n_pages_) * kPageSize * row_bytes_; }
+  int class_of(int32_t layer) const { return layer_class_[static_cast<size_t>(layer)]; }
+  // The page a layer stores a sequence's page in: the page itself, or its companion.
+  int32_t stored_page(int32_t layer, int32_t page) const {
+    return class_of(layer) == kFull ? page : companion_[static_cast<size_t>(page)];
+  }
+  int32_t stored_slot(int32_t layer, int32_t slot) const {
+    return stored_page(layer, slot / kPageSize) * kPageSize + slot % kPageSize;
+  }
+  // Byte offsets into the layer's kind's buffers (a layer's keys and its values take the
+  // same bytes: a page of keys is kPageSize rows' worth).
+  size_t layer_offset(int32_t layer) const {
+    return size_t(layer_index_[static_cast<size_t>(layer)]) * size_t(n_pages_) * kPageSize * row_bytes_;
+  }
   size_t page_offset(int32_t page) const { return size_t(page) * kPageSize * row_bytes_; }
-  // Element d of the key at `slot` (F32 and F16; for Q8_0 the int8 element).
+  // Element d of the key at a stored slot (F32 and F16; for Q8_0 the int8 element).
   size_t key_offset(int32_t layer, int32_t slot, int32_t d) const {
     return layer_offset(layer) + page_offset(slot / kPageSize) + (size_t(d) * kPageSize + size_t(slot % kPageSize)) * elem_bytes_;
   }
   size_t value_offset(int32_t layer, int32_t slot) const { return layer_offset(layer) + size_t(slot) * row_bytes_; }
+  uint8_t* key_bytes(int32_t layer, int32_t slot, int32_t d) {
+    return k_[class_of(layer)].data() + key_offset(layer, stored_slot(layer, slot), d);
+  }
+  const uint8_t* key_bytes(int32_t layer, int32_t slot, int32_t d) const {
+    return const_cast<KvCache*>(this)->key_bytes(layer, slot, d);
+  }
+  uint8_t* value_bytes(int32_t layer, int32_t slot) {
+    return v_[class_of(layer)].data() + value_offset(layer, stored_slot(layer, slot));
+  }
+  const uint8_t* value_bytes(int32_t layer, int32_t slot) const {
+    return const_cast<KvCache*>(this)->value_bytes(layer, slot);
+  }
+  // A new page (with a new companion where layers are windowed), one reference.
   int32_t alloc_page();
+  // Copies the page's first `rows` positions (keys: the whole page) into `to`.
+  void copy_page(int32_t from, int32_t to, int32_t rows);
+  void release(int32_t page, bool with_window);
+  void release_window(int32_t page);
   void check_used(int32_t page) const;
+  // Index of the first page the windowed layers read for a sequence of `length` positions
+  // to go on, less a page of slack.
+  int32_t window_keep_from(int32_t length) const;
   Sequence& live_seq(int32_t seq);
   const Sequence& live_seq(int32_t seq) const;
 
@@ -137,10 +228,18 @@ class KvCache {
   KvType type_;
   size_t elem_bytes_;  // of a key element: 4, 2, or 1 (Q8_0, scales apart)
   size_t row_bytes_;   // of kv_dim elements
-  std::vector<uint8_t> k_;  // [n_layer][n_pages][kv_dim][kPageSize] elements
-  std::vector<uint8_t> v_;  // [n_layer][n_pages * kPageSize][kv_dim] elements
-  std::vector<int32_t> refs_;  // [n_pages] sequences using each page
+  int32_t window_ = 0;
+  std::vector<int> layer_class_;         // [n_layer] kFull or kWindowed
+  std::vector<int32_t> layer_index_;     // [n_layer] index among the layers of its kind
+  int32_t n_layers_[2] = {0, 0};         // layers of each kind
+  // Per kind: keys [layers][n_pages][kv_dim][kPageSize] elements and values
+  // [layers][n_pages * kPageSize][kv_dim] elements.
+  PageBuffer k_[2], v_[2];
+  std::vector<int32_t> refs_;  // [n_pages] holders of each page
   std::vector<int32_t> free_pages_;
+  std::vector<int32_t> companion_;        // [n_pages] the page's companion, -1 when let go
+  std::vector<int32_t> companion_refs_;   // [n_pages] holders keeping the page's companion
+  std::vector<int32_t> free_companions_;
   std::vector<Sequence> seqs_;
   std::vector<int32_t> free_seq_ids_;
   PageReclaimer* reclaimer_ = nullptr;

@@ -92,7 +92,10 @@ std::vector<int32_t> PrefixCache::path_pages(const Node* node, int32_t length) c
 PrefixMatch PrefixCache::match(std::span<const int32_t> tokens) {
   ++stats_.lookups;
   stats_.tokens_looked_up += static_cast<int64_t>(tokens.size());
-  const Walk w = tokens.size() > 1 ? walk(tokens.first(tokens.size() - 1)) : Walk{root_.get(), 0};
+  Walk w = tokens.size() > 1 ? walk(tokens.first(tokens.size() - 1)) : Walk{root_.get(), 0};
+  // Sliding-window layers keep only the last positions of what was cached: a match ends
+  // where they hold all that the next position reads.
+  if (const int32_t usable = usable_length(w); usable < w.length) w = walk(tokens.first(static_cast<size_t>(usable)));
   PrefixMatch m;
   if (w.length == 0) {
     m.seq = kv_.new_sequence();
@@ -109,7 +112,12 @@ PrefixMatch PrefixCache::match(std::span<const int32_t> tokens) {
   return m;
 }
 
-int32_t PrefixCache::cached_length(std::span<const int32_t> tokens) const { return walk(tokens).length; }
+int32_t PrefixCache::usable_length(const Walk& w) const {
+  if (kv_.window() <= 0 || w.length == 0) return w.length;
+  return kv_.usable_length(path_pages(w.node, w.length), w.length);
+}
+
+int32_t PrefixCache::cached_length(std::span<const int32_t> tokens) const { return usable_length(walk(tokens)); }
 
 // Splits `node`'s edge before position `at`; returns the new upper node.
 PrefixCache::Node* PrefixCache::split(Node* node, int32_t at) {

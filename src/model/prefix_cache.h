@@ -36,6 +36,12 @@
 // gives bit-identical logits; tests/test_prefix_cache.cpp checks it on every weight
 // type, prompts read whole against prompts read in pieces through the cache.
 //
+// Sliding windows. The tree keeps each page's companion (the windowed layers' part,
+// model/kv_cache.h) where the sequence it came from still had it: the last window of
+// each inserted sequence. A match ends where the companions of what its next position
+// reads are all there, so a long prefix is taken whole when it is continued and only
+// down to the last window's reach when it is left earlier.
+//
 // Not thread-safe: the thread that owns the engine owns its prefix cache. Destroy it
 // before its KV cache.
 #pragma once
@@ -115,6 +121,8 @@ class PrefixCache final : public PageReclaimer {
     int32_t length;  // tokens matched; may end inside node's edge
   };
   Walk walk(std::span<const int32_t> tokens) const;
+  // How much of the walk a sequence can start from (KvCache::usable_length()).
+  int32_t usable_length(const Walk& w) const;
   void touch(Node* node);
   std::vector<int32_t> path_pages(const Node* node, int32_t length) const;
   Node* split(Node* node, int32_t at);

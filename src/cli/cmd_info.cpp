@@ -33,6 +33,7 @@ void add_info_command(CLI::App& app) {
     options.n_ctx = 16;
     options.n_threads = 1;
     options.max_batch = 1;
+    options.packed_weights = false;  // nothing is computed: repacking a large model would only cost time and memory
     auto engine = Engine::load(resolve_model_argument(o.model), options);
     const ModelConfig& c = engine->config();
     const GgufFile& f = engine->file();

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -12,6 +13,7 @@
 #include "chat/chat_template.h"
 #include "core/error.h"
 #include "core/file_text.h"
+#include "model/random_model.h"
 
 namespace entropix::testing {
 
@@ -40,6 +42,23 @@ TempDir::TempDir() {
 TempDir::~TempDir() {
   std::error_code ec;
   std::filesystem::remove_all(path, ec);
+}
+
+TinyModelFile::TinyModelFile(const std::string& arch, const std::string& type, uint64_t seed) {
+  static int serial = 0;  // models of one test program never share a name
+  path = std::filesystem::temp_directory_path() / ("entropix_tiny_" + arch + "_" + type + "_" +
+                                                   std::to_string(::getpid()) + "_" + std::to_string(serial++) + ".gguf");
+  RandomModelOptions o;
+  o.arch = arch;
+  o.type = type;
+  o.seed = seed;
+  o.n_threads = 2;
+  write_random_model(o, path.string());
+}
+
+TinyModelFile::~TinyModelFile() {
+  std::error_code ec;
+  std::filesystem::remove(path, ec);
 }
 
 Jinja2Reference render_with_jinja2(const std::filesystem::path& template_path, const std::filesystem::path& cases) {

@@ -2,6 +2,7 @@
 // chat templates against jinja2, the leaves of a JSON value.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -28,6 +29,16 @@ struct TempDir {
   ~TempDir();
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
+};
+
+// A tiny random model of an architecture (gen-model's "tiny" shape) in a file under /tmp,
+// removed at the end of the scope.
+struct TinyModelFile {
+  std::filesystem::path path;
+  TinyModelFile(const std::string& arch, const std::string& type, uint64_t seed);
+  ~TinyModelFile();
+  TinyModelFile(const TinyModelFile&) = delete;
+  TinyModelFile& operator=(const TinyModelFile&) = delete;
 };
 
 // Chat templates rendered by Debian's python3-jinja2 set up as transformers sets it up

@@ -4,33 +4,17 @@
 // head do not, so every logit and attention score is the same bit for bit as on one
 // thread, with the default F16 cache and with Q8_0.
 #include <gtest/gtest.h>
-#include <unistd.h>
-
-#include <filesystem>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "model/engine.h"
-#include "model/random_model.h"
+#include "support.h"
 
 using namespace entropix;
 
 namespace {
 
-struct TinyModel {
-  std::filesystem::path path;
-  explicit TinyModel(const std::string& arch) {
-    path = std::filesystem::temp_directory_path() / ("entropix_threads_" + arch + "_" + std::to_string(::getpid()) + ".gguf");
-    RandomModelOptions o;
-    o.arch = arch;
-    o.type = "q8_0";
-    o.seed = 11;
-    o.n_threads = 2;
-    write_random_model(o, path.string());
-  }
-  ~TinyModel() { std::filesystem::remove(path); }
-};
 
 // Logits and kept attention scores of a 300-token prompt (19 KV pages, two attention
 // blocks) read in one batch beside a second sequence, then of 6 tokens generated one by
@@ -74,7 +58,7 @@ Outputs decode_all(const std::string& path, int n_threads, KvType cache_type) {
 class EngineThreads : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(EngineThreads, EveryThreadCountGivesTheSameLogitsAndScoresBitForBit) {
-  const TinyModel model(GetParam());
+  const entropix::testing::TinyModelFile model(GetParam(), "q8_0", 11);
   for (KvType cache_type : {KvType::F16, KvType::Q8_0}) {
     const Outputs one = decode_all(model.path.string(), 1, cache_type);
     ASSERT_FALSE(one.logits.empty());

@@ -5,41 +5,20 @@
 // generation goes on after each insertion with the windowed layers, soft-caps and experts
 // of each family in the loop.
 #include <gtest/gtest.h>
-#include <unistd.h>
-
-#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "decoding/generate.h"
 #include "model/engine.h"
-#include "model/random_model.h"
+#include "support.h"
 #include "tokenizer/tokenizer.h"
 
 using namespace entropix;
 
-namespace {
-
-struct TinyModel {
-  std::filesystem::path path;
-  explicit TinyModel(const std::string& arch) {
-    path = std::filesystem::temp_directory_path() / ("entropix_policy_" + arch + "_" + std::to_string(::getpid()) + ".gguf");
-    RandomModelOptions o;
-    o.arch = arch;
-    o.type = "q8_0";
-    o.seed = 3;
-    o.n_threads = 2;
-    write_random_model(o, path.string());
-  }
-  ~TinyModel() { std::filesystem::remove(path); }
-};
-
-}  // namespace
-
 class PolicyOnFamilies : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(PolicyOnFamilies, ThinkingTextIsInsertedInTheVocabularysOwnTokens) {
-  TinyModel model(GetParam());
+  const entropix::testing::TinyModelFile model(GetParam(), "q8_0", 3);
   EngineOptions eo;
   eo.n_ctx = 256;
   eo.n_threads = 2;

@@ -12,7 +12,6 @@
 #include <cstring>
 #include <filesystem>
 #include <random>
-#include <unistd.h>
 #include <vector>
 
 #include "core/error.h"
@@ -21,7 +20,6 @@
 #include "model/engine.h"
 #include "model/kv_cache.h"
 #include "model/prefix_cache.h"
-#include "model/random_model.h"
 #include "support.h"
 #include "tokenizer/tokenizer.h"
 
@@ -468,22 +466,6 @@ TEST(PrefixCache, RandomOperationsAgreeWithAReferenceTree) {
 
 namespace {
 
-// A tiny random model in a temporary file, removed with it.
-struct TinyModel {
-  std::filesystem::path path;
-  TinyModel(const std::string& arch, const std::string& type) {
-    path = std::filesystem::temp_directory_path() /
-           ("entropix_prefix_" + arch + "_" + type + "_" + std::to_string(::getpid()) + ".gguf");
-    RandomModelOptions o;
-    o.arch = arch;
-    o.type = type;
-    o.seed = 7;
-    o.n_threads = 2;
-    write_random_model(o, path.string());
-  }
-  ~TinyModel() { std::filesystem::remove(path); }
-};
-
 std::vector<std::vector<float>> decode_rows(Engine& e, SeqId seq, std::span<const int32_t> tokens) {
   std::vector<BatchToken> batch;
   for (int32_t t : tokens) batch.push_back({seq, t, true});
@@ -503,7 +485,7 @@ class PrefixCacheExactness : public ::testing::TestWithParam<std::pair<const cha
 // rows is the same bit for bit.
 TEST_P(PrefixCacheExactness, ACachedPrefixGivesTheLogitsOfAWholeRead) {
   const auto [arch, type] = GetParam();
-  TinyModel model(arch, type);
+  const entropix::testing::TinyModelFile model(arch, type, 7);
   EngineOptions eo;
   eo.n_ctx = 512;
   eo.n_threads = 2;
@@ -670,7 +652,7 @@ TEST(PrefixCacheDecoding, AnswersAreTheSameWithAndWithoutTheCache) {
 // a long sequence read token by token keeps only the window in its windowed layer, and
 // its forks, the prefix cache and a truncation give exactly the logits of a whole read.
 TEST(PrefixCacheWindowed, ALongSequenceKeepsItsWindowAndTheLogitsOfAWholeRead) {
-  TinyModel model("gemma3", "q8_0");
+  const entropix::testing::TinyModelFile model("gemma3", "q8_0", 7);
   EngineOptions eo;
   eo.n_ctx = 1024;
   eo.n_threads = 2;

@@ -127,11 +127,14 @@ struct BenchOptions {
 
 
 // Multiply-adds per prompt token in the layers' matrices, by weight type (the output
-// projection runs for the logit rows only, one per prompt).
-std::map<GgmlType, double> layer_macs_by_type(const GgufFile& file) {
+// projection runs for the logit rows only, one per prompt). A mixture of experts' 3-D
+// tensors count the experts a token runs through.
+std::map<GgmlType, double> layer_macs_by_type(const GgufFile& file, int32_t n_expert_used) {
   std::map<GgmlType, double> macs;
   for (const GgufTensorInfo& t : file.tensors()) {
-    if (t.n_dims == 2 && t.name.rfind("blk.", 0) == 0) macs[t.type] += double(t.ne[0]) * double(t.ne[1]);
+    if (t.name.rfind("blk.", 0) != 0) continue;
+    if (t.n_dims == 2) macs[t.type] += double(t.ne[0]) * double(t.ne[1]);
+    if (t.n_dims == 3) macs[t.type] += double(t.ne[0]) * double(t.ne[1]) * double(n_expert_used);
   }
   return macs;
 }
@@ -240,7 +243,7 @@ void add_bench_command(CLI::App& app) {
           double(o.depth) * 2.0 * cfg.n_layer * double(kv_row_bytes(o.cache_type, cfg.n_head_kv * cfg.head_dim));
       const double gib = double(engine->file().file_size()) / (1024.0 * 1024.0 * 1024.0);
       // Prompt processing's ceiling: each layer matrix at its kernel's peak on these threads.
-      const std::map<GgmlType, double> macs = layer_macs_by_type(engine->file());
+      const std::map<GgmlType, double> macs = layer_macs_by_type(engine->file(), cfg.n_expert_used);
       double macs_per_token = 0.0;
       for (const auto& [type, count] : macs) macs_per_token += count;
       double peak_seconds = 0.0;

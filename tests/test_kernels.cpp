@@ -730,6 +730,45 @@ TEST(Matmul, PackedRowsMatchTheReferenceWhateverTheBatch) {
   }
 }
 
+// Several products in one pass of the pool (a token's experts): each task gets the bits
+// matmul() gives it alone, whatever the thread count, with packed rows where this CPU
+// has a layout for the type and empty tasks among the rest.
+TEST(Matmul, ManyInOnePassGiveEachTheBitsItGetsAlone) {
+  std::vector<TestMatrix> ms;
+  std::vector<std::vector<uint8_t>> packs;
+  const GgmlType types[] = {GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::F32, GgmlType::Q4_0, GgmlType::Q8_0};
+  const int64_t n_outs[] = {48, 37, 64, 5, 33, 16};
+  for (size_t i = 0; i < std::size(types); ++i) {
+    ms.push_back(make_matrix(types[i], n_outs[i], 512, 0, 900 + static_cast<uint32_t>(i)));
+    packs.emplace_back();
+    const PackedLayout* layout = packed_layout(dot_backend(), types[i]);
+    if (layout && n_outs[i] >= layout->rows && packed_bytes(ms.back().w, *layout) > 0) {
+      packs.back().resize(packed_bytes(ms.back().w, *layout));
+      layout->pack(ms.back().w, packs.back().data(), 0, n_outs[i] / layout->rows);
+      ms.back().w.packed = packs.back().data();
+      ms.back().w.packed_layout = layout;
+    }
+  }
+  const int64_t tokens[] = {1, 7, 0, 3, 19, 2};
+  const auto x = gaussian(512 * 19, 901);
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    std::vector<std::vector<float>> alone, together;
+    std::vector<MatmulTask> tasks;
+    for (size_t i = 0; i < ms.size(); ++i) {
+      alone.emplace_back(static_cast<size_t>(n_outs[i] * std::max<int64_t>(tokens[i], 1)), NAN);
+      together.emplace_back(alone.back().size(), NAN);
+      matmul(ms[i].w, x.data(), tokens[i], alone.back().data(), pool);
+      tasks.push_back({&ms[i].w, x.data(), tokens[i], together.back().data()});
+    }
+    matmul_many(tasks, pool);
+    for (size_t i = 0; i < ms.size(); ++i) {
+      ASSERT_EQ(std::memcmp(alone[i].data(), together[i].data(), alone[i].size() * sizeof(float)), 0)
+          << "task " << i << " (" << ggml_type_name(types[i]) << "), " << threads << " threads";
+    }
+  }
+}
+
 // Every quant and scale at its largest against activations that all quantize to the
 // largest magnitude (+127, then -127): whatever a kernel sums in 16 bits must not
 // saturate (Q5_K's quants of 31 on AVX2 leave room for only 8 products in a lane).

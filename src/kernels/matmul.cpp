@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -85,11 +86,12 @@ std::vector<uint8_t>& activation_scratch() {
 
 }  // namespace
 
-void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
-            const DotBackend& backend) {
-  check_matrix(w);
-  if (n_tokens <= 0 || w.n_out == 0) return;
-  MatmulJob job;
+namespace {
+
+// Fills everything of the job but its activations; returns the bytes of its quantized
+// activations (0 where the kernel reads the floats).
+size_t prepare_job(MatmulJob& job, const WeightMatrix& w, int64_t n_tokens, float* y, const DotBackend& backend,
+                   int64_t n_threads) {
   job.w = &w;
   job.dot = dot_kernel(backend, w.type);
   const PackedLayout* layout = packed_layout(backend, w.type);
@@ -98,30 +100,42 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
   job.group_bytes = job.packed ? packed_group_bytes(w, *layout) : 0;
   job.n_tokens = n_tokens;
   job.y = y;
-
-  const GgmlType act_type = activation_type(w.type);
-  if (act_type == GgmlType::F32) {
-    job.act = reinterpret_cast<const uint8_t*>(x);
-    job.act_row_bytes = static_cast<size_t>(w.n_in) * sizeof(float);
-  } else {
-    job.act_row_bytes = activation_row_bytes(w.type, w.n_in);
-    auto& scratch = activation_scratch();
-    const size_t need = job.act_row_bytes * static_cast<size_t>(n_tokens);
-    if (scratch.size() < need) scratch.resize(need);
-    const QuantizeFn quantize = activation_quantizer(backend, w.type);
-    for (int64_t t = 0; t < n_tokens; ++t) {
-      quantize(x + t * w.n_in, scratch.data() + t * job.act_row_bytes, w.n_in);
-    }
-    job.act = scratch.data();
-  }
-
   // Many chunks per thread so a thread slowed by the OS is helped by the others and the
   // threads finish together (with several forks a chunk of the output matrix costs
   // milliseconds), but chunks of at least 16 rows so the shared counter is touched rarely.
-  const int64_t n_threads = pool.size();
   job.chunk_rows = std::max<int64_t>(16, (w.n_out + n_threads * 32 - 1) / (n_threads * 32));
   if (job.packed) job.chunk_rows = (job.chunk_rows + layout->rows - 1) / layout->rows * layout->rows;
   job.n_chunks = (w.n_out + job.chunk_rows - 1) / job.chunk_rows;
+  if (activation_type(w.type) == GgmlType::F32) {
+    job.act_row_bytes = static_cast<size_t>(w.n_in) * sizeof(float);
+    return 0;
+  }
+  job.act_row_bytes = activation_row_bytes(w.type, w.n_in);
+  return job.act_row_bytes * static_cast<size_t>(n_tokens);
+}
+
+void quantize_activations(MatmulJob& job, const float* x, uint8_t* dst, const DotBackend& backend) {
+  const WeightMatrix& w = *job.w;
+  const QuantizeFn quantize = activation_quantizer(backend, w.type);
+  for (int64_t t = 0; t < job.n_tokens; ++t) quantize(x + t * w.n_in, dst + t * job.act_row_bytes, w.n_in);
+  job.act = dst;
+}
+
+}  // namespace
+
+void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
+            const DotBackend& backend) {
+  check_matrix(w);
+  if (n_tokens <= 0 || w.n_out == 0) return;
+  MatmulJob job;
+  const size_t act_bytes = prepare_job(job, w, n_tokens, y, backend, pool.size());
+  if (act_bytes == 0) {
+    job.act = reinterpret_cast<const uint8_t*>(x);
+  } else {
+    auto& scratch = activation_scratch();
+    if (scratch.size() < act_bytes) scratch.resize(act_bytes);
+    quantize_activations(job, x, scratch.data(), backend);
+  }
   MatmulJob* jp = &job;
   pool.run([jp](int, int) {
     for (;;) {
@@ -129,6 +143,53 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
       if (c >= jp->n_chunks) return;
       const int64_t r0 = c * jp->chunk_rows;
       run_chunk(*jp, r0, std::min(r0 + jp->chunk_rows, jp->w->n_out));
+    }
+  });
+}
+
+void matmul_many(std::span<const MatmulTask> tasks, ThreadPool& pool) {
+  const DotBackend& backend = dot_backend();
+  thread_local std::vector<uint8_t> scratch;  // every task's activations, one after another
+  // An array, as a job holds an atomic and cannot move.
+  std::unique_ptr<MatmulJob[]> jobs(new MatmulJob[tasks.size()]);
+  std::vector<int64_t> first_chunk(tasks.size() + 1, 0);
+  std::vector<size_t> act_offset(tasks.size(), 0);
+  size_t act_bytes = 0;
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    const MatmulTask& t = tasks[i];
+    check_matrix(*t.w);
+    const int64_t n = t.w->n_out == 0 ? 0 : std::max<int64_t>(t.n_tokens, 0);
+    act_offset[i] = act_bytes;
+    act_bytes += prepare_job(jobs[i], *t.w, n, t.y, backend, pool.size());
+    if (n == 0) jobs[i].n_chunks = 0;
+    first_chunk[i + 1] = first_chunk[i] + jobs[i].n_chunks;
+  }
+  if (scratch.size() < act_bytes) scratch.resize(act_bytes);
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    if (jobs[i].n_chunks == 0) continue;
+    if (activation_type(tasks[i].w->type) == GgmlType::F32) jobs[i].act = reinterpret_cast<const uint8_t*>(tasks[i].x);
+    else quantize_activations(jobs[i], tasks[i].x, scratch.data() + act_offset[i], backend);
+  }
+  const int64_t n_chunks = first_chunk.back();
+  if (n_chunks == 0) return;
+  // One counter over the chunks of every job, in order.
+  std::atomic<int64_t> next{0};
+  struct Shared {
+    MatmulJob* jobs;
+    const int64_t* first_chunk;
+    std::atomic<int64_t>* next;
+    int64_t n_chunks;
+  } shared{jobs.get(), first_chunk.data(), &next, n_chunks};
+  Shared* sp = &shared;
+  pool.run([sp](int, int) {
+    size_t j = 0;
+    for (;;) {
+      const int64_t c = sp->next->fetch_add(1, std::memory_order_relaxed);
+      if (c >= sp->n_chunks) return;
+      while (c >= sp->first_chunk[j + 1]) ++j;
+      const MatmulJob& job = sp->jobs[j];
+      const int64_t r0 = (c - sp->first_chunk[j]) * job.chunk_rows;
+      run_chunk(job, r0, std::min(r0 + job.chunk_rows, job.w->n_out));
     }
   });
 }

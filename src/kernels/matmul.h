@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "core/ggml_type.h"
 #include "kernels/dot.h"
@@ -32,6 +33,17 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
 // The same with an explicit dot backend (tests compare backends).
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
             const DotBackend& backend);
+
+// Several products in one pass of the pool: the rows of every task are split across the
+// threads together, so small matrices (a token's experts) do not each wait for the
+// threads. Each task's result is the same, bit for bit, as matmul() gives it.
+struct MatmulTask {
+  const WeightMatrix* w;
+  const float* x;
+  int64_t n_tokens;
+  float* y;
+};
+void matmul_many(std::span<const MatmulTask> tasks, ThreadPool& pool);
 
 // Single-threaded reference: dequantize_row and a float dot (double accumulation).
 void matmul_reference(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y,

@@ -21,10 +21,13 @@ MoeFeedForward::MoeFeedForward(const ModelConfig& config, int32_t max_batch) : c
   weight_.resize(B * size_t(config.n_expert_used));
   tokens_of_.resize(size_t(config.n_expert));
   weights_of_.resize(size_t(config.n_expert));
-  xe_.resize(B * d);
-  ye_.resize(B * d);
-  gate_.resize(B * ff);
-  up_.resize(B * ff);
+  // Every (token, chosen expert) pair's row, experts one after another.
+  const size_t pairs = B * size_t(config.n_expert_used);
+  xe_.resize(pairs * d);
+  ye_.resize(pairs * d);
+  gate_.resize(pairs * ff);
+  up_.resize(pairs * ff);
+  first_row_.resize(size_t(config.n_expert));
 }
 
 void MoeFeedForward::route(const float* logits, int64_t B) {
@@ -62,24 +65,46 @@ void MoeFeedForward::run(const LayerWeights& layer, const float* x, int64_t B, f
   const int64_t d = cfg_.n_embd, ff = cfg_.n_ff_exp;
   matmul(layer.ffn_gate_inp, x, B, logits_.data(), pool);
   route(logits_.data(), B);
-  std::fill(out, out + B * d, 0.0f);
-  // Experts in ascending order, each over its tokens (ascending): every token's sum runs
-  // over its own experts in the same order whatever else is in the batch.
+  // Each expert's tokens gathered into its own run of rows, experts in ascending order;
+  // then every expert's gate and up in one pass of the pool, and every down in another,
+  // so a token's few small expert matrices do not each wait for the threads.
+  int64_t rows = 0;
+  tasks_.clear();
   for (int32_t e = 0; e < cfg_.n_expert; ++e) {
     const std::vector<int32_t>& tokens = tokens_of_[size_t(e)];
+    first_row_[size_t(e)] = rows;
     if (tokens.empty()) continue;
     const int64_t n = static_cast<int64_t>(tokens.size());
     for (int64_t i = 0; i < n; ++i) {
-      std::memcpy(&xe_[size_t(i * d)], x + tokens[size_t(i)] * d, size_t(d) * sizeof(float));
+      std::memcpy(&xe_[size_t((rows + i) * d)], x + tokens[size_t(i)] * d, size_t(d) * sizeof(float));
     }
-    matmul(layer.gate_exps[size_t(e)], xe_.data(), n, gate_.data(), pool);
-    matmul(layer.up_exps[size_t(e)], xe_.data(), n, up_.data(), pool);
-    swiglu_inplace(gate_.data(), up_.data(), n * ff);
-    matmul(layer.down_exps[size_t(e)], gate_.data(), n, ye_.data(), pool);
-    for (int64_t i = 0; i < n; ++i) {
-      float* dst = out + tokens[size_t(i)] * d;
-      const float* src = &ye_[size_t(i * d)];
-      const float w = weights_of_[size_t(e)][size_t(i)];
+    tasks_.push_back({&layer.gate_exps[size_t(e)], &xe_[size_t(rows * d)], n, &gate_[size_t(rows * ff)]});
+    tasks_.push_back({&layer.up_exps[size_t(e)], &xe_[size_t(rows * d)], n, &up_[size_t(rows * ff)]});
+    rows += n;
+  }
+  matmul_many(tasks_, pool);
+  const int64_t n_act = rows * ff;
+  float* gate = gate_.data();
+  const float* up = up_.data();
+  pool.run([gate, up, n_act](int thread, int n_threads) {
+    const int64_t begin = n_act * thread / n_threads, end = n_act * (thread + 1) / n_threads;
+    swiglu_inplace(gate + begin, up + begin, end - begin);
+  });
+  tasks_.clear();
+  for (int32_t e = 0; e < cfg_.n_expert; ++e) {
+    const int64_t n = static_cast<int64_t>(tokens_of_[size_t(e)].size()), r = first_row_[size_t(e)];
+    if (n > 0) tasks_.push_back({&layer.down_exps[size_t(e)], &gate_[size_t(r * ff)], n, &ye_[size_t(r * d)]});
+  }
+  matmul_many(tasks_, pool);
+  // Every token's sum over its experts in ascending order, whatever else is in the batch.
+  std::fill(out, out + B * d, 0.0f);
+  for (int32_t e = 0; e < cfg_.n_expert; ++e) {
+    const std::vector<int32_t>& tokens = tokens_of_[size_t(e)];
+    const int64_t r = first_row_[size_t(e)];
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      float* dst = out + tokens[i] * d;
+      const float* src = &ye_[size_t((r + int64_t(i)) * d)];
+      const float w = weights_of_[size_t(e)][i];
       for (int64_t j = 0; j < d; ++j) dst[j] += w * src[j];
     }
   }

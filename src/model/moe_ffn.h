@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/matmul.h"
+
 namespace entropix {
 
 struct LayerWeights;
@@ -32,7 +34,9 @@ class MoeFeedForward {
   std::vector<float> weight_;                    // [B][n_expert_used]
   std::vector<std::vector<int32_t>> tokens_of_;  // per expert: its tokens, ascending
   std::vector<std::vector<float>> weights_of_;   // per expert: their weights
-  std::vector<float> xe_, gate_, up_, ye_;       // one expert's gathered rows and results
+  std::vector<float> xe_, gate_, up_, ye_;       // every expert's gathered rows and results, experts in turn
+  std::vector<int64_t> first_row_;               // per expert: its first row in them
+  std::vector<MatmulTask> tasks_;
 };
 
 }  // namespace entropix

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -30,8 +29,7 @@ void check_matrix(const WeightMatrix& w) {
   }
 }
 
-// Everything one call's threads share; the pool task captures only a pointer to it, so
-// the std::function stays in its small buffer and nothing is allocated per call.
+// Everything the threads need of one product (run_jobs hands out its chunks of rows).
 struct MatmulJob {
   const WeightMatrix* w;
   DotFn dot;
@@ -44,7 +42,6 @@ struct MatmulJob {
   float* y;
   int64_t chunk_rows;
   int64_t n_chunks;
-  std::atomic<int64_t> next_chunk{0};
 };
 
 constexpr int kMaxPackedOut = 16 * 16;  // rows x tokens of one packed kernel call
@@ -121,6 +118,32 @@ void quantize_activations(MatmulJob& job, const float* x, uint8_t* dst, const Do
   job.act = dst;
 }
 
+// Runs the chunks of jobs[0..n) over the pool, taken from one counter in order: chunk c
+// belongs to the job j with first_chunk[j] <= c < first_chunk[j + 1]. The task captures
+// a single pointer, so the std::function stays in its small buffer and nothing is
+// allocated per call.
+void run_jobs(const MatmulJob* jobs, const int64_t* first_chunk, size_t n, ThreadPool& pool) {
+  struct Shared {
+    const MatmulJob* jobs;
+    const int64_t* first_chunk;
+    int64_t n_chunks;
+    std::atomic<int64_t> next{0};
+  } shared{jobs, first_chunk, first_chunk[n]};
+  if (shared.n_chunks == 0) return;
+  Shared* sp = &shared;
+  pool.run([sp](int, int) {
+    size_t j = 0;
+    for (;;) {
+      const int64_t c = sp->next.fetch_add(1, std::memory_order_relaxed);
+      if (c >= sp->n_chunks) return;
+      while (c >= sp->first_chunk[j + 1]) ++j;  // a thread's chunks only grow
+      const MatmulJob& job = sp->jobs[j];
+      const int64_t r0 = (c - sp->first_chunk[j]) * job.chunk_rows;
+      run_chunk(job, r0, std::min(r0 + job.chunk_rows, job.w->n_out));
+    }
+  });
+}
+
 }  // namespace
 
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
@@ -136,22 +159,14 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
     if (scratch.size() < act_bytes) scratch.resize(act_bytes);
     quantize_activations(job, x, scratch.data(), backend);
   }
-  MatmulJob* jp = &job;
-  pool.run([jp](int, int) {
-    for (;;) {
-      const int64_t c = jp->next_chunk.fetch_add(1, std::memory_order_relaxed);
-      if (c >= jp->n_chunks) return;
-      const int64_t r0 = c * jp->chunk_rows;
-      run_chunk(*jp, r0, std::min(r0 + jp->chunk_rows, jp->w->n_out));
-    }
-  });
+  const int64_t first_chunk[2] = {0, job.n_chunks};
+  run_jobs(&job, first_chunk, 1, pool);
 }
 
 void matmul_many(std::span<const MatmulTask> tasks, ThreadPool& pool) {
   const DotBackend& backend = dot_backend();
   thread_local std::vector<uint8_t> scratch;  // every task's activations, one after another
-  // An array, as a job holds an atomic and cannot move.
-  std::unique_ptr<MatmulJob[]> jobs(new MatmulJob[tasks.size()]);
+  std::vector<MatmulJob> jobs(tasks.size());
   std::vector<int64_t> first_chunk(tasks.size() + 1, 0);
   std::vector<size_t> act_offset(tasks.size(), 0);
   size_t act_bytes = 0;
@@ -170,28 +185,7 @@ void matmul_many(std::span<const MatmulTask> tasks, ThreadPool& pool) {
     if (activation_type(tasks[i].w->type) == GgmlType::F32) jobs[i].act = reinterpret_cast<const uint8_t*>(tasks[i].x);
     else quantize_activations(jobs[i], tasks[i].x, scratch.data() + act_offset[i], backend);
   }
-  const int64_t n_chunks = first_chunk.back();
-  if (n_chunks == 0) return;
-  // One counter over the chunks of every job, in order.
-  std::atomic<int64_t> next{0};
-  struct Shared {
-    MatmulJob* jobs;
-    const int64_t* first_chunk;
-    std::atomic<int64_t>* next;
-    int64_t n_chunks;
-  } shared{jobs.get(), first_chunk.data(), &next, n_chunks};
-  Shared* sp = &shared;
-  pool.run([sp](int, int) {
-    size_t j = 0;
-    for (;;) {
-      const int64_t c = sp->next->fetch_add(1, std::memory_order_relaxed);
-      if (c >= sp->n_chunks) return;
-      while (c >= sp->first_chunk[j + 1]) ++j;
-      const MatmulJob& job = sp->jobs[j];
-      const int64_t r0 = (c - sp->first_chunk[j]) * job.chunk_rows;
-      run_chunk(job, r0, std::min(r0 + job.chunk_rows, job.w->n_out));
-    }
-  });
+  run_jobs(jobs.data(), first_chunk.data(), jobs.size(), pool);
 }
 
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {

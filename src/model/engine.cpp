@@ -494,11 +494,8 @@ void Engine::Impl::attention_block(int32_t layer, const AttentionTask& a, int32_
   const int32_t first_seen = pages[static_cast<size_t>(std::max(b0, first_visible(layer, pos[a.t0])) / KvCache::kPageSize)];
   int32_t block_pages[kAttentionBlock / KvCache::kPageSize];
   for (int32_t j = 0; j < n_pages; ++j) {
-    const int32_t page = pages[static_cast<size_t>(b0 / KvCache::kPageSize + j)];
-    block_pages[j] = kv->stored(layer, page) ? page : first_seen;
-  }
-  for (int32_t j = 0; j < n_pages; ++j) {
-    const int32_t page = block_pages[j];
+    const int32_t held = pages[static_cast<size_t>(b0 / KvCache::kPageSize + j)];
+    const int32_t page = block_pages[j] = kv->stored(layer, held) ? held : first_seen;
     key_pages[j] = static_cast<const uint8_t*>(kv->key_page(layer, page)) + head * key_elem_bytes;
     const uint8_t* value_rows = static_cast<const uint8_t*>(kv->value_page(layer, page)) + head_bytes * size_t(a.kvh);
     value_pages[j] = value_rows;

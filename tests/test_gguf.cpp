@@ -798,7 +798,7 @@ TEST(GgufRegression, CommittedFilesMatchTheirGenerator) {
 
 // Rewrites tests/data/gguf/<case>.gguf and the generated part of
 // expected_errors.txt; fuzz findings listed under "# fuzz" are kept. Run with
-//   test_gguf --gtest_also_run_disabled_tests --gtest_filter='*RegenerateRegressionFiles'
+//   entropix_tests --gtest_also_run_disabled_tests --gtest_filter='*RegenerateRegressionFiles'
 TEST(GgufRegression, DISABLED_RegenerateRegressionFiles) {
   fs::path dir = testing::source_dir() / "tests" / "data" / "gguf";
   fs::create_directories(dir);

@@ -115,7 +115,9 @@ TEST(RandomVocab, GemmaFullSizeIsASentencePieceVocabulary) {
   EXPECT_EQ(v.tokens[first_piece], "\xE2\x96\x81");  // U+2581 stands for the space
   for (size_t i = first_piece; i < v.tokens.size(); ++i) {
     ASSERT_EQ(v.token_types[i], static_cast<int32_t>(TokenType::Normal)) << i;
-    if (i > first_piece) ASSERT_LT(v.scores[i], v.scores[i - 1]) << i;
+    if (i > first_piece) {
+      ASSERT_LT(v.scores[i], v.scores[i - 1]) << i;
+    }
     const std::string& t = v.tokens[i];
     const size_t last = t.ends_with("\xE2\x96\x81") ? t.size() - 3 : t.size() - 1;
     if (last == 0) continue;  // a single character

@@ -1,6 +1,7 @@
 // AVX2/FMA attention loops (attention_kernels.h): head dimensions in multiples of 8,
-// up to 4 query heads per pass over a row; other shapes take the scalar loops. Q8_0 keys
-// and values (head dimensions in multiples of 32) widen int8 to floats.
+// up to 4 query heads per pass over a row, the weighted values in register tiles of rows
+// and chunks of the head; other shapes take the scalar loops. Q8_0 keys and values (head
+// dimensions in multiples of 32) widen int8 to floats.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include "kernels/blocks.h"
 #include "kernels/exp_avx2.h"
 #include "kernels/fp16.h"
+#include "kernels/unroll.h"
 
 namespace entropix {
 
@@ -55,20 +57,47 @@ void scores_avx2(const float* q, int32_t n_q, const T* kt, int32_t hd, float sca
   for (; g < n_q; ++g) scores_rows<1, T>(q + size_t(g) * size_t(hd), kt, hd, scale, scores + size_t(g) * stride, stride);
 }
 
-// 8 floats of NQ outputs stay in registers while every row adds to them.
-template <int NQ, typename T>
-void values_rows(const float* p, size_t stride, const T* v, size_t v_stride, int32_t n_rows, int32_t hd, float* out) {
-  for (int32_t c = 0; c < hd; c += 8) {
-    __m256 acc[NQ];
-    for (int g = 0; g < NQ; ++g) acc[g] = _mm256_loadu_ps(out + size_t(g) * size_t(hd) + size_t(c));
-    for (int32_t i = 0; i < n_rows; ++i) {
-      const __m256 vv = load8(v + size_t(i) * v_stride + size_t(c));
-      for (int g = 0; g < NQ; ++g) acc[g] = _mm256_fmadd_ps(_mm256_broadcast_ss(p + size_t(g) * stride + size_t(i)), vv, acc[g]);
+// NR rows and NC 8-float chunks of the head from c0 stay in registers while every row of
+// the page adds to them: each loaded value vector serves NR rows and each weight NC
+// chunks, NR * NC independent sums (8 hide the multiply-add's latency; 4 did not). A run
+// of pages goes page by page: a page's rows lie a value row apart (a multiple of 1 KiB
+// in the shapes we run), so the rows of a whole block would fall in a few L1 sets.
+template <int NR, int NC, typename T>
+void values_tile(const float* p, size_t stride, const T* v, size_t v_stride, int32_t n_rows, int32_t c0, int32_t hd,
+                 float* out) {
+  __m256 acc[NR][NC];
+  ENTROPIX_UNROLL for (int r = 0; r < NR; ++r) {
+    ENTROPIX_UNROLL for (int c = 0; c < NC; ++c) acc[r][c] = _mm256_loadu_ps(out + size_t(r) * size_t(hd) + size_t(c0 + 8 * c));
+  }
+  for (int32_t i = 0; i < n_rows; ++i) {
+    __m256 vv[NC];
+    ENTROPIX_UNROLL for (int c = 0; c < NC; ++c) vv[c] = load8(v + size_t(i) * v_stride + size_t(c0 + 8 * c));
+    ENTROPIX_UNROLL for (int r = 0; r < NR; ++r) {
+      const __m256 pr = _mm256_broadcast_ss(p + size_t(r) * stride + size_t(i));
+      ENTROPIX_UNROLL for (int c = 0; c < NC; ++c) acc[r][c] = _mm256_fmadd_ps(pr, vv[c], acc[r][c]);
     }
-    for (int g = 0; g < NQ; ++g) _mm256_storeu_ps(out + size_t(g) * size_t(hd) + size_t(c), acc[g]);
+  }
+  ENTROPIX_UNROLL for (int r = 0; r < NR; ++r) {
+    ENTROPIX_UNROLL for (int c = 0; c < NC; ++c) _mm256_storeu_ps(out + size_t(r) * size_t(hd) + size_t(c0 + 8 * c), acc[r][c]);
   }
 }
 
+// NR rows over the whole head, NC chunks at a time (fewer at its end).
+template <int NR, int NC, typename T>
+void values_rows(const float* p, size_t stride, const T* v, size_t v_stride, int32_t n_rows, int32_t hd, float* out) {
+  int32_t c0 = 0;
+  for (; c0 + 8 * NC <= hd; c0 += 8 * NC) values_tile<NR, NC, T>(p, stride, v, v_stride, n_rows, c0, hd, out);
+  if constexpr (NC > 2) {
+    if (c0 + 16 <= hd) {
+      values_tile<NR, 2, T>(p, stride, v, v_stride, n_rows, c0, hd, out);
+      c0 += 16;
+    }
+  }
+  for (; c0 < hd; c0 += 8) values_tile<NR, 1, T>(p, stride, v, v_stride, n_rows, c0, hd, out);
+}
+
+// 4 rows take 2 chunks at a time, 2 rows or 1 take 4: 8 sums either way, within the 16
+// vector registers.
 template <typename T>
 void values_avx2(const float* p, size_t stride, int32_t n_q, const T* v, size_t v_stride, int32_t n_rows, int32_t hd,
                  float* out) {
@@ -81,9 +110,9 @@ void values_avx2(const float* p, size_t stride, int32_t n_q, const T* v, size_t 
     return;
   }
   int32_t g = 0;
-  for (; g + 4 <= n_q; g += 4) values_rows<4, T>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
-  for (; g + 2 <= n_q; g += 2) values_rows<2, T>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
-  for (; g < n_q; ++g) values_rows<1, T>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
+  for (; g + 4 <= n_q; g += 4) values_rows<4, 2, T>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
+  for (; g + 2 <= n_q; g += 2) values_rows<2, 4, T>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
+  for (; g < n_q; ++g) values_rows<1, 4, T>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
 }
 
 // 8 int8 elements as floats.

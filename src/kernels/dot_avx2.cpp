@@ -11,6 +11,7 @@
 #include "kernels/blocks.h"
 #include "kernels/dot.h"
 #include "kernels/fp16.h"
+#include "kernels/unroll.h"
 #include "kernels/repack.h"
 
 namespace entropix {
@@ -114,6 +115,18 @@ constexpr int kPrefetchBytes = 2048;
 template <typename Block>
 inline void prefetch_ahead(const Block* b) {
   const char* p = reinterpret_cast<const char*>(b) + kPrefetchBytes;
+  for (size_t offset = 0; offset < sizeof(Block); offset += 64) _mm_prefetch(p + offset, _MM_HINT_T0);
+}
+
+// The prefetch of a kernel that passes over a group of rows more than once (a half of
+// its rows per pass): the first pass reads the group from memory, the last from the
+// cache, so the last asks for the next group's block b instead (groups lie one after
+// another; a prefetch past the matrix's end is dropped, never faults). The memory then
+// streams through both passes, where it idled through the last (forks decoded together
+// are bound by both the reads and the arithmetic).
+template <typename Block>
+inline void prefetch_for_pass(const Block* g, int64_t b, int64_t nb, bool last_pass) {
+  const char* p = last_pass ? reinterpret_cast<const char*>(g + nb + b) : reinterpret_cast<const char*>(g + b) + kPrefetchBytes;
   for (size_t offset = 0; offset < sizeof(Block); offset += 64) _mm_prefetch(p + offset, _MM_HINT_T0);
 }
 
@@ -238,6 +251,7 @@ void dot_q8_0x8_t(int64_t n, const void* gv, const void* x, size_t x_stride, flo
         std::memcpy(&four, xs[j][b].qs + c * 4, sizeof four);
         const __m256i xv = _mm256_sign_epi8(_mm256_set1_epi32(four), q);
         sum[j] = _mm256_add_epi32(sum[j], _mm256_madd_epi16(_mm256_maddubs_epi16(aq, xv), ones));
+        sum_formed_here(sum[j]);
       }
     }
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g[b].d)));
@@ -512,7 +526,7 @@ void dot_kx16_t(int64_t n, const void* gv, const void* x, size_t x_stride, float
       for (int h = 0; h < H; ++h) acc[t][h] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
       const Block& blk = g[b];
-      prefetch_ahead(g + b);
+      prefetch_for_pass(g, b, nb, H == 1 && h0 == 1);
       __m256i isum[NX][H];
       for (int t = 0; t < NX; ++t)
         for (int h = 0; h < H; ++h) isum[t][h] = _mm256_setzero_si256();
@@ -534,8 +548,9 @@ void dot_kx16_t(int64_t n, const void* gv, const void* x, size_t x_stride, float
             }
             for (int t = 0; t < NX; ++t) {
               const int8_t* xq = xs[t][b].qs + 32 * j;
-              p[t][h] = _mm256_add_epi16(p[t][h], _mm256_add_epi16(_mm256_maddubs_epi16(lo, broadcast4(xq + 4 * k)),
-                                                                   _mm256_maddubs_epi16(hi, broadcast4(xq + 16 + 4 * k))));
+              p[t][h] = _mm256_add_epi16(p[t][h], _mm256_maddubs_epi16(lo, broadcast4(xq + 4 * k)));
+              p[t][h] = _mm256_add_epi16(p[t][h], _mm256_maddubs_epi16(hi, broadcast4(xq + 16 + 4 * k)));
+              sum_formed_here(p[t][h]);
             }
           }
           if constexpr (kFifthBit) {
@@ -620,7 +635,7 @@ void dot_q4_0x16_t(int64_t n, const void* gv, const void* x, size_t x_stride, fl
     for (int t = 0; t < NX; ++t)
       for (int h = 0; h < H; ++h) acc[t][h] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
-      prefetch_ahead(g + b);
+      prefetch_for_pass(g, b, nb, H == 1 && h0 == 1);
       __m256i p[NX][H];
       for (int t = 0; t < NX; ++t)
         for (int h = 0; h < H; ++h) p[t][h] = _mm256_setzero_si256();
@@ -630,8 +645,9 @@ void dot_q4_0x16_t(int64_t n, const void* gv, const void* x, size_t x_stride, fl
           const __m256i lo = _mm256_and_si256(v, low4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
           for (int t = 0; t < NX; ++t) {
             const int8_t* xq = xs[t][b].qs;
-            p[t][h] = _mm256_add_epi16(p[t][h], _mm256_add_epi16(_mm256_maddubs_epi16(lo, broadcast4(xq + 4 * k)),
-                                                                 _mm256_maddubs_epi16(hi, broadcast4(xq + 16 + 4 * k))));
+            p[t][h] = _mm256_add_epi16(p[t][h], _mm256_maddubs_epi16(lo, broadcast4(xq + 4 * k)));
+            p[t][h] = _mm256_add_epi16(p[t][h], _mm256_maddubs_epi16(hi, broadcast4(xq + 16 + 4 * k)));
+            sum_formed_here(p[t][h]);
           }
         }
       }
@@ -679,7 +695,7 @@ void dot_q6_kx16_t(int64_t n, const void* gv, const void* x, size_t x_stride, fl
       for (int h = 0; h < H; ++h) acc[t][h] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
       const BlockQ6_Kx16& blk = g[b];
-      prefetch_ahead(g + b);
+      prefetch_for_pass(g, b, nb, H == 1 && h0 == 1);
       __m256i isum[NX][H];
       for (int t = 0; t < NX; ++t)
         for (int h = 0; h < H; ++h) isum[t][h] = _mm256_setzero_si256();

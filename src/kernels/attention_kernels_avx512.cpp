@@ -10,6 +10,7 @@
 #include "kernels/attention_kernels.h"
 #include "kernels/blocks.h"
 #include "kernels/fp16.h"
+#include "kernels/unroll.h"
 
 namespace entropix {
 
@@ -26,13 +27,13 @@ inline __m512 load16(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si
 template <int NQ, typename T>
 void scores_rows(const float* q, const T* kt, int32_t hd, float scale, float* scores, size_t stride) {
   __m512 acc[NQ];
-  for (int g = 0; g < NQ; ++g) acc[g] = _mm512_setzero_ps();
+  ENTROPIX_UNROLL for (int g = 0; g < NQ; ++g) acc[g] = _mm512_setzero_ps();
   for (int32_t d = 0; d < hd; ++d) {
     const __m512 k = load16(kt + size_t(d) * kKeyPageRows);
-    for (int g = 0; g < NQ; ++g) acc[g] = _mm512_fmadd_ps(_mm512_set1_ps(q[size_t(g) * size_t(hd) + size_t(d)]), k, acc[g]);
+    ENTROPIX_UNROLL for (int g = 0; g < NQ; ++g) acc[g] = _mm512_fmadd_ps(_mm512_set1_ps(q[size_t(g) * size_t(hd) + size_t(d)]), k, acc[g]);
   }
   const __m512 s = _mm512_set1_ps(scale);
-  for (int g = 0; g < NQ; ++g) _mm512_storeu_ps(scores + size_t(g) * stride, _mm512_mul_ps(acc[g], s));
+  ENTROPIX_UNROLL for (int g = 0; g < NQ; ++g) _mm512_storeu_ps(scores + size_t(g) * stride, _mm512_mul_ps(acc[g], s));
 }
 
 template <typename T>
@@ -49,12 +50,12 @@ template <int NQ, typename T>
 void values_rows(const float* p, size_t stride, const T* v, size_t v_stride, int32_t n_rows, int32_t hd, float* out) {
   for (int32_t c = 0; c < hd; c += 16) {
     __m512 acc[NQ];
-    for (int g = 0; g < NQ; ++g) acc[g] = _mm512_loadu_ps(out + size_t(g) * size_t(hd) + size_t(c));
+    ENTROPIX_UNROLL for (int g = 0; g < NQ; ++g) acc[g] = _mm512_loadu_ps(out + size_t(g) * size_t(hd) + size_t(c));
     for (int32_t i = 0; i < n_rows; ++i) {
       const __m512 vv = load16(v + size_t(i) * v_stride + size_t(c));
-      for (int g = 0; g < NQ; ++g) acc[g] = _mm512_fmadd_ps(_mm512_set1_ps(p[size_t(g) * stride + size_t(i)]), vv, acc[g]);
+      ENTROPIX_UNROLL for (int g = 0; g < NQ; ++g) acc[g] = _mm512_fmadd_ps(_mm512_set1_ps(p[size_t(g) * stride + size_t(i)]), vv, acc[g]);
     }
-    for (int g = 0; g < NQ; ++g) _mm512_storeu_ps(out + size_t(g) * size_t(hd) + size_t(c), acc[g]);
+    ENTROPIX_UNROLL for (int g = 0; g < NQ; ++g) _mm512_storeu_ps(out + size_t(g) * size_t(hd) + size_t(c), acc[g]);
   }
 }
 
@@ -84,19 +85,19 @@ void values_avx512(const float* p, size_t stride, int32_t n_q, const T* v, size_
 template <int NR, int NP, typename T>
 void scores_tile(const float* q, const void* const* pages, int32_t hd, float scale, float* scores, size_t stride) {
   __m512 acc[NR][NP];
-  for (int r = 0; r < NR; ++r)
-    for (int j = 0; j < NP; ++j) acc[r][j] = _mm512_setzero_ps();
+  ENTROPIX_UNROLL for (int r = 0; r < NR; ++r)
+    ENTROPIX_UNROLL for (int j = 0; j < NP; ++j) acc[r][j] = _mm512_setzero_ps();
   for (int32_t d = 0; d < hd; ++d) {
     __m512 k[NP];
-    for (int j = 0; j < NP; ++j) k[j] = load16(static_cast<const T*>(pages[j]) + size_t(d) * kKeyPageRows);
-    for (int r = 0; r < NR; ++r) {
+    ENTROPIX_UNROLL for (int j = 0; j < NP; ++j) k[j] = load16(static_cast<const T*>(pages[j]) + size_t(d) * kKeyPageRows);
+    ENTROPIX_UNROLL for (int r = 0; r < NR; ++r) {
       const __m512 qd = _mm512_set1_ps(q[size_t(r) * size_t(hd) + size_t(d)]);
-      for (int j = 0; j < NP; ++j) acc[r][j] = _mm512_fmadd_ps(qd, k[j], acc[r][j]);
+      ENTROPIX_UNROLL for (int j = 0; j < NP; ++j) acc[r][j] = _mm512_fmadd_ps(qd, k[j], acc[r][j]);
     }
   }
   const __m512 s = _mm512_set1_ps(scale);
-  for (int r = 0; r < NR; ++r)
-    for (int j = 0; j < NP; ++j) _mm512_storeu_ps(scores + size_t(r) * stride + size_t(j) * kKeyPageRows, _mm512_mul_ps(acc[r][j], s));
+  ENTROPIX_UNROLL for (int r = 0; r < NR; ++r)
+    ENTROPIX_UNROLL for (int j = 0; j < NP; ++j) _mm512_storeu_ps(scores + size_t(r) * stride + size_t(j) * kKeyPageRows, _mm512_mul_ps(acc[r][j], s));
 }
 
 template <int NR, typename T>
@@ -124,23 +125,23 @@ template <int NR, int NC, typename T>
 void values_tile(const float* p, size_t stride, const void* const* v_pages, int32_t n_pages, int32_t n_last, size_t v_stride,
                  int32_t c0, int32_t hd, float* out) {
   __m512 acc[NR][NC];
-  for (int r = 0; r < NR; ++r)
-    for (int c = 0; c < NC; ++c) acc[r][c] = _mm512_loadu_ps(out + size_t(r) * size_t(hd) + size_t(c0 + 16 * c));
+  ENTROPIX_UNROLL for (int r = 0; r < NR; ++r)
+    ENTROPIX_UNROLL for (int c = 0; c < NC; ++c) acc[r][c] = _mm512_loadu_ps(out + size_t(r) * size_t(hd) + size_t(c0 + 16 * c));
   for (int32_t j = 0; j < n_pages; ++j) {
     const int32_t rows = j + 1 < n_pages ? kKeyPageRows : n_last;
     const T* v = static_cast<const T*>(v_pages[j]) + c0;
     const float* pj = p + size_t(j) * kKeyPageRows;
     for (int32_t i = 0; i < rows; ++i) {
       __m512 vv[NC];
-      for (int c = 0; c < NC; ++c) vv[c] = load16(v + size_t(i) * v_stride + size_t(16 * c));
-      for (int r = 0; r < NR; ++r) {
+      ENTROPIX_UNROLL for (int c = 0; c < NC; ++c) vv[c] = load16(v + size_t(i) * v_stride + size_t(16 * c));
+      ENTROPIX_UNROLL for (int r = 0; r < NR; ++r) {
         const __m512 pr = _mm512_set1_ps(pj[size_t(r) * stride + size_t(i)]);
-        for (int c = 0; c < NC; ++c) acc[r][c] = _mm512_fmadd_ps(pr, vv[c], acc[r][c]);
+        ENTROPIX_UNROLL for (int c = 0; c < NC; ++c) acc[r][c] = _mm512_fmadd_ps(pr, vv[c], acc[r][c]);
       }
     }
   }
-  for (int r = 0; r < NR; ++r)
-    for (int c = 0; c < NC; ++c) _mm512_storeu_ps(out + size_t(r) * size_t(hd) + size_t(c0 + 16 * c), acc[r][c]);
+  ENTROPIX_UNROLL for (int r = 0; r < NR; ++r)
+    ENTROPIX_UNROLL for (int c = 0; c < NC; ++c) _mm512_storeu_ps(out + size_t(r) * size_t(hd) + size_t(c0 + 16 * c), acc[r][c]);
 }
 
 template <int NR, typename T>
@@ -178,21 +179,21 @@ template <int NQ>
 void scores_q8_rows(const float* q, const int8_t* kt, const uint16_t* ks, int32_t hd, float scale, float* scores,
                     size_t stride) {
   __m512 acc[NQ];
-  for (int g = 0; g < NQ; ++g) acc[g] = _mm512_setzero_ps();
+  ENTROPIX_UNROLL for (int g = 0; g < NQ; ++g) acc[g] = _mm512_setzero_ps();
   for (int32_t b = 0; b < hd / kQK8_0; ++b) {
     __m512 block[NQ];
-    for (int g = 0; g < NQ; ++g) block[g] = _mm512_setzero_ps();
+    ENTROPIX_UNROLL for (int g = 0; g < NQ; ++g) block[g] = _mm512_setzero_ps();
     for (int32_t d = b * kQK8_0; d < (b + 1) * kQK8_0; ++d) {
       const __m512 k = load16_q8(kt + size_t(d) * kKeyPageRows);
-      for (int g = 0; g < NQ; ++g) {
+      ENTROPIX_UNROLL for (int g = 0; g < NQ; ++g) {
         block[g] = _mm512_fmadd_ps(_mm512_set1_ps(q[size_t(g) * size_t(hd) + size_t(d)]), k, block[g]);
       }
     }
     const __m512 s = load16(ks + size_t(b) * kKeyPageRows);
-    for (int g = 0; g < NQ; ++g) acc[g] = _mm512_fmadd_ps(block[g], s, acc[g]);
+    ENTROPIX_UNROLL for (int g = 0; g < NQ; ++g) acc[g] = _mm512_fmadd_ps(block[g], s, acc[g]);
   }
   const __m512 s = _mm512_set1_ps(scale);
-  for (int g = 0; g < NQ; ++g) _mm512_storeu_ps(scores + size_t(g) * stride, _mm512_mul_ps(acc[g], s));
+  ENTROPIX_UNROLL for (int g = 0; g < NQ; ++g) _mm512_storeu_ps(scores + size_t(g) * stride, _mm512_mul_ps(acc[g], s));
 }
 
 void scores_q8_avx512(const float* q, int32_t n_q, const int8_t* kt, const uint16_t* ks, int32_t hd, float scale,
@@ -210,13 +211,13 @@ void values_q8_rows(const float* p, size_t stride, const uint8_t* v, size_t v_st
                     float* out) {
   for (int32_t c = 0; c < hd; c += 16) {
     __m512 acc[NQ];
-    for (int g = 0; g < NQ; ++g) acc[g] = _mm512_loadu_ps(out + size_t(g) * size_t(hd) + size_t(c));
+    ENTROPIX_UNROLL for (int g = 0; g < NQ; ++g) acc[g] = _mm512_loadu_ps(out + size_t(g) * size_t(hd) + size_t(c));
     for (int32_t i = 0; i < n_rows; ++i) {
       const auto* block = reinterpret_cast<const BlockQ8_0*>(v + size_t(i) * v_stride) + c / kQK8_0;
       const __m512 vv = _mm512_mul_ps(load16_q8(block->qs + c % kQK8_0), _mm512_set1_ps(fp16_to_f32(block->d)));
-      for (int g = 0; g < NQ; ++g) acc[g] = _mm512_fmadd_ps(_mm512_set1_ps(p[size_t(g) * stride + size_t(i)]), vv, acc[g]);
+      ENTROPIX_UNROLL for (int g = 0; g < NQ; ++g) acc[g] = _mm512_fmadd_ps(_mm512_set1_ps(p[size_t(g) * stride + size_t(i)]), vv, acc[g]);
     }
-    for (int g = 0; g < NQ; ++g) _mm512_storeu_ps(out + size_t(g) * size_t(hd) + size_t(c), acc[g]);
+    ENTROPIX_UNROLL for (int g = 0; g < NQ; ++g) _mm512_storeu_ps(out + size_t(g) * size_t(hd) + size_t(c), acc[g]);
   }
 }
 

@@ -11,7 +11,7 @@
 #include "kernels/blocks.h"
 #include "kernels/exp_avx2.h"
 #include "kernels/fp16.h"
-#include "kernels/unroll.h"
+#include "kernels/register_tile_hints.h"
 
 namespace entropix {
 

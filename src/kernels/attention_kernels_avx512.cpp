@@ -10,7 +10,7 @@
 #include "kernels/attention_kernels.h"
 #include "kernels/blocks.h"
 #include "kernels/fp16.h"
-#include "kernels/unroll.h"
+#include "kernels/register_tile_hints.h"
 
 namespace entropix {
 

@@ -1,6 +1,6 @@
 // AVX-512 attention loops (attention_kernels.h): one vector holds an element of all 16
 // keys of a page, 8 query rows per pass; values in 16-float chunks of the head for head
-// dimensions in multiples of 16 (others, and the exponentials, take the AVX2 loops).
+// dimensions in multiples of 16 (others take the AVX2 loops); the softmax's exponentials.
 #if defined(__AVX512F__)
 
 #include <immintrin.h>
@@ -230,6 +230,50 @@ void values_q8_avx512(const float* p, size_t stride, int32_t n_q, const uint8_t*
   for (; g < n_q; ++g) values_q8_rows<1>(p + size_t(g) * stride, stride, v, v_stride, n_rows, hd, out + size_t(g) * size_t(hd));
 }
 
+// exp(x) for 16 floats, x <= 88.37; 0 below the float range: exp8 (exp_avx2.h) step for
+// step, so each exponential has the AVX2 path's bits.
+inline __m512 exp16(__m512 x) {
+  x = _mm512_min_ps(x, _mm512_set1_ps(88.37626f));
+  const __mmask16 in_range = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.33654f), _CMP_NLT_UQ);
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+  return _mm512_maskz_mul_ps(in_range, p, _mm512_castsi512_ps(e));
+}
+
+// The softmax's exponentials of a row, 16 at a time, the tail under a mask (a prompt's
+// rows end anywhere in a block): x[i] = exp(x[i] - max), returning their sum.
+float exponentiate_avx512(float* x, int32_t n, float* max_out) {
+  const int32_t full = n / 16 * 16;
+  const __mmask16 tail = static_cast<__mmask16>((1u << (n - full)) - 1u);
+  __m512 vmax = _mm512_set1_ps(x[0]);
+  for (int32_t i = 0; i < full; i += 16) vmax = _mm512_max_ps(vmax, _mm512_loadu_ps(x + i));
+  vmax = _mm512_mask_max_ps(vmax, tail, vmax, _mm512_maskz_loadu_ps(tail, x + full));
+  const float max = _mm512_reduce_max_ps(vmax);
+  const __m512 vm = _mm512_set1_ps(max);
+  __m512 vsum = _mm512_setzero_ps();
+  for (int32_t i = 0; i < full; i += 16) {
+    const __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm));
+    _mm512_storeu_ps(x + i, e);
+    vsum = _mm512_add_ps(vsum, e);
+  }
+  const __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, x + full), vm));
+  _mm512_mask_storeu_ps(x + full, tail, e);
+  vsum = _mm512_mask_add_ps(vsum, tail, vsum, e);
+  *max_out = max;
+  return _mm512_reduce_add_ps(vsum);
+}
+
 }  // namespace
 
 const AttentionKernels& avx512_attention_kernels_table() {
@@ -244,7 +288,7 @@ const AttentionKernels& avx512_attention_kernels_table() {
                                   values_pages_avx512<uint16_t>,
                                   scores_q8_avx512,
                                   values_q8_avx512,
-                                  avx2_attention_kernels_table().exponentiate};
+                                  exponentiate_avx512};
   return k;
 }
 

@@ -60,7 +60,7 @@ const DotBackend& dot_backend();
 // The backend ENTROPIX_KERNELS (or its absence) chooses; throws Error as dot_backend does.
 const DotBackend& choose_dot_backend(const char* env);
 const char* kernel_backend_name();
-// The backend's name and its packed layouts, e.g. "avx512 (packed q8_0x32 q4_0x16 q4_kx16 q5_kx16 q6_kx16)".
+// The backend's name and its packed layouts, e.g. "avx512 (packed q8_0x32 q4_0x16 q4_kx32 q5_kx16 q6_kx16)".
 std::string kernel_path_description();
 
 // The kernel of a weight type; throws Error naming the type when none exists.

@@ -158,14 +158,18 @@ TEST_F(ServerStrategy, RequestsAroundItAreServedWithTheirOwnAnswers) {
 // The loop on its own: a strategy whose client left stops between two batches, ends
 // Cancelled and leaves the KV cache as it found it.
 TEST(InferenceLoopStrategy, ACancelledStrategyStopsAndFreesItsSequences) {
-  auto engine = load_demo_engine();
+  // The cache holds all 8 paths at their longest (8 x 4,000 positions and the prompt) and
+  // the paths take 4,000 steps, far more than the 100 ms before the cancel: only the cancel
+  // can end the strategy, however fast the machine. (With 2,048 positions a fast machine
+  // filled the cache first, and the strategy ended with that error instead.)
+  auto engine = load_demo_engine(32768);
   const int32_t free_before = engine->free_positions();
   server::InferenceLoop loop(*engine, server::LoopOptions{});
   auto job = std::make_shared<server::Job>();
   job->prompt = engine->tokenizer().encode(kArithmeticPrompt, true, false);
   DecodeOptions d;
   d.ignore_eos = true;
-  d.max_tokens = 1500;
+  d.max_tokens = 4000;
   d.seed = 1;
   job->decode = d;
   job->strategy = std::make_shared<const StrategyOptions>(parse_strategy("self-consistency:8", d));

@@ -114,7 +114,10 @@ TEST(AttentionKernels, ARunOfPagesGivesTheOnePageFiguresBitForBit) {
               }
               const size_t stride = size_t(n_pages) * P + 3;
               std::vector<float> run(size_t(n_q) * stride, -1.0f), one(run);
-              (f16 ? k->scores_pages_f16 : k->scores_pages)(q.data(), n_q, keys.data(), n_pages, hd, 0.125f, run.data(), stride);
+              // The pages to ask memory for while on these: any pages of the same form.
+              const std::vector<const void*> keys_ahead(keys.rbegin(), keys.rend()), values_ahead(values.rbegin(), values.rend());
+              (f16 ? k->scores_pages_f16 : k->scores_pages)(q.data(), n_q, keys.data(), keys_ahead.data(), n_pages, hd, 0.125f,
+                                                            run.data(), stride);
               for (int32_t j = 0; j < n_pages; ++j) {
                 if (f16) {
                   k->scores_f16(q.data(), n_q, kt16.data() + size_t(j) * hd * P, hd, 0.125f, one.data() + size_t(j) * P, stride);
@@ -124,7 +127,8 @@ TEST(AttentionKernels, ARunOfPagesGivesTheOnePageFiguresBitForBit) {
               }
               ASSERT_EQ(run, one);
               std::vector<float> out_run(size_t(n_q) * hd, 0.25f), out_one(out_run);
-              (f16 ? k->values_pages_f16 : k->values_pages)(run.data(), stride, n_q, values.data(), n_pages, n_last, v_stride,
+              (f16 ? k->values_pages_f16 : k->values_pages)(run.data(), stride, n_q, values.data(), values_ahead.data(), n_pages,
+                                                            n_last, v_stride,
                                                             hd, out_run.data());
               for (int32_t j = 0; j < n_pages; ++j) {
                 const int32_t rows = j + 1 < n_pages ? P : n_last;

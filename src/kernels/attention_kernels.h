@@ -36,15 +36,19 @@ struct AttentionKernels {
   // n_last on the last page), weighed by p + j * kKeyPageRows. What the one-page loops
   // give page by page, bit for bit; a backend's own kernels share each loaded key or
   // value among more rows and keep the sums in registers across the pages.
+  // ahead[j] is a page of the same form (16 whole rows) whose bytes are asked for while
+  // page j is worked on, so that the pages after this run arrive from memory while this
+  // one computes; it is never read, and may repeat a page of the run.
   // (The pages point at floats, or at fp16 for the _f16 pair.)
-  void (*scores_pages)(const float* q, int32_t n_q, const void* const* pages, int32_t n_pages, int32_t hd, float scale,
-                       float* scores, size_t stride);
-  void (*values_pages)(const float* p, size_t stride, int32_t n_q, const void* const* v_pages, int32_t n_pages,
-                       int32_t n_last, size_t v_stride, int32_t hd, float* out);
-  void (*scores_pages_f16)(const float* q, int32_t n_q, const void* const* pages, int32_t n_pages, int32_t hd,
-                           float scale, float* scores, size_t stride);
-  void (*values_pages_f16)(const float* p, size_t stride, int32_t n_q, const void* const* v_pages, int32_t n_pages,
-                           int32_t n_last, size_t v_stride, int32_t hd, float* out);
+  void (*scores_pages)(const float* q, int32_t n_q, const void* const* pages, const void* const* ahead, int32_t n_pages,
+                       int32_t hd, float scale, float* scores, size_t stride);
+  void (*values_pages)(const float* p, size_t stride, int32_t n_q, const void* const* v_pages, const void* const* ahead,
+                       int32_t n_pages, int32_t n_last, size_t v_stride, int32_t hd, float* out);
+  void (*scores_pages_f16)(const float* q, int32_t n_q, const void* const* pages, const void* const* ahead,
+                           int32_t n_pages, int32_t hd, float scale, float* scores, size_t stride);
+  void (*values_pages_f16)(const float* p, size_t stride, int32_t n_q, const void* const* v_pages,
+                           const void* const* ahead, int32_t n_pages, int32_t n_last, size_t v_stride, int32_t hd,
+                           float* out);
   // Keys stored as Q8_0 (the KV cache's q8_0 type): kt holds int8 elements transposed as
   // above, ks their fp16 scales, one per 32 elements of a key ([hd / 32][kKeyPageRows];
   // hd a multiple of 32). Each score sums block by block, in order.
@@ -59,18 +63,30 @@ struct AttentionKernels {
   float (*exponentiate)(float* x, int32_t n, float* max);
 };
 
-// A run of pages through a one-page loop, for the backends without run kernels of their own.
+// Asks for bytes [p, p + n) to be brought into the cache ahead of their use.
+inline void prefetch_bytes(const void* p, size_t n) {
+  const auto* c = static_cast<const char*>(p);
+  for (size_t i = 0; i < n; i += 64) __builtin_prefetch(c + i, 0, 3);
+}
+
+// A run of pages through a one-page loop, for the backends without run kernels of their
+// own; each page's `ahead` page is asked for before it.
 template <typename T, void (*one_page)(const float*, int32_t, const T*, int32_t, float, float*, size_t)>
-void scores_page_by_page(const float* q, int32_t n_q, const void* const* pages, int32_t n_pages, int32_t hd, float scale,
-                         float* scores, size_t stride) {
+void scores_page_by_page(const float* q, int32_t n_q, const void* const* pages, const void* const* ahead,
+                         int32_t n_pages, int32_t hd, float scale, float* scores, size_t stride) {
   for (int32_t j = 0; j < n_pages; ++j) {
+    prefetch_bytes(ahead[j], size_t(hd) * kKeyPageRows * sizeof(T));
     one_page(q, n_q, static_cast<const T*>(pages[j]), hd, scale, scores + size_t(j) * kKeyPageRows, stride);
   }
 }
 template <typename T, void (*one_page)(const float*, size_t, int32_t, const T*, size_t, int32_t, int32_t, float*)>
-void values_page_by_page(const float* p, size_t stride, int32_t n_q, const void* const* v_pages, int32_t n_pages,
-                         int32_t n_last, size_t v_stride, int32_t hd, float* out) {
+void values_page_by_page(const float* p, size_t stride, int32_t n_q, const void* const* v_pages,
+                         const void* const* ahead, int32_t n_pages, int32_t n_last, size_t v_stride, int32_t hd,
+                         float* out) {
   for (int32_t j = 0; j < n_pages; ++j) {
+    for (int32_t i = 0; i < kKeyPageRows; ++i) {
+      prefetch_bytes(static_cast<const T*>(ahead[j]) + size_t(i) * v_stride, size_t(hd) * sizeof(T));
+    }
     one_page(p + size_t(j) * kKeyPageRows, stride, n_q, static_cast<const T*>(v_pages[j]), v_stride,
              j + 1 < n_pages ? kKeyPageRows : n_last, hd, out);
   }

@@ -82,12 +82,21 @@ void values_avx512(const float* p, size_t stride, int32_t n_q, const T* v, size_
 // NR rows against NP key pages at once: each loaded key vector serves NR rows and each
 // broadcast query element NP pages, 16 independent sums where one page at a time had NR.
 // Each score is the same chain of multiply-adds over d as in scores_rows.
+// The ahead pages' lines are asked for as the loop walks the same lines of its own pages,
+// one per cache line, so that memory works while the multiply-adds run.
 template <int NR, int NP, typename T>
-void scores_tile(const float* q, const void* const* pages, int32_t hd, float scale, float* scores, size_t stride) {
+void scores_tile(const float* q, const void* const* pages, const void* const* ahead, int32_t hd, float scale,
+                 float* scores, size_t stride) {
+  constexpr int32_t kElementsPerLine = 64 / (kKeyPageRows * sizeof(T));  // of a key: 1 (f32) or 2 (f16)
   __m512 acc[NR][NP];
   ENTROPIX_UNROLL for (int r = 0; r < NR; ++r)
     ENTROPIX_UNROLL for (int j = 0; j < NP; ++j) acc[r][j] = _mm512_setzero_ps();
   for (int32_t d = 0; d < hd; ++d) {
+    if (d % kElementsPerLine == 0) {
+      ENTROPIX_UNROLL for (int j = 0; j < NP; ++j) {
+        _mm_prefetch(reinterpret_cast<const char*>(static_cast<const T*>(ahead[j]) + size_t(d) * kKeyPageRows), _MM_HINT_T0);
+      }
+    }
     __m512 k[NP];
     ENTROPIX_UNROLL for (int j = 0; j < NP; ++j) k[j] = load16(static_cast<const T*>(pages[j]) + size_t(d) * kKeyPageRows);
     ENTROPIX_UNROLL for (int r = 0; r < NR; ++r) {
@@ -101,37 +110,44 @@ void scores_tile(const float* q, const void* const* pages, int32_t hd, float sca
 }
 
 template <int NR, typename T>
-void scores_rows_pages(const float* q, const void* const* pages, int32_t n_pages, int32_t hd, float scale, float* scores,
-                       size_t stride) {
+void scores_rows_pages(const float* q, const void* const* pages, const void* const* ahead, int32_t n_pages, int32_t hd,
+                       float scale, float* scores, size_t stride) {
   int32_t j = 0;
-  for (; j + 4 <= n_pages; j += 4) scores_tile<NR, 4, T>(q, pages + j, hd, scale, scores + size_t(j) * kKeyPageRows, stride);
-  for (; j + 2 <= n_pages; j += 2) scores_tile<NR, 2, T>(q, pages + j, hd, scale, scores + size_t(j) * kKeyPageRows, stride);
-  for (; j < n_pages; ++j) scores_tile<NR, 1, T>(q, pages + j, hd, scale, scores + size_t(j) * kKeyPageRows, stride);
+  for (; j + 4 <= n_pages; j += 4) scores_tile<NR, 4, T>(q, pages + j, ahead + j, hd, scale, scores + size_t(j) * kKeyPageRows, stride);
+  for (; j + 2 <= n_pages; j += 2) scores_tile<NR, 2, T>(q, pages + j, ahead + j, hd, scale, scores + size_t(j) * kKeyPageRows, stride);
+  for (; j < n_pages; ++j) scores_tile<NR, 1, T>(q, pages + j, ahead + j, hd, scale, scores + size_t(j) * kKeyPageRows, stride);
 }
 
+// The first pass over the pages asks for the ahead pages; the others read the pages
+// again (from cache) for more rows.
 template <typename T>
-void scores_pages_avx512(const float* q, int32_t n_q, const void* const* pages, int32_t n_pages, int32_t hd, float scale,
-                         float* scores, size_t stride) {
+void scores_pages_avx512(const float* q, int32_t n_q, const void* const* pages, const void* const* ahead,
+                         int32_t n_pages, int32_t hd, float scale, float* scores, size_t stride) {
   int32_t g = 0;
-  for (; g + 4 <= n_q; g += 4) scores_rows_pages<4, T>(q + size_t(g) * size_t(hd), pages, n_pages, hd, scale, scores + size_t(g) * stride, stride);
-  for (; g + 2 <= n_q; g += 2) scores_rows_pages<2, T>(q + size_t(g) * size_t(hd), pages, n_pages, hd, scale, scores + size_t(g) * stride, stride);
-  for (; g < n_q; ++g) scores_rows_pages<1, T>(q + size_t(g) * size_t(hd), pages, n_pages, hd, scale, scores + size_t(g) * stride, stride);
+  for (; g + 4 <= n_q; g += 4) scores_rows_pages<4, T>(q + size_t(g) * size_t(hd), pages, g == 0 ? ahead : pages, n_pages, hd, scale, scores + size_t(g) * stride, stride);
+  for (; g + 2 <= n_q; g += 2) scores_rows_pages<2, T>(q + size_t(g) * size_t(hd), pages, g == 0 ? ahead : pages, n_pages, hd, scale, scores + size_t(g) * stride, stride);
+  for (; g < n_q; ++g) scores_rows_pages<1, T>(q + size_t(g) * size_t(hd), pages, g == 0 ? ahead : pages, n_pages, hd, scale, scores + size_t(g) * stride, stride);
 }
 
 // NR rows and NC 16-float chunks of the head from c0, in registers through every row of
 // every page: each loaded value vector serves NR rows, each weight NC chunks. Each output
 // element is the same chain of multiply-adds as in values_rows, page after page.
 template <int NR, int NC, typename T>
-void values_tile(const float* p, size_t stride, const void* const* v_pages, int32_t n_pages, int32_t n_last, size_t v_stride,
-                 int32_t c0, int32_t hd, float* out) {
+void values_tile(const float* p, size_t stride, const void* const* v_pages, const void* const* ahead, int32_t n_pages,
+                 int32_t n_last, size_t v_stride, int32_t c0, int32_t hd, float* out) {
+  constexpr int kChunksPerLine = 64 / (16 * sizeof(T));  // 16-element chunks: 1 (f32) or 2 (f16)
   __m512 acc[NR][NC];
   ENTROPIX_UNROLL for (int r = 0; r < NR; ++r)
     ENTROPIX_UNROLL for (int c = 0; c < NC; ++c) acc[r][c] = _mm512_loadu_ps(out + size_t(r) * size_t(hd) + size_t(c0 + 16 * c));
   for (int32_t j = 0; j < n_pages; ++j) {
     const int32_t rows = j + 1 < n_pages ? kKeyPageRows : n_last;
     const T* v = static_cast<const T*>(v_pages[j]) + c0;
+    const T* va = static_cast<const T*>(ahead[j]) + c0;
     const float* pj = p + size_t(j) * kKeyPageRows;
     for (int32_t i = 0; i < rows; ++i) {
+      ENTROPIX_UNROLL for (int c = 0; c < NC; c += kChunksPerLine) {
+        _mm_prefetch(reinterpret_cast<const char*>(va + size_t(i) * v_stride + size_t(16 * c)), _MM_HINT_T0);
+      }
       __m512 vv[NC];
       ENTROPIX_UNROLL for (int c = 0; c < NC; ++c) vv[c] = load16(v + size_t(i) * v_stride + size_t(16 * c));
       ENTROPIX_UNROLL for (int r = 0; r < NR; ++r) {
@@ -145,26 +161,29 @@ void values_tile(const float* p, size_t stride, const void* const* v_pages, int3
 }
 
 template <int NR, typename T>
-void values_rows_pages(int nc, const float* p, size_t stride, const void* const* v_pages, int32_t n_pages, int32_t n_last,
-                       size_t v_stride, int32_t c0, int32_t hd, float* out) {
+void values_rows_pages(int nc, const float* p, size_t stride, const void* const* v_pages, const void* const* ahead,
+                       int32_t n_pages, int32_t n_last, size_t v_stride, int32_t c0, int32_t hd, float* out) {
   switch (nc) {
-    case 1: return values_tile<NR, 1, T>(p, stride, v_pages, n_pages, n_last, v_stride, c0, hd, out);
-    case 2: return values_tile<NR, 2, T>(p, stride, v_pages, n_pages, n_last, v_stride, c0, hd, out);
-    case 3: return values_tile<NR, 3, T>(p, stride, v_pages, n_pages, n_last, v_stride, c0, hd, out);
-    default: return values_tile<NR, 4, T>(p, stride, v_pages, n_pages, n_last, v_stride, c0, hd, out);
+    case 1: return values_tile<NR, 1, T>(p, stride, v_pages, ahead, n_pages, n_last, v_stride, c0, hd, out);
+    case 2: return values_tile<NR, 2, T>(p, stride, v_pages, ahead, n_pages, n_last, v_stride, c0, hd, out);
+    case 3: return values_tile<NR, 3, T>(p, stride, v_pages, ahead, n_pages, n_last, v_stride, c0, hd, out);
+    default: return values_tile<NR, 4, T>(p, stride, v_pages, ahead, n_pages, n_last, v_stride, c0, hd, out);
   }
 }
 
+// Each chunk of columns' first pass over the pages asks for the ahead pages' columns.
 template <typename T>
-void values_pages_avx512(const float* p, size_t stride, int32_t n_q, const void* const* v_pages, int32_t n_pages,
-                         int32_t n_last, size_t v_stride, int32_t hd, float* out) {
-  if (hd % 16 != 0) return values_page_by_page<T, values_avx512<T>>(p, stride, n_q, v_pages, n_pages, n_last, v_stride, hd, out);
+void values_pages_avx512(const float* p, size_t stride, int32_t n_q, const void* const* v_pages, const void* const* ahead,
+                         int32_t n_pages, int32_t n_last, size_t v_stride, int32_t hd, float* out) {
+  if (hd % 16 != 0) {
+    return values_page_by_page<T, values_avx512<T>>(p, stride, n_q, v_pages, ahead, n_pages, n_last, v_stride, hd, out);
+  }
   for (int32_t c0 = 0; c0 < hd; c0 += 64) {
     const int nc = std::min<int32_t>(4, (hd - c0) / 16);
     int32_t g = 0;
-    for (; g + 4 <= n_q; g += 4) values_rows_pages<4, T>(nc, p + size_t(g) * stride, stride, v_pages, n_pages, n_last, v_stride, c0, hd, out + size_t(g) * size_t(hd));
-    for (; g + 2 <= n_q; g += 2) values_rows_pages<2, T>(nc, p + size_t(g) * stride, stride, v_pages, n_pages, n_last, v_stride, c0, hd, out + size_t(g) * size_t(hd));
-    for (; g < n_q; ++g) values_rows_pages<1, T>(nc, p + size_t(g) * stride, stride, v_pages, n_pages, n_last, v_stride, c0, hd, out + size_t(g) * size_t(hd));
+    for (; g + 4 <= n_q; g += 4) values_rows_pages<4, T>(nc, p + size_t(g) * stride, stride, v_pages, g == 0 ? ahead : v_pages, n_pages, n_last, v_stride, c0, hd, out + size_t(g) * size_t(hd));
+    for (; g + 2 <= n_q; g += 2) values_rows_pages<2, T>(nc, p + size_t(g) * stride, stride, v_pages, g == 0 ? ahead : v_pages, n_pages, n_last, v_stride, c0, hd, out + size_t(g) * size_t(hd));
+    for (; g < n_q; ++g) values_rows_pages<1, T>(nc, p + size_t(g) * stride, stride, v_pages, g == 0 ? ahead : v_pages, n_pages, n_last, v_stride, c0, hd, out + size_t(g) * size_t(hd));
   }
 }
 

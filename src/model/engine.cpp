@@ -44,11 +44,9 @@ size_t attention_scratch_floats(int32_t head_dim) {
   return size_t(kMaxTileRows) * (size_t(kAttentionBlock) + 3 * size_t(head_dim) + 4);
 }
 
-// Asks for bytes [p, p + n) to be brought into the second-level cache ahead of their use.
-inline void prefetch_bytes(const void* p, size_t n) {
-  const auto* c = static_cast<const char*>(p);
-  for (size_t i = 0; i < n; i += 64) __builtin_prefetch(c + i, 0, 2);
-}
+// How far ahead of the page attention works on it asks for the keys and values of a
+// later one: far enough that memory delivers them while the block computes.
+constexpr int32_t kKeyPagesAhead = 8, kValuePagesAhead = 4;
 
 // A partial softmax of some query rows over some positions: per row the largest score,
 // the sum of exp(score - max), and the value rows weighted by those exponentials.
@@ -192,7 +190,8 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
   m->pool = std::make_unique<ThreadPool>(m->opt.n_threads);
   if (m->opt.packed_weights) pack_weights(m->w, *m->file, *m->pool, dot_backend());
   try {
-    m->kv = std::make_unique<KvCache>(c.n_layer, c.n_head_kv * c.head_dim, m->opt.n_ctx, m->opt.cache_type, window);
+    m->kv = std::make_unique<KvCache>(c.n_layer, c.n_head_kv * c.head_dim, m->opt.n_ctx, m->opt.cache_type, window,
+                                      c.n_head_kv);
     m->thread_scratch.resize(size_t(m->opt.n_threads) * scratch_per_thread);
   } catch (const std::bad_alloc&) {
     throw Error(context_needs + ", which could not be allocated: give a smaller context size (-c)");
@@ -472,48 +471,51 @@ Engine::Impl::AttentionTask Engine::Impl::attention_task(int64_t task, std::span
 void Engine::Impl::attention_block(int32_t layer, const AttentionTask& a, int32_t block, const float* qtile,
                                    float* scores, BlockPartial out) {
   const AttentionKernels& kernels = attention_kernels();
-  const int32_t hd = cfg.head_dim, kv_dim = kv->kv_dim();
+  const int32_t hd = cfg.head_dim;
   const float scale = cfg.attn_scale > 0.0f ? cfg.attn_scale : 1.0f / std::sqrt(static_cast<float>(hd));
   const bool keep = opt.attention_scores && layer == opt.attention_layer;
   const KvType type = kv->type();
   const std::span<const int32_t> pages = kv->pages(a.seq);
   const int32_t b0 = block * kAttentionBlock, b1 = std::min(b0 + kAttentionBlock, a.n_pos_max);
-  const size_t head = size_t(a.kvh) * hd * KvCache::kPageSize;  // the head's first key element in a page
-  const size_t key_elem_bytes = type == KvType::F32 ? sizeof(float) : type == KvType::F16 ? sizeof(uint16_t) : 1;
-  const size_t row_bytes = kv->value_row_bytes();
-  const size_t head_bytes = row_bytes / size_t(cfg.n_head_kv);  // the head's part of a value row
-  // The block's pages: the head's keys and its first value row in each. Their bytes are
-  // asked for up front (into L2), as a head's pages lie 16 KV heads' pages apart, past
-  // what the hardware prefetchers follow.
+  const size_t head_bytes = kv->head_row_bytes();  // of a value row; a page's keys take as much per row
+  // The block's pages: the head's keys and its value rows in each, and those of the pages
+  // a few further on in the task's positions (kKeyPagesAhead), which the kernels ask
+  // memory for while they work on these.
   const int32_t n_pages = (b1 - b0 + KvCache::kPageSize - 1) / KvCache::kPageSize;
   const int32_t n_last = b1 - b0 - (n_pages - 1) * KvCache::kPageSize;  // rows of the last page
-  const void* key_pages[kAttentionBlock / KvCache::kPageSize];
-  const void* value_pages[kAttentionBlock / KvCache::kPageSize];
+  const int32_t task_pages = (a.n_pos_max + KvCache::kPageSize - 1) / KvCache::kPageSize;
+  constexpr int32_t kBlockPages = kAttentionBlock / KvCache::kPageSize;
+  const void *key_pages[kBlockPages], *value_pages[kBlockPages], *keys_ahead[kBlockPages], *values_ahead[kBlockPages];
   // A windowed layer may have let go of pages behind the window of the tile's first token;
   // no token of the tile sees them, so the first one it sees stands in (weighed 0).
   const int32_t first_seen = pages[static_cast<size_t>(std::max(b0, first_visible(layer, pos[a.t0])) / KvCache::kPageSize)];
-  int32_t block_pages[kAttentionBlock / KvCache::kPageSize];
+  int32_t block_pages[kBlockPages];
   for (int32_t j = 0; j < n_pages; ++j) {
-    const int32_t held = pages[static_cast<size_t>(b0 / KvCache::kPageSize + j)];
+    const int32_t index = b0 / KvCache::kPageSize + j;
+    const int32_t held = pages[static_cast<size_t>(index)];
     const int32_t page = block_pages[j] = kv->stored(layer, held) ? held : first_seen;
-    key_pages[j] = static_cast<const uint8_t*>(kv->key_page(layer, page)) + head * key_elem_bytes;
-    const uint8_t* value_rows = static_cast<const uint8_t*>(kv->value_page(layer, page)) + head_bytes * size_t(a.kvh);
-    value_pages[j] = value_rows;
-    prefetch_bytes(key_pages[j], size_t(hd) * KvCache::kPageSize * key_elem_bytes);
-    const int32_t rows = j + 1 < n_pages ? KvCache::kPageSize : n_last;
-    for (int32_t i = 0; i < rows; ++i) prefetch_bytes(value_rows + size_t(i) * row_bytes, head_bytes);
+    key_pages[j] = kv->key_page(layer, page, a.kvh);
+    value_pages[j] = kv->value_page(layer, page, a.kvh);
+    // Past the task's last page, a page of the block stands in (already in cache).
+    const auto later = [&](int32_t ahead) {
+      const int32_t at = index + ahead < task_pages ? pages[static_cast<size_t>(index + ahead)] : page;
+      return kv->stored(layer, at) ? at : page;
+    };
+    keys_ahead[j] = kv->key_page(layer, later(kKeyPagesAhead), a.kvh);
+    values_ahead[j] = kv->value_page(layer, later(kValuePagesAhead), a.kvh);
   }
   switch (type) {
     case KvType::F16:
-      kernels.scores_pages_f16(qtile, a.rows, key_pages, n_pages, hd, scale, scores, kAttentionBlock);
+      kernels.scores_pages_f16(qtile, a.rows, key_pages, keys_ahead, n_pages, hd, scale, scores, kAttentionBlock);
       break;
     case KvType::F32:
-      kernels.scores_pages(qtile, a.rows, key_pages, n_pages, hd, scale, scores, kAttentionBlock);
+      kernels.scores_pages(qtile, a.rows, key_pages, keys_ahead, n_pages, hd, scale, scores, kAttentionBlock);
       break;
     case KvType::Q8_0:
       for (int32_t j = 0; j < n_pages; ++j) {
+        prefetch_bytes(keys_ahead[j], KvCache::kPageSize * head_bytes);
         kernels.scores_q8(qtile, a.rows, static_cast<const int8_t*>(key_pages[j]),
-                          kv->key_scales(layer, block_pages[j]) + head / kQK8_0,
+                          kv->key_scales(layer, block_pages[j], a.kvh),
                           hd, scale, scores + size_t(j) * KvCache::kPageSize, kAttentionBlock);
       }
       break;
@@ -547,15 +549,17 @@ void Engine::Impl::attention_block(int32_t layer, const AttentionTask& a, int32_
   std::fill(out.values, out.values + size_t(a.rows) * hd, 0.0f);
   switch (type) {
     case KvType::F16:
-      kernels.values_pages_f16(scores, kAttentionBlock, a.rows, value_pages, n_pages, n_last, kv_dim, hd, out.values);
+      kernels.values_pages_f16(scores, kAttentionBlock, a.rows, value_pages, values_ahead, n_pages, n_last, hd, hd,
+                               out.values);
       break;
     case KvType::F32:
-      kernels.values_pages(scores, kAttentionBlock, a.rows, value_pages, n_pages, n_last, kv_dim, hd, out.values);
+      kernels.values_pages(scores, kAttentionBlock, a.rows, value_pages, values_ahead, n_pages, n_last, hd, hd, out.values);
       break;
     case KvType::Q8_0:
       for (int32_t j = 0; j < n_pages; ++j) {
+        prefetch_bytes(values_ahead[j], KvCache::kPageSize * head_bytes);
         kernels.values_q8(scores + size_t(j) * KvCache::kPageSize, kAttentionBlock, a.rows,
-                          static_cast<const uint8_t*>(value_pages[j]), row_bytes,
+                          static_cast<const uint8_t*>(value_pages[j]), head_bytes,
                           j + 1 < n_pages ? KvCache::kPageSize : n_last, hd, out.values);
       }
       break;

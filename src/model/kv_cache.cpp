@@ -58,16 +58,24 @@ uint64_t KvCache::bytes_for(int32_t n_layer, int32_t kv_dim, int32_t capacity, K
          uint64_t(pages_for(windowed_positions)) * page * uint64_t(n_windowed);
 }
 
-KvCache::KvCache(int32_t n_layer, int32_t kv_dim, int32_t capacity, KvType type, const SlidingWindow& window)
+KvCache::KvCache(int32_t n_layer, int32_t kv_dim, int32_t capacity, KvType type, const SlidingWindow& window,
+                 int32_t heads)
     : n_layer_(n_layer),
       kv_dim_(kv_dim),
       capacity_(capacity),
+      heads_(heads),
+      head_dim_(heads > 0 ? kv_dim / heads : 0),
       type_(type),
       elem_bytes_(type == KvType::F32 ? sizeof(float) : type == KvType::F16 ? sizeof(uint16_t) : 1),
-      row_bytes_(kv_row_bytes(type, kv_dim)) {
+      row_bytes_(kv_row_bytes(type, kv_dim)),
+      head_bytes_(kv_row_bytes(type, head_dim_)) {
   if (capacity <= 0) throw Error("KV cache capacity must be positive, got " + std::to_string(capacity));
-  if (type == KvType::Q8_0 && kv_dim % kQK8_0 != 0) {
-    throw Error("a q8_0 KV cache needs rows in multiples of 32 elements, not " + std::to_string(kv_dim));
+  if (heads <= 0 || kv_dim % heads != 0) {
+    throw Error("a KV cache row of " + std::to_string(kv_dim) + " elements does not split into " +
+                std::to_string(heads) + " heads");
+  }
+  if (type == KvType::Q8_0 && head_dim_ % kQK8_0 != 0) {
+    throw Error("a q8_0 KV cache needs heads in multiples of 32 elements, not " + std::to_string(head_dim_));
   }
   if (window.positions < 0 || (window.positions > 0 && window.layers.size() != static_cast<size_t>(n_layer))) {
     throw Error("a sliding window of " + std::to_string(window.positions) + " positions needs one flag per layer");
@@ -338,56 +346,73 @@ float load(KvType type, const uint8_t* src) {
 }  // namespace
 
 void KvCache::write_key(int32_t layer, int32_t slot, const float* k) {
-  uint8_t* first = key_bytes(layer, slot, 0);
   const size_t step = size_t(kPageSize) * elem_bytes_;
   if (type_ != KvType::Q8_0) {
-    for (int32_t d = 0; d < kv_dim_; ++d) store(type_, first + size_t(d) * step, k[d]);
+    for (int32_t h = 0; h < heads_; ++h) {
+      uint8_t* first = key_bytes(layer, slot, h);
+      const float* kh = k + size_t(h) * head_dim_;
+      for (int32_t d = 0; d < head_dim_; ++d) store(type_, first + size_t(d) * step, kh[d]);
+    }
     return;
   }
   // Quantized as a row, then each element and each block's scale put in its column.
   thread_local std::vector<BlockQ8_0> blocks;
   blocks.resize(size_t(kv_dim_) / kQK8_0);
   quantize_row(GgmlType::Q8_0, k, blocks.data(), kv_dim_);
-  auto* scales = const_cast<uint16_t*>(key_scales(layer, slot / kPageSize)) + slot % kPageSize;
-  for (size_t b = 0; b < blocks.size(); ++b) {
-    std::memcpy(scales + b * kPageSize, &blocks[b].d, sizeof(uint16_t));
-    for (int32_t l = 0; l < kQK8_0; ++l) first[(b * kQK8_0 + size_t(l)) * step] = static_cast<uint8_t>(blocks[b].qs[l]);
+  const size_t head_blocks = size_t(head_dim_) / kQK8_0;
+  for (int32_t h = 0; h < heads_; ++h) {
+    uint8_t* first = key_bytes(layer, slot, h);
+    auto* scales = const_cast<uint16_t*>(key_scales(layer, slot / kPageSize, h)) + slot % kPageSize;
+    for (size_t b = 0; b < head_blocks; ++b) {
+      const BlockQ8_0& block = blocks[size_t(h) * head_blocks + b];
+      std::memcpy(scales + b * kPageSize, &block.d, sizeof(uint16_t));
+      for (int32_t l = 0; l < kQK8_0; ++l) first[(b * kQK8_0 + size_t(l)) * step] = static_cast<uint8_t>(block.qs[l]);
+    }
   }
 }
 
 void KvCache::write_value(int32_t layer, int32_t slot, const float* v) {
-  uint8_t* row = value_bytes(layer, slot);
-  if (type_ == KvType::F32) {
-    std::memcpy(row, v, size_t(kv_dim_) * sizeof(float));
-  } else if (type_ == KvType::Q8_0) {
-    quantize_row(GgmlType::Q8_0, v, row, kv_dim_);
-  } else {
-    for (int32_t d = 0; d < kv_dim_; ++d) store(type_, row + size_t(d) * elem_bytes_, v[d]);
+  for (int32_t h = 0; h < heads_; ++h) {
+    uint8_t* row = value_bytes(layer, slot, h);
+    const float* vh = v + size_t(h) * head_dim_;
+    if (type_ == KvType::F32) {
+      std::memcpy(row, vh, size_t(head_dim_) * sizeof(float));
+    } else if (type_ == KvType::Q8_0) {
+      quantize_row(GgmlType::Q8_0, vh, row, head_dim_);
+    } else {
+      for (int32_t d = 0; d < head_dim_; ++d) store(type_, row + size_t(d) * elem_bytes_, vh[d]);
+    }
   }
 }
 
 float KvCache::key(int32_t layer, int32_t slot, int32_t d) const {
-  if (type_ != KvType::Q8_0) return load(type_, key_bytes(layer, slot, d));
-  const float q = static_cast<float>(static_cast<int8_t>(*key_bytes(layer, slot, d)));
-  return q * fp16_to_f32(key_scales(layer, slot / kPageSize)[size_t(d / kQK8_0) * kPageSize + size_t(slot % kPageSize)]);
+  const int32_t h = d / head_dim_, e = d % head_dim_;
+  const uint8_t* x = key_bytes(layer, slot, h) + size_t(e) * kPageSize * elem_bytes_;
+  if (type_ != KvType::Q8_0) return load(type_, x);
+  const float q = static_cast<float>(static_cast<int8_t>(*x));
+  return q * fp16_to_f32(key_scales(layer, slot / kPageSize, h)[size_t(e / kQK8_0) * kPageSize + size_t(slot % kPageSize)]);
 }
 
 float KvCache::value(int32_t layer, int32_t slot, int32_t d) const {
-  if (type_ != KvType::Q8_0) return load(type_, value_bytes(layer, slot) + size_t(d) * elem_bytes_);
-  const auto* block = reinterpret_cast<const BlockQ8_0*>(value_bytes(layer, slot)) + d / kQK8_0;
-  return float(block->qs[d % kQK8_0]) * fp16_to_f32(block->d);
+  const int32_t h = d / head_dim_, e = d % head_dim_;
+  const uint8_t* row = value_bytes(layer, slot, h);
+  if (type_ != KvType::Q8_0) return load(type_, row + size_t(e) * elem_bytes_);
+  const auto* block = reinterpret_cast<const BlockQ8_0*>(row) + e / kQK8_0;
+  return float(block->qs[e % kQK8_0]) * fp16_to_f32(block->d);
 }
 
 void KvCache::copy_page(int32_t from, int32_t to, int32_t rows) {
-  const size_t page_bytes = size_t(kPageSize) * row_bytes_;
+  const size_t head_page_bytes = size_t(kPageSize) * head_bytes_;
   for (int32_t l = 0; l < n_layer_; ++l) {
     const int kind = class_of(l);
     const int32_t src = stored_page(l, from), dst = stored_page(l, to);
-    // Keys transposed: the whole page (the positions past `rows` are written later).
-    std::memcpy(k_[kind].data() + layer_offset(l) + page_offset(dst), k_[kind].data() + layer_offset(l) + page_offset(src),
-                page_bytes);
-    std::memcpy(v_[kind].data() + layer_offset(l) + page_offset(dst), v_[kind].data() + layer_offset(l) + page_offset(src),
-                size_t(rows) * row_bytes_);
+    for (int32_t h = 0; h < heads_; ++h) {
+      // Keys transposed: the head's whole part (the positions past `rows` are written later).
+      std::memcpy(k_[kind].data() + head_page_offset(l, h, dst), k_[kind].data() + head_page_offset(l, h, src),
+                  head_page_bytes);
+      std::memcpy(v_[kind].data() + head_page_offset(l, h, dst), v_[kind].data() + head_page_offset(l, h, src),
+                  size_t(rows) * head_bytes_);
+    }
   }
 }
 

@@ -59,9 +59,10 @@ class KvCache {
  public:
   static constexpr int32_t kPageSize = 16;  // positions per page
 
-  // capacity: positions for all sequences together; kv_dim = n_head_kv * head_dim.
+  // capacity: positions for all sequences together; kv_dim = heads * head_dim, where heads
+  // is the model's KV heads: each head's keys and values are stored apart (see below).
   KvCache(int32_t n_layer, int32_t kv_dim, int32_t capacity, KvType type = KvType::F16,
-          const SlidingWindow& window = {});
+          const SlidingWindow& window = {}, int32_t heads = 1);
   // Bytes the keys and values of one sequence of `capacity` positions take (slack pages
   // included), read in batches of up to `batch` positions: the windowed layers hold
   // their window, a batch and a page of slack at most.
@@ -100,12 +101,16 @@ class KvCache {
     return pages[static_cast<size_t>(pos / kPageSize)] * kPageSize + pos % kPageSize;
   }
 
-  // Keys are stored transposed within each page, [page][kv_dim][kPageSize], so that one
-  // vector holds an element of every key of a page (kernels/attention_kernels.h); values
-  // as rows, [slot][kv_dim]. Elements are of type(): floats or fp16. Q8_0 keys are int8
-  // elements so transposed, followed in the page by their fp16 scales, [kv_dim / 32]
+  // Each layer's keys and values are stored head by head: a head's part of every page
+  // lies together, pages in order, so reading a sequence's cache for one head (what
+  // attention does) streams through memory rather than jumping a page's other heads.
+  // Within a head's part of a page, keys are transposed, [head_dim][kPageSize], so that
+  // one vector holds an element of every key of the page (kernels/attention_kernels.h);
+  // values are rows, [kPageSize][head_dim]. Elements are of type(): floats or fp16. Q8_0
+  // keys are int8 elements so transposed, followed by their fp16 scales, [head_dim / 32]
   // [kPageSize]; Q8_0 value rows are ggml's Q8_0 blocks. Slots and pages are those the
-  // sequences hold (slot(), pages()); a windowed layer's are its companions.
+  // sequences hold (slot(), pages()); a windowed layer's are its companions. d below
+  // counts over all heads (d / head_dim is the head).
   void write_key(int32_t layer, int32_t slot, const float* k);
   void write_value(int32_t layer, int32_t slot, const float* v);
   // One element, as a float (for tests and inspection).
@@ -116,21 +121,24 @@ class KvCache {
   bool stored(int32_t layer, int32_t page) const {
     return layer_class_[static_cast<size_t>(layer)] == kFull || companion_[static_cast<size_t>(page)] >= 0;
   }
-  // The page's keys, [kv_dim][kPageSize]: element d of its i-th key at d * kPageSize + i.
-  const void* key_page(int32_t layer, int32_t page) const {
-    return k_[class_of(layer)].data() + layer_offset(layer) + page_offset(stored_page(layer, page));
+  // A head's keys in the page, [head_dim][kPageSize]: element d of its i-th key at
+  // d * kPageSize + i.
+  const void* key_page(int32_t layer, int32_t page, int32_t head) const {
+    return k_[class_of(layer)].data() + head_page_offset(layer, head, stored_page(layer, page));
   }
-  // Q8_0 only: the scales of the page's keys, [kv_dim / 32][kPageSize] fp16.
-  const uint16_t* key_scales(int32_t layer, int32_t page) const {
-    return reinterpret_cast<const uint16_t*>(static_cast<const uint8_t*>(key_page(layer, page)) +
-                                             size_t(kPageSize) * kv_dim_);
+  // Q8_0 only: the scales of a head's keys in the page, [head_dim / 32][kPageSize] fp16.
+  const uint16_t* key_scales(int32_t layer, int32_t page, int32_t head) const {
+    return reinterpret_cast<const uint16_t*>(static_cast<const uint8_t*>(key_page(layer, page, head)) +
+                                             size_t(kPageSize) * head_dim_);
   }
-  // The page's values, kPageSize rows of value_row_bytes().
-  const void* value_page(int32_t layer, int32_t page) const {
-    return v_[class_of(layer)].data() + layer_offset(layer) + page_offset(stored_page(layer, page));
+  // A head's values in the page, kPageSize rows of head_row_bytes().
+  const void* value_page(int32_t layer, int32_t page, int32_t head) const {
+    return v_[class_of(layer)].data() + head_page_offset(layer, head, stored_page(layer, page));
   }
-  size_t value_row_bytes() const { return row_bytes_; }
+  size_t value_row_bytes() const { return row_bytes_; }  // of all heads
+  size_t head_row_bytes() const { return head_bytes_; }   // of one head
   int32_t kv_dim() const { return kv_dim_; }
+  int32_t heads() const { return heads_; }
 
   // Pages referenced by more than one sequence (for tests of sharing).
   int32_t shared_pages() const;
@@ -189,27 +197,25 @@ class KvCache {
     return stored_page(layer, slot / kPageSize) * kPageSize + slot % kPageSize;
   }
   // Byte offsets into the layer's kind's buffers (a layer's keys and its values take the
-  // same bytes: a page of keys is kPageSize rows' worth).
-  size_t layer_offset(int32_t layer) const {
-    return size_t(layer_index_[static_cast<size_t>(layer)]) * size_t(n_pages_) * kPageSize * row_bytes_;
+  // same bytes: a head's part of a page of keys is kPageSize of its rows' worth), of a
+  // head's part of a stored page.
+  size_t head_page_offset(int32_t layer, int32_t head, int32_t page) const {
+    return (size_t(layer_index_[static_cast<size_t>(layer)]) * size_t(heads_) + size_t(head)) * size_t(n_pages_) *
+               kPageSize * head_bytes_ +
+           size_t(page) * kPageSize * head_bytes_;
   }
-  size_t page_offset(int32_t page) const { return size_t(page) * kPageSize * row_bytes_; }
-  // Element d of the key at a stored slot (F32 and F16; for Q8_0 the int8 element).
-  size_t key_offset(int32_t layer, int32_t slot, int32_t d) const {
-    return layer_offset(layer) + page_offset(slot / kPageSize) + (size_t(d) * kPageSize + size_t(slot % kPageSize)) * elem_bytes_;
+  // A head's part of the key at a slot: its element 0 (F32 and F16; for Q8_0 the
+  // int8 element), the rest kPageSize elements apart.
+  uint8_t* key_bytes(int32_t layer, int32_t slot, int32_t head) const {
+    const int32_t stored = stored_slot(layer, slot);
+    return k_[class_of(layer)].data() + head_page_offset(layer, head, stored / kPageSize) +
+           size_t(stored % kPageSize) * elem_bytes_;
   }
-  size_t value_offset(int32_t layer, int32_t slot) const { return layer_offset(layer) + size_t(slot) * row_bytes_; }
-  uint8_t* key_bytes(int32_t layer, int32_t slot, int32_t d) {
-    return k_[class_of(layer)].data() + key_offset(layer, stored_slot(layer, slot), d);
-  }
-  const uint8_t* key_bytes(int32_t layer, int32_t slot, int32_t d) const {
-    return const_cast<KvCache*>(this)->key_bytes(layer, slot, d);
-  }
-  uint8_t* value_bytes(int32_t layer, int32_t slot) {
-    return v_[class_of(layer)].data() + value_offset(layer, stored_slot(layer, slot));
-  }
-  const uint8_t* value_bytes(int32_t layer, int32_t slot) const {
-    return const_cast<KvCache*>(this)->value_bytes(layer, slot);
+  // A head's part of the value row at a slot.
+  uint8_t* value_bytes(int32_t layer, int32_t slot, int32_t head) const {
+    const int32_t stored = stored_slot(layer, slot);
+    return v_[class_of(layer)].data() + head_page_offset(layer, head, stored / kPageSize) +
+           size_t(stored % kPageSize) * head_bytes_;
   }
   // A new page (with a new companion where layers are windowed), one reference.
   int32_t alloc_page();
@@ -224,16 +230,17 @@ class KvCache {
   Sequence& live_seq(int32_t seq);
   const Sequence& live_seq(int32_t seq) const;
 
-  int32_t n_layer_, kv_dim_, capacity_, n_pages_;
+  int32_t n_layer_, kv_dim_, capacity_, n_pages_, heads_, head_dim_;
   KvType type_;
   size_t elem_bytes_;  // of a key element: 4, 2, or 1 (Q8_0, scales apart)
   size_t row_bytes_;   // of kv_dim elements
+  size_t head_bytes_;  // of head_dim elements
   int32_t window_ = 0;
   std::vector<int> layer_class_;         // [n_layer] kFull or kWindowed
   std::vector<int32_t> layer_index_;     // [n_layer] index among the layers of its kind
   int32_t n_layers_[2] = {0, 0};         // layers of each kind
-  // Per kind: keys [layers][n_pages][kv_dim][kPageSize] elements and values
-  // [layers][n_pages * kPageSize][kv_dim] elements.
+  // Per kind: keys [layers][heads][n_pages][head_dim][kPageSize] elements and values
+  // [layers][heads][n_pages * kPageSize][head_dim] elements.
   PageBuffer k_[2], v_[2];
   std::vector<int32_t> refs_;  // [n_pages] holders of each page
   std::vector<int32_t> free_pages_;

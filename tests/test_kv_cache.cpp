@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "kernels/blocks.h"
 #include "kernels/fp16.h"
 #include "kernels/quant.h"
 #include "model/kv_cache.h"
@@ -40,30 +41,33 @@ float key_at(const KvCache& kv, int32_t seq, int32_t pos, int32_t layer = 1) {
 }  // namespace
 
 TEST(KvCache, ForkSharesThePrefixAndCopiesOnlyThePartialPage) {
-  KvCache kv(2, 4, 256);
-  int32_t a = kv.new_sequence();
-  for (int32_t p = 0; p < 37; ++p) write_position(kv, kv.append(a), float(p));
-  const int32_t used_before = kv.used_pages();
-  EXPECT_EQ(used_before, 3);  // 37 positions in pages of 16
+  for (int32_t heads : {1, 2, 4}) {
+    SCOPED_TRACE("heads " + std::to_string(heads));
+    KvCache kv(2, 4, 256, KvType::F16, {}, heads);
+    int32_t a = kv.new_sequence();
+    for (int32_t p = 0; p < 37; ++p) write_position(kv, kv.append(a), float(p));
+    const int32_t used_before = kv.used_pages();
+    EXPECT_EQ(used_before, 3);  // 37 positions in pages of 16
 
-  int32_t b = kv.fork(a);
-  EXPECT_EQ(kv.length(b), 37);
-  EXPECT_EQ(kv.used_pages(), used_before);  // nothing copied by the fork itself
-  EXPECT_EQ(kv.shared_pages(), 3);
-  for (int32_t p = 0; p < 37; ++p) EXPECT_EQ(kv.slot(a, p), kv.slot(b, p));
+    int32_t b = kv.fork(a);
+    EXPECT_EQ(kv.length(b), 37);
+    EXPECT_EQ(kv.used_pages(), used_before);  // nothing copied by the fork itself
+    EXPECT_EQ(kv.shared_pages(), 3);
+    for (int32_t p = 0; p < 37; ++p) EXPECT_EQ(kv.slot(a, p), kv.slot(b, p));
 
-  // b writes position 37 into the shared third page: b gets a private copy of it.
-  write_position(kv, kv.append(b), 500.0f);
-  EXPECT_EQ(kv.used_pages(), used_before + 1);
-  EXPECT_EQ(kv.shared_pages(), 2);
-  for (int32_t p = 0; p < 37; ++p) EXPECT_EQ(key_at(kv, b, p), float(p)) << p;
-  EXPECT_EQ(key_at(kv, b, 37), 500.0f);
+    // b writes position 37 into the shared third page: b gets a private copy of it.
+    write_position(kv, kv.append(b), 500.0f);
+    EXPECT_EQ(kv.used_pages(), used_before + 1);
+    EXPECT_EQ(kv.shared_pages(), 2);
+    for (int32_t p = 0; p < 37; ++p) EXPECT_EQ(key_at(kv, b, p), float(p)) << p;
+    EXPECT_EQ(key_at(kv, b, 37), 500.0f);
 
-  // a continues independently, its view unchanged.
-  write_position(kv, kv.append(a), 900.0f);
-  EXPECT_EQ(key_at(kv, a, 37), 900.0f);
-  EXPECT_EQ(key_at(kv, b, 37), 500.0f);
-  for (int32_t p = 0; p < 32; ++p) EXPECT_EQ(kv.slot(a, p), kv.slot(b, p));
+    // a continues independently, its view unchanged.
+    write_position(kv, kv.append(a), 900.0f);
+    EXPECT_EQ(key_at(kv, a, 37), 900.0f);
+    EXPECT_EQ(key_at(kv, b, 37), 500.0f);
+    for (int32_t p = 0; p < 32; ++p) EXPECT_EQ(kv.slot(a, p), kv.slot(b, p));
+  }
 }
 
 TEST(KvCache, FreeingABranchReleasesOnlyItsOwnPages) {
@@ -183,9 +187,14 @@ TEST(KvCache, StoresF32ExactlyF16RoundedAndQ8_0Quantized) {
   EXPECT_EQ(parse_kv_type("q8_0"), KvType::Q8_0);
   EXPECT_THROW(parse_kv_type("q4_0"), Error);
   EXPECT_THROW(KvCache(2, 40, 64, KvType::Q8_0), Error);  // rows not in whole blocks
+  EXPECT_THROW(KvCache(2, 64, 64, KvType::Q8_0, {}, 4), Error);  // heads not in whole blocks
+  EXPECT_THROW(KvCache(2, 64, 64, KvType::F16, {}, 3), Error);   // a row that is not 3 heads
+  EXPECT_THROW(KvCache(2, 64, 64, KvType::F16, {}, 0), Error);
   constexpr int32_t kDim = 64;
+  for (int32_t heads : {1, 2})
   for (KvType type : {KvType::F32, KvType::F16, KvType::Q8_0}) {
-    KvCache kv(2, kDim, 64, type);
+    SCOPED_TRACE("heads " + std::to_string(heads));
+    KvCache kv(2, kDim, 64, type, {}, heads);
     EXPECT_EQ(kv.type(), type);
     EXPECT_EQ(kv.page_bytes(), size_t(KvCache::kPageSize) * 2 * 2 * kv_row_bytes(type, kDim));
     const int32_t a = kv.new_sequence();
@@ -227,6 +236,40 @@ TEST(KvCache, StoresF32ExactlyF16RoundedAndQ8_0Quantized) {
         }
       }
     }
+    // The layout the attention kernels read: a head's keys transposed in its part of the
+    // page, [head_dim][kPageSize] (Q8_0: int8 elements, then fp16 scales per 32), and its
+    // value rows head_row_bytes() apart.
+    ASSERT_EQ(kv.heads(), heads);
+    const int32_t hd = kDim / heads;
+    ASSERT_EQ(kv.head_row_bytes() * size_t(heads), kv.value_row_bytes());
+    const int32_t page = kv.pages(b)[0];
+    for (int32_t h = 0; h < heads; ++h) {
+      const auto* kt = static_cast<const uint8_t*>(kv.key_page(1, page, h));
+      const auto* vr = static_cast<const uint8_t*>(kv.value_page(1, page, h));
+      for (int32_t i = 0; i < 5; ++i) {
+        for (int32_t e = 0; e < hd; ++e) {
+          const int32_t d = h * hd + e;
+          const size_t k_at = size_t(e) * KvCache::kPageSize + size_t(i);
+          const uint8_t* row = vr + size_t(i) * kv.head_row_bytes();
+          float k = 0.0f, v = 0.0f;
+          if (type == KvType::F32) {
+            k = reinterpret_cast<const float*>(kt)[k_at];
+            v = reinterpret_cast<const float*>(row)[e];
+          } else if (type == KvType::F16) {
+            k = fp16_to_f32(reinterpret_cast<const uint16_t*>(kt)[k_at]);
+            v = fp16_to_f32(reinterpret_cast<const uint16_t*>(row)[e]);
+          } else {
+            const uint16_t scale = kv.key_scales(1, page, h)[size_t(e / kQK8_0) * KvCache::kPageSize + size_t(i)];
+            k = float(static_cast<int8_t>(kt[k_at])) * fp16_to_f32(scale);
+            std::vector<float> row_values(static_cast<size_t>(hd));
+            dequantize_row(GgmlType::Q8_0, row, row_values.data(), hd);
+            v = row_values[size_t(e)];
+          }
+          EXPECT_EQ(k, kv.key(1, kv.slot(b, i), d)) << kv_type_name(type) << " head " << h << " pos " << i << " element " << e;
+          EXPECT_EQ(v, kv.value(1, kv.slot(b, i), d)) << kv_type_name(type) << " head " << h << " pos " << i << " element " << e;
+        }
+      }
+    }
   }
 }
 
@@ -237,9 +280,9 @@ namespace {
 
 constexpr int32_t kWindow = 40;
 
-// Layers 0 and 2 windowed, layer 1 full.
+// Layers 0 and 2 windowed, layer 1 full; two heads.
 KvCache windowed_cache(int32_t capacity) {
-  return KvCache(3, 4, capacity, KvType::F32, SlidingWindow{kWindow, {1, 0, 1}});
+  return KvCache(3, 4, capacity, KvType::F32, SlidingWindow{kWindow, {1, 0, 1}}, 2);
 }
 
 void write_tagged(KvCache& kv, int32_t slot, float tag) {

@@ -84,13 +84,14 @@ TEST(AttentionKernels, ScoresAndValuesMatchADoubleReferenceOnEveryBackend) {
 
 // A run of pages gives what the one-page loops give page by page, bit for bit, on every
 // backend: 1-16 rows, 1-16 pages, a last page of 1-16 rows, head sizes with and without
-// a multiple of 16 or 8 (the AVX2 runs' chunk tails and their fallback).
+// a multiple of 16 or 8 (the AVX2 runs' chunk tails and their fallback, the AVX-512 runs'
+// chunks of 64 columns and their tail).
 TEST(AttentionKernels, ARunOfPagesGivesTheOnePageFiguresBitForBit) {
   std::mt19937 rng(21);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   const int32_t P = kKeyPageRows;
   for (const AttentionKernels* k : backends()) {
-    for (int32_t hd : {64, 128, 40, 24, 12}) {
+    for (int32_t hd : {64, 128, 80, 256, 40, 24, 12}) {
       for (int32_t n_q : {1, 3, 4, 5, 16}) {
         for (int32_t n_pages : {1, 2, 3, 7, 16}) {
           for (int32_t n_last : {1, 9, 16}) {

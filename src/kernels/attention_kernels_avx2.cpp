@@ -60,8 +60,7 @@ void scores_avx2(const float* q, int32_t n_q, const T* kt, int32_t hd, float sca
 // NR rows and NC 8-float chunks of the head from c0 stay in registers while every row of
 // the page adds to them: each loaded value vector serves NR rows and each weight NC
 // chunks, NR * NC independent sums (8 hide the multiply-add's latency; 4 did not). A run
-// of pages goes page by page: a page's rows lie a value row apart (a multiple of 1 KiB
-// in the shapes we run), so the rows of a whole block would fall in a few L1 sets.
+// of pages goes page by page (values_page_by_page), which also asks for the ahead pages.
 template <int NR, int NC, typename T>
 void values_tile(const float* p, size_t stride, const T* v, size_t v_stride, int32_t n_rows, int32_t c0, int32_t hd,
                  float* out) {
